@@ -1,0 +1,43 @@
+"""The exceptions Argus raises on purpose.
+
+    ArgusError                 anything a user can act on; pages and the CLI show its message
+     +-- SchemaError           a frame or file breaks the data contract (lists every problem)
+     +-- DatasetError          a dataset directory is missing, empty or inconsistent
+     +-- ModelNotFound         no such model directory / no champion yet
+     +-- TrainingBusy          a training already runs for this models directory
+
+Anything else escaping the core is a bug.
+"""
+
+from __future__ import annotations
+
+
+class ArgusError(Exception):
+    """Base class: the message is meant for the user, as is."""
+
+
+class SchemaError(ArgusError):
+    """A frame breaks the data contract. ``problems`` holds every problem found, not just the first."""
+
+    def __init__(self, problems: list, source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = f" in {self.source}" if self.source else ""
+        lines = [f"{len(self.problems)} problem(s) with the data{where}:"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class DatasetError(ArgusError):
+    """A dataset directory cannot be used as asked."""
+
+
+class ModelNotFound(ArgusError):
+    """The model asked for does not exist."""
+
+
+class TrainingBusy(ArgusError):
+    """Another training holds the models directory."""

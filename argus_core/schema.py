@@ -1,0 +1,379 @@
+"""The data contract (schema v1): column names, dtypes, ranges, status values, cadence.
+
+Everything else imports names from here. ``validate(df)`` returns the frame in canonical form
+(column order, dtypes, UTC timestamps, a ``profile`` for every row) or raises one
+``SchemaError`` that lists every problem at once: kind, column, count and a few example rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from argus_core.errors import SchemaError
+from argus_core.profiles import PROFILE_NAMES, infer_profiles
+
+SCHEMA_VERSION = 1
+DEFAULT_STEP = "5min"
+
+TIMESTAMP = "timestamp"
+SERVER = "server_name"
+STATUS = "status"
+PROFILE = "profile"
+
+# Percentages of something, always within 0..100.
+PERCENT_COLUMNS = (
+    "cpu_user_pct",
+    "cpu_sys_pct",
+    "cpu_iowait_pct",
+    "cpu_idle_pct",
+    "java_cpu_pct",
+    "mem_used_pct",
+    "swap_used_pct",
+    "disk_usage_pct",
+)
+# Non-negative real quantities.
+RATE_COLUMNS = ("net_in_mb_s", "net_out_mb_s", "load_average", "uptime_days")
+# Non-negative whole numbers (sockets stuck in CLOSE_WAIT on the back and front side).
+COUNT_COLUMNS = ("back_close_wait", "front_close_wait")
+
+METRIC_COLUMNS = (
+    "cpu_user_pct",
+    "cpu_sys_pct",
+    "cpu_iowait_pct",
+    "cpu_idle_pct",
+    "java_cpu_pct",
+    "mem_used_pct",
+    "swap_used_pct",
+    "disk_usage_pct",
+    "net_in_mb_s",
+    "net_out_mb_s",
+    "back_close_wait",
+    "front_close_wait",
+    "load_average",
+    "uptime_days",
+)
+COLUMNS = (TIMESTAMP, SERVER, STATUS, *METRIC_COLUMNS, PROFILE)
+REQUIRED_COLUMNS = COLUMNS[:-1]  # profile is inferred from the name when absent
+
+# Operational states, in the order the simulator ranks them (later wins when several apply).
+STATUS_VALUES = (
+    "healthy",
+    "morning_spike",
+    "heavy_load",
+    "recovery",
+    "critical",
+    "maintenance",
+    "offline",
+)
+
+# Derived metric: what forecasting and thresholds mean by "CPU".
+CPU_BUSY = "cpu_busy_pct"
+
+# Forecast quantiles and the column names every forecast frame uses.
+QUANTILES = (0.1, 0.5, 0.9)
+QUANTILE_COLUMNS = ("q10", "q50", "q90")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    warning: float
+    critical: float
+
+
+# Default alert thresholds; risk scoring and incident ground truth both read these.
+THRESHOLDS: dict[str, Threshold] = {
+    CPU_BUSY: Threshold(85.0, 95.0),
+    "mem_used_pct": Threshold(85.0, 95.0),
+    "swap_used_pct": Threshold(25.0, 50.0),  # any real swapping hurts latency long before 100%
+    "disk_usage_pct": Threshold(85.0, 95.0),
+    "load_average": Threshold(24.0, 32.0),  # the simulated hosts have 16 to 32 cores
+    "back_close_wait": Threshold(200.0, 500.0),
+    "front_close_wait": Threshold(200.0, 500.0),
+    "net_in_mb_s": Threshold(900.0, 1100.0),  # 10 GbE tops out near 1,250 MB/s
+}
+
+_EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One kind of problem in one column, with how often it occurs and where."""
+
+    kind: str
+    column: str | None
+    count: int
+    examples: tuple[str, ...] = field(default=())
+
+    def __str__(self) -> str:
+        col = f" [{self.column}]" if self.column else ""
+        text = f"{self.kind}{col}: {self.count} row(s)"
+        if self.examples:
+            text += "; e.g. " + "; ".join(self.examples)
+        return text
+
+
+def add_derived(df: pd.DataFrame) -> pd.DataFrame:
+    """Return ``df`` with ``cpu_busy_pct`` (= 100 - idle) added."""
+    out = df.copy()
+    out[CPU_BUSY] = (100.0 - out["cpu_idle_pct"]).astype("float32")
+    return out
+
+
+def check(df: pd.DataFrame, step: str = DEFAULT_STEP) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """Check ``df`` against the contract; return (canonical frame or None, problems)."""
+    problems: list[Problem] = []
+    if len(df) == 0:
+        return None, [Problem("empty", None, 0, ("the data has no rows",))]
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    for col in missing:
+        problems.append(Problem("missing column", col, len(df)))
+
+    out = pd.DataFrame(index=df.index)
+    bad_rows = np.zeros(len(df), dtype=bool)  # rows whose key is unusable for order checks
+
+    if TIMESTAMP in df.columns:
+        ts, ts_problems, ts_bad = _parse_timestamps(df)
+        problems += ts_problems
+        bad_rows |= ts_bad
+        out[TIMESTAMP] = ts
+    if SERVER in df.columns:
+        names = _labels(df[SERVER], strip=True)
+        empty = names.isna().to_numpy()
+        if empty.any():
+            problems.append(Problem("missing value", SERVER, int(empty.sum()), _examples(df, empty, SERVER)))
+        bad_rows |= empty
+        out[SERVER] = names
+    if STATUS in df.columns:
+        status = _labels(df[STATUS])
+        unknown = ~status.isin(STATUS_VALUES).to_numpy()
+        if unknown.any():
+            problems.append(
+                Problem(
+                    "unknown status",
+                    STATUS,
+                    int(unknown.sum()),
+                    _examples(df, unknown, STATUS, note=f"allowed: {', '.join(STATUS_VALUES)}"),
+                )
+            )
+        out[STATUS] = status
+    for col in METRIC_COLUMNS:
+        if col in df.columns:
+            values, col_problems = _check_numeric(df, col)
+            problems += col_problems
+            out[col] = values
+
+    if SERVER in out.columns:
+        server_names = out[SERVER].cat.categories.to_numpy()
+        inferred_per_name = dict(zip(server_names, infer_profiles(server_names), strict=True))
+        inferred = out[SERVER].map(inferred_per_name)
+        if PROFILE in df.columns:
+            given = _labels(df[PROFILE])
+            unknown = given.notna().to_numpy() & ~given.isin(PROFILE_NAMES).to_numpy()
+            if unknown.any():
+                problems.append(
+                    Problem(
+                        "unknown profile",
+                        PROFILE,
+                        int(unknown.sum()),
+                        _examples(df, unknown, PROFILE, note=f"allowed: {', '.join(PROFILE_NAMES)}"),
+                    )
+                )
+            if given.isna().any():
+                given = given.astype(object).fillna(inferred.astype(object))
+            out[PROFILE] = given
+        else:
+            out[PROFILE] = inferred
+
+    if TIMESTAMP in out.columns and SERVER in out.columns:
+        problems += _check_time_order(df, out, ~bad_rows, pd.Timedelta(step))
+
+    if problems:
+        return None, problems
+    return _canonical(out), []
+
+
+def validate(df: pd.DataFrame, step: str = DEFAULT_STEP, source: str | None = None) -> pd.DataFrame:
+    """Return ``df`` in canonical form, or raise ``SchemaError`` listing every problem."""
+    canonical, problems = check(df, step)
+    if problems:
+        raise SchemaError(problems, source)
+    assert canonical is not None
+    return canonical
+
+
+def _canonical(out: pd.DataFrame) -> pd.DataFrame:
+    codes = out[SERVER].cat.codes.to_numpy()
+    stamps = out[TIMESTAMP].array.asi8
+    in_order = np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (stamps[1:] > stamps[:-1])))
+    if not in_order:
+        out = out.sort_values([SERVER, TIMESTAMP], kind="stable")
+    out = out.reset_index(drop=True)
+    for col in PERCENT_COLUMNS + RATE_COLUMNS:
+        out[col] = out[col].astype("float32")
+    for col in COUNT_COLUMNS:
+        out[col] = out[col].astype("int32")
+    for col in (SERVER, STATUS, PROFILE):
+        out[col] = out[col].astype("category")
+    return out[list(COLUMNS)]
+
+
+def _labels(raw: pd.Series, strip: bool = False) -> pd.Series:
+    """Text labels as a categorical, working on distinct values only (fast on millions of rows).
+
+    Blank labels become missing."""
+    codes, uniques = pd.factorize(raw)
+    text = pd.Index(uniques).astype(str)
+    if strip:
+        text = text.str.strip()
+    text = np.asarray(text, dtype=object)
+    usable = text != ""
+    categories, inverse = np.unique(text[usable].astype(str), return_inverse=True)
+    code_of_unique = np.full(len(text), -1, dtype=np.int64)
+    code_of_unique[usable] = inverse
+    new_codes = np.where(codes >= 0, code_of_unique[np.maximum(codes, 0)] if len(text) else -1, -1)
+    return pd.Series(pd.Categorical.from_codes(new_codes, categories=categories), index=raw.index)
+
+
+def _parse_timestamps(df: pd.DataFrame) -> tuple[pd.Series, list[Problem], np.ndarray]:
+    raw = df[TIMESTAMP]
+    problems: list[Problem] = []
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        ts = raw.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(raw.dtype):
+        ts = raw.dt.tz_localize("UTC")  # naive times are taken as UTC, as the contract says
+    else:
+        text = raw.astype("string")
+        ts = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+        unparsed = ts.isna().to_numpy() & text.notna().to_numpy()
+        if unparsed.any():
+            problems.append(
+                Problem(
+                    "wrong type",
+                    TIMESTAMP,
+                    int(unparsed.sum()),
+                    _examples(df, unparsed, TIMESTAMP, note="expected ISO 8601 times"),
+                )
+            )
+    ts = ts.astype("datetime64[ns, UTC]")
+    missing = raw.isna().to_numpy()
+    if missing.any():
+        problems.append(Problem("missing value", TIMESTAMP, int(missing.sum()), _examples(df, missing, TIMESTAMP)))
+    return ts, problems, ts.isna().to_numpy()
+
+
+def _check_numeric(df: pd.DataFrame, col: str) -> tuple[pd.Series, list[Problem]]:
+    raw = df[col]
+    problems: list[Problem] = []
+    if pd.api.types.is_bool_dtype(raw.dtype) or not pd.api.types.is_numeric_dtype(raw.dtype):
+        values = pd.to_numeric(raw.astype("string"), errors="coerce").astype("float64")
+        not_numbers = values.isna().to_numpy() & raw.notna().to_numpy()
+        # "nan"/"inf" spelled out in a text column are reported as NaN/inf below, not as text
+        spelled = raw.astype("string").str.strip().str.lower().isin(["nan", "inf", "-inf", "infinity"])
+        not_numbers &= ~spelled.fillna(False).to_numpy()
+        values[spelled.fillna(False).to_numpy()] = pd.to_numeric(
+            raw[spelled.fillna(False).to_numpy()].astype("string").str.strip(), errors="coerce"
+        )
+        if not_numbers.any():
+            problems.append(
+                Problem("wrong type", col, int(not_numbers.sum()), _examples(df, not_numbers, col, note="not a number"))
+            )
+    else:
+        values = raw.astype("float64")
+        not_numbers = np.zeros(len(df), dtype=bool)
+    arr = values.to_numpy()
+    nan = np.isnan(arr) & ~not_numbers
+    if nan.any():
+        problems.append(Problem("NaN", col, int(nan.sum()), _examples(df, nan, col)))
+    inf = np.isinf(arr)
+    if inf.any():
+        problems.append(Problem("inf", col, int(inf.sum()), _examples(df, inf, col)))
+    finite = np.isfinite(arr)
+    if col in PERCENT_COLUMNS:
+        out_of_range = finite & ((arr < 0) | (arr > 100))
+        if out_of_range.any():
+            problems.append(
+                Problem("percent outside 0..100", col, int(out_of_range.sum()), _examples(df, out_of_range, col))
+            )
+    else:
+        negative = finite & (arr < 0)
+        if negative.any():
+            kind = "negative count" if col in COUNT_COLUMNS else "negative value"
+            problems.append(Problem(kind, col, int(negative.sum()), _examples(df, negative, col)))
+    if col in COUNT_COLUMNS:
+        fractional = finite & (arr != np.round(arr))
+        if fractional.any():
+            problems.append(
+                Problem("wrong type", col, int(fractional.sum()),
+                        _examples(df, fractional, col, note="not a whole number"))
+            )
+    return values, problems
+
+
+def _check_time_order(df: pd.DataFrame, out: pd.DataFrame, usable: np.ndarray, step: pd.Timedelta) -> list[Problem]:
+    problems: list[Problem] = []
+    keyed = pd.DataFrame({SERVER: out[SERVER], TIMESTAMP: out[TIMESTAMP]})[usable]
+    dup = keyed.duplicated([SERVER, TIMESTAMP], keep="first").to_numpy()
+    if dup.any():
+        mask = np.zeros(len(df), dtype=bool)
+        mask[np.flatnonzero(usable)[dup]] = True
+        problems.append(Problem("duplicate (server_name, timestamp)", None, int(dup.sum()), _examples(df, mask)))
+    # Order within each server, in file order.
+    diffs = keyed.groupby(SERVER, sort=False)[TIMESTAMP].diff()
+    unsorted = (diffs < pd.Timedelta(0)).to_numpy()
+    if unsorted.any():
+        mask = np.zeros(len(df), dtype=bool)
+        mask[np.flatnonzero(usable)[unsorted]] = True
+        problems.append(Problem("unsorted time", TIMESTAMP, int(unsorted.sum()), _examples(df, mask, TIMESTAMP)))
+    positive = diffs > pd.Timedelta(0)
+    off_grid = (positive & (diffs % step != pd.Timedelta(0))).to_numpy()
+    if off_grid.any():
+        mask = np.zeros(len(df), dtype=bool)
+        mask[np.flatnonzero(usable)[off_grid]] = True
+        problems.append(
+            Problem(
+                "irregular time",
+                TIMESTAMP,
+                int(off_grid.sum()),
+                _examples(df, mask, TIMESTAMP, note=f"step between rows is not a multiple of {step}"),
+            )
+        )
+    return problems
+
+
+def find_gaps(df: pd.DataFrame, step: str = DEFAULT_STEP) -> pd.DataFrame:
+    """Gaps in a canonical frame: one row per (server, gap start, gap end, missing steps).
+
+    Gaps are reported, never filled: Argus does not invent data.
+    """
+    step_td = pd.Timedelta(step)
+    diffs = df.groupby(SERVER, observed=True)[TIMESTAMP].diff()
+    where = (diffs > step_td).to_numpy()
+    gaps = pd.DataFrame(
+        {
+            SERVER: df[SERVER].to_numpy()[where],
+            "gap_start": (df[TIMESTAMP] - diffs).to_numpy()[where] + step_td,
+            "gap_end": df[TIMESTAMP].to_numpy()[where] - step_td,
+        }
+    )
+    gaps["missing_steps"] = ((gaps["gap_end"] - gaps["gap_start"]) / step_td).astype(int) + 1
+    return gaps
+
+
+def _examples(df: pd.DataFrame, mask: np.ndarray, col: str | None = None, note: str | None = None) -> tuple[str, ...]:
+    rows = np.flatnonzero(mask)[:_EXAMPLES]
+    found = []
+    for pos in rows:
+        parts = [f"row {int(pos) + 1}"]
+        if SERVER in df.columns and col != SERVER:
+            parts.append(f"server_name={df[SERVER].iloc[pos]!r}")
+        if TIMESTAMP in df.columns and col != TIMESTAMP:
+            parts.append(f"timestamp={str(df[TIMESTAMP].iloc[pos])!r}")
+        if col is not None:
+            parts.append(f"{col}={df[col].iloc[pos]!r}")
+        found.append(" ".join(parts))
+    if note:
+        found.append(note)
+    return tuple(found)
