@@ -49,7 +49,7 @@ PROFILES: dict[str, Profile] = {
     for p in (
         Profile(
             "ML_COMPUTE", ("ppml", "ppgpu", "cptrain"), "ppml{:04d}",
-            cpu_low=20, cpu_high=78, mem_mean=58, mem_spread=8, iowait_mean=3, net_mean=40, net_spread=15,
+            cpu_low=20, cpu_high=72, mem_mean=58, mem_spread=8, iowait_mean=3, net_mean=40, net_spread=15,
             disk_mean=60, cores=32, java_share=0.0, close_wait_base=2,
             incident_kinds=("runaway_cpu", "disk_filling", "memory_leak"),
             rhythm=Rhythm(base=0.1, market=0.15, overnight=0.85, weekend_batch=0.6),
@@ -77,14 +77,14 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             "DATA_INGEST", ("ppetl", "ppkafka", "stream", "spark"), "ppetl{:03d}",
-            cpu_low=15, cpu_high=75, mem_mean=60, mem_spread=8, iowait_mean=6, net_mean=200, net_spread=70,
+            cpu_low=15, cpu_high=66, mem_mean=60, mem_spread=8, iowait_mean=6, net_mean=200, net_spread=70,
             disk_mean=70, cores=32, java_share=0.5, close_wait_base=12,
             incident_kinds=("disk_filling", "network_saturation"),
             rhythm=Rhythm(base=0.2, market=0.5, eod_batch=0.9, weekend_batch=0.7),
         ),
         Profile(
             "RISK_ANALYTICS", ("pprisk", "varrisk", "credit"), "pprisk{:03d}",
-            cpu_low=10, cpu_high=80, mem_mean=65, mem_spread=8, iowait_mean=2, net_mean=30, net_spread=10,
+            cpu_low=10, cpu_high=70, mem_mean=65, mem_spread=8, iowait_mean=2, net_mean=30, net_spread=10,
             disk_mean=50, cores=32, java_share=0.3, close_wait_base=5,
             incident_kinds=("runaway_cpu", "memory_leak"),
             rhythm=Rhythm(base=0.1, market=0.5, market_open=0.2, eod_batch=0.9, weekend_batch=0.3),

@@ -6,7 +6,7 @@ A 14-server fleet runs normally for two and a half days. Then, on Wednesday 2026
     12:00-18:00  escalation   ppdb001 leaks memory: memory climbs, swap starts, CLOSE_WAIT grows;
                               pprisk001 has a harmless 25-minute CPU burst at the market open
     18:00-20:00  critical     ppdb001 past 95% memory, swapping hard, connections piling up
-    20:00-24:00  recovery     the database is restarted; swap drains, sockets clear
+    20:00-24:00  recovery     the database is restarted; swap is freed, sockets clear
 
 The phases, the incident server and the harmless spike are written to the manifest, so the demo
 page, the tests and the benchmark read them from there instead of repeating them.
@@ -35,7 +35,7 @@ PHASES = (
     ("critical", "2026-03-11T18:00:00+00:00", "2026-03-11T20:00:00+00:00",
      "ppdb001 is past 95% memory and swapping hard; queries stall."),
     ("recovery", "2026-03-11T20:00:00+00:00", "2026-03-11T23:55:00+00:00",
-     "ppdb001 was restarted: memory is back, swap drains, connections clear."),
+     "ppdb001 was restarted: memory is back, swap is freed, connections clear."),
 )
 INCIDENT = ScriptedIncident(
     server_name=INCIDENT_SERVER,

@@ -117,7 +117,7 @@ def simulate_fleet(
     activity = np.stack([curves[p] for p in profile_names])  # (S, T)
     activity *= rng.uniform(0.85, 1.15, (n_servers, 1))
     activity += _ar1(rng, (n_servers, n_steps), phi=0.97, sigma=0.02)
-    activity = np.clip(activity, 0.0, 1.3)
+    activity = np.clip(activity, 0.0, 1.05)  # busy hours run hot, but not critical
 
     chronic = _pick_problem_children(rng, names, config, scripted_mode)
     chronic_of = np.array([chronic.get(name, "") for name in names])
@@ -195,7 +195,7 @@ def simulate_fleet(
     # Swap fills only under memory pressure and drains slowly (pages stay swapped out).
     pressure = 4.5 * np.maximum(mem - 85.0, 0.0)
     swap_base = rng.uniform(0.0, 2.0, (n_servers, 1))
-    swap = swap_base + _smooth(pressure, 0.85, 0.15)
+    swap = swap_base + _forget_at_reboots(_smooth(pressure, 0.85, 0.15), reboots, 0.85)
     swap = np.clip(swap, 0.0, 100.0)
 
     cores = per_server("cores")
@@ -285,17 +285,34 @@ def _rhythm_curve(rhythm: Rhythm, hour: np.ndarray, weekday: np.ndarray) -> np.n
 
 
 def _smooth(x: np.ndarray, pole: float, gain: float) -> np.ndarray:
-    """y[t] = gain * x[t] + pole * y[t-1] along time for every server at once.
+    """y[t] = gain * x[t] + pole * y[t-1] along time (y[0] = gain * x[0]) for every server at once.
 
-    pandas' exponentially weighted mean runs this recursion in compiled code; it is
-    y[t] = (1 - pole) * x[t] + pole * y[t-1], so only the gain needs rescaling."""
+    pandas' exponentially weighted mean runs y[t] = (1 - pole) * x[t] + pole * y[t-1] in
+    compiled code, starting from y[0] = x[0]; scaling the first input and the output fits it."""
+    x = np.array(x, dtype=np.float64, copy=True)
+    x[:, 0] *= 1.0 - pole
     ewm = pd.DataFrame(x.T).ewm(alpha=1.0 - pole, adjust=False).mean().to_numpy().T
     return ewm * (gain / (1.0 - pole))
 
 
+def _forget_at_reboots(smoothed: np.ndarray, reboots: np.ndarray, pole: float) -> np.ndarray:
+    """Restart a smoothed series from zero at every reboot: a restarted process frees its swap.
+
+    Subtracts the state carried over the reboot as it would have decayed (one slice per reboot)."""
+    out = smoothed.copy()
+    horizon = int(np.ceil(np.log(1e-4) / np.log(pole)))  # steps until the carried state is negligible
+    decay = pole ** np.arange(1, horizon + 1)
+    for s, r in np.argwhere(reboots[:, 1:]) + (0, 1):
+        span = min(horizon, out.shape[1] - r)
+        out[s, r:r + span] -= smoothed[s, r - 1] * decay[:span]
+    return np.maximum(out, 0.0)
+
+
 def _ar1(rng: np.random.Generator, shape: tuple[int, int], phi: float, sigma: float) -> np.ndarray:
-    """AR(1) noise along time for every server at once."""
-    return _smooth(rng.normal(0, sigma, shape), phi, 1.0)
+    """AR(1) noise along time for every server at once, started in its stationary spread."""
+    shocks = rng.normal(0, sigma, shape)
+    shocks[:, 0] *= 1.0 / np.sqrt(1.0 - phi**2)
+    return _smooth(shocks, phi, 1.0)
 
 
 # --- events -----------------------------------------------------------------------------------------

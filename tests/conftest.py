@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from argus_core.simulate import SimConfig, Simulation, simulate_fleet
+
+
+@pytest.fixture(scope="session")
+def small_sim() -> Simulation:
+    """A week of a 30-server fleet with a raised incident rate: big enough to show rhythms."""
+    return simulate_fleet(SimConfig(servers=30, hours=24 * 7, seed=11, incident_rate=0.15))
+
+
+@pytest.fixture
+def valid_frame(small_sim: Simulation) -> pd.DataFrame:
+    """Two servers, one day: a small frame that passes validation, as a user's file would hold it."""
+    frame = small_sim.frame
+    names = sorted(frame["server_name"].unique())[:2]
+    day = frame[frame["server_name"].isin(names) & (frame["timestamp"] < frame["timestamp"].min() + pd.Timedelta("1D"))]
+    out = day.drop(columns=["profile"]).reset_index(drop=True)
+    for col in ("server_name", "status"):
+        out[col] = out[col].astype(str)
+    return out
