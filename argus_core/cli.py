@@ -20,6 +20,7 @@ from argus_core.profiles import PROFILE_NAMES
 
 EXIT_PROBLEM = 1  # the data or the request has a problem the message explains
 EXIT_USAGE = 2  # argparse's own convention for bad arguments
+DEFAULT_MODELS = Path("models")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,11 +90,16 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--step", default=schema.DEFAULT_STEP, help="expected cadence (default: 5min)")
     val.set_defaults(handler=_validate)
 
-    stat = sub.add_parser("status", help="datasets, servers per profile, time span",
-                          description="Summarise one dataset, or every dataset found under --root.")
+    stat = sub.add_parser("status", help="datasets, servers per profile, time span, champion, riskiest servers",
+                          description="Summarise one dataset (with the champion's ten riskiest servers), or "
+                                      "every dataset found under --root.")
     stat.add_argument("--dataset", type=Path, default=None, help="one dataset directory")
     stat.add_argument("--root", type=Path, default=Path("."), help="where to look for datasets (default: .)")
+    stat.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="models directory (default: models)")
     stat.set_defaults(handler=_status)
+
+    from argus_core.cli_models import add_model_commands
+    add_model_commands(sub)
     return parser
 
 
@@ -190,8 +196,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from argus_core.cli_models import print_model_status
+
     if args.dataset is not None:
         _print_dataset(args.dataset, store.read_manifest(args.dataset))
+        print_model_status(args.models, args.dataset)
         return 0
     found = [p.parent for p in sorted(args.root.glob("**/" + store.MANIFEST))
              if not any(part.startswith(".") or part == "site-packages" for part in p.parts)
@@ -202,6 +211,7 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     for directory in found:
         _print_dataset(directory, store.read_manifest(directory))
+    print_model_status(args.models, None)
     return 0
 
 

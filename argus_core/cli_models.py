@@ -1,0 +1,171 @@
+"""The model half of the command line: train, predict, models, and the model part of status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from argus_core import registry, schema, store
+from argus_core.errors import ArgusError
+
+DEFAULT_MODELS = Path("models")
+
+
+def add_model_commands(sub: argparse._SubParsersAction) -> None:
+    from argus_core.train import TrainConfig
+
+    defaults = TrainConfig()
+    tr = sub.add_parser("train", help="train a TFT on a dataset and register it",
+                        description="Train a Temporal Fusion Transformer (continues from the champion unless "
+                                    "--fresh). Killed and started again with the same arguments, it resumes from "
+                                    "its last checkpoint.")
+    tr.add_argument("--dataset", required=True, type=Path)
+    tr.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="models directory (default: models)")
+    tr.add_argument("--epochs", type=int, default=defaults.epochs)
+    tr.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    tr.add_argument("--hidden-size", type=int, default=defaults.hidden_size)
+    tr.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    tr.add_argument("--batches-per-epoch", type=int, default=defaults.batches_per_epoch)
+    tr.add_argument("--max-steps", type=int, default=defaults.max_steps, help="stop after K optimiser steps")
+    tr.add_argument("--streaming", action="store_true", help="read day partitions in turn (bounded memory)")
+    tr.add_argument("--fresh", action="store_true", help="start from scratch instead of the champion")
+    tr.add_argument("--encoder-length", type=int, default=defaults.encoder_length)
+    tr.add_argument("--horizon", type=int, default=defaults.horizon)
+    tr.add_argument("--threads", type=int, default=None, help="torch threads (default: cores - 1)")
+    tr.add_argument("--seed", type=int, default=defaults.seed)
+    tr.add_argument("--time-limit", type=float, default=None, metavar="MINUTES")
+    tr.set_defaults(handler=_train)
+
+    pr = sub.add_parser("predict", help="forecast every server of a dataset",
+                        description="Forecast p10/p50/p90 for every server and target metric over the model's "
+                                    "horizon after --as-of (default: the end of the data).")
+    pr.add_argument("--dataset", required=True, type=Path)
+    pr.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+    pr.add_argument("--model", default=None, help="model id (default: the champion)")
+    pr.add_argument("--as-of", default=None, help="forecast from this time (UTC), using only data up to it")
+    pr.add_argument("--output", required=True, type=Path, help="parquet (or .csv) file for the forecast")
+    pr.set_defaults(handler=_predict)
+
+    mo = sub.add_parser("models", help="list, promote or roll back models")
+    mo.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+    mo_sub = mo.add_subparsers(title="actions", metavar="ACTION")
+    ls = mo_sub.add_parser("list", help="every registered model")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(handler=_models_list)
+    pm = mo_sub.add_parser("promote", help="make a model the champion")
+    pm.add_argument("model_id", metavar="ID")
+    pm.set_defaults(handler=_models_promote)
+    rb = mo_sub.add_parser("rollback", help="bring back the previous champion")
+    rb.set_defaults(handler=_models_rollback)
+    mo.set_defaults(handler=_models_list, json=False)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from argus_core.train import TrainConfig, train
+
+    if args.epochs < 1 or args.batch_size < 1 or args.hidden_size < 1 or args.batches_per_epoch < 1:
+        print("error: --epochs, --batch-size, --hidden-size and --batches-per-epoch must be positive",
+              file=sys.stderr)
+        return 2
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, hidden_size=args.hidden_size,
+        learning_rate=args.learning_rate, batches_per_epoch=args.batches_per_epoch, max_steps=args.max_steps,
+        streaming=args.streaming, fresh=args.fresh, encoder_length=args.encoder_length, horizon=args.horizon,
+        threads=args.threads, seed=args.seed, time_limit_minutes=args.time_limit,
+    )
+    store.read_manifest(args.dataset)  # a clear error before the slow imports
+    result = train(args.dataset, args.models, config, log=lambda line: print(line, flush=True))
+    print(f"trained {result.model_id} in {result.seconds:.0f} s on {result.device}: {result.epochs} epochs, "
+          f"{result.steps} steps, best val loss {result.best_val_loss:.4f}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from argus_core import forecast
+
+    store.read_manifest(args.dataset)
+    model = forecast.load_model(args.models, args.model)
+    history = _history_for(args.dataset, model.spec, args.as_of)
+    result = forecast.forecast_fleet(model, history, as_of=args.as_of)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    if args.output.suffix.lower() == ".csv":
+        result.quantiles.to_csv(args.output, index=False)
+    else:
+        result.quantiles.to_parquet(args.output, index=False)
+    servers = result.quantiles[schema.SERVER].nunique()
+    print(f"forecast of {servers} servers x {len(model.spec.targets)} metrics x {model.spec.horizon} steps "
+          f"from {result.as_of} with {model.model_id} -> {args.output}")
+    for server, reason in result.skipped.items():
+        print(f"  skipped {server}: {reason}")
+    return 0
+
+
+def _history_for(dataset: Path, spec, as_of: str | None) -> pd.DataFrame:
+    """Only the days the encoder needs, read from the partitions that hold them."""
+    manifest = store.read_manifest(dataset)
+    end = pd.Timestamp(as_of) if as_of else pd.Timestamp(manifest["end"])
+    end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
+    start = end - pd.Timedelta(spec.step) * (spec.encoder_length + 1)
+    history = store.read(dataset, start=start, end=end)
+    if history.empty:
+        raise ArgusError(f"{dataset} has no data between {start} and {end}")
+    return history
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    reg = registry.read(args.models)
+    if args.json:
+        print(json.dumps(reg, indent=2))
+        return 0
+    if not reg["models"]:
+        print(f"no models in {args.models}; train one with `python -m argus_core train --dataset DIR`")
+        return 0
+    for model_id, entry in sorted(reg["models"].items()):
+        mark = "*" if model_id == reg.get("champion") else " "
+        loss = entry.get("val_loss")
+        print(f"{mark} {model_id}  {entry.get('status', '?'):<9}  val loss {loss if loss is None else f'{loss:.4f}'}"
+              f"  {entry.get('created', '')}")
+    return 0
+
+
+def _models_promote(args: argparse.Namespace) -> int:
+    registry.promote(args.models, args.model_id)
+    print(f"{args.model_id} is now the champion")
+    return 0
+
+
+def _models_rollback(args: argparse.Namespace) -> int:
+    reg = registry.rollback(args.models)
+    print(f"rolled back: {reg['champion']} is the champion again")
+    return 0
+
+
+def print_model_status(models: Path, dataset: Path | None) -> None:
+    champion = registry.champion_model_id(models)
+    if not champion:
+        print(f"models: none in {models} (train one with `python -m argus_core train --dataset DIR`)")
+        return
+    print(f"champion: {champion} ({models})")
+    if dataset is None:
+        return
+    from argus_core import forecast, risk
+
+    model = forecast.load_model(models, champion)
+    try:
+        result = forecast.forecast_fleet(model, _history_for(dataset, model.spec, None))
+    except ArgusError as exc:
+        print(f"  no forecast: {exc}")
+        return
+    ranked = risk.fleet_risk(result.quantiles)
+    hours = pd.Timedelta(model.spec.step) * model.spec.horizon / pd.Timedelta("1h")
+    print(f"  ten servers most at risk in the next {hours:g} h "
+          f"(from {result.as_of}):")
+    for row in ranked.head(10).itertuples(index=False):
+        when = "no breach at p90" if pd.isna(row.breach_p90) else f"p90 breach {row.breach_p90:%m-%d %H:%M}"
+        likely = "" if pd.isna(row.breach_p50) else f", p50 breach {row.breach_p50:%m-%d %H:%M}"
+        print(f"    {row.server_name:<12} {row.level:<8} score {row.score:5.1f}  {row.driver:<16} "
+              f"P(critical) {row.p_critical:.2f}  {when}{likely}")

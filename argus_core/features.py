@@ -1,0 +1,206 @@
+"""Long frame -> model inputs: targets, calendar features, and pytorch-forecasting datasets.
+
+What the model sees, decided here once and recorded in the model directory (``ModelSpec``):
+
+- targets: the dataset's metrics that carry thresholds (CPU busy, memory, swap, disk, load,
+  CLOSE_WAIT, network in for the simulated fleet), each with p10/p50/p90;
+- unknown inputs: every metric of the dataset (targets included) except redundant ones;
+- known inputs: calendar features (hour of day and day of week as sine/cosine, weekend);
+- static input: the server's profile; a profile the model never saw becomes GENERIC.
+
+Normalisation is global per metric (``TorchNormalizer``), not per server: a server never seen
+in training gets the same, sensible scale as every other server, and absolute levels, which
+thresholds are about, stay visible to the model. The server name only splits the series; its
+encoder is refitted on whatever fleet is being forecast, so new names need no retraining.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from argus_core import schema
+from argus_core.profiles import GENERIC, PROFILE_NAMES
+
+TIME_IDX = "time_idx"
+EPOCH = pd.Timestamp("2000-01-01T00:00:00Z")  # time_idx counts steps since this instant
+CALENDAR = ("hour_sin", "hour_cos", "dow_sin", "dow_cos", "weekend")
+# metrics that say nothing a target does not already say
+REDUNDANT = ("cpu_idle_pct", "cpu_user_pct", "cpu_sys_pct")
+DEFAULT_TARGETS = (
+    schema.CPU_BUSY, "mem_used_pct", "swap_used_pct", "disk_usage_pct",
+    "load_average", "back_close_wait", "net_in_mb_s",
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything about inputs and outputs that a model directory must remember."""
+
+    targets: tuple[str, ...]
+    unknown_reals: tuple[str, ...]
+    encoder_length: int = 288  # 24 h of 5-minute steps: one full daily rhythm
+    horizon: int = 96  # 8 h ahead: an on-call shift
+    step: str = schema.DEFAULT_STEP
+    quantiles: tuple[float, ...] = schema.QUANTILES
+    profiles: tuple[str, ...] = PROFILE_NAMES
+    thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, payload: dict) -> ModelSpec:
+        fields = dict(payload)
+        for key in ("targets", "unknown_reals", "quantiles", "profiles"):
+            fields[key] = tuple(fields[key])
+        return cls(**fields)
+
+
+def spec_for(metrics: list[str] | tuple[str, ...], encoder_length: int = 288, horizon: int = 96,
+             step: str = schema.DEFAULT_STEP,
+             thresholds: dict[str, schema.Threshold] | None = None) -> ModelSpec:
+    """The spec for a dataset with these metric columns: thresholded metrics become targets."""
+    thresholds = thresholds or schema.THRESHOLDS
+    available = list(metrics)
+    if "cpu_idle_pct" in available and schema.CPU_BUSY not in available:
+        available.append(schema.CPU_BUSY)
+    targets = tuple(m for m in DEFAULT_TARGETS if m in available and m in thresholds)
+    targets += tuple(m for m in available if m in thresholds and m not in targets)
+    if not targets:
+        raise ValueError("the dataset has no metric with a threshold to forecast")
+    others = tuple(m for m in available if m not in targets and m not in REDUNDANT)
+    return ModelSpec(
+        targets=targets,
+        unknown_reals=targets + others,
+        encoder_length=encoder_length,
+        horizon=horizon,
+        step=step,
+        thresholds={m: {"warning": thresholds[m].warning, "critical": thresholds[m].critical} for m in targets},
+    )
+
+
+def prepare(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """Model-ready columns: derived metrics, time index, calendar, float32 reals, known profiles."""
+    out = schema.add_derived(frame) if schema.CPU_BUSY not in frame.columns and "cpu_idle_pct" in frame else frame
+    missing = [m for m in spec.unknown_reals if m not in out.columns]
+    if missing:
+        raise ValueError(f"the data lacks metric(s) the model needs: {', '.join(missing)}")
+    step = pd.Timedelta(spec.step)
+    stamps = out[schema.TIMESTAMP]
+    prepared = pd.DataFrame({
+        schema.SERVER: out[schema.SERVER].astype(str).to_numpy(),
+        schema.TIMESTAMP: stamps.to_numpy(),
+        TIME_IDX: ((stamps - EPOCH) // step).astype("int64").to_numpy(),
+        schema.PROFILE: _known_profiles(out, spec),
+    })
+    for name, values in calendar_features(stamps).items():
+        prepared[name] = values
+    for metric in spec.unknown_reals:
+        prepared[metric] = out[metric].to_numpy(dtype=np.float32)
+    return prepared
+
+
+def calendar_features(stamps: pd.Series) -> dict[str, np.ndarray]:
+    """Known-in-advance inputs for any timestamps (UTC)."""
+    hours = (stamps.dt.hour + stamps.dt.minute / 60.0).to_numpy(dtype=np.float64)
+    weekday = stamps.dt.weekday.to_numpy()
+    days = weekday + hours / 24.0
+    return {
+        "hour_sin": np.sin(2 * np.pi * hours / 24).astype(np.float32),
+        "hour_cos": np.cos(2 * np.pi * hours / 24).astype(np.float32),
+        "dow_sin": np.sin(2 * np.pi * days / 7).astype(np.float32),
+        "dow_cos": np.cos(2 * np.pi * days / 7).astype(np.float32),
+        "weekend": (weekday >= 5).astype(np.float32),
+    }
+
+
+def _known_profiles(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
+    if schema.PROFILE in frame.columns:
+        profiles = frame[schema.PROFILE].astype(str).to_numpy()
+    else:
+        from argus_core.profiles import infer_profiles
+        profiles = infer_profiles(frame[schema.SERVER].astype(str).to_numpy())
+    return np.where(np.isin(profiles, spec.profiles), profiles, GENERIC).astype(object)
+
+
+def dataset_kwargs(spec: ModelSpec) -> dict:
+    """The TimeSeriesDataSet arguments that follow from a spec (pytorch-forecasting types inside)."""
+    from pytorch_forecasting.data import MultiNormalizer, NaNLabelEncoder, TorchNormalizer
+
+    return dict(
+        time_idx=TIME_IDX,
+        target=list(spec.targets),
+        group_ids=[schema.SERVER],
+        max_encoder_length=spec.encoder_length,
+        min_encoder_length=spec.encoder_length,
+        max_prediction_length=spec.horizon,
+        min_prediction_length=spec.horizon,
+        static_categoricals=[schema.PROFILE],
+        time_varying_known_reals=list(CALENDAR),
+        time_varying_unknown_reals=list(spec.unknown_reals),
+        target_normalizer=MultiNormalizer([TorchNormalizer(method="standard") for _ in spec.targets]),
+        categorical_encoders={
+            schema.PROFILE: NaNLabelEncoder(add_nan=True).fit(pd.Series(list(spec.profiles))),
+            schema.SERVER: NaNLabelEncoder(add_nan=True),
+        },
+        add_relative_time_idx=True,
+        add_target_scales=False,
+        add_encoder_length=False,
+        allow_missing_timesteps=True,
+    )
+
+
+def training_datasets(prepared: pd.DataFrame, spec: ModelSpec, validation_fraction: float = 0.15,
+                      parameters: dict | None = None):
+    """(train, validation) datasets split in time: validation forecasts start after the cut.
+
+    With ``parameters`` (a champion's), its fitted normalisers and encoders are reused, so
+    weights trained before keep their meaning."""
+    from pytorch_forecasting import TimeSeriesDataSet
+
+    first, last = prepared[TIME_IDX].min(), prepared[TIME_IDX].max()
+    span = last - first + 1
+    needed = spec.encoder_length + spec.horizon
+    cut = last - max(spec.horizon, int(span * validation_fraction))
+    if cut - first + 1 < needed:
+        raise ValueError(
+            f"not enough history to train: each server needs at least {needed} steps "
+            f"({pd.Timedelta(spec.step) * needed}) before the validation cut plus a horizon after it"
+        )
+    history = prepared[prepared[TIME_IDX] <= cut]
+    if parameters is None:
+        train = TimeSeriesDataSet(history, **dataset_kwargs(spec))
+    else:
+        train = TimeSeriesDataSet.from_parameters(reusable(parameters), history)
+    validation = TimeSeriesDataSet.from_dataset(train, prepared, min_prediction_idx=cut + 1,
+                                                stop_randomization=True)
+    return train, validation
+
+
+def reusable(parameters: dict) -> dict:
+    """Dataset parameters for new data: the server-name encoder is refitted on that data,
+    so servers the model never saw are split into their own series (never merged or refused)."""
+    from pytorch_forecasting.data import NaNLabelEncoder
+
+    fresh = dict(parameters)
+    fresh["min_prediction_idx"] = None  # the training data's cut means nothing for other data
+    fresh["categorical_encoders"] = {**parameters["categorical_encoders"],
+                                     schema.SERVER: NaNLabelEncoder(add_nan=True)}
+    return fresh
+
+
+def quantile_loss(spec: ModelSpec, parameters: dict):
+    """One QuantileLoss per target, weighted by 1 / the target's global scale.
+
+    The TFT computes its loss on predictions in the metrics' own units; unweighted, MB/s and
+    socket counts would drown the percentages. Dividing by each target's standard deviation
+    makes every target count alike."""
+    from pytorch_forecasting.metrics import MultiLoss, QuantileLoss
+
+    normalizers = parameters["target_normalizer"].normalizers
+    scales = [float(getattr(n, "scale_", 1.0) or 1.0) for n in normalizers]
+    weights = [1.0 / max(scale, 1e-6) / len(scales) for scale in scales]
+    return MultiLoss([QuantileLoss(list(spec.quantiles)) for _ in spec.targets], weights=weights)

@@ -1,0 +1,208 @@
+"""Batched quantile forecasts for a whole fleet, cached per model and data.
+
+``forecast_fleet(model, history)`` returns a ``FleetForecast``:
+
+- ``quantiles``: long frame ``server_name, metric, timestamp, q10, q50, q90`` with
+  q10 <= q50 <= q90 guaranteed (raw TFT quantiles can cross early in training: sorted here);
+- ``importance``: ``server_name, variable, importance`` from the TFT's encoder variable
+  selection weights, averaged over the encoder window (the "why" column);
+- ``skipped``: servers without enough history, with the reason.
+
+Models are loaded once per directory (``load_model``) and forecasts are reused while the model
+and the last timestamp of the data are the same (``cached_forecast``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from argus_core import artifacts, features, registry, schema
+from argus_core.errors import ArgusError, ModelNotFound
+
+_LOCK = threading.Lock()
+_MODELS: OrderedDict[tuple, artifacts.LoadedModel] = OrderedDict()
+_FORECASTS: OrderedDict[tuple, FleetForecast] = OrderedDict()
+_MAX_MODELS, _MAX_FORECASTS = 3, 16
+
+
+@dataclass
+class FleetForecast:
+    model_id: str
+    as_of: pd.Timestamp
+    quantiles: pd.DataFrame
+    importance: pd.DataFrame
+    skipped: dict[str, str] = field(default_factory=dict)
+    unseen_servers: list[str] = field(default_factory=list)  # forecast from their profile alone
+
+
+def resolve_model_id(model_root: str | Path, model_id: str | None = None) -> str:
+    """``model_id`` or the champion; ModelNotFound with the command to fix it otherwise."""
+    if model_id:
+        if not (Path(model_root) / model_id).is_dir():
+            raise ModelNotFound(f"no model {model_id!r} in {model_root}; see `python -m argus_core models list`")
+        return model_id
+    champion = registry.champion_model_id(model_root)
+    if not champion:
+        raise ModelNotFound(f"no model in {model_root} yet; train one with "
+                            "`python -m argus_core train --dataset demo_data/fleet`")
+    return champion
+
+
+def load_model(model_root: str | Path, model_id: str | None = None) -> artifacts.LoadedModel:
+    """The model (champion by default), loaded once per directory and weight file."""
+    model_id = resolve_model_id(model_root, model_id)
+    path = Path(model_root) / model_id
+    weights = path / "model.safetensors"
+    key = (str(path.resolve()), weights.stat().st_mtime_ns if weights.exists() else 0)
+    with _LOCK:
+        if key in _MODELS:
+            _MODELS.move_to_end(key)
+            return _MODELS[key]
+    model = artifacts.load(path)
+    with _LOCK:
+        _MODELS[key] = model
+        while len(_MODELS) > _MAX_MODELS:
+            _MODELS.popitem(last=False)
+    return model
+
+
+def cached_forecast(model: artifacts.LoadedModel, history: pd.DataFrame,
+                    as_of: pd.Timestamp | None = None) -> FleetForecast:
+    """``forecast_fleet``, reused while the model, the servers and the last timestamp are unchanged."""
+    window = _until(history, as_of)
+    last = window[schema.TIMESTAMP].max() if len(window) else None
+    servers = hashlib.sha1("\n".join(sorted(window[schema.SERVER].astype(str).unique())).encode()).hexdigest()
+    key = (str(model.path), model.model_id, str(last), servers, len(window))
+    with _LOCK:
+        if key in _FORECASTS:
+            _FORECASTS.move_to_end(key)
+            return _FORECASTS[key]
+    result = forecast_fleet(model, window)
+    with _LOCK:
+        _FORECASTS[key] = result
+        while len(_FORECASTS) > _MAX_FORECASTS:
+            _FORECASTS.popitem(last=False)
+    return result
+
+
+def clear_caches() -> None:
+    with _LOCK:
+        _MODELS.clear()
+        _FORECASTS.clear()
+
+
+def forecast_fleet(model: artifacts.LoadedModel, history: pd.DataFrame, as_of: pd.Timestamp | None = None,
+                   batch_size: int = 512) -> FleetForecast:
+    """Forecast every server of ``history`` for the model's horizon after its last timestamp."""
+    import torch
+    from pytorch_forecasting import TimeSeriesDataSet
+
+    spec = model.spec
+    window = _until(history, as_of)
+    if window.empty:
+        raise ArgusError("there is no data to forecast from (is the time cursor before the data starts?)")
+    encoder, skipped = _encoder_windows(window, spec)
+    if encoder.empty:
+        raise ArgusError(f"no server has the {spec.encoder_length} steps of history the model needs "
+                         f"({pd.Timedelta(spec.step) * spec.encoder_length})")
+    frame = pd.concat([encoder, _future_rows(encoder, spec)], ignore_index=True)
+    prepared = features.prepare(frame, spec)
+    dataset = TimeSeriesDataSet.from_parameters(features.reusable(model.dataset_parameters), prepared,
+                                                predict=True, stop_randomization=True)
+    loader = dataset.to_dataloader(train=False, batch_size=batch_size, num_workers=0)
+    network = model.network
+    pieces, importances, names = [], [], []
+    with torch.inference_mode():
+        for x, _ in loader:
+            out = network(x)
+            prediction = torch.stack([p.float() for p in out["prediction"]], dim=1)  # (B, targets, H, Q)
+            prediction, _ = torch.sort(prediction, dim=-1)
+            pieces.append(prediction.numpy())
+            weights = out["encoder_variables"].float().squeeze(-2)  # (B, T, V)
+            importances.append(weights.mean(dim=1).numpy())
+            names.append(dataset.x_to_index(x)[schema.SERVER].astype(str).to_numpy())
+    values = np.concatenate(pieces)  # (S, targets, H, Q)
+    servers = np.concatenate(names)
+    last = encoder.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].max()
+    quantiles = _long_quantiles(values, servers, last, spec)
+    importance = _importance_frame(np.concatenate(importances), servers, list(network.encoder_variables))
+    seen = set(model.training_info.get("servers", []))
+    unseen = sorted(s for s in servers if seen and s not in seen)
+    as_of_ts = window[schema.TIMESTAMP].max()
+    return FleetForecast(model.model_id, as_of_ts, quantiles, importance, skipped, unseen)
+
+
+def _until(history: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFrame:
+    if as_of is None:
+        return history
+    as_of = pd.Timestamp(as_of)
+    as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+    return history[history[schema.TIMESTAMP] <= as_of]
+
+
+def _encoder_windows(history: pd.DataFrame, spec: features.ModelSpec) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The last encoder_length steps of every server that has them; the others, with a reason."""
+    step = pd.Timedelta(spec.step)
+    last = history.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].transform("max")
+    recent = history[history[schema.TIMESTAMP] > last - step * spec.encoder_length]
+    counts = recent.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].count()
+    # gaps are allowed (filled for model input), but at least half the window must be real data
+    enough = counts[counts >= spec.encoder_length // 2].index
+    first = history.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].min()
+    span_ok = first[(last.groupby(history[schema.SERVER], observed=True).max() - first) >=
+                    step * (spec.encoder_length - 1)].index
+    keep = set(enough) & set(span_ok)
+    skipped = {str(s): f"{int(counts.get(s, 0))} of {spec.encoder_length} steps of history"
+               for s in counts.index if s not in keep}
+    window = recent[recent[schema.SERVER].isin(list(keep))]
+    if isinstance(window[schema.SERVER].dtype, pd.CategoricalDtype):
+        window = window.assign(**{schema.SERVER: window[schema.SERVER].cat.remove_unused_categories()})
+    return window, skipped
+
+
+def _future_rows(encoder: pd.DataFrame, spec: features.ModelSpec) -> pd.DataFrame:
+    """Decoder rows: known calendar inputs; unknown metrics carry the last value (never read)."""
+    step = pd.Timedelta(spec.step)
+    last_rows = encoder.sort_values(schema.TIMESTAMP).groupby(schema.SERVER, observed=True).tail(1)
+    offsets = np.arange(1, spec.horizon + 1)
+    future = last_rows.loc[last_rows.index.repeat(spec.horizon)].reset_index(drop=True)
+    future[schema.TIMESTAMP] = future[schema.TIMESTAMP] + pd.to_timedelta(np.tile(offsets, len(last_rows)) * step)
+    return future
+
+
+def _long_quantiles(values: np.ndarray, servers: np.ndarray, last: pd.Series,
+                    spec: features.ModelSpec) -> pd.DataFrame:
+    n_servers, n_targets, horizon, _ = values.shape
+    step = pd.Timedelta(spec.step)
+    last = pd.Series(last.dt.tz_convert(None).to_numpy(), index=last.index.astype(str))
+    starts = last.reindex(servers).to_numpy().astype("datetime64[ns]")
+    offsets = (np.arange(1, horizon + 1) * step.value).astype("timedelta64[ns]")
+    stamps = starts[:, None] + offsets[None, :]  # (S, H)
+    q10, q50, q90 = (values[..., i] for i in range(3))
+    frame = pd.DataFrame({
+        schema.SERVER: np.repeat(servers, n_targets * horizon),
+        "metric": np.tile(np.repeat(np.array(spec.targets, dtype=object), horizon), n_servers),
+        schema.TIMESTAMP: np.repeat(stamps[:, None, :], n_targets, axis=1).reshape(-1),
+        schema.QUANTILE_COLUMNS[0]: q10.reshape(-1),
+        schema.QUANTILE_COLUMNS[1]: q50.reshape(-1),
+        schema.QUANTILE_COLUMNS[2]: q90.reshape(-1),
+    })
+    frame[schema.TIMESTAMP] = pd.to_datetime(frame[schema.TIMESTAMP], utc=True)
+    return frame
+
+
+def _importance_frame(weights: np.ndarray, servers: np.ndarray, variables: list[str]) -> pd.DataFrame:
+    weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+    frame = pd.DataFrame({
+        schema.SERVER: np.repeat(servers, len(variables)),
+        "variable": np.tile(np.array(variables, dtype=object), len(servers)),
+        "importance": weights.reshape(-1).astype(np.float32),
+    })
+    return frame.sort_values([schema.SERVER, "importance"], ascending=[True, False]).reset_index(drop=True)

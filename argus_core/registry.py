@@ -1,0 +1,91 @@
+"""Model versions and the champion pointer: ``models/registry.json``.
+
+    {"champion": "tft-...", "history": ["tft-older", ...],
+     "models": {"tft-...": {"created": "...", "val_loss": 0.41, "dataset": "...", "status": "champion"}}}
+
+``history`` holds earlier champions, newest last; roll back pops it. Every change is written to
+a temporary file and renamed over the registry, so readers see the old or the new file whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from argus_core.errors import ArgusError, ModelNotFound
+
+REGISTRY = "registry.json"
+
+
+def read(model_root: str | Path) -> dict:
+    path = Path(model_root) / REGISTRY
+    if not path.exists():
+        return {"champion": None, "history": [], "models": {}}
+    try:
+        registry = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ArgusError(f"the model registry {path} is unreadable: {exc}") from exc
+    registry.setdefault("history", [])
+    registry.setdefault("models", {})
+    return registry
+
+
+def champion_model_id(model_root: str | Path) -> str | None:
+    return read(model_root).get("champion")
+
+
+def register(model_root: str | Path, model_id: str, summary: dict) -> bool:
+    """Record a new candidate; the first model ever registered becomes champion. Returns
+    True when it did."""
+    registry = read(model_root)
+    registry["models"][model_id] = {**summary, "status": "candidate"}
+    became_champion = registry.get("champion") is None
+    if became_champion:
+        registry["champion"] = model_id
+        registry["models"][model_id]["status"] = "champion"
+    _write(model_root, registry)
+    return became_champion
+
+
+def promote(model_root: str | Path, model_id: str) -> dict:
+    registry = read(model_root)
+    if model_id not in registry["models"] or not (Path(model_root) / model_id).is_dir():
+        raise ModelNotFound(f"no model {model_id!r} in {model_root}; see `python -m argus_core models list`")
+    current = registry.get("champion")
+    if current == model_id:
+        return registry
+    if current:
+        registry["history"].append(current)
+        registry["models"][current]["status"] = "retired"
+    registry["champion"] = model_id
+    registry["models"][model_id]["status"] = "champion"
+    _write(model_root, registry)
+    return registry
+
+
+def rollback(model_root: str | Path) -> dict:
+    registry = read(model_root)
+    history = [m for m in registry["history"] if (Path(model_root) / m).is_dir()]
+    if not history:
+        raise ArgusError("there is no earlier champion to roll back to")
+    previous = history.pop()
+    current = registry.get("champion")
+    if current:
+        registry["models"][current]["status"] = "candidate"
+    registry["history"] = history
+    registry["champion"] = previous
+    registry["models"][previous]["status"] = "champion"
+    _write(model_root, registry)
+    return registry
+
+
+def _write(model_root: str | Path, registry: dict) -> None:
+    root = Path(model_root)
+    root.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".registry.", suffix=".tmp", dir=root)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(registry, handle, indent=2)
+        handle.write("\n")
+    os.replace(tmp, root / REGISTRY)

@@ -1,0 +1,208 @@
+"""Lightning callbacks and the streaming data path used by ``train.py``."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
+import torch
+
+from argus_core import features, store
+
+
+class ProgressLine(pl.Callback):
+    """One line per epoch: losses, BEST when validation improved, learning rate, ETA.
+    Keeps a copy of the best weights so the saved model is the best one, not the last."""
+
+    def __init__(self, total_epochs: int, epochs_this_run: int, log, checkpoints: Checkpoints) -> None:
+        self.total = total_epochs
+        self.offset = total_epochs - epochs_this_run
+        self.say = log
+        self.checkpoints = checkpoints
+        self.best = checkpoints.resumed_best
+        self.best_state: dict | None = None
+        self.epochs_seen = 0
+        self.started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        val = _number(metrics.get("val_loss"))
+        train_loss = _number(metrics.get("train_loss_epoch", metrics.get("train_loss")))
+        improved = val is not None and val < self.best
+        if improved:
+            self.best = val
+            self.best_state = {k: v.detach().float().cpu().clone() for k, v in module.state_dict().items()}
+        self.epochs_seen += 1
+        epoch = self.offset + trainer.current_epoch + 1
+        per_epoch = (time.perf_counter() - self.started) / self.epochs_seen
+        remaining = max(0, min(self.total - epoch, (trainer.max_epochs or 0) - trainer.current_epoch - 1))
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
+        self.say(
+            f"epoch {epoch:>3}/{self.total}  train {_fmt(train_loss)}  val {_fmt(val)}{' BEST' if improved else ''}"
+            f"  lr {lr:.1e}  {per_epoch:.1f} s/epoch  ETA {_duration(per_epoch * remaining)}"
+        )
+        self.checkpoints.save(trainer, module, epoch - 1, self.best)
+
+
+class Checkpoints(pl.Callback):
+    """Pickle-free resumable checkpoints: weights, optimiser tensors, counters."""
+
+    def __init__(self, directory: Path, config, log) -> None:
+        self.directory = directory
+        self.every = config.checkpoint_minutes * 60.0
+        self.say = log
+        self.last_save = time.monotonic()
+        self.resumed: dict | None = None
+        self.resumed_best = math.inf
+        self._pending_optimizer: dict[str, torch.Tensor] | None = None
+        self._offset_steps = 0
+        self._epoch_offset = 0
+
+    def restore(self, network: torch.nn.Module) -> dict | None:
+        from safetensors.torch import load_file, load_model
+
+        state_path = self.directory / "state.json"
+        if not state_path.exists():
+            return None
+        try:
+            state = json.loads(state_path.read_text())
+            load_model(network, str(self.directory / "weights.safetensors"))
+            self._pending_optimizer = load_file(str(self.directory / "optimizer.safetensors"))
+        except Exception as exc:  # a torn checkpoint is not fatal: start over, say why
+            self.say(f"ignoring the unreadable checkpoint in {self.directory}: {exc}")
+            return None
+        self.resumed = state
+        self.resumed_best = state.get("best_val_loss", math.inf)
+        self._offset_steps = state["global_step"]
+        self._epoch_offset = state["epoch"] + 1
+        self.say(f"resuming from checkpoint: epoch {state['epoch'] + 1} done, step {state['global_step']}, "
+                 f"saved {state['saved_at']} (not starting over)")
+        return state
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self._pending_optimizer is None:
+            return
+        optimizer = trainer.optimizers[0]
+        groups = json.loads((self.directory / "optimizer_groups.json").read_text())
+        state: dict = {}
+        for key, tensor in self._pending_optimizer.items():
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = tensor
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+        self._pending_optimizer = None
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *args) -> None:
+        if time.monotonic() - self.last_save >= self.every:
+            self.save(trainer, module, self._epoch_offset + trainer.current_epoch - 1, None)
+
+    def save(self, trainer: pl.Trainer, module: pl.LightningModule, epoch: int, best: float | None) -> None:
+        from safetensors.torch import save_file, save_model
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        optimizer = trainer.optimizers[0].state_dict()
+        tensors = {f"state.{index}.{name}": value.detach().cpu().contiguous()
+                   for index, entries in optimizer["state"].items() for name, value in entries.items()
+                   if isinstance(value, torch.Tensor)}
+        staged = self.directory / ".staged"
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.mkdir()
+        save_model(module, str(staged / "weights.safetensors"))
+        save_file(tensors, str(staged / "optimizer.safetensors"))
+        (staged / "optimizer_groups.json").write_text(json.dumps(optimizer["param_groups"]))
+        previous = json.loads((self.directory / "state.json").read_text()) if (self.directory / "state.json").exists() \
+            else {}
+        state = {
+            "epoch": epoch,
+            "global_step": self._offset_steps + trainer.global_step,
+            "best_val_loss": best if best is not None else previous.get("best_val_loss", math.inf),
+            "saved_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+        }
+        (staged / "state.json").write_text(json.dumps(state))
+        for name in ("weights.safetensors", "optimizer.safetensors", "optimizer_groups.json"):
+            os.replace(staged / name, self.directory / name)
+        os.replace(staged / "state.json", self.directory / "state.json")  # last: it vouches for the rest
+        staged.rmdir()
+        self.last_save = time.monotonic()
+
+    def clear(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def streaming_loaders(dataset_dir, manifest: dict, spec: features.ModelSpec, config, parameters: dict | None):
+    """Train on one day partition (plus its encoder context) at a time: memory is bounded by a
+    few days of the fleet whatever the dataset's size. Validation is the last days."""
+    from pytorch_forecasting import TimeSeriesDataSet
+
+    days = sorted(manifest["partitions"])
+    step = pd.Timedelta(spec.step)
+    context = step * spec.encoder_length
+    val_days = max(1, round(len(days) * config.validation_fraction))
+    train_days, held_out = days[:-val_days], days[-val_days:]
+    if not train_days:
+        raise ValueError("streaming needs at least two day partitions")
+    cut = pd.Timestamp(held_out[0], tz="UTC")
+    if parameters is None:
+        first = features.prepare(store.read(dataset_dir, end=cut - step), spec) if len(train_days) < 3 else \
+            features.prepare(store.read(dataset_dir, end=pd.Timestamp(train_days[2], tz="UTC") + pd.Timedelta("1D")
+                                        - step), spec)
+        parameters = TimeSeriesDataSet(first, **features.dataset_kwargs(spec)).get_parameters()
+    tail = features.prepare(store.read(dataset_dir, start=cut - context), spec)
+    cut_idx = int((cut - features.EPOCH) // step)
+    validation = TimeSeriesDataSet.from_parameters(features.reusable(parameters), tail, min_prediction_idx=cut_idx,
+                                                   stop_randomization=True)
+    batches = _DayBatches(dataset_dir, spec, features.reusable(parameters), train_days, cut, config)
+    train_loader = torch.utils.data.DataLoader(batches, batch_size=None)
+    val_loader = validation.to_dataloader(train=False, batch_size=config.batch_size, num_workers=0)
+    return train_loader, val_loader, parameters, (manifest["start"], manifest["end"])
+
+
+class _DayBatches(torch.utils.data.IterableDataset):
+    def __init__(self, dataset_dir, spec, parameters, days: list[str], cut: pd.Timestamp, config) -> None:
+        self.dataset_dir, self.spec, self.parameters, self.days, self.cut = dataset_dir, spec, parameters, days, cut
+        self.batch_size = config.batch_size
+        self.per_day = max(1, math.ceil(config.batches_per_epoch / len(days)))
+        self.rng = np.random.default_rng(config.seed)
+
+    def __iter__(self):
+        from pytorch_forecasting import TimeSeriesDataSet
+
+        step = pd.Timedelta(self.spec.step)
+        for day in map(str, self.rng.permutation(self.days)):
+            start = pd.Timestamp(day, tz="UTC")
+            end = min(start + pd.Timedelta("1D") + step * self.spec.horizon, self.cut) - step
+            frame = store.read(self.dataset_dir, start=start - step * self.spec.encoder_length, end=end)
+            if frame.empty:
+                continue
+            prepared = features.prepare(frame, self.spec)
+            try:
+                dataset = TimeSeriesDataSet.from_parameters(
+                    self.parameters, prepared, min_prediction_idx=int((start - features.EPOCH) // step))
+            except (AssertionError, ValueError):  # a day too short for one full window
+                continue
+            loader = dataset.to_dataloader(train=True, batch_size=self.batch_size, num_workers=0)
+            for index, batch in enumerate(loader):
+                if index >= self.per_day:
+                    break
+                yield batch
+
+
+def _number(value) -> float | None:
+    if value is None:
+        return None
+    return float(value.item() if hasattr(value, "item") else value)
+
+
+def _fmt(value: float | None) -> str:
+    return "   -  " if value is None else f"{value:.4f}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"

@@ -1,0 +1,169 @@
+"""Training paths with a tiny TFT (hidden size 8, a handful of batches), model directories,
+the registry and fleet forecasts."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from argus_core import artifacts, features, forecast, registry, schema, store
+from argus_core.errors import ArgusError, ModelNotFound
+from argus_core.train import TrainConfig, train
+
+DEMO = Path(__file__).resolve().parents[1] / "demo_data" / "incident"
+TINY = TrainConfig(epochs=1, hidden_size=8, attention_heads=1, batch_size=16, batches_per_epoch=3, val_batches=1,
+                   encoder_length=96, horizon=24, threads=1, fresh=True, seed=1)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[str]]:
+    root = tmp_path_factory.mktemp("models")
+    lines: list[str] = []
+    result = train(DEMO, root, TINY, log=lines.append)
+    return root, result.model_id, lines
+
+
+@pytest.fixture(scope="module")
+def history() -> pd.DataFrame:
+    return store.read(DEMO, start="2026-03-11T00:00Z", end="2026-03-11T14:00Z")
+
+
+def test_training_writes_a_complete_model_and_crowns_the_first(trained: tuple[Path, str, list[str]]) -> None:
+    root, model_id, lines = trained
+    assert sorted(p.name for p in (root / model_id).iterdir()) == sorted(artifacts.FILES)
+    assert registry.champion_model_id(root) == model_id
+    assert any(line.startswith("epoch   1/1") and "BEST" in line and "ETA" in line for line in lines)
+    info = (root / model_id / "training_info.json").read_text()
+    assert "data_fingerprint" in info and "pytorch_forecasting" in info
+    assert not (root / ".checkpoints").exists() or not any((root / ".checkpoints").iterdir())
+
+
+def test_forecast_covers_every_server_metric_and_step(trained: tuple[Path, str, list[str]],
+                                                      history: pd.DataFrame) -> None:
+    root, model_id, _ = trained
+    model = forecast.load_model(root)
+    result = forecast.forecast_fleet(model, history)
+    q = result.quantiles
+    assert set(q[schema.SERVER]) == set(history[schema.SERVER].astype(str))
+    assert set(q["metric"]) == set(model.spec.targets)
+    assert q.groupby([schema.SERVER, "metric"]).size().eq(TINY.horizon).all()
+    assert (q["q10"] <= q["q50"]).all() and (q["q50"] <= q["q90"]).all()
+    assert q[schema.TIMESTAMP].min() == history[schema.TIMESTAMP].max() + pd.Timedelta("5min")
+    assert np.isfinite(q[list(schema.QUANTILE_COLUMNS)].to_numpy()).all()
+    top = result.importance.groupby(schema.SERVER).head(1)
+    assert len(top) == q[schema.SERVER].nunique() and (result.importance["importance"] >= 0).all()
+
+
+def test_loading_never_unpickles(trained: tuple[Path, str, list[str]], history: pd.DataFrame,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    root, model_id, _ = trained
+    expected = forecast.forecast_fleet(artifacts.load(root / model_id), history).quantiles
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model directory was unpickled")
+
+    for target, name in ((pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"), (torch, "load")):
+        monkeypatch.setattr(target, name, refuse)
+    loaded = artifacts.load(root / model_id)
+    again = forecast.forecast_fleet(loaded, history).quantiles
+    pd.testing.assert_frame_equal(again, expected)
+
+
+def test_never_seen_servers_are_forecast_from_their_profile(trained: tuple[Path, str, list[str]],
+                                                            history: pd.DataFrame) -> None:
+    root, _, _ = trained
+    model = forecast.load_model(root)
+    one = history[history[schema.SERVER] == "ppdb001"].copy()
+    renamed = one.assign(**{schema.SERVER: "ppdb777"})
+    mystery = one.assign(**{schema.SERVER: "mystery01", schema.PROFILE: "MAINFRAME"})
+    frame = pd.concat([one, renamed], ignore_index=True)
+    result = forecast.forecast_fleet(model, frame).quantiles
+    original = result[result[schema.SERVER] == "ppdb001"].reset_index(drop=True)
+    new = result[result[schema.SERVER] == "ppdb777"].reset_index(drop=True)
+    # same history, same profile -> same forecast: the name is not an input, the scale is global
+    np.testing.assert_allclose(new[list(schema.QUANTILE_COLUMNS)], original[list(schema.QUANTILE_COLUMNS)],
+                               rtol=1e-4, atol=1e-3)
+    unknown = forecast.forecast_fleet(model, mystery).quantiles
+    assert unknown[schema.SERVER].unique().tolist() == ["mystery01"]
+    assert features.prepare(mystery, model.spec)[schema.PROFILE].unique().tolist() == ["GENERIC"]
+
+
+def test_short_history_is_skipped_with_a_reason(trained: tuple[Path, str, list[str]],
+                                                history: pd.DataFrame) -> None:
+    root, _, _ = trained
+    model = forecast.load_model(root)
+    short = history[(history[schema.SERVER] != "ppweb001")
+                    | (history[schema.TIMESTAMP] > history[schema.TIMESTAMP].max() - pd.Timedelta("2h"))]
+    result = forecast.forecast_fleet(model, short)
+    assert "ppweb001" in result.skipped and "ppweb001" not in set(result.quantiles[schema.SERVER])
+    with pytest.raises(ArgusError, match="no data"):
+        forecast.forecast_fleet(model, history, as_of="2020-01-01")
+
+
+def test_forecast_cache_follows_the_data(trained: tuple[Path, str, list[str]], history: pd.DataFrame) -> None:
+    root, _, _ = trained
+    model = forecast.load_model(root)
+    assert forecast.load_model(root) is model  # loaded once
+    first = forecast.cached_forecast(model, history)
+    assert forecast.cached_forecast(model, history) is first
+    later = forecast.cached_forecast(model, history, as_of=history[schema.TIMESTAMP].max() - pd.Timedelta("1h"))
+    assert later is not first and later.as_of < first.as_of
+
+
+def test_broken_model_directories_give_clear_errors(trained: tuple[Path, str, list[str]], tmp_path: Path) -> None:
+    root, model_id, _ = trained
+    with pytest.raises(ModelNotFound, match="no model"):
+        artifacts.load(tmp_path / "nothing-here")
+    cases = {}
+    for case in ("missing", "corrupt", "version"):
+        copy = tmp_path / case
+        shutil.copytree(root / model_id, copy)
+        cases[case] = copy
+    (cases["missing"] / "dataset.json").unlink()
+    weights = cases["corrupt"] / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])
+    config = cases["version"] / "config.json"
+    config.write_text(config.read_text().replace('"format_version": 1', '"format_version": 99'))
+    with pytest.raises(artifacts.ModelDirectoryError, match="incomplete: missing dataset.json"):
+        artifacts.load(cases["missing"])
+    with pytest.raises(artifacts.ModelDirectoryError, match="corrupt"):
+        artifacts.load(cases["corrupt"])
+    with pytest.raises(artifacts.ModelDirectoryError, match="format version 99"):
+        artifacts.load(cases["version"])
+
+
+def test_codec_refuses_classes_outside_the_allow_list() -> None:
+    payload = {"__object__": "os.system", "state": {"__dict__": {}}}
+    with pytest.raises(artifacts.ModelDirectoryError, match="not allowed"):
+        artifacts.decode(payload)
+    value = {"a": (1, 2.5, float("nan")), 3: np.arange(4, dtype=np.int16),
+             "f": pd.DataFrame({"x": [1.0, 2.0]}, index=["p", "q"])}
+    back = artifacts.decode(artifacts.encode(value))
+    assert back["a"][:2] == (1, 2.5) and np.isnan(back["a"][2])
+    assert back[3].dtype == np.int16 and back[3].tolist() == [0, 1, 2, 3]
+    pd.testing.assert_frame_equal(back["f"], value["f"])
+
+
+def test_incremental_training_continues_from_the_champion(trained: tuple[Path, str, list[str]],
+                                                          tmp_path: Path) -> None:
+    root, champion, _ = trained
+    models = tmp_path / "models"
+    shutil.copytree(root, models)
+    lines: list[str] = []
+    config = TrainConfig(**{**TINY.__dict__, "fresh": False, "streaming": True, "seed": 2})
+    result = train(DEMO, models, config, log=lines.append)
+    assert any(f"continuing from champion {champion}" in line for line in lines)
+    assert registry.champion_model_id(models) == champion  # a candidate waits for promotion
+    registry.promote(models, result.model_id)
+    assert registry.champion_model_id(models) == result.model_id
+    registry.rollback(models)
+    assert registry.champion_model_id(models) == champion
+    with pytest.raises(ModelNotFound):
+        registry.promote(models, "tft-nope")
