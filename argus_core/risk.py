@@ -8,7 +8,7 @@ Per server and metric, from the p10/p50/p90 path over the horizon:
   slopes into the tails (clipped to 0..1);
 - ``breach_p50`` / ``breach_p90``: the first time the p50 (likely) and p90 (pessimistic)
   paths reach the critical threshold, NaT when they do not;
-- ``score`` (0..100): 100 x (0.7 p_critical + 0.3 p_warning), discounted by up to half for
+- ``score`` (0..100): 100 x (0.7 p_critical + 0.3 p_warning), discounted by up to a quarter for
   breaches late in the horizon: soon and likely ranks first.
 
 A server's score is that of its worst metric (the ``driver``). Levels use hysteresis: a server
@@ -55,7 +55,7 @@ def metric_risk(quantiles: pd.DataFrame, thresholds: dict[str, schema.Threshold]
         horizon = len(stamps)
         first = int(np.argmax(p_crit >= 0.5)) if (p_crit >= 0.5).any() else \
             int(np.argmax(p_warn >= 0.5)) if (p_warn >= 0.5).any() else horizon - 1
-        urgency = 1.0 - 0.5 * first / max(horizon - 1, 1)
+        urgency = 1.0 - 0.25 * first / max(horizon - 1, 1)
         score = 100.0 * (0.7 * p_crit.max() + 0.3 * p_warn.max()) * urgency
         rows.append({
             schema.SERVER: server,

@@ -44,11 +44,11 @@ class ProgressLine(pl.Callback):
         per_epoch = (time.perf_counter() - self.started) / self.epochs_seen
         remaining = max(0, min(self.total - epoch, (trainer.max_epochs or 0) - trainer.current_epoch - 1))
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
+        self.checkpoints.save(trainer, module, epoch - 1, self.best)  # before the line: a kill after it loses nothing
         self.say(
             f"epoch {epoch:>3}/{self.total}  train {_fmt(train_loss)}  val {_fmt(val)}{' BEST' if improved else ''}"
             f"  lr {lr:.1e}  {per_epoch:.1f} s/epoch  ETA {_duration(per_epoch * remaining)}"
         )
-        self.checkpoints.save(trainer, module, epoch - 1, self.best)
 
 
 class Checkpoints(pl.Callback):
