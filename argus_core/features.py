@@ -92,7 +92,7 @@ def prepare(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     stamps = out[schema.TIMESTAMP]
     prepared = pd.DataFrame({
         schema.SERVER: out[schema.SERVER].astype(str).to_numpy(),
-        schema.TIMESTAMP: stamps.to_numpy(),
+        schema.TIMESTAMP: stamps.array,  # keep the datetime array: .to_numpy() of UTC times builds objects
         TIME_IDX: ((stamps - EPOCH) // step).astype("int64").to_numpy(),
         schema.PROFILE: _known_profiles(out, spec),
     })

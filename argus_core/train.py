@@ -161,6 +161,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig =
         "dataset": str(Path(dataset_dir).resolve()),
         "data_span": list(span),
         "data_fingerprint": _fingerprint(manifest),
+        "servers": sorted(manifest.get("servers", {})),
         "best_val_loss": progress.best,
         "epochs": progress.epochs_seen + (resumed["epoch"] + 1 if resumed else 0),
         "steps": trainer.global_step + (resumed["global_step"] if resumed else 0),

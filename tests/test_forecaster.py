@@ -167,3 +167,15 @@ def test_incremental_training_continues_from_the_champion(trained: tuple[Path, s
     assert registry.champion_model_id(models) == champion
     with pytest.raises(ModelNotFound):
         registry.promote(models, "tft-nope")
+
+
+def test_fast_inputs_match_the_stock_dataset_route(trained: tuple[Path, str, list[str]],
+                                                   history: pd.DataFrame) -> None:
+    root, _, _ = trained
+    model = forecast.load_model(root)
+    holed = history.drop(index=history.index[[50, 51, 52, 400]])  # gaps are filled for model input alike
+    for frame in (history, holed):
+        fast = forecast.forecast_fleet(model, frame, engine="fast")
+        stock = forecast.forecast_fleet(model, frame, engine="stock")
+        pd.testing.assert_frame_equal(fast.quantiles, stock.quantiles, rtol=1e-4, atol=1e-3)
+        pd.testing.assert_frame_equal(fast.importance, stock.importance, rtol=1e-4, atol=1e-4)

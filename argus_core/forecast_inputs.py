@@ -1,0 +1,122 @@
+"""The TFT's input tensors for a fleet, built with numpy in one pass.
+
+pytorch-forecasting's own route (``TimeSeriesDataSet`` in predict mode, then its dataloader)
+rebuilds indices and encodes every row through pandas; for a fleet forecast that costs several
+times the network itself. Here every server's last ``encoder_length`` steps go into one
+(servers, time, variables) array, scaled with the model's own fitted scalers, in the layout
+the network expects (``hparams.x_reals``). ``tests/test_forecaster.py`` checks the forecasts
+against the stock route; ``supported`` says when this route applies (otherwise the caller
+falls back to the stock route).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from argus_core import features, schema
+
+
+def supported(parameters: dict) -> bool:
+    from pytorch_forecasting.data import MultiNormalizer, TorchNormalizer
+    from sklearn.preprocessing import StandardScaler
+
+    normalizer = parameters.get("target_normalizer")
+    return (
+        isinstance(normalizer, MultiNormalizer)
+        and all(type(n) is TorchNormalizer and n.transformation is None for n in normalizer.normalizers)
+        and all(isinstance(s, StandardScaler) for s in parameters.get("scalers", {}).values())
+        and not parameters.get("lags")
+        and not parameters.get("add_target_scales")
+        and not parameters.get("add_encoder_length")
+    )
+
+
+def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_reals: list[str],
+          categoricals: list[str]) -> tuple[dict, list[str], np.ndarray]:
+    """(x, server names, last timestamp per server as datetime64[ns]) for ``network(x)``."""
+    import torch
+
+    step = pd.Timedelta(spec.step)
+    enc, horizon = spec.encoder_length, spec.horizon
+    prepared = features.prepare(encoder, spec)
+    names, codes = np.unique(prepared[schema.SERVER].to_numpy(dtype=str), return_inverse=True)
+    time_idx = prepared[features.TIME_IDX].to_numpy()
+    last_idx = np.full(len(names), np.iinfo(np.int64).min)
+    np.maximum.at(last_idx, codes, time_idx)
+    position = time_idx - (last_idx[codes] - enc + 1)
+    inside = position >= 0
+    n_servers = len(names)
+
+    unknown = list(spec.unknown_reals)
+    values = np.full((n_servers, enc, len(unknown)), np.nan, dtype=np.float32)
+    values[codes[inside], position[inside]] = prepared.loc[inside, unknown].to_numpy(np.float32)
+    values = _fill_gaps(values)
+
+    profiles = np.empty(n_servers, dtype=object)
+    profiles[codes] = prepared[schema.PROFILE].to_numpy()
+    last_stamp = features.EPOCH.tz_convert(None).to_datetime64() + (last_idx * step.value).astype("timedelta64[ns]")
+    offsets = np.arange(-enc + 1, horizon + 1)
+    stamps = last_stamp[:, None] + (offsets * step.value).astype("timedelta64[ns]")[None, :]  # (S, enc + H)
+    calendar = features.calendar_features(pd.Series(stamps.ravel()).dt.tz_localize("UTC"))
+
+    normalizers = dict(zip(spec.targets, parameters["target_normalizer"].normalizers, strict=True))
+    scalers = parameters.get("scalers", {})
+    total = enc + horizon
+    cont = np.zeros((n_servers, total, len(x_reals)), dtype=np.float32)
+    for column, name in enumerate(x_reals):
+        if name == "relative_time_idx":
+            cont[:, :, column] = np.arange(-enc, horizon, dtype=np.float32) / parameters["max_encoder_length"]
+            continue
+        if name in calendar:
+            raw = calendar[name].reshape(n_servers, total)
+        else:
+            series = values[:, :, unknown.index(name)]
+            raw = np.concatenate([series, np.repeat(series[:, -1:], horizon, axis=1)], axis=1)  # decoder: unused
+        if name in normalizers:
+            center, scale = float(normalizers[name].center_), float(normalizers[name].scale_)
+        else:
+            scaler = scalers[name]
+            center = float(scaler.mean_[0]) if scaler.with_mean else 0.0
+            scale = float(scaler.scale_[0]) if scaler.with_std else 1.0
+        cont[:, :, column] = (raw - center) / scale
+
+    cat = np.zeros((n_servers, total, len(categoricals)), dtype=np.int64)
+    for column, name in enumerate(categoricals):
+        if name != schema.PROFILE:
+            raise ValueError(f"unexpected categorical input {name}")
+        classes = parameters["categorical_encoders"][schema.PROFILE].classes_
+        cat[:, :, column] = np.array([classes.get(p, 0) for p in profiles])[:, None]
+
+    target_scale = [
+        torch.tensor([[float(n.center_), float(n.scale_)]], dtype=torch.float32).expand(n_servers, 2)
+        for n in parameters["target_normalizer"].normalizers
+    ]
+    x = {
+        "encoder_cat": torch.from_numpy(cat[:, :enc]),
+        "decoder_cat": torch.from_numpy(cat[:, enc:]),
+        "encoder_cont": torch.from_numpy(cont[:, :enc]),
+        "decoder_cont": torch.from_numpy(cont[:, enc:]),
+        "encoder_lengths": torch.full((n_servers,), enc, dtype=torch.long),
+        "decoder_lengths": torch.full((n_servers,), horizon, dtype=torch.long),
+        "target_scale": target_scale,
+    }
+    return x, list(names), last_stamp
+
+
+def _fill_gaps(values: np.ndarray) -> np.ndarray:
+    """Carry the last real value over missing steps (model input only; the data keeps its gaps);
+    leading gaps take the first real value."""
+    n_servers, length, n_vars = values.shape
+    valid = ~np.isnan(values)
+    index = np.where(valid, np.arange(length)[None, :, None], 0)
+    np.maximum.accumulate(index, axis=1, out=index)
+    filled = np.take_along_axis(values, index, axis=1)
+    first = np.argmax(valid, axis=1)  # (S, V) first valid step
+    lead = np.take_along_axis(values, first[:, None, :], axis=1)
+    return np.where(np.isnan(filled), lead, filled)
+
+
+def slice_batch(x: dict, start: int, stop: int) -> dict:
+    return {key: ([t[start:stop] for t in value] if isinstance(value, list) else value[start:stop])
+            for key, value in x.items()}
