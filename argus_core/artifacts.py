@@ -37,6 +37,7 @@ ALLOWED_CLASSES = frozenset({
     "pytorch_forecasting.data.encoders.EncoderNormalizer",
     "pytorch_forecasting.data.encoders.GroupNormalizer",
     "pytorch_forecasting.data.encoders.NaNLabelEncoder",
+    "argus_core.normalizers.FlooredEncoderNormalizer",
     "sklearn.preprocessing._data.StandardScaler",
     "sklearn.preprocessing._data.RobustScaler",
 })

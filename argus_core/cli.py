@@ -24,6 +24,7 @@ DEFAULT_MODELS = Path("models")
 
 
 def main(argv: list[str] | None = None) -> int:
+    _quiet_library_warnings()
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -229,6 +230,15 @@ def _print_dataset(directory: Path, manifest: dict) -> None:
         scenario = manifest["scenario"]
         print(f"  scenario {scenario['name']} on {scenario['incident_server']}: "
               + " -> ".join(p["name"] for p in scenario["phases"]))
+
+
+def _quiet_library_warnings() -> None:
+    """Libraries' advice to their own developers is noise to an operator."""
+    import warnings
+
+    for pattern in (".*does not have many workers.*", ".*is an instance of `nn.Module`.*", ".*not writable.*",
+                    "X does not have valid feature names", ".*LeafSpec.*", ".*litlogger.*"):
+        warnings.filterwarnings("ignore", message=pattern)
 
 
 def _tty() -> bool:

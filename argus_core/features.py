@@ -47,6 +47,10 @@ class ModelSpec:
     quantiles: tuple[float, ...] = schema.QUANTILES
     profiles: tuple[str, ...] = PROFILE_NAMES
     thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
+    # "encoder": each window standardised by its own encoder (argus_core.normalizers);
+    # "global": one mean and spread per metric over the training data
+    normalization: str = "encoder"
+    target_spreads: tuple[float, ...] = ()  # each target's spread over the training data (loss weights, floors)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -54,14 +58,16 @@ class ModelSpec:
     @classmethod
     def from_json(cls, payload: dict) -> ModelSpec:
         fields = dict(payload)
-        for key in ("targets", "unknown_reals", "quantiles", "profiles"):
+        fields.setdefault("normalization", "global")  # directories written before the choice existed
+        for key in ("targets", "unknown_reals", "quantiles", "profiles", "target_spreads"):
+            fields.setdefault(key, ())
             fields[key] = tuple(fields[key])
         return cls(**fields)
 
 
 def spec_for(metrics: list[str] | tuple[str, ...], encoder_length: int = 288, horizon: int = 96,
              step: str = schema.DEFAULT_STEP,
-             thresholds: dict[str, schema.Threshold] | None = None) -> ModelSpec:
+             thresholds: dict[str, schema.Threshold] | None = None, normalization: str = "encoder") -> ModelSpec:
     """The spec for a dataset with these metric columns: thresholded metrics become targets."""
     thresholds = thresholds or schema.THRESHOLDS
     available = list(metrics)
@@ -79,7 +85,16 @@ def spec_for(metrics: list[str] | tuple[str, ...], encoder_length: int = 288, ho
         horizon=horizon,
         step=step,
         thresholds={m: {"warning": thresholds[m].warning, "critical": thresholds[m].critical} for m in targets},
+        normalization=normalization,
     )
+
+
+def with_spreads(spec: ModelSpec, prepared: pd.DataFrame) -> ModelSpec:
+    """The spec with each target's spread over ``prepared`` (kept for loss weights and floors)."""
+    from dataclasses import replace
+
+    spreads = tuple(float(max(prepared[t].std(), 1e-3)) for t in spec.targets)
+    return replace(spec, target_spreads=spreads)
 
 
 def prepare(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
@@ -130,6 +145,13 @@ def dataset_kwargs(spec: ModelSpec) -> dict:
     """The TimeSeriesDataSet arguments that follow from a spec (pytorch-forecasting types inside)."""
     from pytorch_forecasting.data import MultiNormalizer, NaNLabelEncoder, TorchNormalizer
 
+    if spec.normalization == "encoder":
+        from argus_core.normalizers import FlooredEncoderNormalizer
+
+        spreads = spec.target_spreads or (1.0,) * len(spec.targets)
+        normalizer = MultiNormalizer([FlooredEncoderNormalizer(min_scale=0.02 * spread) for spread in spreads])
+    else:
+        normalizer = MultiNormalizer([TorchNormalizer(method="standard") for _ in spec.targets])
     return dict(
         time_idx=TIME_IDX,
         target=list(spec.targets),
@@ -141,13 +163,13 @@ def dataset_kwargs(spec: ModelSpec) -> dict:
         static_categoricals=[schema.PROFILE],
         time_varying_known_reals=list(CALENDAR),
         time_varying_unknown_reals=list(spec.unknown_reals),
-        target_normalizer=MultiNormalizer([TorchNormalizer(method="standard") for _ in spec.targets]),
+        target_normalizer=normalizer,
         categorical_encoders={
             schema.PROFILE: NaNLabelEncoder(add_nan=True).fit(pd.Series(list(spec.profiles))),
             schema.SERVER: NaNLabelEncoder(add_nan=True),
         },
         add_relative_time_idx=True,
-        add_target_scales=False,
+        add_target_scales=spec.normalization == "encoder",
         add_encoder_length=False,
         allow_missing_timesteps=True,
     )
@@ -187,6 +209,17 @@ def reusable(parameters: dict) -> dict:
 
     fresh = dict(parameters)
     fresh["min_prediction_idx"] = None  # the training data's cut means nothing for other data
+    normalizer = parameters["target_normalizer"]
+    children = getattr(normalizer, "normalizers", [])
+    if children and all(hasattr(n, "min_scale") for n in children):
+        # per-window normalisers are refitted on every window anyway; unfitted copies make the
+        # dataset fit them to the new data instead of reusing the last window's numbers
+        from pytorch_forecasting.data import MultiNormalizer
+
+        from argus_core.normalizers import FlooredEncoderNormalizer
+
+        fresh["target_normalizer"] = MultiNormalizer([FlooredEncoderNormalizer(min_scale=n.min_scale)
+                                                      for n in children])
     fresh["categorical_encoders"] = {**parameters["categorical_encoders"],
                                      schema.SERVER: NaNLabelEncoder(add_nan=True)}
     return fresh
@@ -200,7 +233,7 @@ def quantile_loss(spec: ModelSpec, parameters: dict):
     makes every target count alike."""
     from pytorch_forecasting.metrics import MultiLoss, QuantileLoss
 
-    normalizers = parameters["target_normalizer"].normalizers
-    scales = [float(getattr(n, "scale_", 1.0) or 1.0) for n in normalizers]
+    scales = list(spec.target_spreads) or [float(np.mean(getattr(n, "scale_", 1.0))) for n in
+                                           parameters["target_normalizer"].normalizers]
     weights = [1.0 / max(scale, 1e-6) / len(scales) for scale in scales]
     return MultiLoss([QuantileLoss(list(spec.quantiles)) for _ in spec.targets], weights=weights)

@@ -21,13 +21,20 @@ def supported(parameters: dict) -> bool:
     from pytorch_forecasting.data import MultiNormalizer, TorchNormalizer
     from sklearn.preprocessing import StandardScaler
 
+    from argus_core.normalizers import FlooredEncoderNormalizer
+
     normalizer = parameters.get("target_normalizer")
+    if not isinstance(normalizer, MultiNormalizer):
+        return False
+    kinds = {type(n) for n in normalizer.normalizers}
+    per_window = kinds == {FlooredEncoderNormalizer}
     return (
-        isinstance(normalizer, MultiNormalizer)
-        and all(type(n) is TorchNormalizer and n.transformation is None for n in normalizer.normalizers)
+        (kinds == {TorchNormalizer} or per_window)
+        and all(n.transformation is None and n.method == "standard" and n.center for n in normalizer.normalizers)
+        and all(getattr(n, "max_length", None) is None for n in normalizer.normalizers)
         and all(isinstance(s, StandardScaler) for s in parameters.get("scalers", {}).values())
         and not parameters.get("lags")
-        and not parameters.get("add_target_scales")
+        and bool(parameters.get("add_target_scales")) == per_window
         and not parameters.get("add_encoder_length")
     )
 
@@ -61,6 +68,7 @@ def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_r
     calendar = features.calendar_features(pd.Series(stamps.ravel()).dt.tz_localize("UTC"))
 
     normalizers = dict(zip(spec.targets, parameters["target_normalizer"].normalizers, strict=True))
+    centers, scales = _target_scales(values, unknown, spec, normalizers)  # (S, targets) each
     scalers = parameters.get("scalers", {})
     total = enc + horizon
     cont = np.zeros((n_servers, total, len(x_reals)), dtype=np.float32)
@@ -68,18 +76,22 @@ def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_r
         if name == "relative_time_idx":
             cont[:, :, column] = np.arange(-enc, horizon, dtype=np.float32) / parameters["max_encoder_length"]
             continue
+        static = _target_statistic(name, spec.targets)
+        if static is not None:
+            target, kind = static
+            stat = (centers if kind == "center" else scales)[:, spec.targets.index(target)]
+            cont[:, :, column] = _standardise(stat, scalers[name])[:, None]
+            continue
         if name in calendar:
             raw = calendar[name].reshape(n_servers, total)
         else:
             series = values[:, :, unknown.index(name)]
             raw = np.concatenate([series, np.repeat(series[:, -1:], horizon, axis=1)], axis=1)  # decoder: unused
         if name in normalizers:
-            center, scale = float(normalizers[name].center_), float(normalizers[name].scale_)
+            index = spec.targets.index(name)
+            cont[:, :, column] = (raw - centers[:, index, None]) / scales[:, index, None]
         else:
-            scaler = scalers[name]
-            center = float(scaler.mean_[0]) if scaler.with_mean else 0.0
-            scale = float(scaler.scale_[0]) if scaler.with_std else 1.0
-        cont[:, :, column] = (raw - center) / scale
+            cont[:, :, column] = _standardise(raw, scalers[name])
 
     cat = np.zeros((n_servers, total, len(categoricals)), dtype=np.int64)
     for column, name in enumerate(categoricals):
@@ -88,10 +100,8 @@ def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_r
         classes = parameters["categorical_encoders"][schema.PROFILE].classes_
         cat[:, :, column] = np.array([classes.get(p, 0) for p in profiles])[:, None]
 
-    target_scale = [
-        torch.tensor([[float(n.center_), float(n.scale_)]], dtype=torch.float32).expand(n_servers, 2)
-        for n in parameters["target_normalizer"].normalizers
-    ]
+    target_scale = [torch.from_numpy(np.stack([centers[:, i], scales[:, i]], axis=1).astype(np.float32))
+                    for i in range(len(spec.targets))]
     x = {
         "encoder_cat": torch.from_numpy(cat[:, :enc]),
         "decoder_cat": torch.from_numpy(cat[:, enc:]),
@@ -102,6 +112,44 @@ def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_r
         "target_scale": target_scale,
     }
     return x, list(names), last_stamp
+
+
+def _target_scales(values: np.ndarray, unknown: list[str], spec: features.ModelSpec,
+                   normalizers: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Center and scale of every target for every server, as the model's normalisers define them:
+    one global pair, or the encoder window's mean and (unbiased, float32, floored) spread."""
+    import torch
+
+    from argus_core.normalizers import FlooredEncoderNormalizer
+
+    n_servers = values.shape[0]
+    centers = np.zeros((n_servers, len(spec.targets)), dtype=np.float32)
+    scales = np.ones((n_servers, len(spec.targets)), dtype=np.float32)
+    for i, target in enumerate(spec.targets):
+        normalizer = normalizers[target]
+        if isinstance(normalizer, FlooredEncoderNormalizer):
+            window = torch.from_numpy(np.ascontiguousarray(values[:, :, unknown.index(target)]))
+            centers[:, i] = torch.mean(window, dim=-1).numpy()
+            spread = torch.std(window, dim=-1) + torch.finfo(window.dtype).eps
+            scales[:, i] = torch.clamp(spread, min=normalizer.min_scale).numpy()
+        else:
+            centers[:, i] = float(normalizer.center_)
+            scales[:, i] = float(normalizer.scale_)
+    return centers, scales
+
+
+def _target_statistic(name: str, targets: tuple[str, ...]) -> tuple[str, str] | None:
+    for kind in ("center", "scale"):
+        suffix = f"_{kind}"
+        if name.endswith(suffix) and name[: -len(suffix)] in targets:
+            return name[: -len(suffix)], kind
+    return None
+
+
+def _standardise(raw: np.ndarray, scaler) -> np.ndarray:
+    center = float(scaler.mean_[0]) if scaler.with_mean else 0.0
+    scale = float(scaler.scale_[0]) if scaler.with_std else 1.0
+    return (raw - center) / scale
 
 
 def _fill_gaps(values: np.ndarray) -> np.ndarray:

@@ -97,11 +97,13 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig =
     parameters = champion.dataset_parameters if champion else None
 
     if config.streaming:
-        train_loader, val_loader, parameters, span = streaming_loaders(dataset_dir, manifest, spec, config,
+        train_loader, val_loader, parameters, span, spec = streaming_loaders(dataset_dir, manifest, spec, config,
                                                                         parameters)
     else:
         frame = store.read(dataset_dir)
         prepared = features.prepare(frame, spec)
+        if not spec.target_spreads:
+            spec = features.with_spreads(spec, prepared)
         try:
             train_ds, val_ds = features.training_datasets(prepared, spec, config.validation_fraction, parameters)
         except ValueError as exc:

@@ -152,6 +152,8 @@ def streaming_loaders(dataset_dir, manifest: dict, spec: features.ModelSpec, con
         first = features.prepare(store.read(dataset_dir, end=cut - step), spec) if len(train_days) < 3 else \
             features.prepare(store.read(dataset_dir, end=pd.Timestamp(train_days[2], tz="UTC") + pd.Timedelta("1D")
                                         - step), spec)
+        if not spec.target_spreads:
+            spec = features.with_spreads(spec, first)
         parameters = TimeSeriesDataSet(first, **features.dataset_kwargs(spec)).get_parameters()
     tail = features.prepare(store.read(dataset_dir, start=cut - context), spec)
     cut_idx = int((cut - features.EPOCH) // step)
@@ -160,7 +162,7 @@ def streaming_loaders(dataset_dir, manifest: dict, spec: features.ModelSpec, con
     batches = _DayBatches(dataset_dir, spec, features.reusable(parameters), train_days, cut, config)
     train_loader = torch.utils.data.DataLoader(batches, batch_size=None)
     val_loader = validation.to_dataloader(train=False, batch_size=config.batch_size, num_workers=0)
-    return train_loader, val_loader, parameters, (manifest["start"], manifest["end"])
+    return train_loader, val_loader, parameters, (manifest["start"], manifest["end"]), spec
 
 
 class _DayBatches(torch.utils.data.IterableDataset):

@@ -1,0 +1,37 @@
+"""Target normalisation per encoder window, with a floor on the scale.
+
+Each forecast window is standardised by its own encoder's mean and spread
+(pytorch-forecasting's ``EncoderNormalizer``), so the network predicts deviations from where
+a series is now, whatever server it belongs to: a server never seen in training is scaled
+like any other. The window's center and scale also go in as static inputs
+(``add_target_scales``), so absolute levels, which thresholds are about, stay visible.
+
+The floor matters for flat series: swap sits at the same value for days, and a spread of 1e-8
+would blow the first real movement up to millions. ``min_scale`` is a small share of the
+metric's spread over the whole training set.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from pytorch_forecasting.data import EncoderNormalizer
+
+
+class FlooredEncoderNormalizer(EncoderNormalizer):
+    def __init__(self, min_scale: float = 1e-3, method: str = "standard", center: bool = True,
+                 max_length: int | None = None, transformation=None, method_kwargs: dict | None = None) -> None:
+        super().__init__(method=method, center=center, max_length=max_length, transformation=transformation,
+                         method_kwargs=method_kwargs)
+        self.min_scale = min_scale
+
+    def _set_parameters(self, y_center, y_scale) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "scale is below 1e-7": the floor below handles it
+            super()._set_parameters(y_center, y_scale)
+        if isinstance(self.scale_, torch.Tensor):
+            self.scale_ = torch.clamp(self.scale_, min=self.min_scale)
+        else:
+            self.scale_ = np.maximum(self.scale_, np.asarray(self.min_scale, dtype=np.asarray(self.scale_).dtype))

@@ -1,0 +1,254 @@
+"""Forecaster figures, each beside a baseline measured in the same run.
+
+    .venv/bin/python bench/bench_forecast.py [--models models] [--part inference,training,accuracy,early]
+
+- inference: fleet forecasts for 90 and 1,000 servers, cold (load + predict) and warm, against
+  pytorch-forecasting's stock ``predict`` on the same model;
+- training: samples/s of Argus's training step against a stock Lightning fit of the same
+  model, 1 and 2 threads, other core idle and busy;
+- accuracy: a simulated hold-out week (a seed never used in training), rolling origins every
+  8 h: MASE of p50 against seasonal naive (same time yesterday) and naive (last value), all
+  scaled by the in-sample seasonal-naive error; pinball loss per quantile; p10-p90 coverage;
+- early: the scripted demo, replayed every 5 fleet minutes: how long before the actual
+  critical breach the p90 forecast first crosses the critical threshold, and whether any other
+  server was ever forecast critical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+warnings.filterwarnings("ignore")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from argus_core import artifacts, forecast, risk, schema, store  # noqa: E402
+from argus_core.simulate import SimConfig, simulate_fleet  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(fn, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def fleet_history(servers: int, model: artifacts.LoadedModel, seed: int = 5) -> pd.DataFrame:
+    hours = (model.spec.encoder_length + 12) * pd.Timedelta(model.spec.step) / pd.Timedelta("1h")
+    return simulate_fleet(SimConfig(servers=servers, hours=hours, seed=seed)).frame
+
+
+def stock_predict(model: artifacts.LoadedModel, history: pd.DataFrame) -> None:
+    """pytorch-forecasting's own route: TimeSeriesDataSet in predict mode + BaseModel.predict."""
+    from pytorch_forecasting import TimeSeriesDataSet
+
+    from argus_core import features
+    encoder, _ = forecast._encoder_windows(history, model.spec)
+    frame = pd.concat([encoder, forecast._future_rows(encoder, model.spec)], ignore_index=True)
+    dataset = TimeSeriesDataSet.from_parameters(features.reusable(model.dataset_parameters),
+                                                features.prepare(frame, model.spec), predict=True)
+    model.network.predict(dataset, mode="quantiles", batch_size=256,
+                          trainer_kwargs={"accelerator": "cpu", "logger": False, "enable_progress_bar": False,
+                                          "enable_model_summary": False})
+
+
+def part_inference(model_dir: Path, threads: int) -> None:
+    torch.set_num_threads(threads)
+    print(f"\n## Fleet inference ({threads} thread(s)), model {model_dir.name}")
+    print(f"{'servers':>8} {'cold load+predict':>18} {'warm Argus':>11} {'warm stock predict':>19} {'speed-up':>9}")
+    for servers in (90, 1000):
+        forecast.clear_caches()
+        history = fleet_history(servers, artifacts.load(model_dir))
+        started = time.perf_counter()
+        model = forecast.load_model(model_dir.parent, model_dir.name)
+        forecast.forecast_fleet(model, history)
+        cold = time.perf_counter() - started
+        warm = timed(lambda m=model, h=history: forecast.forecast_fleet(m, h))
+        stock = timed(lambda m=model, h=history: stock_predict(m, h), repeat=2)
+        print(f"{servers:>8} {cold:>17.2f}s {warm:>10.2f}s {stock:>18.2f}s {stock / warm:>8.1f}x")
+
+
+def _burn(stop_at: float) -> None:
+    x = 0.0
+    while time.time() < stop_at:
+        x += 1.0
+
+
+def part_training(model_dir: Path) -> None:
+    """Forward + backward + optimiser step on identical batches, Argus's loop vs Lightning's fit."""
+    import lightning.pytorch as pl
+
+    from argus_core import features
+    from argus_core.train import TrainConfig, _network
+
+    model = artifacts.load(model_dir)
+    spec = model.spec
+    frame = simulate_fleet(SimConfig(servers=30, hours=72, seed=3)).frame
+    train_ds, _ = features.training_datasets(features.prepare(frame, spec), spec, 0.15, model.dataset_parameters)
+    batches = [b for b, _ in zip(train_ds.to_dataloader(train=True, batch_size=64, num_workers=0), range(6),
+                                 strict=False)]
+    hidden = artifacts.decode(model.config["hparams"])["hidden_size"]
+    config = TrainConfig(hidden_size=hidden)
+
+    def argus_steps() -> float:
+        net = _network(model.dataset_parameters, spec, config)
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+        started = time.perf_counter()
+        for x, y in batches:
+            loss = net.loss(net(x)["prediction"], y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        return len(batches) * 64 / (time.perf_counter() - started)
+
+    def stock_fit() -> float:
+        net = _network(model.dataset_parameters, spec, config)
+        trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_progress_bar=False,
+                             enable_checkpointing=False, enable_model_summary=False, limit_val_batches=0)
+        started = time.perf_counter()
+        trainer.fit(net, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+        return len(batches) * 64 / (time.perf_counter() - started)
+
+    print(f"\n## Training throughput (samples/s, batch 64, hidden {hidden}, encoder {spec.encoder_length})")
+    print(f"{'threads':>8} {'other core':>11} {'Argus step':>11} {'stock fit':>10}")
+    for threads in (1, 2):
+        for busy in (False, True):
+            torch.set_num_threads(threads)
+            burner = None
+            if busy:
+                burner = multiprocessing.Process(target=_burn, args=(time.time() + 600,))
+                burner.start()
+            try:
+                argus = argus_steps()
+                stock = stock_fit()
+            finally:
+                if burner is not None:
+                    burner.terminate()
+                    burner.join()
+            print(f"{threads:>8} {'busy' if busy else 'idle':>11} {argus:>11.1f} {stock:>10.1f}")
+
+
+def scaled_errors(actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return np.abs(actual - predicted).mean(axis=-1) / scale
+
+
+def part_accuracy(model_dir: Path, threads: int) -> None:
+    torch.set_num_threads(threads)
+    model = forecast.load_model(model_dir.parent, model_dir.name)
+    spec = model.spec
+    step = pd.Timedelta(spec.step)
+    frame = schema.add_derived(simulate_fleet(SimConfig(servers=90, hours=24 * 9, seed=99)).frame)
+    start = frame[schema.TIMESTAMP].min() + pd.Timedelta("2D")  # two days of history first
+    origins = pd.date_range(start, frame[schema.TIMESTAMP].max() - step * spec.horizon, freq="8h")
+    wide = {m: frame.pivot(index=schema.TIMESTAMP, columns=schema.SERVER, values=m) for m in spec.targets}
+    rows = []
+    for origin in origins:
+        history = frame[frame[schema.TIMESTAMP] <= origin]
+        result = forecast.forecast_fleet(model, history)
+        q = result.quantiles
+        for metric in spec.targets:
+            table = wide[metric]
+            servers = table.columns.astype(str)
+            future = table.loc[origin + step: origin + step * spec.horizon].to_numpy().T  # (S, H)
+            past = table.loc[:origin].to_numpy().T
+            season = 288
+            scale = np.abs(past[:, season:] - past[:, :-season]).mean(axis=1)
+            scale = np.where(scale > 1e-6, scale, np.nan)
+            sub = q[q["metric"] == metric].set_index([schema.SERVER, schema.TIMESTAMP])
+            quant = {c: sub[c].unstack().reindex(servers).to_numpy() for c in schema.QUANTILE_COLUMNS}
+            seasonal = table.loc[origin + step - pd.Timedelta("1D"): origin + step * spec.horizon
+                                 - pd.Timedelta("1D")].to_numpy().T
+            naive = np.repeat(past[:, -1:], spec.horizon, axis=1)
+            pinball = {}
+            for name, tau in zip(schema.QUANTILE_COLUMNS, schema.QUANTILES, strict=True):
+                diff = future - quant[name]
+                pinball[name] = np.maximum(tau * diff, (tau - 1) * diff).mean(axis=1) / scale
+            inside = ((future >= quant["q10"]) & (future <= quant["q90"])).mean(axis=1)
+            for i, server in enumerate(servers):
+                if np.isnan(scale[i]):
+                    continue
+                rows.append({"metric": metric, "server": server,
+                             "tft": scaled_errors(future[i], quant["q50"][i], scale[i]),
+                             "seasonal_naive": scaled_errors(future[i], seasonal[i], scale[i]),
+                             "naive": scaled_errors(future[i], naive[i], scale[i]),
+                             "coverage": inside[i], **{f"pinball_{k}": v[i] for k, v in pinball.items()}})
+    scores = pd.DataFrame(rows)
+    print(f"\n## Accuracy on a simulated hold-out week (seed 99, 90 servers, {len(origins)} origins every 8 h)")
+    summary = scores.groupby("metric")[["tft", "seasonal_naive", "naive", "coverage", "pinball_q10",
+                                        "pinball_q50", "pinball_q90"]].mean()
+    summary.loc["ALL"] = scores[summary.columns].mean()
+    print("MASE (scaled by in-sample seasonal-naive MAE), coverage of p10-p90, scaled pinball loss:")
+    print(summary.round(3).to_string())
+    ratio = summary.loc["ALL", "tft"] / summary.loc["ALL", "seasonal_naive"]
+    print(f"TFT MASE / seasonal naive MASE = {ratio:.2f} (goal <= 0.8); coverage {summary.loc['ALL', 'coverage']:.2f}"
+          " (goal 0.75-0.85)")
+
+
+def part_early_warning(model_dir: Path, threads: int) -> None:
+    torch.set_num_threads(threads)
+    model = forecast.load_model(model_dir.parent, model_dir.name)
+    demo = ROOT / "demo_data" / "incident"
+    manifest = store.read_manifest(demo)
+    frame = store.read(demo)
+    truth = store.read_incidents(demo).iloc[0]
+    server, metric, threshold = truth["server_name"], truth["metric"], truth["threshold"]
+    phases = {p["name"]: p for p in manifest["scenario"]["phases"]}
+    first_warning, false_alarms = None, set()
+    previous: dict[str, str] = {}
+    for as_of in pd.date_range(phases["baseline"]["start"], truth["breach_time"], freq="5min"):
+        result = forecast.forecast_fleet(model, frame[frame[schema.TIMESTAMP] <= as_of])
+        q = result.quantiles
+        mine = q[(q[schema.SERVER] == server) & (q["metric"] == metric)]
+        if first_warning is None and (mine["q90"] >= threshold).any():
+            first_warning = as_of
+        ranked = risk.fleet_risk(q, previous)
+        previous = dict(zip(ranked[schema.SERVER], ranked["level"], strict=True))
+        false_alarms |= set(ranked.loc[(ranked["level"] == "critical") & (ranked[schema.SERVER] != server),
+                                       schema.SERVER])
+    print(f"\n## Early warning on the scripted demo ({server}, {metric} >= {threshold:g})")
+    print(f"actual breach: {truth['breach_time']}")
+    if first_warning is None:
+        print("the p90 forecast never crossed the critical threshold before the breach")
+    else:
+        lead = (truth["breach_time"] - first_warning) / pd.Timedelta("1min")
+        print(f"p90 first crossed at {first_warning}: {lead:.0f} fleet-minutes of warning (goal >= 60)")
+    print(f"other servers ever forecast critical: {sorted(false_alarms) or 'none'} (goal: none)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", type=Path, default=ROOT / "models")
+    parser.add_argument("--model", default=None, help="model id (default: the champion)")
+    parser.add_argument("--part", default="inference,training,accuracy,early")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    model_dir = args.models / forecast.resolve_model_id(args.models, args.model)
+    parts = set(args.part.split(","))
+    print(f"# bench_forecast: {model_dir.name}, {os.cpu_count()} cores, torch {torch.__version__}")
+    if "inference" in parts:
+        part_inference(model_dir, args.threads)
+    if "early" in parts:
+        part_early_warning(model_dir, args.threads)
+    if "accuracy" in parts:
+        part_accuracy(model_dir, args.threads)
+    if "training" in parts:
+        part_training(model_dir)
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory():
+        main()
