@@ -125,7 +125,8 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig =
     if epochs_left <= 0:
         epochs_left = 1  # the run had finished its epochs but died before saving: one more, then save
 
-    progress = ProgressLine(config.epochs, epochs_left, log, checkpoints)
+    time_limit_s = config.time_limit_minutes * 60 if config.time_limit_minutes else None
+    progress = ProgressLine(config.epochs, epochs_left, log, checkpoints, time_limit_s)
     callbacks = [
         pl.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, mode="min"),
         pl.callbacks.LearningRateMonitor(logging_interval="epoch"),

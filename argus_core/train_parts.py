@@ -21,8 +21,10 @@ class ProgressLine(pl.Callback):
     """One line per epoch: losses, BEST when validation improved, learning rate, ETA.
     Keeps a copy of the best weights so the saved model is the best one, not the last."""
 
-    def __init__(self, total_epochs: int, epochs_this_run: int, log, checkpoints: Checkpoints) -> None:
+    def __init__(self, total_epochs: int, epochs_this_run: int, log, checkpoints: Checkpoints,
+                 time_limit_s: float | None = None) -> None:
         self.total = total_epochs
+        self.time_limit_s = time_limit_s
         self.offset = total_epochs - epochs_this_run
         self.say = log
         self.checkpoints = checkpoints
@@ -43,11 +45,14 @@ class ProgressLine(pl.Callback):
         epoch = self.offset + trainer.current_epoch + 1
         per_epoch = (time.perf_counter() - self.started) / self.epochs_seen
         remaining = max(0, min(self.total - epoch, (trainer.max_epochs or 0) - trainer.current_epoch - 1))
+        eta = per_epoch * remaining
+        if self.time_limit_s is not None:  # the time limit may end the run first
+            eta = min(eta, max(0.0, self.time_limit_s - (time.perf_counter() - self.started)))
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
         self.checkpoints.save(trainer, module, epoch - 1, self.best)  # before the line: a kill after it loses nothing
         self.say(
             f"epoch {epoch:>3}/{self.total}  train {_fmt(train_loss)}  val {_fmt(val)}{' BEST' if improved else ''}"
-            f"  lr {lr:.1e}  {per_epoch:.1f} s/epoch  ETA {_duration(per_epoch * remaining)}"
+            f"  lr {lr:.1e}  {per_epoch:.1f} s/epoch  ETA {_duration(eta)}"
         )
 
 
