@@ -89,7 +89,8 @@ def _burn(stop_at: float) -> None:
 
 
 def part_training(model_dir: Path) -> None:
-    """Forward + backward + optimiser step on identical batches, Argus's loop vs Lightning's fit."""
+    """Samples/s of Argus's training step (batch 64 and 256) against a stock Lightning fit
+    (batch 64) of the same model on the same batches, 1 and 2 threads, other core idle/busy."""
     import lightning.pytorch as pl
 
     from argus_core import features
@@ -99,47 +100,51 @@ def part_training(model_dir: Path) -> None:
     spec = model.spec
     frame = simulate_fleet(SimConfig(servers=30, hours=72, seed=3)).frame
     train_ds, _ = features.training_datasets(features.prepare(frame, spec), spec, 0.15, model.dataset_parameters)
-    batches = [b for b, _ in zip(train_ds.to_dataloader(train=True, batch_size=64, num_workers=0), range(6),
-                                 strict=False)]
     hidden = artifacts.decode(model.config["hparams"])["hidden_size"]
     config = TrainConfig(hidden_size=hidden)
 
-    def argus_steps() -> float:
+    def batches(size: int, count: int) -> list:
+        loader = train_ds.to_dataloader(train=True, batch_size=size, num_workers=0)
+        return [b for b, _ in zip(loader, range(count), strict=False)]
+
+    small, large = batches(64, 4), batches(256, 2)
+
+    def argus_steps(data: list) -> float:
         net = _network(model.dataset_parameters, spec, config)
         optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
         started = time.perf_counter()
-        for x, y in batches:
+        for x, y in data:
             loss = net.loss(net(x)["prediction"], y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        return len(batches) * 64 / (time.perf_counter() - started)
+        return sum(len(x["encoder_lengths"]) for x, _ in data) / (time.perf_counter() - started)
 
-    def stock_fit() -> float:
+    def stock_fit(data: list) -> float:
         net = _network(model.dataset_parameters, spec, config)
         trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_progress_bar=False,
                              enable_checkpointing=False, enable_model_summary=False, limit_val_batches=0)
         started = time.perf_counter()
-        trainer.fit(net, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
-        return len(batches) * 64 / (time.perf_counter() - started)
+        trainer.fit(net, train_dataloaders=torch.utils.data.DataLoader(data, batch_size=None))
+        return sum(len(x["encoder_lengths"]) for x, _ in data) / (time.perf_counter() - started)
 
-    print(f"\n## Training throughput (samples/s, batch 64, hidden {hidden}, encoder {spec.encoder_length})")
-    print(f"{'threads':>8} {'other core':>11} {'Argus step':>11} {'stock fit':>10}")
+    print(f"\n## Training throughput (samples/s, hidden {hidden}, encoder {spec.encoder_length}, "
+          f"horizon {spec.horizon})")
+    print(f"{'threads':>8} {'other core':>11} {'stock fit b64':>14} {'Argus b64':>10} {'Argus b256':>11}")
     for threads in (1, 2):
         for busy in (False, True):
             torch.set_num_threads(threads)
             burner = None
             if busy:
-                burner = multiprocessing.Process(target=_burn, args=(time.time() + 600,))
+                burner = multiprocessing.Process(target=_burn, args=(time.time() + 900,))
                 burner.start()
             try:
-                argus = argus_steps()
-                stock = stock_fit()
+                stock, argus, argus_large = stock_fit(small), argus_steps(small), argus_steps(large)
             finally:
                 if burner is not None:
                     burner.terminate()
                     burner.join()
-            print(f"{threads:>8} {'busy' if busy else 'idle':>11} {argus:>11.1f} {stock:>10.1f}")
+            print(f"{threads:>8} {'busy' if busy else 'idle':>11} {stock:>14.1f} {argus:>10.1f} {argus_large:>11.1f}")
 
 
 def scaled_errors(actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray) -> np.ndarray:

@@ -179,3 +179,25 @@ def test_fast_inputs_match_the_stock_dataset_route(trained: tuple[Path, str, lis
         stock = forecast.forecast_fleet(model, frame, engine="stock")
         pd.testing.assert_frame_equal(fast.quantiles, stock.quantiles, rtol=1e-4, atol=1e-3)
         pd.testing.assert_frame_equal(fast.importance, stock.importance, rtol=1e-4, atol=1e-4)
+
+
+def test_streaming_reads_a_few_days_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from argus_core.simulate import SimConfig, simulate_fleet
+
+    sim = simulate_fleet(SimConfig(servers=6, hours=24 * 8, seed=4))
+    dataset = tmp_path / "week"
+    store.write_dataset(dataset, sim.frame, kind="simulated")
+    spans: list[pd.Timedelta] = []
+    real_read = store.read
+
+    def recording_read(directory, start=None, end=None, *args, **kwargs):
+        first = pd.Timestamp(start) if start is not None else sim.frame[schema.TIMESTAMP].min()
+        last = pd.Timestamp(end) if end is not None else sim.frame[schema.TIMESTAMP].max()
+        spans.append(last - first)
+        return real_read(directory, start, end, *args, **kwargs)
+
+    monkeypatch.setattr(store, "read", recording_read)
+    config = TrainConfig(**{**TINY.__dict__, "streaming": True, "batches_per_epoch": 4})
+    result = train(dataset, tmp_path / "models", config, log=lambda line: None)
+    assert registry.champion_model_id(tmp_path / "models") == result.model_id
+    assert spans and max(spans) <= pd.Timedelta("3D")  # never the whole 8 days at once
