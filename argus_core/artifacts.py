@@ -170,6 +170,11 @@ def save(model_root: str | Path, model_id: str, network, spec: ModelSpec, datase
         _write_json(staging / "dataset.json", {"format_version": FORMAT_VERSION,
                                                "parameters": encode(dataset_parameters)})
         _write_json(staging / "training_info.json", training_info)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a model is shared like any file
+        for path in staging.iterdir():
+            os.chmod(path, 0o666 & ~umask)
         os.replace(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

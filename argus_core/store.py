@@ -31,6 +31,8 @@ from tqdm import tqdm
 from argus_core import schema
 from argus_core.errors import DatasetError, SchemaError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once: tempfile creates private files, datasets should be readable as usual
 MANIFEST = "manifest.json"
 INCIDENTS = "incidents.parquet"
 PART = "part-0.parquet"
@@ -81,6 +83,7 @@ def write_dataset(
         raise DatasetError(f"{target} exists and is not an Argus dataset; refusing to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    os.chmod(staging, 0o777 & ~_UMASK)
     try:
         partitions = _write_partitions(staging, frame, progress=progress)
         if incidents is not None:
@@ -266,6 +269,7 @@ def _stage_parquet(table: pa.Table, final: Path) -> tuple[str, Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     pq.write_table(table, tmp, compression="zstd")
+    os.chmod(tmp, 0o666 & ~_UMASK)
     return tmp, final
 
 
@@ -279,6 +283,7 @@ def _write_json(path: Path, payload: dict) -> None:
     with os.fdopen(fd, "w") as handle:
         json.dump(payload, handle, indent=2, sort_keys=False, default=str)
         handle.write("\n")
+    os.chmod(tmp, 0o666 & ~_UMASK)
     os.replace(tmp, path)
 
 
