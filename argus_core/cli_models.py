@@ -16,7 +16,7 @@ DEFAULT_MODELS = Path("models")
 
 
 def add_model_commands(sub: argparse._SubParsersAction) -> None:
-    from argus_core.train import TrainConfig
+    from argus_core.train_config import TrainConfig
 
     defaults = TrainConfig()
     tr = sub.add_parser("train", help="train a TFT on a dataset and register it",
@@ -65,7 +65,8 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from argus_core.train import TrainConfig, train
+    from argus_core.train import train
+    from argus_core.train_config import TrainConfig
 
     if args.epochs < 1 or args.batch_size < 1 or args.hidden_size < 1 or args.batches_per_epoch < 1:
         print("error: --epochs, --batch-size, --hidden-size and --batches-per-epoch must be positive",

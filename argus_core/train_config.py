@@ -1,0 +1,28 @@
+"""Training settings, importable without torch or Lightning (the CLI builds its flags from them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 64
+    hidden_size: int = 32  # 32 learns the fleet's rhythms; 8 is enough for tests
+    attention_heads: int = 2
+    dropout: float = 0.1
+    learning_rate: float = 3e-3
+    batches_per_epoch: int = 100  # an epoch is this many random batches, not every window of every server
+    val_batches: int = 30
+    max_steps: int = -1  # stop after this many optimiser steps (-1: no limit)
+    patience: int = 4  # early stopping: epochs without a better validation loss
+    streaming: bool = False  # read day partitions in turn instead of the whole dataset
+    fresh: bool = False  # False: continue from the champion when it fits the data
+    encoder_length: int = 288
+    horizon: int = 96
+    validation_fraction: float = 0.15
+    seed: int = 0
+    threads: int | None = None  # None: one less than the cores (see ``choose_threads``)
+    checkpoint_minutes: float = 2.0
+    time_limit_minutes: float | None = None
