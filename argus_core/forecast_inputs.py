@@ -42,8 +42,6 @@ def supported(parameters: dict) -> bool:
 def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_reals: list[str],
           categoricals: list[str]) -> tuple[dict, list[str], np.ndarray]:
     """(x, server names, last timestamp per server as datetime64[ns]) for ``network(x)``."""
-    import torch
-
     step = pd.Timedelta(spec.step)
     enc, horizon = spec.encoder_length, spec.horizon
     prepared = features.prepare(encoder, spec)
@@ -59,6 +57,7 @@ def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_r
     values = np.full((n_servers, enc, len(unknown)), np.nan, dtype=np.float32)
     values[codes[inside], position[inside]] = prepared.loc[inside, unknown].to_numpy(np.float32)
     values = _fill_gaps(values)
+    values = np.concatenate([values, np.repeat(values[:, -1:], horizon, axis=1)], axis=1)  # decoder: never read
 
     profiles = np.empty(n_servers, dtype=object)
     profiles[codes] = prepared[schema.PROFILE].to_numpy()
@@ -66,12 +65,26 @@ def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_r
     offsets = np.arange(-enc + 1, horizon + 1)
     stamps = last_stamp[:, None] + (offsets * step.value).astype("timedelta64[ns]")[None, :]  # (S, enc + H)
     calendar = features.calendar_features(pd.Series(stamps.ravel()).dt.tz_localize("UTC"))
+    calendar = {name: column.reshape(n_servers, enc + horizon) for name, column in calendar.items()}
+    x = assemble(values, calendar, profiles, spec, parameters, x_reals, categoricals)
+    return x, list(names), last_stamp
 
+
+def assemble(values: np.ndarray, calendar: dict[str, np.ndarray], profiles: np.ndarray, spec: features.ModelSpec,
+             parameters: dict, x_reals: list[str], categoricals: list[str]) -> dict:
+    """The network's ``x`` from raw windows.
+
+    values: (B, enc + H, unknown reals) in the metrics' units, gaps already filled;
+    calendar: name -> (B, enc + H); profiles: (B,) profile names."""
+    import torch
+
+    enc, horizon = spec.encoder_length, spec.horizon
+    n_samples, total = values.shape[0], enc + horizon
+    unknown = list(spec.unknown_reals)
     normalizers = dict(zip(spec.targets, parameters["target_normalizer"].normalizers, strict=True))
-    centers, scales = _target_scales(values, unknown, spec, normalizers)  # (S, targets) each
+    centers, scales = _target_scales(values[:, :enc], unknown, spec, normalizers)  # (B, targets) each
     scalers = parameters.get("scalers", {})
-    total = enc + horizon
-    cont = np.zeros((n_servers, total, len(x_reals)), dtype=np.float32)
+    cont = np.zeros((n_samples, total, len(x_reals)), dtype=np.float32)
     for column, name in enumerate(x_reals):
         if name == "relative_time_idx":
             cont[:, :, column] = np.arange(-enc, horizon, dtype=np.float32) / parameters["max_encoder_length"]
@@ -82,18 +95,14 @@ def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_r
             stat = (centers if kind == "center" else scales)[:, spec.targets.index(target)]
             cont[:, :, column] = _standardise(stat, scalers[name])[:, None]
             continue
-        if name in calendar:
-            raw = calendar[name].reshape(n_servers, total)
-        else:
-            series = values[:, :, unknown.index(name)]
-            raw = np.concatenate([series, np.repeat(series[:, -1:], horizon, axis=1)], axis=1)  # decoder: unused
+        raw = calendar[name] if name in calendar else values[:, :, unknown.index(name)]
         if name in normalizers:
             index = spec.targets.index(name)
             cont[:, :, column] = (raw - centers[:, index, None]) / scales[:, index, None]
         else:
             cont[:, :, column] = _standardise(raw, scalers[name])
 
-    cat = np.zeros((n_servers, total, len(categoricals)), dtype=np.int64)
+    cat = np.zeros((n_samples, total, len(categoricals)), dtype=np.int64)
     for column, name in enumerate(categoricals):
         if name != schema.PROFILE:
             raise ValueError(f"unexpected categorical input {name}")
@@ -102,16 +111,15 @@ def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_r
 
     target_scale = [torch.from_numpy(np.stack([centers[:, i], scales[:, i]], axis=1).astype(np.float32))
                     for i in range(len(spec.targets))]
-    x = {
+    return {
         "encoder_cat": torch.from_numpy(cat[:, :enc]),
         "decoder_cat": torch.from_numpy(cat[:, enc:]),
         "encoder_cont": torch.from_numpy(cont[:, :enc]),
         "decoder_cont": torch.from_numpy(cont[:, enc:]),
-        "encoder_lengths": torch.full((n_servers,), enc, dtype=torch.long),
-        "decoder_lengths": torch.full((n_servers,), horizon, dtype=torch.long),
+        "encoder_lengths": torch.full((n_samples,), enc, dtype=torch.long),
+        "decoder_lengths": torch.full((n_samples,), horizon, dtype=torch.long),
         "target_scale": target_scale,
     }
-    return x, list(names), last_stamp
 
 
 def _target_scales(values: np.ndarray, unknown: list[str], spec: features.ModelSpec,

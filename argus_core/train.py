@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from argus_core import artifacts, features, registry, schema, store
+from argus_core import artifacts, features, forecast_inputs, registry, schema, store
 from argus_core.errors import ArgusError
 from argus_core.train_config import TrainConfig
 from argus_core.train_parts import Checkpoints, ProgressLine, streaming_loaders
@@ -93,6 +93,10 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         span = (str(frame[schema.TIMESTAMP].min()), str(frame[schema.TIMESTAMP].max()))
 
     network = _network(parameters, spec, config)
+    if not config.streaming and forecast_inputs.supported(parameters):
+        # same windows and numbers as the stock dataset, gathered per batch instead of per sample
+        train_loader, val_loader = _window_loaders(prepared, spec, parameters, network, config,
+                                                   int(val_ds.min_prediction_idx))
     if champion is not None:
         network.load_state_dict(champion.network.state_dict())
         log(f"continuing from champion {champion.model_id} (use --fresh to start from scratch)")
@@ -188,6 +192,21 @@ def _network(parameters: dict, spec: features.ModelSpec, config: TrainConfig):
         reduce_on_plateau_patience=2,
         log_interval=-1,
     )
+
+
+def _window_loaders(prepared: pd.DataFrame, spec: features.ModelSpec, parameters: dict, network,
+                    config: TrainConfig, first_validation_start: int | None):
+    import torch
+
+    from argus_core.train_windows import WindowBatches
+
+    cut = first_validation_start
+    common = dict(spec=spec, parameters=features.reusable(parameters), x_reals=list(network.hparams.x_reals),
+                  categoricals=list(network.hparams.x_categoricals), batch_size=config.batch_size)
+    train = WindowBatches(prepared, last_start=cut - spec.horizon, shuffle=True, seed=config.seed, **common)
+    validation = WindowBatches(prepared, first_start=cut, shuffle="once", seed=config.seed + 1, **common)
+    return (torch.utils.data.DataLoader(train, batch_size=None),
+            torch.utils.data.DataLoader(validation, batch_size=None))
 
 
 def _stub_frame(spec: features.ModelSpec) -> pd.DataFrame:

@@ -88,49 +88,50 @@ def _burn(stop_at: float) -> None:
         x += 1.0
 
 
-def part_training(model_dir: Path) -> None:
-    """Samples/s of Argus's training step (batch 64 and 256) against a stock Lightning fit
-    (batch 64) of the same model on the same batches, 1 and 2 threads, other core idle/busy."""
+def part_training(model_dir: Path, steps: int = 6) -> None:
+    """Samples/s of a Lightning fit of the same model fed by the stock TimeSeriesDataSet loader
+    (per-sample slicing and normaliser refits) and by Argus's batch gatherer (train_windows),
+    1 and 2 threads, other core idle and busy. Batch 64; the first step is not timed."""
     import lightning.pytorch as pl
 
     from argus_core import features
     from argus_core.train import TrainConfig, _network
+    from argus_core.train_windows import WindowBatches
 
     model = artifacts.load(model_dir)
     spec = model.spec
-    frame = simulate_fleet(SimConfig(servers=30, hours=72, seed=3)).frame
-    train_ds, _ = features.training_datasets(features.prepare(frame, spec), spec, 0.15, model.dataset_parameters)
+    frame = simulate_fleet(SimConfig(servers=30, hours=96, seed=3)).frame
+    prepared = features.prepare(frame, spec)
+    train_ds, _ = features.training_datasets(prepared, spec, 0.15, model.dataset_parameters)
+    parameters = features.reusable(model.dataset_parameters)
     hidden = artifacts.decode(model.config["hparams"])["hidden_size"]
     config = TrainConfig(hidden_size=hidden)
 
-    def batches(size: int, count: int) -> list:
-        loader = train_ds.to_dataloader(train=True, batch_size=size, num_workers=0)
-        return [b for b, _ in zip(loader, range(count), strict=False)]
+    class Clock(pl.Callback):
+        def on_train_batch_start(self, trainer, module, batch, index):
+            if index == 1:
+                self.started = time.perf_counter()
 
-    small, large = batches(64, 4), batches(256, 2)
-
-    def argus_steps(data: list) -> float:
+    def fit(loader_for) -> float:
         net = _network(model.dataset_parameters, spec, config)
-        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-        started = time.perf_counter()
-        for x, y in data:
-            loss = net.loss(net(x)["prediction"], y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        return sum(len(x["encoder_lengths"]) for x, _ in data) / (time.perf_counter() - started)
-
-    def stock_fit(data: list) -> float:
-        net = _network(model.dataset_parameters, spec, config)
+        clock = Clock()
         trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_progress_bar=False,
-                             enable_checkpointing=False, enable_model_summary=False, limit_val_batches=0)
-        started = time.perf_counter()
-        trainer.fit(net, train_dataloaders=torch.utils.data.DataLoader(data, batch_size=None))
-        return sum(len(x["encoder_lengths"]) for x, _ in data) / (time.perf_counter() - started)
+                             enable_checkpointing=False, enable_model_summary=False, limit_val_batches=0,
+                             limit_train_batches=steps + 1, callbacks=[clock])
+        trainer.fit(net, train_dataloaders=loader_for(net))
+        return steps * 64 / (time.perf_counter() - clock.started)
 
-    print(f"\n## Training throughput (samples/s, hidden {hidden}, encoder {spec.encoder_length}, "
-          f"horizon {spec.horizon})")
-    print(f"{'threads':>8} {'other core':>11} {'stock fit b64':>14} {'Argus b64':>10} {'Argus b256':>11}")
+    def stock_loader(net):
+        return train_ds.to_dataloader(train=True, batch_size=64, num_workers=0)
+
+    def argus_loader(net):
+        windows = WindowBatches(prepared, spec, parameters, list(net.hparams.x_reals),
+                                list(net.hparams.x_categoricals), batch_size=64)
+        return torch.utils.data.DataLoader(windows, batch_size=None)
+
+    print(f"\n## Training throughput (samples/s, batch 64, hidden {hidden}, encoder {spec.encoder_length}, "
+          f"horizon {spec.horizon}, {spec.normalization} normalisation)")
+    print(f"{'threads':>8} {'other core':>11} {'stock loader':>13} {'Argus loader':>13} {'ratio':>6}")
     for threads in (1, 2):
         for busy in (False, True):
             torch.set_num_threads(threads)
@@ -139,12 +140,12 @@ def part_training(model_dir: Path) -> None:
                 burner = multiprocessing.Process(target=_burn, args=(time.time() + 900,))
                 burner.start()
             try:
-                stock, argus, argus_large = stock_fit(small), argus_steps(small), argus_steps(large)
+                stock, argus = fit(stock_loader), fit(argus_loader)
             finally:
                 if burner is not None:
                     burner.terminate()
                     burner.join()
-            print(f"{threads:>8} {'busy' if busy else 'idle':>11} {stock:>14.1f} {argus:>10.1f} {argus_large:>11.1f}")
+            print(f"{threads:>8} {'busy' if busy else 'idle':>11} {stock:>13.1f} {argus:>13.1f} {argus / stock:>5.2f}x")
 
 
 def scaled_errors(actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray) -> np.ndarray:

@@ -201,3 +201,31 @@ def test_streaming_reads_a_few_days_at_a_time(tmp_path: Path, monkeypatch: pytes
     result = train(dataset, tmp_path / "models", config, log=lambda line: None)
     assert registry.champion_model_id(tmp_path / "models") == result.model_id
     assert spans and max(spans) <= pd.Timedelta("3D")  # never the whole 8 days at once
+
+
+def test_training_windows_match_the_stock_dataset() -> None:
+    from argus_core.train import TrainConfig as Config
+    from argus_core.train import _network
+    from argus_core.train_windows import WindowBatches
+
+    frame = store.read(DEMO)
+    spec = features.spec_for(list(schema.METRIC_COLUMNS), encoder_length=96, horizon=24)
+    prepared = features.prepare(frame, spec)
+    spec = features.with_spreads(spec, prepared)
+    train_ds, _ = features.training_datasets(prepared, spec)
+    parameters = train_ds.get_parameters()
+    network = _network(parameters, spec, Config(hidden_size=8, attention_heads=1))
+    x, (y, _) = next(iter(train_ds.to_dataloader(train=False, batch_size=6, num_workers=0)))
+    index = train_ds.x_to_index(x)
+    windows = WindowBatches(prepared, spec, features.reusable(parameters), list(network.hparams.x_reals),
+                            list(network.hparams.x_categoricals), batch_size=6)
+    names = sorted(prepared[schema.SERVER].unique())
+    chosen = np.stack([[names.index(s) for s in index[schema.SERVER]],
+                       index[features.TIME_IDX].to_numpy() - spec.encoder_length - windows.t0], axis=1)
+    mine, (my_y, _) = windows.batch(chosen)
+    for key in ("encoder_cont", "decoder_cont", "encoder_cat", "decoder_cat", "encoder_lengths", "decoder_lengths"):
+        np.testing.assert_allclose(mine[key].numpy(), x[key].numpy(), rtol=1e-4, atol=1e-4, err_msg=key)
+    for mine_scale, stock_scale in zip(mine["target_scale"], x["target_scale"], strict=True):
+        np.testing.assert_allclose(mine_scale.numpy(), stock_scale.numpy(), rtol=1e-5)
+    for mine_target, stock_target in zip(my_y, y, strict=True):
+        np.testing.assert_allclose(mine_target.numpy(), stock_target.numpy(), rtol=1e-6)
