@@ -96,7 +96,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     if not config.streaming and forecast_inputs.supported(parameters):
         # same windows and numbers as the stock dataset, gathered per batch instead of per sample
         train_loader, val_loader = _window_loaders(prepared, spec, parameters, network, config,
-                                                   int(val_ds.min_prediction_idx))
+                                                   int(val_ds.min_prediction_idx), store.read_incidents(dataset_dir))
     if champion is not None:
         network.load_state_dict(champion.network.state_dict())
         log(f"continuing from champion {champion.model_id} (use --fresh to start from scratch)")
@@ -195,7 +195,7 @@ def _network(parameters: dict, spec: features.ModelSpec, config: TrainConfig):
 
 
 def _window_loaders(prepared: pd.DataFrame, spec: features.ModelSpec, parameters: dict, network,
-                    config: TrainConfig, first_validation_start: int | None):
+                    config: TrainConfig, first_validation_start: int, incidents: pd.DataFrame):
     import torch
 
     from argus_core.train_windows import WindowBatches
@@ -203,7 +203,8 @@ def _window_loaders(prepared: pd.DataFrame, spec: features.ModelSpec, parameters
     cut = first_validation_start
     common = dict(spec=spec, parameters=features.reusable(parameters), x_reals=list(network.hparams.x_reals),
                   categoricals=list(network.hparams.x_categoricals), batch_size=config.batch_size)
-    train = WindowBatches(prepared, last_start=cut - spec.horizon, shuffle=True, seed=config.seed, **common)
+    train = WindowBatches(prepared, last_start=cut - spec.horizon, shuffle=True, seed=config.seed,
+                          incidents=incidents, incident_share=config.incident_share, **common)
     validation = WindowBatches(prepared, first_start=cut, shuffle="once", seed=config.seed + 1, **common)
     return (torch.utils.data.DataLoader(train, batch_size=None),
             torch.utils.data.DataLoader(validation, batch_size=None))

@@ -22,6 +22,7 @@ class TrainConfig:
     encoder_length: int = 288
     horizon: int = 96
     validation_fraction: float = 0.15
+    incident_share: float = 0.25  # share of each training batch drawn from windows around known incidents
     seed: int = 0
     threads: int | None = None  # None: one less than the cores (see ``choose_threads``)
     checkpoint_minutes: float = 2.0

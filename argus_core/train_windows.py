@@ -26,7 +26,8 @@ class WindowBatches(torch.utils.data.IterableDataset):
 
     def __init__(self, prepared: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_reals: list[str],
                  categoricals: list[str], batch_size: int, first_start: int | None = None,
-                 last_start: int | None = None, shuffle: bool | str = True, seed: int = 0) -> None:
+                 last_start: int | None = None, shuffle: bool | str = True, seed: int = 0,
+                 incidents: pd.DataFrame | None = None, incident_share: float = 0.0) -> None:
         self.spec, self.parameters = spec, parameters
         self.x_reals, self.categoricals = list(x_reals), list(categoricals)
         self.batch_size, self.shuffle = batch_size, shuffle
@@ -60,14 +61,40 @@ class WindowBatches(torch.utils.data.IterableDataset):
             raise ValueError("no complete window of encoder + horizon steps in this data")
         if shuffle == "once":
             self.windows = self.windows[self.rng.permutation(len(self.windows))]
+        self.incident_share = incident_share
+        self.hot = self._incident_windows(incidents, list(names)) if incident_share > 0 else np.empty(0, int)
 
     def __len__(self) -> int:
         return int(np.ceil(len(self.windows) / self.batch_size))
 
     def __iter__(self):
         order = self.rng.permutation(len(self.windows)) if self.shuffle is True else np.arange(len(self.windows))
+        hot_per_batch = int(round(self.incident_share * self.batch_size)) if len(self.hot) else 0
         for start in range(0, len(order), self.batch_size):
-            yield self.batch(self.windows[order[start:start + self.batch_size]])
+            chosen = order[start:start + self.batch_size].copy()
+            if hot_per_batch:
+                chosen[:hot_per_batch] = self.rng.choice(self.hot, size=min(hot_per_batch, len(chosen)))
+            yield self.batch(self.windows[chosen])
+
+    def _incident_windows(self, incidents: pd.DataFrame | None, names: list[str]) -> np.ndarray:
+        """Windows whose forecast overlaps an incident's precursor, breach or peak.
+
+        Incidents are rare (a few per server-month), so a uniform sampler shows the network
+        almost only quiet windows and it learns that high values revert; training on them at
+        a fixed share teaches the climb that precedes a breach."""
+        if incidents is None or incidents.empty:
+            return np.empty(0, dtype=int)
+        step = pd.Timedelta(self.spec.step)
+        starts = self.windows[:, 1] + self.spec.encoder_length + self.t0  # forecast start, time_idx
+        ends = starts + self.spec.horizon - 1
+        hot = np.zeros(len(self.windows), dtype=bool)
+        for row in incidents.itertuples(index=False):
+            if row.server_name not in names:
+                continue
+            first = int((pd.Timestamp(row.precursor_start) - features.EPOCH) // step)
+            last = int((pd.Timestamp(row.end_time) - features.EPOCH) // step)
+            hot |= (self.windows[:, 0] == names.index(row.server_name)) & (starts <= last) & (ends >= first)
+        return np.flatnonzero(hot)
 
     def batch(self, chosen: np.ndarray) -> tuple[dict, tuple[list[torch.Tensor], None]]:
         spec = self.spec

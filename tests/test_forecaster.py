@@ -229,3 +229,31 @@ def test_training_windows_match_the_stock_dataset() -> None:
         np.testing.assert_allclose(mine_scale.numpy(), stock_scale.numpy(), rtol=1e-5)
     for mine_target, stock_target in zip(my_y, y, strict=True):
         np.testing.assert_allclose(mine_target.numpy(), stock_target.numpy(), rtol=1e-6)
+
+
+def test_training_batches_oversample_incident_windows() -> None:
+    from argus_core.train import TrainConfig as Config
+    from argus_core.train import _network
+    from argus_core.train_windows import WindowBatches
+
+    frame = store.read(DEMO)
+    spec = features.spec_for(list(schema.METRIC_COLUMNS), encoder_length=96, horizon=24)
+    prepared = features.prepare(frame, spec)
+    spec = features.with_spreads(spec, prepared)
+    train_ds, _ = features.training_datasets(prepared, spec)
+    parameters = features.reusable(train_ds.get_parameters())
+    network = _network(train_ds.get_parameters(), spec, Config(hidden_size=8, attention_heads=1))
+    common = dict(spec=spec, parameters=parameters, x_reals=list(network.hparams.x_reals),
+                  categoricals=list(network.hparams.x_categoricals), batch_size=32)
+    incidents = store.read_incidents(DEMO)
+    boosted = WindowBatches(prepared, incidents=incidents, incident_share=0.5, seed=3, **common)
+    plain = WindowBatches(prepared, seed=3, **common)
+    assert 0 < len(boosted.hot) < len(boosted.windows) / 10  # the leak is a small part of the data
+
+    def share_from_incident_server(batches: WindowBatches) -> float:
+        x, _ = next(iter(batches))
+        server = sorted(prepared[schema.SERVER].unique()).index("ppdb001")
+        return float((x["groups"][:, 0] == server).float().mean())
+
+    assert share_from_incident_server(boosted) >= 0.5
+    assert share_from_incident_server(plain) < 0.25
