@@ -25,6 +25,7 @@ test: lint
 
 bench: $(STAMP)
 	$(PY) bench/bench_generate.py
+	$(PY) bench/bench_forecast.py
 
 # Regenerates everything under demo_data/ (deterministic: same bytes every time).
 demo-data: $(STAMP)
