@@ -203,18 +203,26 @@ def test_streaming_reads_a_few_days_at_a_time(tmp_path: Path, monkeypatch: pytes
     assert spans and max(spans) <= pd.Timedelta("3D")  # never the whole 8 days at once
 
 
-def test_training_windows_match_the_stock_dataset() -> None:
+@pytest.fixture(scope="module")
+def small_setup():
+    """The demo data prepared for a 96/24-step spec, its stock training dataset and a tiny network."""
     from argus_core.train import TrainConfig as Config
     from argus_core.train import _network
-    from argus_core.train_windows import WindowBatches
 
     frame = store.read(DEMO)
     spec = features.spec_for(list(schema.METRIC_COLUMNS), encoder_length=96, horizon=24)
     prepared = features.prepare(frame, spec)
     spec = features.with_spreads(spec, prepared)
     train_ds, _ = features.training_datasets(prepared, spec)
+    network = _network(train_ds.get_parameters(), spec, Config(hidden_size=8, attention_heads=1))
+    return prepared, spec, train_ds, network
+
+
+def test_training_windows_match_the_stock_dataset(small_setup) -> None:
+    from argus_core.train_windows import WindowBatches
+
+    prepared, spec, train_ds, network = small_setup
     parameters = train_ds.get_parameters()
-    network = _network(parameters, spec, Config(hidden_size=8, attention_heads=1))
     x, (y, _) = next(iter(train_ds.to_dataloader(train=False, batch_size=6, num_workers=0)))
     index = train_ds.x_to_index(x)
     windows = WindowBatches(prepared, spec, features.reusable(parameters), list(network.hparams.x_reals),
@@ -231,18 +239,11 @@ def test_training_windows_match_the_stock_dataset() -> None:
         np.testing.assert_allclose(mine_target.numpy(), stock_target.numpy(), rtol=1e-6)
 
 
-def test_training_batches_oversample_incident_windows() -> None:
-    from argus_core.train import TrainConfig as Config
-    from argus_core.train import _network
+def test_training_batches_oversample_incident_windows(small_setup) -> None:
     from argus_core.train_windows import WindowBatches
 
-    frame = store.read(DEMO)
-    spec = features.spec_for(list(schema.METRIC_COLUMNS), encoder_length=96, horizon=24)
-    prepared = features.prepare(frame, spec)
-    spec = features.with_spreads(spec, prepared)
-    train_ds, _ = features.training_datasets(prepared, spec)
+    prepared, spec, train_ds, network = small_setup
     parameters = features.reusable(train_ds.get_parameters())
-    network = _network(train_ds.get_parameters(), spec, Config(hidden_size=8, attention_heads=1))
     common = dict(spec=spec, parameters=parameters, x_reals=list(network.hparams.x_reals),
                   categoricals=list(network.hparams.x_categoricals), batch_size=32)
     incidents = store.read_incidents(DEMO)
