@@ -108,7 +108,7 @@ class Checkpoints(pl.Callback):
             self.save(trainer, module, self._epoch_offset + trainer.current_epoch - 1, None)
 
     def save(self, trainer: pl.Trainer, module: pl.LightningModule, epoch: int, best: float | None) -> None:
-        from safetensors.torch import save_file, save_model
+        from safetensors.torch import save_file
 
         self.directory.mkdir(parents=True, exist_ok=True)
         optimizer = trainer.optimizers[0].state_dict()
@@ -118,7 +118,7 @@ class Checkpoints(pl.Callback):
         staged = self.directory / ".staged"
         shutil.rmtree(staged, ignore_errors=True)
         staged.mkdir()
-        save_model(module, str(staged / "weights.safetensors"))
+        save_file(_weights_on_cpu(module), str(staged / "weights.safetensors"))
         save_file(tensors, str(staged / "optimizer.safetensors"))
         (staged / "optimizer_groups.json").write_text(json.dumps(optimizer["param_groups"]))
         previous = json.loads((self.directory / "state.json").read_text()) if (self.directory / "state.json").exists() \
@@ -138,6 +138,21 @@ class Checkpoints(pl.Callback):
 
     def clear(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _weights_on_cpu(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The module's state as CPU tensors, each distinct tensor once. On CUDA the LSTMs' weights
+    are views into one flat cuDNN buffer, which safetensors' ``save_model`` refuses; names that
+    alias one tensor (the TFT shares a few) are written once and ``load_model`` restores the rest."""
+    weights: dict[str, torch.Tensor] = {}
+    seen: set[tuple] = set()
+    for name, tensor in module.state_dict().items():
+        identity = (tensor.data_ptr(), tensor.dtype, tuple(tensor.shape), tuple(tensor.stride()))
+        if tensor.numel() and identity in seen:
+            continue
+        seen.add(identity)
+        weights[name] = tensor.detach().to("cpu", copy=True).contiguous()
+    return weights
 
 
 def streaming_loaders(dataset_dir, manifest: dict, spec: features.ModelSpec, config, parameters: dict | None):
