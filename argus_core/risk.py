@@ -79,7 +79,12 @@ def metric_risk(quantiles: pd.DataFrame, thresholds: dict[str, schema.Threshold]
 def fleet_risk(quantiles: pd.DataFrame, previous_levels: dict[str, str] | None = None,
                thresholds: dict[str, schema.Threshold] | None = None) -> pd.DataFrame:
     """One row per server, riskiest first: score, level, driving metric and its breach figures."""
-    per_metric = metric_risk(quantiles, thresholds)
+    return rank_servers(metric_risk(quantiles, thresholds), previous_levels)
+
+
+def rank_servers(per_metric: pd.DataFrame, previous_levels: dict[str, str] | None = None) -> pd.DataFrame:
+    """``metric_risk`` rows -> one row per server (its worst metric is the ``driver``), with a
+    level that honours ``previous_levels`` (hysteresis), riskiest first."""
     if per_metric.empty:
         return per_metric
     worst = per_metric.sort_values("score", ascending=False, kind="stable").groupby(schema.SERVER).head(1)

@@ -1,0 +1,159 @@
+"""Plotly figures from the frames of ``argus_core.dashboard`` and ``argus_core.replay``.
+
+No Streamlit here: a figure can be saved or shown from a notebook. Plotly renders a subset of
+HTML in text and hover labels, so every server name goes through ``html.escape`` first.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from argus_core import risk, schema
+
+LEVEL_COLORS = {"healthy": "#2e7d32", "watch": "#f9a825", "warning": "#ef6c00", "critical": "#c62828"}
+PROFILE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+WARNING_COLOR, CRITICAL_COLOR = LEVEL_COLORS["warning"], LEVEL_COLORS["critical"]
+# risk score 0..100 -> colour, with the bands of the levels (risk.ENTER) as the breaks
+_SCORE_SCALE = [
+    [0.0, LEVEL_COLORS["healthy"]], [risk.ENTER["watch"] / 100, "#9ccc65"],
+    [risk.ENTER["watch"] / 100, LEVEL_COLORS["watch"]], [risk.ENTER["warning"] / 100, "#ffb300"],
+    [risk.ENTER["warning"] / 100, LEVEL_COLORS["warning"]], [risk.ENTER["critical"] / 100, "#e65100"],
+    [risk.ENTER["critical"] / 100, LEVEL_COLORS["critical"]], [1.0, "#8e0000"],
+]
+
+
+def _layout(fig: go.Figure, title: str | None = None, height: int = 320) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right"),
+                      hovermode="x unified")
+    return fig
+
+
+def fleet_heatmap(ranked: pd.DataFrame) -> go.Figure:
+    """One row per profile, one cell per server (riskiest on the left), coloured by risk score."""
+    rows = sorted(ranked[schema.PROFILE].unique())
+    width = int(ranked.groupby(schema.PROFILE).size().max()) if len(ranked) else 1
+    z = np.full((len(rows), width), np.nan)
+    names = np.full((len(rows), width), "", dtype=object)
+    hover = np.full((len(rows), width), "", dtype=object)
+    for r, profile in enumerate(rows):
+        group = ranked[ranked[schema.PROFILE] == profile].sort_values("score", ascending=False, kind="stable")
+        for c, row in enumerate(group.itertuples(index=False)):
+            z[r, c] = row.score
+            names[r, c] = html.escape(str(row.server_name))
+            hover[r, c] = (f"{names[r, c]}<br>{row.level} (score {row.score:.0f})<br>driver {row.driver}"
+                           f"<br>P(critical) {row.p_critical:.0%}")
+    fig = go.Figure(go.Heatmap(
+        z=z, y=rows, customdata=hover, hovertemplate="%{customdata}<extra></extra>", zmin=0, zmax=100,
+        colorscale=_SCORE_SCALE, xgap=2, ygap=2, colorbar=dict(title="risk", thickness=12),
+        text=names if width <= 12 else None, texttemplate="%{text}" if width <= 12 else None,
+        textfont=dict(size=9),
+    ))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(autorange="reversed")
+    _layout(fig, height=max(220, 42 * len(rows) + 40))
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def profile_bands(past: pd.DataFrame, future: pd.DataFrame, metric: str, threshold=None) -> go.Figure:
+    """Per profile: mean history, then the mean p10-p90 band and p50 line."""
+    fig = go.Figure()
+    for i, profile in enumerate(sorted(past[schema.PROFILE].unique())):
+        color = PROFILE_COLORS[i % len(PROFILE_COLORS)]
+        p = past[past[schema.PROFILE] == profile]
+        f = future[future[schema.PROFILE] == profile]
+        fig.add_scatter(x=p[schema.TIMESTAMP], y=p["value"], name=profile, legendgroup=profile,
+                        line=dict(color=color, width=1.5))
+        if len(f):
+            fig.add_scatter(x=f[schema.TIMESTAMP], y=f["q90"], legendgroup=profile, showlegend=False,
+                            line=dict(width=0), hoverinfo="skip")
+            fig.add_scatter(x=f[schema.TIMESTAMP], y=f["q10"], legendgroup=profile, showlegend=False,
+                            fill="tonexty", fillcolor=_alpha(color, 0.18), line=dict(width=0), hoverinfo="skip")
+            fig.add_scatter(x=f[schema.TIMESTAMP], y=f["q50"], legendgroup=profile, showlegend=False,
+                            name=f"{profile} p50", line=dict(color=color, width=1.5, dash="dot"))
+    _thresholds(fig, threshold)
+    return _layout(fig, height=340)
+
+
+def forecast_chart(history: pd.DataFrame, quantiles: pd.DataFrame, metric: str, threshold=None,
+                   breach_p50=None, breach_p90=None, title: str | None = None, height: int = 300) -> go.Figure:
+    """Recent history, the p10-p90 band, the p50 line, thresholds and the first predicted breach."""
+    fig = go.Figure()
+    fig.add_scatter(x=history[schema.TIMESTAMP], y=history["value"], name="actual", line=dict(color="#37474f"))
+    if len(quantiles):
+        fig.add_scatter(x=quantiles[schema.TIMESTAMP], y=quantiles["q90"], name="p90", line=dict(width=0),
+                        showlegend=False)
+        fig.add_scatter(x=quantiles[schema.TIMESTAMP], y=quantiles["q10"], name="p10-p90", fill="tonexty",
+                        fillcolor="rgba(30,136,229,0.22)", line=dict(width=0))
+        fig.add_scatter(x=quantiles[schema.TIMESTAMP], y=quantiles["q50"], name="p50",
+                        line=dict(color="#1e88e5", dash="dash"))
+        now = quantiles[schema.TIMESTAMP].min() - (quantiles[schema.TIMESTAMP].diff().min() or pd.Timedelta(0))
+        _vline(fig, now, "now", "#616161")
+    _thresholds(fig, threshold)
+    for when, label in ((breach_p50, "breach at p50"), (breach_p90, "breach at p90")):
+        if when is not None and not pd.isna(when):
+            row = quantiles[quantiles[schema.TIMESTAMP] == when]
+            column = "q50" if label.endswith("p50") else "q90"
+            if len(row):
+                fig.add_scatter(x=[when], y=[row[column].iloc[0]], mode="markers", name=label,
+                                marker=dict(symbol="x", size=11, color=CRITICAL_COLOR))
+    fig.update_yaxes(title=metric)
+    return _layout(fig, title, height)
+
+
+def importance_bar(importance: pd.DataFrame, top: int = 10) -> go.Figure:
+    """The TFT's encoder variable weights, largest on top."""
+    data = importance.head(top).iloc[::-1]
+    fig = go.Figure(go.Bar(x=data["importance"], y=data["variable"], orientation="h", marker_color="#5c6bc0",
+                           hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
+    fig.update_xaxes(tickformat=".0%", title="weight in the encoder")
+    _layout(fig, height=max(200, 24 * len(data) + 60))
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def demo_chart(tick, scenario, first_predicted: pd.Timestamp | None) -> go.Figure:
+    """The incident server's metric: actuals so far, the live forecast, the threshold, and the
+    moments "model predicts the breach" and "breach" with the lead time between them."""
+    fig = forecast_chart(tick.actual, tick.band, scenario.metric,
+                         threshold=(None, scenario.threshold), height=380,
+                         title=f"{html.escape(scenario.server)}: {scenario.metric}")
+    fig.update_xaxes(range=[scenario.start - pd.Timedelta(hours=6), scenario.end])
+    fig.update_yaxes(range=[0, 105] if scenario.metric.endswith("_pct") else None)
+    if first_predicted is not None:
+        _vline(fig, first_predicted, "model predicts the breach", "#1e88e5")
+    if tick.now >= scenario.breach_time:
+        _vline(fig, scenario.breach_time, "breach", CRITICAL_COLOR)
+        if first_predicted is not None and first_predicted <= scenario.breach_time:
+            lead = (scenario.breach_time - first_predicted) / pd.Timedelta("1min")
+            fig.add_annotation(x=scenario.breach_time, y=scenario.threshold, text=f"{lead:.0f} min of warning",
+                               showarrow=True, ax=-90, ay=-40, font=dict(size=14, color="#1e88e5"))
+    return fig
+
+
+def _thresholds(fig: go.Figure, threshold) -> None:
+    if threshold is None:
+        return
+    warning, critical = (threshold.warning, threshold.critical) if hasattr(threshold, "critical") else threshold
+    if warning is not None:
+        fig.add_hline(y=warning, line=dict(color=WARNING_COLOR, dash="dot", width=1),
+                      annotation_text="warning", annotation_position="top left")
+    fig.add_hline(y=critical, line=dict(color=CRITICAL_COLOR, dash="dash", width=1),
+                  annotation_text="critical", annotation_position="top left")
+
+
+def _vline(fig: go.Figure, when: pd.Timestamp, label: str, color: str) -> None:
+    # add_vline's annotation does arithmetic on the x value, which fails for timestamps: a shape + text instead
+    fig.add_shape(type="line", x0=when, x1=when, y0=0, y1=1, yref="paper", line=dict(color=color, dash="dot"))
+    fig.add_annotation(x=when, y=1, yref="paper", text=label, showarrow=False, yanchor="bottom",
+                       font=dict(color=color, size=11))
+
+
+def _alpha(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"

@@ -1,0 +1,197 @@
+"""What the dashboard pages show, computed without Streamlit (and usable from a notebook).
+
+``fleet_view(dataset, models)`` reads the window of history the model needs up to an "as of"
+time, forecasts the fleet (cached per model and data, see ``forecast.cached_forecast``) and
+scores every (server, metric). The functions below turn a ``FleetView`` into the frames each
+page draws: the ranking, level counts, per-profile aggregates, sparklines and one server's
+detail. Raises ``ArgusError`` subclasses with the command that fixes the problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from argus_core import forecast, risk, schema, store
+from argus_core.errors import ArgusError, DatasetError
+
+SPARK_HOURS = 6  # history shown in a sparkline before the forecast part
+
+
+@dataclass
+class FleetView:
+    dataset: Path
+    model_id: str
+    as_of: pd.Timestamp
+    step: pd.Timedelta
+    horizon: int
+    history: pd.DataFrame  # the encoder window up to ``as_of``: every server, every column
+    forecast: forecast.FleetForecast
+    per_metric: pd.DataFrame  # risk.metric_risk: one row per (server, metric)
+    thresholds: dict[str, schema.Threshold]
+    profiles: dict[str, str]  # server -> profile
+
+    @property
+    def metrics(self) -> list[str]:
+        """The forecast metrics, in the model's order."""
+        return [m for m in self.thresholds if m in set(self.forecast.quantiles["metric"].unique())]
+
+
+def find_datasets(root: str | Path) -> list[Path]:
+    """Datasets under ``root``/demo_data and ``root``/data, demo fleet first."""
+    root = Path(root)
+    found = []
+    for folder in (root / "demo_data", root / "data"):
+        if folder.is_dir():
+            found += sorted(p for p in folder.iterdir() if p.is_dir() and store.looks_like_dataset(p))
+    return sorted(found, key=lambda p: (p.name != "fleet", p.parent.name != "demo_data", str(p)))
+
+
+def data_span(dataset: str | Path) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timedelta]:
+    """First and last timestamp of a dataset and its step, from the manifest alone."""
+    manifest = store.read_manifest(dataset)
+    if not manifest.get("rows"):
+        raise DatasetError(f"{dataset} holds no rows; generate data with "
+                           "`python -m argus_core generate --output DIR` or `make demo-data`")
+    return (pd.Timestamp(manifest["start"]), pd.Timestamp(manifest["end"]),
+            pd.Timedelta(manifest.get("step", schema.DEFAULT_STEP)))
+
+
+def thresholds_of(model) -> dict[str, schema.Threshold]:
+    """The thresholds recorded with the model, in its target order (defaults for older models)."""
+    recorded = model.spec.thresholds or {}
+    out = {}
+    for metric in model.spec.targets:
+        if metric in recorded:
+            out[metric] = schema.Threshold(recorded[metric]["warning"], recorded[metric]["critical"])
+        elif metric in schema.THRESHOLDS:
+            out[metric] = schema.THRESHOLDS[metric]
+    return out
+
+
+def fleet_view(dataset: str | Path, model_root: str | Path, model_id: str | None = None,
+               as_of: pd.Timestamp | None = None) -> FleetView:
+    """Forecast and score the fleet of ``dataset`` as of ``as_of`` (default: its last timestamp)."""
+    dataset = Path(dataset)
+    start, end, step = data_span(dataset)
+    model = forecast.load_model(model_root, model_id)
+    spec = model.spec
+    if pd.Timedelta(spec.step) != step:
+        raise ArgusError(f"model {model.model_id} works in steps of {spec.step}, the dataset in {step}; "
+                         "train a model on this dataset")
+    as_of = end if as_of is None else min(max(pd.Timestamp(as_of), start), end)
+    history = store.read(dataset, start=as_of - step * spec.encoder_length, end=as_of)
+    if history.empty:
+        raise DatasetError(f"{dataset} has no data in the 24 h before {as_of:%Y-%m-%d %H:%M}")
+    result = forecast.cached_forecast(model, history)
+    thresholds = thresholds_of(model)
+    per_metric = risk.metric_risk(result.quantiles, thresholds)
+    profiles = history.groupby(schema.SERVER, observed=True)[schema.PROFILE].last().astype(str).to_dict()
+    return FleetView(dataset, model.model_id, result.as_of, step, spec.horizon, history, result, per_metric,
+                     thresholds, profiles)
+
+
+def ranking(view: FleetView, previous_levels: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per forecast server, riskiest first, with profile, hours to breach and drivers."""
+    ranked = risk.rank_servers(view.per_metric, previous_levels)
+    if ranked.empty:
+        return ranked
+    ranked.insert(1, schema.PROFILE, ranked[schema.SERVER].map(view.profiles).fillna("generic"))
+    for col, name in (("breach_p50", "hours_to_breach_p50"), ("breach_p90", "hours_to_breach_p90")):
+        ranked[name] = ((ranked[col] - view.as_of) / pd.Timedelta("1h")).round(1)
+    ranked["drivers"] = ranked[schema.SERVER].map(drivers_text(view.forecast.importance))
+    ranked["unseen"] = ranked[schema.SERVER].isin(view.forecast.unseen_servers)
+    return ranked
+
+
+def level_counts(ranked: pd.DataFrame) -> dict[str, int]:
+    counts = ranked["level"].value_counts() if len(ranked) else pd.Series(dtype=int)
+    return {level: int(counts.get(level, 0)) for level in risk.LEVELS}
+
+
+def drivers_text(importance: pd.DataFrame, top: int = 3) -> dict[str, str]:
+    """server -> "mem_used_pct 31%, swap_used_pct 12%, hour 9%": the variables the TFT weighed most."""
+    if importance.empty:
+        return {}
+    ordered = importance.sort_values([schema.SERVER, "importance"], ascending=[True, False], kind="stable")
+    best = ordered.groupby(schema.SERVER, observed=True).head(top)
+    return {server: ", ".join(f"{v} {w:.0%}" for v, w in zip(group["variable"], group["importance"], strict=True))
+            for server, group in best.groupby(schema.SERVER, observed=True)}
+
+
+def profile_aggregates(view: FleetView, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean of ``metric`` per profile: history (profile, timestamp, value) and forecast (profile,
+    timestamp, q10, q50, q90). The band is the mean of the servers' quantiles: the typical
+    server's band, not a quantile of the fleet mean."""
+    hist = view.history[[schema.SERVER, schema.TIMESTAMP]].copy()
+    hist["value"] = _metric_values(view.history, metric)
+    hist[schema.PROFILE] = hist[schema.SERVER].map(view.profiles)
+    past = hist.groupby([schema.PROFILE, schema.TIMESTAMP], observed=True)["value"].mean().reset_index()
+    q = view.forecast.quantiles
+    q = q[q["metric"] == metric].copy()
+    q[schema.PROFILE] = q[schema.SERVER].map(view.profiles)
+    future = q.groupby([schema.PROFILE, schema.TIMESTAMP], observed=True)[list(schema.QUANTILE_COLUMNS)].mean()
+    return past, future.reset_index()
+
+
+def sparklines(view: FleetView, ranked: pd.DataFrame, hours: int = SPARK_HOURS) -> dict[str, list[float]]:
+    """server -> the driving metric's last ``hours`` of history then its p50 forecast, hourly-ish
+    (every third step) so a table cell stays legible."""
+    since = view.as_of - pd.Timedelta(hours=hours)
+    recent = view.history[view.history[schema.TIMESTAMP] > since]
+    q = view.forecast.quantiles
+    out: dict[str, list[float]] = {}
+    recent_by_server = dict(tuple(recent.groupby(schema.SERVER, observed=True)))
+    q_by_key = dict(tuple(q.groupby([schema.SERVER, "metric"], observed=True)))
+    for server, metric in zip(ranked[schema.SERVER], ranked["driver"], strict=True):
+        past = _metric_values(recent_by_server[server], metric) if server in recent_by_server else np.array([])
+        future = q_by_key[(server, metric)]["q50"].to_numpy() if (server, metric) in q_by_key else np.array([])
+        values = np.concatenate([np.asarray(past, dtype=float), np.asarray(future, dtype=float)])[::3]
+        out[server] = [round(float(v), 2) for v in values]
+    return out
+
+
+@dataclass
+class ServerDetail:
+    server: str
+    profile: str
+    unseen: bool  # never seen in training: forecast from its profile and its own recent window
+    history: pd.DataFrame  # timestamp + every forecast metric
+    quantiles: pd.DataFrame  # metric, timestamp, q10, q50, q90
+    risk: pd.DataFrame  # metric_risk rows of this server
+    importance: pd.DataFrame  # variable, importance, largest first
+    skipped_reason: str | None = None
+
+
+def server_detail(view: FleetView, server: str) -> ServerDetail:
+    """Everything the server detail page draws for one server; ArgusError for an unknown name."""
+    if server not in view.profiles:
+        raise ArgusError(f"no server named {server!r} in {view.dataset.name} before {view.as_of:%Y-%m-%d %H:%M}")
+    hist = view.history[view.history[schema.SERVER] == server]
+    columns = {schema.TIMESTAMP: hist[schema.TIMESTAMP].to_numpy()}
+    for metric in view.metrics:
+        columns[metric] = _metric_values(hist, metric)
+    q = view.forecast.quantiles
+    imp = view.forecast.importance
+    imp = imp[imp[schema.SERVER] == server].sort_values("importance", ascending=False)
+    return ServerDetail(
+        server=server,
+        profile=view.profiles[server],
+        unseen=server in view.forecast.unseen_servers,
+        history=pd.DataFrame(columns),
+        quantiles=q[q[schema.SERVER] == server].drop(columns=[schema.SERVER]),
+        risk=view.per_metric[view.per_metric[schema.SERVER] == server].set_index("metric"),
+        importance=imp[["variable", "importance"]].reset_index(drop=True),
+        skipped_reason=view.forecast.skipped.get(server),
+    )
+
+
+def _metric_values(frame: pd.DataFrame, metric: str) -> np.ndarray:
+    if metric in frame.columns:
+        return frame[metric].to_numpy(np.float64)
+    if metric == schema.CPU_BUSY and "cpu_idle_pct" in frame.columns:
+        return 100.0 - frame["cpu_idle_pct"].to_numpy(np.float64)
+    return np.full(len(frame), np.nan)

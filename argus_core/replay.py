@@ -1,0 +1,95 @@
+"""The incident demo, replayed in fleet time: the scripted scenario's phases, one forecast per
+tick, and the two moments a presenter points at (the model first predicts the breach; the
+breach happens) with the lead time between them.
+
+Deterministic: the data is the committed scenario (seed 42), ticks sit on a fixed grid from the
+start of the baseline phase, and the model runs in inference mode, so the same speed gives the
+same run every time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from argus_core import forecast, risk, schema, store
+from argus_core.dashboard import thresholds_of
+from argus_core.errors import DatasetError
+
+SPEEDS = {"5 min per tick": 5, "15 min per tick": 15, "30 min per tick": 30}  # fleet minutes per tick
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    server: str
+    metric: str
+    threshold: float  # the critical threshold whose crossing is the breach
+    breach_time: pd.Timestamp
+    phases: tuple[dict, ...]  # name, start, end, narrative
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return pd.Timestamp(self.phases[0]["start"])
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return pd.Timestamp(self.phases[-1]["end"])
+
+    def phase_at(self, now: pd.Timestamp) -> dict:
+        for phase in self.phases:
+            if pd.Timestamp(phase["start"]) <= now < pd.Timestamp(phase["end"]):
+                return phase
+        return self.phases[-1] if now >= self.end else self.phases[0]
+
+
+def load_scenario(dataset) -> Scenario:
+    """The scenario written by ``demo-data``; DatasetError for a dataset without one."""
+    manifest = store.read_manifest(dataset)
+    scenario = manifest.get("scenario")
+    truth = store.read_incidents(dataset)
+    if not scenario or truth.empty:
+        raise DatasetError(f"{dataset} has no scripted scenario; write one with "
+                           "`python -m argus_core demo-data --output demo_data/incident`")
+    incident = truth[truth[schema.SERVER] == scenario["incident_server"]].iloc[0]
+    return Scenario(scenario["name"], scenario["incident_server"], str(incident["metric"]),
+                    float(incident["threshold"]), pd.Timestamp(incident["breach_time"]),
+                    tuple(scenario["phases"]))
+
+
+def tick_after(scenario: Scenario, now: pd.Timestamp, minutes: int) -> pd.Timestamp:
+    """The next tick on the grid of ``minutes`` from the scenario's start, never past its end."""
+    step = pd.Timedelta(minutes=minutes)
+    ticks_done = (now - scenario.start) // step
+    return min(scenario.start + step * (ticks_done + 1), scenario.end)
+
+
+@dataclass
+class Tick:
+    now: pd.Timestamp
+    phase: dict
+    ranking: pd.DataFrame  # risk.rank_servers, riskiest first
+    actual: pd.DataFrame  # the incident server's metric: timestamp, value (last 24 h)
+    band: pd.DataFrame  # its forecast: timestamp, q10, q50, q90
+    predicted: bool  # the p90 path reaches the critical threshold within the horizon
+    breached: bool  # the actual value has reached it
+
+
+def tick(frame: pd.DataFrame, scenario: Scenario, model, now: pd.Timestamp,
+         previous_levels: dict[str, str] | None = None) -> Tick:
+    """Forecast the demo fleet from the data up to ``now``."""
+    spec = model.spec
+    step = pd.Timedelta(spec.step)
+    window = frame[(frame[schema.TIMESTAMP] > now - step * spec.encoder_length) & (frame[schema.TIMESTAMP] <= now)]
+    result = forecast.cached_forecast(model, window)
+    ranked = risk.rank_servers(risk.metric_risk(result.quantiles, thresholds_of(model)), previous_levels)
+    mine = window[window[schema.SERVER] == scenario.server]
+    values = mine[scenario.metric] if scenario.metric in mine else 100.0 - mine["cpu_idle_pct"]
+    actual = pd.DataFrame({schema.TIMESTAMP: mine[schema.TIMESTAMP].to_numpy(), "value": values.to_numpy()})
+    q = result.quantiles
+    band = q[(q[schema.SERVER] == scenario.server) & (q["metric"] == scenario.metric)]
+    band = band[[schema.TIMESTAMP, *schema.QUANTILE_COLUMNS]].reset_index(drop=True)
+    return Tick(now, scenario.phase_at(now), ranked, actual, band,
+                predicted=bool((band["q90"] >= scenario.threshold).any()),
+                breached=bool((actual["value"] >= scenario.threshold).any()) and now >= scenario.breach_time)

@@ -1,0 +1,51 @@
+"""Critical servers: the fleet ranked by risk, filterable, downloadable, one click from detail."""
+
+import streamlit as st
+
+import ui
+from argus_core import dashboard, risk
+
+st.title("Critical servers")
+with ui.guard("the critical servers"):
+    view = ui.fleet_view(ui.current())
+    ranked, _, _ = ui.ranking_with_memory(view)
+    if ranked.empty:
+        st.warning("No server has enough history for a forecast at this time; move the 'As of' cursor later.")
+        st.stop()
+
+    left, right = st.columns(2)
+    profiles = left.multiselect("Profiles", sorted(ranked["profile"].unique()), placeholder="all profiles",
+                                key="critical-profiles")
+    levels = right.multiselect("Levels", list(risk.LEVELS), placeholder="all levels", key="critical-levels")
+    shown = ranked
+    if profiles:
+        shown = shown[shown["profile"].isin(profiles)]
+    if levels:
+        shown = shown[shown["level"].isin(levels)]
+    shown = shown.reset_index(drop=True)
+
+    table = shown[["server_name", "level", "profile", "driver", "p_critical", "p_warning", "hours_to_breach_p50",
+                   "hours_to_breach_p90", "score", "drivers"]].copy()
+    table.insert(4, "trend", table["server_name"].map(dashboard.sparklines(view, shown)))
+    st.caption(f"{len(shown)} of {len(ranked)} servers · as of {view.as_of:%Y-%m-%d %H:%M} UTC · "
+               "select a row to open its detail")
+    event = st.dataframe(
+        table, hide_index=True, on_select="rerun", selection_mode="single-row", key="critical-table",
+        column_config={
+            "server_name": st.column_config.TextColumn("server"),
+            "trend": st.column_config.LineChartColumn(
+                "driver: last 6 h, then p50", width="medium",
+                help="the driving metric's recent history followed by its median forecast"),
+            "p_critical": st.column_config.ProgressColumn("P(critical)", format="percent", min_value=0, max_value=1),
+            "p_warning": st.column_config.ProgressColumn("P(warning)", format="percent", min_value=0, max_value=1),
+            "hours_to_breach_p50": st.column_config.NumberColumn("breach at p50 (h)", format="%.1f"),
+            "hours_to_breach_p90": st.column_config.NumberColumn("breach at p90 (h)", format="%.1f"),
+            "score": st.column_config.NumberColumn("risk", format="%.0f"),
+            "drivers": st.column_config.TextColumn("model's main inputs"),
+        },
+    )
+    st.download_button("Download CSV", table.drop(columns=["trend"]).to_csv(index=False).encode(),
+                       file_name=f"argus-risk-{view.as_of:%Y%m%d-%H%M}.csv", mime="text/csv",
+                       icon=":material/download:")
+    if event and event.selection.rows:
+        ui.open_server(str(shown.loc[event.selection.rows[0], "server_name"]))

@@ -1,0 +1,54 @@
+"""Server detail: one server's forecast per metric (history, p10-p90 band, p50, thresholds, first
+predicted breach) and the inputs the model weighed most."""
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from argus_core import charts, dashboard
+from ui.state import KEY_SERVER
+
+st.title("Server detail")
+with ui.guard("the server detail"):
+    view = ui.fleet_view(ui.current())
+    servers = sorted(view.profiles)
+    wanted = st.session_state.get(KEY_SERVER)
+    if wanted not in servers:
+        ranked, _, _ = ui.ranking_with_memory(view)
+        wanted = ranked["server_name"].iloc[0] if len(ranked) else servers[0]
+    server = st.selectbox("Server", servers, index=servers.index(wanted), key="detail-server",
+                          help="type to search")
+    st.session_state[KEY_SERVER] = server
+    detail = dashboard.server_detail(view, server)
+
+    st.text(f"{detail.server} · profile {detail.profile} · as of {view.as_of:%Y-%m-%d %H:%M} UTC")
+    if detail.skipped_reason:
+        st.warning(f"No forecast for this server: {detail.skipped_reason}")
+        st.stop()
+    if detail.unseen:
+        st.info(f"This server was never seen in training: its forecast comes from its profile "
+                f"({detail.profile}) and its own last 24 h.")
+
+    summary = detail.risk[["p_warning", "p_critical", "breach_p50", "breach_p90", "peak_p90", "score"]]
+    st.dataframe(summary.sort_values("score", ascending=False), key="detail-risk", column_config={
+        "p_warning": st.column_config.ProgressColumn("P(warning)", format="percent", min_value=0, max_value=1),
+        "p_critical": st.column_config.ProgressColumn("P(critical)", format="percent", min_value=0, max_value=1),
+        "breach_p50": st.column_config.DatetimeColumn("breach at p50", format="MM-DD HH:mm"),
+        "breach_p90": st.column_config.DatetimeColumn("breach at p90", format="MM-DD HH:mm"),
+        "peak_p90": st.column_config.NumberColumn("peak p90", format="%.1f"),
+        "score": st.column_config.NumberColumn("risk", format="%.0f"),
+    })
+
+    metrics = list(summary.sort_values("score", ascending=False).index)
+    for pair in range(0, len(metrics), 2):
+        for column, metric in zip(st.columns(2), metrics[pair:pair + 2], strict=False):
+            history = pd.DataFrame({"timestamp": detail.history["timestamp"], "value": detail.history[metric]})
+            quantiles = detail.quantiles[detail.quantiles["metric"] == metric]
+            row = detail.risk.loc[metric]
+            column.plotly_chart(charts.forecast_chart(history, quantiles, metric, view.thresholds.get(metric),
+                                                      row["breach_p50"], row["breach_p90"], title=metric),
+                                key=f"detail-{metric}")
+
+    st.subheader("What the model looked at")
+    st.caption("The TFT's variable selection weights over the last 24 h, for this server.")
+    st.plotly_chart(charts.importance_bar(detail.importance), key="detail-importance")

@@ -1,0 +1,118 @@
+"""The whole app in a real browser: `streamlit run app.py` headless on a free port, driven by
+Debian's Chromium through Playwright. Every page renders its charts, the app settles, no
+exception is shown; a screenshot of each page lands in a temporary folder (or in
+ARGUS_SCREENSHOTS when set, which is how the README's screenshot is made)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+PLOT, TABLE = ".js-plotly-plot", '[data-testid="stDataFrame"]'
+PAGES = [("", "Fleet overview", PLOT), ("critical_servers", "Critical servers", TABLE),
+         ("server_detail", "Server detail", PLOT), ("incident_demo", "Incident demo", PLOT)]
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install -y --no-install-recommends chromium` "
+                    "(make test does this when it can)")
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    port = _free_port()
+    env = {**os.environ, "ARGUS_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("streamlit did not start:\n" + process.stdout.read().decode(errors="replace")[-3000:])
+        time.sleep(0.5)
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _settle(page, timeout_ms: int) -> None:
+    """Wait until the app has stopped running (the status widget's 'running' state is gone)."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    deadline = time.monotonic() + timeout_ms / 1000
+    quiet_since = None
+    while time.monotonic() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0 or \
+            page.locator('[data-testid="stSkeleton"]').count() > 0
+        if running:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 1.5:
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError("the app was still running after the timeout")
+
+
+def test_every_page_renders_in_chromium(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ.get("ARGUS_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                    args=["--headless", "--no-sandbox", "--disable-gpu",
+                                          "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for index, (path, title, drawn) in enumerate(PAGES):
+                page.goto(f"{server}/{path}")
+                # the first page pays for importing torch and loading the model
+                page.wait_for_selector(drawn, timeout=240_000 if index == 0 else 90_000)
+                _settle(page, 120_000)
+                assert page.get_by_role("heading", name=title).count() >= 1, f"{title}: no title"
+                assert page.locator('[data-testid="stException"]').count() == 0, f"{title}: an exception is shown"
+                assert page.locator('[data-testid="stAlertContentError"]').count() == 0, f"{title}: an error is shown"
+                assert page.locator(drawn).count() >= 1
+                page.screenshot(path=str(shots / f"{index}-{path or 'fleet_overview'}.png"), full_page=True)
+
+            # the demo plays in place: fleet time moves without reloading the page
+            clock = page.locator('[data-testid="stMetricValue"]').first
+            before = clock.inner_text()
+            page.get_by_role("button", name="Play").click()
+            page.wait_for_function(
+                "before => document.querySelector('[data-testid=\"stMetricValue\"]').innerText !== before",
+                arg=before, timeout=30_000)
+            page.get_by_role("button", name="Pause").click()
+            _settle(page, 60_000)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            assert clock.inner_text() != before
+        finally:
+            browser.close()

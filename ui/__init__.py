@@ -1,0 +1,12 @@
+"""Streamlit glue for the Argus pages: the shared sidebar, cached data, errors and navigation.
+
+The only ``st.cache_*`` decorators and session keys live here; pages import this package and
+``argus_core``, never the other way round.
+"""
+
+from ui.data import demo_inputs, fleet_view, ranking_with_memory
+from ui.errors import guard
+from ui.state import Selection, current, open_server, sidebar
+
+__all__ = ["Selection", "current", "demo_inputs", "fleet_view", "guard", "open_server", "ranking_with_memory",
+           "sidebar"]

@@ -1,0 +1,81 @@
+"""Cached data for the pages: one fleet view per (dataset state, model, as of), shared by all
+sessions; per-session memory of the last levels for hysteresis and "changed since"."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from argus_core import dashboard, forecast, replay, store
+from argus_core.errors import DatasetError
+
+KEY_MEMORY = "argus.level_memory"
+
+
+@st.cache_resource(max_entries=8, show_spinner="Forecasting the fleet...")
+def _view(dataset: str, models: str, model_id: str, as_of: str | None, stamp: tuple) -> dashboard.FleetView:
+    _set_threads()
+    # ``stamp`` (the manifest's end and rows, the weights' mtime) is part of the key: new data
+    # or a retrained model directory gives a new view. The view is shared: pages never mutate it.
+    return dashboard.fleet_view(dataset, models, model_id, pd.Timestamp(as_of) if as_of else None)
+
+
+def _set_threads() -> None:
+    # torch's one-thread-per-core default collapses when a training run holds a core (DESIGN.md)
+    import torch
+
+    from argus_core.train import choose_threads
+
+    torch.set_num_threads(choose_threads(int(os.environ.get("ARGUS_THREADS", "0")) or None))
+
+
+def fleet_view(selection) -> dashboard.FleetView:
+    """The fleet forecast for the sidebar's selection; ArgusError says what is missing."""
+    if selection.problem:
+        raise DatasetError(selection.problem)
+    if selection.dataset is None:
+        raise DatasetError("no dataset selected; write the demo data with `make demo-data`")
+    model_id = forecast.resolve_model_id(selection.models, selection.model_id)
+    manifest = store.read_manifest(selection.dataset)
+    weights = selection.models / model_id / "model.safetensors"
+    stamp = (manifest.get("end"), manifest.get("rows"), weights.stat().st_mtime_ns if weights.exists() else 0)
+    as_of = selection.as_of.isoformat() if selection.as_of is not None else None
+    return _view(str(selection.dataset), str(selection.models), model_id, as_of, stamp)
+
+
+def ranking_with_memory(view: dashboard.FleetView) -> tuple[pd.DataFrame, dict[str, int], dict[str, int] | None]:
+    """The ranking with hysteresis against this session's previous view of the same dataset, the
+    level counts, and the counts of that previous view (None on the first view)."""
+    memory = st.session_state.setdefault(KEY_MEMORY, {})
+    key = (view.model_id, str(view.as_of))
+    entry = memory.get(str(view.dataset))
+    if entry is None:
+        previous_levels, before = None, None
+    elif entry["key"] == key:  # a rerun of the same view: keep what it was compared with
+        previous_levels, before = entry["previous_levels"], entry["before"]
+    else:
+        previous_levels, before = entry["levels"], entry["counts"]
+    ranked = dashboard.ranking(view, previous_levels)
+    counts = dashboard.level_counts(ranked)
+    levels = dict(zip(ranked["server_name"], ranked["level"], strict=True)) if len(ranked) else {}
+    memory[str(view.dataset)] = {"key": key, "levels": levels, "counts": counts,
+                                 "previous_levels": previous_levels, "before": before}
+    return ranked, counts, before
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the scenario...")
+def _scenario(dataset: str, stamp: tuple):
+    return replay.load_scenario(dataset), store.read(dataset)
+
+
+def demo_inputs(selection):
+    """The scripted scenario (demo_data/incident, or ARGUS_DEMO), its data, and the model."""
+    dataset = Path(os.environ.get("ARGUS_DEMO", Path(__file__).resolve().parents[1] / "demo_data" / "incident"))
+    manifest = store.read_manifest(dataset)
+    scenario, frame = _scenario(str(dataset), (manifest.get("end"), manifest.get("rows")))
+    _set_threads()
+    model = forecast.load_model(selection.models, forecast.resolve_model_id(selection.models, selection.model_id))
+    return scenario, frame, model

@@ -1,0 +1,117 @@
+"""Session keys and the sidebar every page shares (dataset, model, "as of" cursor, refresh)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from argus_core import dashboard, registry
+from argus_core.errors import ArgusError
+
+ROOT = Path(__file__).resolve().parents[1]
+DETAIL_PAGE = "pages/server_detail.py"
+
+KEY_SELECTION = "argus.selection"
+KEY_DATASET = "argus.dataset"
+KEY_MODEL = "argus.model"
+KEY_FOLLOW = "argus.follow_latest"
+KEY_SERVER = "argus.server"  # the server the detail page opens on
+
+
+@dataclass(frozen=True)
+class Selection:
+    dataset: Path | None
+    models: Path
+    model_id: str | None  # None: the champion
+    as_of: pd.Timestamp | None  # None: the dataset's last timestamp
+    problem: str | None = None  # why there is nothing to show (no dataset, unreadable dataset)
+
+
+def models_root() -> Path:
+    return Path(os.environ.get("ARGUS_MODELS", ROOT / "models"))
+
+
+def available_datasets() -> list[Path]:
+    """demo_data/* and data/* of the checkout, then any in ARGUS_DATASETS (os.pathsep-separated)."""
+    found = dashboard.find_datasets(Path(os.environ.get("ARGUS_ROOT", ROOT)))
+    extra = [Path(p) for p in os.environ.get("ARGUS_DATASETS", "").split(os.pathsep) if p]
+    return [p for p in extra if p.is_dir()] + [p for p in found if p not in extra]
+
+
+def _label(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def sidebar() -> Selection:
+    """Draw the shared sidebar and remember the selection for the pages (``current()``)."""
+    models = models_root()
+    datasets = available_datasets()
+    with st.sidebar:
+        st.markdown("### Argus")
+        if not datasets:
+            selection = Selection(None, models, None, None, "No dataset found. Write the demo data with "
+                                  "`make demo-data`, or simulate a fleet with `python -m argus_core generate "
+                                  "--output data/fleet`.")
+            st.warning(selection.problem)
+            st.session_state[KEY_SELECTION] = selection
+            return selection
+        dataset = st.selectbox("Dataset", datasets, format_func=_label, key=KEY_DATASET)
+        model_id = _model_picker(models)
+        as_of, problem = _cursor(dataset)
+        st.button("Refresh", icon=":material/refresh:", help="Re-read the dataset and the models directory",
+                  width="stretch")
+    selection = Selection(dataset, models, model_id, as_of, problem)
+    st.session_state[KEY_SELECTION] = selection
+    return selection
+
+
+def _model_picker(models: Path) -> str | None:
+    try:
+        entries = registry.read(models)
+    except ArgusError as exc:
+        st.error(str(exc))
+        return None
+    champion = entries.get("champion")
+    others = sorted((m for m in entries.get("models", {}) if m != champion), reverse=True)
+    return st.selectbox("Model", [None, *others], key=KEY_MODEL,
+                        format_func=lambda m: f"champion: {champion}" if m is None else m,
+                        help="Forecasts use the champion unless you pick another registered model")
+
+
+def _cursor(dataset: Path) -> tuple[pd.Timestamp | None, str | None]:
+    try:
+        start, end, step = dashboard.data_span(dataset)
+    except ArgusError as exc:
+        return None, str(exc)
+    if st.toggle("Follow the latest data", value=True, key=KEY_FOLLOW):
+        st.caption(f"As of {end:%Y-%m-%d %H:%M} UTC (the last sample)")
+        return None, None
+    earliest = min(start + pd.Timedelta(hours=24), end)
+    chosen = st.slider("As of (UTC)", min_value=_naive(earliest), max_value=_naive(end), value=_naive(end),
+                       step=timedelta(seconds=step.total_seconds()), format="MM-DD HH:mm",
+                       key=f"argus.as_of.{dataset}")
+    return pd.Timestamp(chosen).tz_localize("UTC"), None
+
+
+def _naive(stamp: pd.Timestamp) -> datetime:
+    return stamp.tz_convert("UTC").tz_localize(None).to_pydatetime()
+
+
+def current() -> Selection:
+    """The sidebar's selection (drawn by app.py before every page)."""
+    selection = st.session_state.get(KEY_SELECTION)
+    return selection if selection is not None else sidebar()
+
+
+def open_server(server: str) -> None:
+    """Go to the server detail page, opened on ``server``."""
+    st.session_state[KEY_SERVER] = server
+    st.switch_page(DETAIL_PAGE)
