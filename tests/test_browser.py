@@ -114,5 +114,6 @@ def test_every_page_renders_in_chromium(server, tmp_path):
             _settle(page, 60_000)
             assert page.locator('[data-testid="stException"]').count() == 0
             assert clock.inner_text() != before
+            assert page.get_by_text("Follow the latest data").is_visible()  # the shared sidebar survives reruns
         finally:
             browser.close()

@@ -74,6 +74,8 @@ def _scenario(dataset: str, stamp: tuple):
 def demo_inputs(selection):
     """The scripted scenario (demo_data/incident, or ARGUS_DEMO), its data, and the model."""
     dataset = Path(os.environ.get("ARGUS_DEMO", Path(__file__).resolve().parents[1] / "demo_data" / "incident"))
+    if not store.looks_like_dataset(dataset):
+        raise DatasetError(f"the incident demo needs its scenario at {dataset}; write it with `make demo-data`")
     manifest = store.read_manifest(dataset)
     scenario, frame = _scenario(str(dataset), (manifest.get("end"), manifest.get("rows")))
     _set_threads()
