@@ -44,6 +44,7 @@ def test_composition_scales_and_respects_fixed_counts() -> None:
 
 def test_core_never_imports_streamlit() -> None:
     code = ("import sys, argus_core.cli, argus_core.simulate, argus_core.store, argus_core.scenario, "
-            "argus_core.ingest; print('streamlit' in sys.modules)")
+            "argus_core.ingest, argus_core.charts, argus_core.dashboard, argus_core.replay; "
+            "print('streamlit' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
