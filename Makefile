@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: run test lint bench demo-data clean
+.PHONY: run test lint chromium bench demo-data clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,14 +13,26 @@ $(STAMP): requirements.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
-# Until the dashboard lands, `make run` shows what the shipped data holds.
+# The dashboard on the shipped demo data and model: http://localhost:8501
+PORT ?= 8501
 run: $(STAMP)
-	$(PY) -m argus_core status --root demo_data
+	$(PY) -m streamlit run app.py --server.port $(PORT)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-test: lint
+# The browser test needs Debian's Chromium: installed here when missing and we may (root),
+# otherwise that one test is skipped with the reason.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the browser test"; \
+	    apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } || \
+	    echo "could not install chromium: the browser test will be skipped"; \
+	  else echo "chromium is missing and cannot be installed here: the browser test will be skipped"; fi; }
+
+test: lint chromium
 	$(PY) -m pytest
 
 bench: $(STAMP)

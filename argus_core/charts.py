@@ -106,6 +106,44 @@ def forecast_chart(history: pd.DataFrame, quantiles: pd.DataFrame, metric: str, 
     return _layout(fig, title, height)
 
 
+def metric_grid(history: pd.DataFrame, quantiles: pd.DataFrame, risk_rows: pd.DataFrame, metrics: list[str],
+                thresholds: dict) -> go.Figure:
+    """One panel per metric, two per row, sharing the time axis: history, p10-p90 band, p50,
+    thresholds and the first p50/p90 breach. One figure rather than one per metric: the browser
+    draws a single plot."""
+    from plotly.subplots import make_subplots
+
+    rows = max(1, -(-len(metrics) // 2))
+    fig = make_subplots(rows=rows, cols=2, shared_xaxes=True, subplot_titles=metrics, vertical_spacing=0.06)
+    for i, metric in enumerate(metrics):
+        row, col = i // 2 + 1, i % 2 + 1
+        q = quantiles[quantiles["metric"] == metric]
+        first = i == 0
+        fig.add_scatter(x=history[schema.TIMESTAMP], y=history[metric], name="actual", legendgroup="actual",
+                        showlegend=first, line=dict(color="#37474f", width=1.3), row=row, col=col)
+        fig.add_scatter(x=q[schema.TIMESTAMP], y=q["q90"], name="p90", legendgroup="band", showlegend=False,
+                        line=dict(width=0), row=row, col=col)
+        fig.add_scatter(x=q[schema.TIMESTAMP], y=q["q10"], name="p10-p90", legendgroup="band", showlegend=first,
+                        fill="tonexty", fillcolor="rgba(30,136,229,0.22)", line=dict(width=0), row=row, col=col)
+        fig.add_scatter(x=q[schema.TIMESTAMP], y=q["q50"], name="p50", legendgroup="p50", showlegend=first,
+                        line=dict(color="#1e88e5", dash="dash", width=1.3), row=row, col=col)
+        limit = thresholds.get(metric)
+        if limit is not None:
+            fig.add_hline(y=limit.warning, line=dict(color=WARNING_COLOR, dash="dot", width=1), row=row, col=col)
+            fig.add_hline(y=limit.critical, line=dict(color=CRITICAL_COLOR, dash="dash", width=1), row=row, col=col)
+        if metric in risk_rows.index:
+            for column, label, quantile in (("breach_p50", "breach at p50", "q50"),
+                                            ("breach_p90", "breach at p90", "q90")):
+                when = risk_rows.loc[metric, column]
+                hit = q[q[schema.TIMESTAMP] == when] if not pd.isna(when) else q.iloc[:0]
+                if len(hit):
+                    fig.add_scatter(x=[when], y=[hit[quantile].iloc[0]], mode="markers", name=label,
+                                    legendgroup=label, showlegend=False,
+                                    marker=dict(symbol="x", size=10, color=CRITICAL_COLOR), row=row, col=col)
+    _layout(fig, height=230 * rows + 60)
+    return fig
+
+
 def importance_bar(importance: pd.DataFrame, top: int = 10) -> go.Figure:
     """The TFT's encoder variable weights, largest on top."""
     data = importance.head(top).iloc[::-1]

@@ -41,39 +41,59 @@ def exceedance_probability(q10: np.ndarray, q50: np.ndarray, q90: np.ndarray, th
 
 
 def metric_risk(quantiles: pd.DataFrame, thresholds: dict[str, schema.Threshold] | None = None) -> pd.DataFrame:
-    """One row per (server, metric) with probabilities, breach times and a score."""
+    """One row per (server, metric) with probabilities, breach times and a score.
+
+    Vectorised: the paths of equal length are scored as one (paths, horizon) array."""
     thresholds = thresholds or schema.THRESHOLDS
-    rows = []
     q = quantiles[quantiles["metric"].isin(list(thresholds))]
     q = q.sort_values([schema.SERVER, "metric", schema.TIMESTAMP], kind="stable")
-    for (server, metric), group in q.groupby([schema.SERVER, "metric"], sort=False, observed=True):
-        limit = thresholds[metric]
-        q10, q50, q90 = (group[c].to_numpy(np.float64) for c in schema.QUANTILE_COLUMNS)
-        stamps = group[schema.TIMESTAMP].to_numpy()
-        p_warn = exceedance_probability(q10, q50, q90, limit.warning)
-        p_crit = exceedance_probability(q10, q50, q90, limit.critical)
-        horizon = len(stamps)
-        first = int(np.argmax(p_crit >= 0.5)) if (p_crit >= 0.5).any() else \
-            int(np.argmax(p_warn >= 0.5)) if (p_warn >= 0.5).any() else horizon - 1
-        urgency = 1.0 - 0.25 * first / max(horizon - 1, 1)
-        score = 100.0 * (0.7 * p_crit.max() + 0.3 * p_warn.max()) * urgency
-        rows.append({
-            schema.SERVER: server,
-            "metric": metric,
-            "p_warning": float(p_warn.max()),
-            "p_critical": float(p_crit.max()),
-            "breach_p50": _first_time(stamps, q50 >= limit.critical),
-            "breach_p90": _first_time(stamps, q90 >= limit.critical),
-            "warning_p50": _first_time(stamps, q50 >= limit.warning),
-            "peak_p50": float(q50.max()),
-            "peak_p90": float(q90.max()),
-            "score": float(score),
-        })
-    frame = pd.DataFrame(rows)
+    keys = [schema.SERVER, "metric"]
+    lengths = q.groupby(keys, sort=False, observed=True)[schema.TIMESTAMP].transform("size").to_numpy()
+    blocks = [_score_paths(q[lengths == length], int(length), thresholds) for length in np.unique(lengths)]
+    frame = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=[*keys, *_RISK_COLUMNS])
+    frame = frame.sort_values(keys, kind="stable").reset_index(drop=True)
     for col in ("breach_p50", "breach_p90", "warning_p50"):
-        if col in frame:
-            frame[col] = pd.to_datetime(frame[col], utc=True)
+        frame[col] = pd.to_datetime(frame[col], utc=True)
     return frame
+
+
+_RISK_COLUMNS = ("p_warning", "p_critical", "breach_p50", "breach_p90", "warning_p50", "peak_p50", "peak_p90",
+                 "score")
+
+
+def _score_paths(q: pd.DataFrame, horizon: int, thresholds: dict[str, schema.Threshold]) -> pd.DataFrame:
+    """Score paths of ``horizon`` steps each; ``q`` is sorted by server, metric and time."""
+    paths = len(q) // horizon
+    q10, q50, q90 = (q[c].to_numpy(np.float64).reshape(paths, horizon) for c in schema.QUANTILE_COLUMNS)
+    stamps = q[schema.TIMESTAMP].dt.tz_convert(None).to_numpy().reshape(paths, horizon)  # no per-element objects
+    servers = q[schema.SERVER].to_numpy()[::horizon]
+    metrics = q["metric"].to_numpy()[::horizon]
+    warning = np.array([thresholds[m].warning for m in metrics])[:, None]  # (paths, 1)
+    critical = np.array([thresholds[m].critical for m in metrics])[:, None]
+    p_warn = exceedance_probability(q10, q50, q90, warning)  # (paths, horizon)
+    p_crit = exceedance_probability(q10, q50, q90, critical)
+    likely_crit, likely_warn = p_crit >= 0.5, p_warn >= 0.5
+    first = np.where(likely_crit.any(axis=1), likely_crit.argmax(axis=1),
+                     np.where(likely_warn.any(axis=1), likely_warn.argmax(axis=1), horizon - 1))
+    urgency = 1.0 - 0.25 * first / max(horizon - 1, 1)  # soon and likely ranks first
+    return pd.DataFrame({
+        schema.SERVER: servers,
+        "metric": metrics,
+        "p_warning": p_warn.max(axis=1),
+        "p_critical": p_crit.max(axis=1),
+        "breach_p50": _first_times(stamps, q50 >= critical),
+        "breach_p90": _first_times(stamps, q90 >= critical),
+        "warning_p50": _first_times(stamps, q50 >= warning),
+        "peak_p50": q50.max(axis=1),
+        "peak_p90": q90.max(axis=1),
+        "score": 100.0 * (0.7 * p_crit.max(axis=1) + 0.3 * p_warn.max(axis=1)) * urgency,
+    })
+
+
+def _first_times(stamps: np.ndarray, hits: np.ndarray) -> pd.Series:
+    """Per row, the stamp of the first hit; NaT for rows without one."""
+    first = stamps[np.arange(len(stamps)), hits.argmax(axis=1)] if len(stamps) else stamps[:, 0]
+    return pd.Series(pd.to_datetime(first, utc=True)).where(hits.any(axis=1))
 
 
 def fleet_risk(quantiles: pd.DataFrame, previous_levels: dict[str, str] | None = None,
@@ -115,7 +135,3 @@ def level_with_hysteresis(score: float, previous: str | None) -> str:
     while level != "healthy" and score < ENTER[level] - HYSTERESIS:
         level = LEVELS[LEVELS.index(level) - 1]
     return max(level, fresh, key=LEVELS.index)
-
-
-def _first_time(stamps: np.ndarray, hits: np.ndarray):
-    return stamps[int(np.argmax(hits))] if hits.any() else pd.NaT

@@ -1,7 +1,6 @@
 """Server detail: one server's forecast per metric (history, p10-p90 band, p50, thresholds, first
 predicted breach) and the inputs the model weighed most."""
 
-import pandas as pd
 import streamlit as st
 
 import ui
@@ -39,15 +38,12 @@ with ui.guard("the server detail"):
         "score": st.column_config.NumberColumn("risk", format="%.0f"),
     })
 
+    st.subheader("Forecast per metric")
+    st.caption("Last 24 h, then the p10-p90 band and p50 for the horizon; dotted: warning, dashed: critical; "
+               "x: first predicted critical breach. Riskiest metric first.")
     metrics = list(summary.sort_values("score", ascending=False).index)
-    for pair in range(0, len(metrics), 2):
-        for column, metric in zip(st.columns(2), metrics[pair:pair + 2], strict=False):
-            history = pd.DataFrame({"timestamp": detail.history["timestamp"], "value": detail.history[metric]})
-            quantiles = detail.quantiles[detail.quantiles["metric"] == metric]
-            row = detail.risk.loc[metric]
-            column.plotly_chart(charts.forecast_chart(history, quantiles, metric, view.thresholds.get(metric),
-                                                      row["breach_p50"], row["breach_p90"], title=metric),
-                                key=f"detail-{metric}")
+    st.plotly_chart(charts.metric_grid(detail.history, detail.quantiles, detail.risk, metrics, view.thresholds),
+                    key="detail-metrics")
 
     st.subheader("What the model looked at")
     st.caption("The TFT's variable selection weights over the last 24 h, for this server.")

@@ -88,7 +88,8 @@ def test_critical_servers_table_filters_and_csv():
 
 def test_server_detail_follows_the_selected_server():
     at = open_page(PAGES[2])
-    assert len(charts(at)) == 9  # 8 forecast metrics and the variable importance
+    assert len(charts(at)) == 2  # every metric's forecast (one figure) and the variable importance
+    assert len(figure(charts(at)[0])["layout"]["annotations"]) == 8  # one titled panel per forecast metric
     first = at.selectbox(key="detail-server").value
     other = "ppdb001" if first != "ppdb001" else "ppweb001"
     at.selectbox(key="detail-server").set_value(other).run()

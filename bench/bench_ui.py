@@ -1,0 +1,162 @@
+"""Dashboard speed: time from request to the first rendered chart of each page, in Debian's
+Chromium, cold (first visit after the server starts) and warm (median of later visits), for
+the 90-server demo fleet and a simulated 1,000-server fleet.
+
+    .venv/bin/python bench/bench_ui.py [--warm-visits 3] [--servers 90,1000]
+
+Beside each fleet, the baseline measured in the same run: the library alone
+(``dashboard.fleet_view`` + ``ranking``), cold and warm, in this process. The server runs with
+ARGUS_THREADS=1, the app's default on this 2-core machine (cores - 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+warnings.filterwarnings("ignore")
+
+from argus_core import dashboard, forecast, store  # noqa: E402
+from argus_core.simulate import SimConfig, simulate_fleet  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PLOT, TABLE = ".js-plotly-plot", '[data-testid="stDataFrame"]'
+PAGES = [("", "Fleet overview", PLOT), ("critical_servers", "Critical servers", TABLE),
+         ("server_detail", "Server detail", PLOT), ("incident_demo", "Incident demo", PLOT)]
+# The floor: a Streamlit script that draws one three-point plotly chart, timed the same way
+FLOOR_APP = """import plotly.graph_objects as go
+import streamlit as st
+st.title("floor")
+st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3], y=[1, 3, 2])))
+"""
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(extra_env: dict, script: str = "app.py") -> tuple[subprocess.Popen, str]:
+    port = _port()
+    env = {**os.environ, "ARGUS_THREADS": "1", **extra_env}
+    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
+                                "--server.address", "127.0.0.1"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
+                return process, url
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    raise SystemExit("streamlit did not start")
+
+
+def time_page(context, url: str, selector: str) -> float:
+    page = context.new_page()
+    try:
+        started = time.perf_counter()
+        page.goto(url)
+        page.wait_for_selector(selector, timeout=600_000)
+        return time.perf_counter() - started
+    finally:
+        page.close()
+
+
+def library_baseline(dataset: Path) -> tuple[float, float]:
+    import torch
+
+    torch.set_num_threads(1)
+    forecast.clear_caches()
+    timings = []
+    for _ in range(2):
+        started = time.perf_counter()
+        view = dashboard.fleet_view(dataset, ROOT / "models")
+        dashboard.ranking(view)
+        timings.append(time.perf_counter() - started)
+    return timings[0], timings[1]
+
+
+def measure(label: str, dataset: Path, extra_env: dict, warm_visits: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    cold_lib, warm_lib = library_baseline(dataset)
+    process, url = start_server(extra_env)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                        args=["--headless", "--no-sandbox", "--disable-gpu",
+                                              "--disable-background-networking"])
+            # one browser profile, as a user's: cold pays the server's first forecast and the
+            # browser's first download of the app; warm visits find both cached
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            cold = {title: time_page(context, f"{url}/{path}", sel) for path, title, sel in PAGES}
+            warm = {title: statistics.median(time_page(context, f"{url}/{path}", sel) for _ in range(warm_visits))
+                    for path, title, sel in PAGES}
+            browser.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    print(f"\n## {label}")
+    print(f"baseline, library alone in this process (fleet_view + ranking): cold {cold_lib:.2f} s, "
+          f"warm {warm_lib:.3f} s")
+    print(f"{'page':<18} {'cold (s)':>9} {'warm (s)':>9}")
+    for _, title, _ in PAGES:
+        print(f"{title:<18} {cold[title]:>9.2f} {warm[title]:>9.2f}")
+
+
+def floor(warm_visits: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "floor.py"
+        script.write_text(FLOOR_APP)
+        process, url = start_server({}, str(script))
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                            args=["--headless", "--no-sandbox", "--disable-gpu",
+                                                  "--disable-background-networking"])
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                cold = time_page(context, url, PLOT)
+                warm = statistics.median(time_page(context, url, PLOT) for _ in range(warm_visits))
+                browser.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    print(f"\n## Floor: a Streamlit page with one 3-point plotly chart\ncold {cold:.2f} s, warm {warm:.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--warm-visits", type=int, default=3)
+    parser.add_argument("--servers", default="90,1000")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.servers.split(",")]
+    floor(args.warm_visits)
+    if 90 in sizes:
+        measure("90 servers (demo_data/fleet, goal warm <= 1.5 s)", ROOT / "demo_data" / "fleet", {},
+                args.warm_visits)
+    for size in (s for s in sizes if s != 90):
+        with tempfile.TemporaryDirectory() as tmp:
+            dataset = Path(tmp) / f"fleet-{size}"
+            sim = simulate_fleet(SimConfig(servers=size, hours=48, seed=5))
+            store.write_dataset(dataset, sim.frame, kind="simulated", incidents=sim.incidents)
+            measure(f"{size:,} servers (simulated, 48 h, seed 5; goal warm <= 3 s)", dataset,
+                    {"ARGUS_DATASETS": str(dataset)}, args.warm_visits)
+
+
+if __name__ == "__main__":
+    main()
