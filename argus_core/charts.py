@@ -110,36 +110,44 @@ def metric_grid(history: pd.DataFrame, quantiles: pd.DataFrame, risk_rows: pd.Da
                 thresholds: dict) -> go.Figure:
     """One panel per metric, two per row, sharing the time axis: history, p10-p90 band, p50,
     thresholds and the first p50/p90 breach. One figure rather than one per metric: the browser
-    draws a single plot."""
+    draws a single plot. Traces and threshold lines are added in one batch each (plotly's
+    per-panel ``add_hline`` costs ~50 ms a call)."""
     from plotly.subplots import make_subplots
 
     rows = max(1, -(-len(metrics) // 2))
     fig = make_subplots(rows=rows, cols=2, shared_xaxes=True, subplot_titles=metrics, vertical_spacing=0.06)
+    traces, shapes = [], []
     for i, metric in enumerate(metrics):
-        row, col = i // 2 + 1, i % 2 + 1
+        axis = "" if i == 0 else str(i + 1)  # make_subplots numbers axes row by row
+        on = dict(xaxis=f"x{axis}", yaxis=f"y{axis}")
         q = quantiles[quantiles["metric"] == metric]
         first = i == 0
-        fig.add_scatter(x=history[schema.TIMESTAMP], y=history[metric], name="actual", legendgroup="actual",
-                        showlegend=first, line=dict(color="#37474f", width=1.3), row=row, col=col)
-        fig.add_scatter(x=q[schema.TIMESTAMP], y=q["q90"], name="p90", legendgroup="band", showlegend=False,
-                        line=dict(width=0), row=row, col=col)
-        fig.add_scatter(x=q[schema.TIMESTAMP], y=q["q10"], name="p10-p90", legendgroup="band", showlegend=first,
-                        fill="tonexty", fillcolor="rgba(30,136,229,0.22)", line=dict(width=0), row=row, col=col)
-        fig.add_scatter(x=q[schema.TIMESTAMP], y=q["q50"], name="p50", legendgroup="p50", showlegend=first,
-                        line=dict(color="#1e88e5", dash="dash", width=1.3), row=row, col=col)
+        traces += [
+            go.Scatter(x=history[schema.TIMESTAMP], y=history[metric], name="actual", legendgroup="actual",
+                       showlegend=first, line=dict(color="#37474f", width=1.3), **on),
+            go.Scatter(x=q[schema.TIMESTAMP], y=q["q90"], name="p90", legendgroup="band", showlegend=False,
+                       line=dict(width=0), **on),
+            go.Scatter(x=q[schema.TIMESTAMP], y=q["q10"], name="p10-p90", legendgroup="band", showlegend=first,
+                       fill="tonexty", fillcolor="rgba(30,136,229,0.22)", line=dict(width=0), **on),
+            go.Scatter(x=q[schema.TIMESTAMP], y=q["q50"], name="p50", legendgroup="p50", showlegend=first,
+                       line=dict(color="#1e88e5", dash="dash", width=1.3), **on),
+        ]
         limit = thresholds.get(metric)
         if limit is not None:
-            fig.add_hline(y=limit.warning, line=dict(color=WARNING_COLOR, dash="dot", width=1), row=row, col=col)
-            fig.add_hline(y=limit.critical, line=dict(color=CRITICAL_COLOR, dash="dash", width=1), row=row, col=col)
+            for level, color, dash in ((limit.warning, WARNING_COLOR, "dot"), (limit.critical, CRITICAL_COLOR, "dash")):
+                shapes.append(dict(type="line", xref=f"x{axis} domain", x0=0, x1=1, yref=f"y{axis}", y0=level,
+                                   y1=level, line=dict(color=color, dash=dash, width=1)))
         if metric in risk_rows.index:
             for column, label, quantile in (("breach_p50", "breach at p50", "q50"),
                                             ("breach_p90", "breach at p90", "q90")):
                 when = risk_rows.loc[metric, column]
                 hit = q[q[schema.TIMESTAMP] == when] if not pd.isna(when) else q.iloc[:0]
                 if len(hit):
-                    fig.add_scatter(x=[when], y=[hit[quantile].iloc[0]], mode="markers", name=label,
-                                    legendgroup=label, showlegend=False,
-                                    marker=dict(symbol="x", size=10, color=CRITICAL_COLOR), row=row, col=col)
+                    traces.append(go.Scatter(x=[when], y=[hit[quantile].iloc[0]], mode="markers", name=label,
+                                             legendgroup=label, showlegend=False,
+                                             marker=dict(symbol="x", size=10, color=CRITICAL_COLOR), **on))
+    fig.add_traces(traces)
+    fig.update_layout(shapes=shapes)
     _layout(fig, height=230 * rows + 60)
     return fig
 

@@ -138,20 +138,25 @@ def profile_aggregates(view: FleetView, metric: str) -> tuple[pd.DataFrame, pd.D
 
 
 def sparklines(view: FleetView, ranked: pd.DataFrame, hours: int = SPARK_HOURS) -> dict[str, list[float]]:
-    """server -> the driving metric's last ``hours`` of history then its p50 forecast, hourly-ish
-    (every third step) so a table cell stays legible."""
+    """server -> the driving metric's last ``hours`` of history then its p50 forecast, every
+    third step so a table cell stays legible. One (servers x time) table per driving metric."""
     since = view.as_of - pd.Timedelta(hours=hours)
     recent = view.history[view.history[schema.TIMESTAMP] > since]
     q = view.forecast.quantiles
     out: dict[str, list[float]] = {}
-    recent_by_server = dict(tuple(recent.groupby(schema.SERVER, observed=True)))
-    q_by_key = dict(tuple(q.groupby([schema.SERVER, "metric"], observed=True)))
-    for server, metric in zip(ranked[schema.SERVER], ranked["driver"], strict=True):
-        past = _metric_values(recent_by_server[server], metric) if server in recent_by_server else np.array([])
-        future = q_by_key[(server, metric)]["q50"].to_numpy() if (server, metric) in q_by_key else np.array([])
-        values = np.concatenate([np.asarray(past, dtype=float), np.asarray(future, dtype=float)])[::3]
-        out[server] = [round(float(v), 2) for v in values]
-    return out
+    for metric, servers in ranked.groupby("driver", observed=True)[schema.SERVER]:
+        past = recent[recent[schema.SERVER].isin(servers)]
+        past = pd.DataFrame({schema.SERVER: past[schema.SERVER].astype(str), schema.TIMESTAMP: past[schema.TIMESTAMP],
+                             "value": _metric_values(past, metric)})
+        future = q[(q["metric"] == metric) & q[schema.SERVER].isin(servers)]
+        future = pd.DataFrame({schema.SERVER: future[schema.SERVER].astype(str),
+                               schema.TIMESTAMP: future[schema.TIMESTAMP], "value": future["q50"]})
+        wide = pd.concat([past, future]).pivot_table(index=schema.SERVER, columns=schema.TIMESTAMP, values="value",
+                                                     aggfunc="first", observed=True)
+        values = wide.to_numpy(np.float64)
+        for name, row in zip(wide.index, values, strict=True):
+            out[name] = [round(float(v), 2) for v in row[~np.isnan(row)][::3]]
+    return {server: out.get(str(server), []) for server in ranked[schema.SERVER]}
 
 
 @dataclass

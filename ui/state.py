@@ -91,6 +91,7 @@ def _cursor(dataset: Path) -> tuple[pd.Timestamp | None, str | None]:
         start, end, step = dashboard.data_span(dataset)
     except ArgusError as exc:
         return None, str(exc)
+    _seed_from_link(dataset, start, end, step)
     if st.toggle("Follow the latest data", value=True, key=KEY_FOLLOW):
         st.caption(f"As of {end:%Y-%m-%d %H:%M} UTC (the last sample)")
         return None, None
@@ -99,6 +100,24 @@ def _cursor(dataset: Path) -> tuple[pd.Timestamp | None, str | None]:
                        step=timedelta(seconds=step.total_seconds()), format="MM-DD HH:mm",
                        key=f"argus.as_of.{dataset}")
     return pd.Timestamp(chosen).tz_localize("UTC"), None
+
+
+def _seed_from_link(dataset: Path, start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta) -> None:
+    """A link with ``?as_of=2026-01-06T22:00`` (UTC) opens at that moment: SREs share links to
+    what they saw. Read once per session; an unreadable time is ignored with a warning."""
+    wanted = st.query_params.get("as_of")
+    if not wanted or st.session_state.get("argus.link_read"):
+        return
+    st.session_state["argus.link_read"] = True
+    try:
+        stamp = pd.Timestamp(wanted)
+    except ValueError:
+        st.warning(f"ignored as_of={wanted!r} in the link: not a time")
+        return
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    stamp = min(max(stamp, min(start + pd.Timedelta(hours=24), end)), end)
+    st.session_state[KEY_FOLLOW] = False
+    st.session_state[f"argus.as_of.{dataset}"] = _naive(stamp.floor(step))
 
 
 def _naive(stamp: pd.Timestamp) -> datetime:
