@@ -100,7 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     stat.set_defaults(handler=_status)
 
     from argus_core.cli_models import add_model_commands
+    from argus_core.cli_runs import add_run_commands
     add_model_commands(sub)
+    add_run_commands(sub)
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -38,6 +39,9 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--threads", type=int, default=None, help="torch threads (default: cores - 1)")
     tr.add_argument("--seed", type=int, default=defaults.seed)
     tr.add_argument("--time-limit", type=float, default=None, metavar="MINUTES")
+    tr.add_argument("--webhook", default=os.environ.get("ARGUS_WEBHOOK"),
+                    help="URL called (Slack-compatible JSON) when the run completes or fails")
+    tr.add_argument("--run-id", type=int, default=None, help=argparse.SUPPRESS)  # set by the training console
     tr.set_defaults(handler=_train)
 
     pr = sub.add_parser("predict", help="forecast every server of a dataset",
@@ -65,6 +69,7 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from argus_core.cli_runs import recorded_training
     from argus_core.train import train
     from argus_core.train_config import TrainConfig
 
@@ -79,7 +84,8 @@ def _train(args: argparse.Namespace) -> int:
         threads=args.threads, seed=args.seed, time_limit_minutes=args.time_limit,
     )
     store.read_manifest(args.dataset)  # a clear error before the slow imports
-    result = train(args.dataset, args.models, config, log=lambda line: print(line, flush=True))
+    result = recorded_training(args, config, lambda callbacks: train(
+        args.dataset, args.models, config, log=lambda line: print(line, flush=True), extra_callbacks=callbacks))
     print(f"trained {result.model_id} in {result.seconds:.0f} s on {result.device}: {result.epochs} epochs, "
           f"{result.steps} steps, best val loss {result.best_val_loss:.4f}")
     return 0

@@ -1,0 +1,135 @@
+"""`train` bookkeeping in the run store, and `runs list|show|cancel`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from argus_core import jobs
+from argus_core.errors import TrainingBusy
+from argus_core.runs import RunStore, default_path
+
+LOG_TAIL_LINES = 20
+
+
+def add_run_commands(sub: argparse._SubParsersAction) -> None:
+    ru = sub.add_parser("runs", help="training runs: list, show, cancel",
+                        description="Training runs recorded in the run store (models/runs.sqlite).")
+    ru_sub = ru.add_subparsers(dest="runs_command", required=True)
+    ls = ru_sub.add_parser("list", help="every run, newest first")
+    sh = ru_sub.add_parser("show", help="one run: settings, status, curves")
+    sh.add_argument("id", type=int)
+    ca = ru_sub.add_parser("cancel", help="stop a queued or running training")
+    ca.add_argument("id", type=int)
+    for parser in (ls, sh, ca):
+        parser.add_argument("--models", type=Path, default=Path("models"))
+    for parser in (ls, sh):
+        parser.add_argument("--json", action="store_true")
+    ls.set_defaults(handler=_list)
+    sh.set_defaults(handler=_show)
+    ca.set_defaults(handler=_cancel)
+
+
+def recorded_training(args: argparse.Namespace, config, train_fn):
+    """Run ``train_fn(extra_callbacks)`` as run ``args.run_id`` (started by the console) or as a
+    new run (started from a shell): status, curves, result or error, and the webhook."""
+    from argus_core.run_recorder import RunRecorder
+
+    runs = RunStore(default_path(args.models))
+    if args.run_id is not None:
+        run_id = args.run_id
+        runs.update(run_id, status="running", pid=os.getpid())
+    else:
+        with jobs._start_lock(Path(args.models)):
+            runs.mark_dead_runs()
+            busy = runs.active()
+            if busy is not None:
+                raise TrainingBusy(f"run {busy.id} ({busy.name}) is {busy.status} in {args.models}; one training "
+                                   f"at a time: wait for it or `python -m argus_core runs cancel {busy.id}`")
+            run_id = runs.create(f"{Path(args.dataset).name} {time.strftime('%m-%d %H:%M')} (cli)",
+                                 {**asdict(config), "webhook": args.webhook}, str(args.dataset), status="running")
+            runs.update(run_id, pid=os.getpid())
+    # `runs cancel` sends SIGTERM: unwind and record it, instead of vanishing
+    previous_handler = signal.signal(signal.SIGTERM, _cancelled)
+    recorder = RunRecorder(runs, run_id, config.epochs, config.batches_per_epoch)
+    try:
+        result = train_fn([recorder])
+    except BaseException as exc:
+        status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
+        message = "cancelled" if status == "cancelled" else f"{type(exc).__name__}: {exc}"
+        runs.finish(run_id, status, error=message + _log_tail(runs, run_id))
+        jobs.notify(args.webhook, {"text": f"Argus training run {run_id} {status}: {message}"}, runs, run_id)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    runs.finish(run_id, "completed", model_id=result.model_id)
+    jobs.notify(args.webhook, {"text": f"Argus training run {run_id} completed: {result.model_id}, "
+                                       f"best val loss {result.best_val_loss:.4f} in {result.seconds:.0f} s"},
+                runs, run_id)
+    return result
+
+
+def _cancelled(signum, frame) -> None:
+    raise KeyboardInterrupt("cancelled")
+
+
+def _log_tail(runs: RunStore, run_id: int) -> str:
+    path = runs.get(run_id).log_path
+    if not path or not Path(path).exists():
+        return ""
+    lines = Path(path).read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    return "\n--- last lines of the log ---\n" + "\n".join(lines)
+
+
+def _list(args: argparse.Namespace) -> int:
+    runs = RunStore(default_path(args.models))
+    runs.mark_dead_runs()
+    items = runs.list()
+    if args.json:
+        print(json.dumps([_summary(runs, r) for r in items], indent=2, default=str))
+        return 0
+    if not items:
+        print(f"no runs in {runs.path}; start one with `python -m argus_core train --dataset DIR`")
+        return 0
+    print(f"{'id':>4}  {'status':<11} {'duration':>9} {'best val':>9}  {'model':<28} name")
+    for run in items:
+        best = runs.metrics(run.id).query("name == 'val_loss'")["value"].min()
+        duration = f"{run.duration_s:.0f} s" if run.duration_s is not None else "-"
+        print(f"{run.id:>4}  {run.status:<11} {duration:>9} {best:>9.4f}  {run.model_id or '-':<28} {run.name}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    runs = RunStore(default_path(args.models))
+    runs.mark_dead_runs()
+    summary = _summary(runs, runs.get(args.id))
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    for key, value in summary.items():
+        if key != "epochs":
+            print(f"{key:>12}: {value}")
+    for row in summary["epochs"]:
+        print(f"  epoch {row['epoch'] + 1:>3}  " + "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch"))
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    jobs.cancel(args.models, args.id)
+    print(f"run {args.id} cancelled")
+    return 0
+
+
+def _summary(runs: RunStore, run) -> dict:
+    metrics = runs.metrics(run.id)
+    per_epoch = metrics[metrics["name"].isin(["train_loss", "val_loss", "learning_rate"])]
+    epochs = per_epoch.pivot_table(index="epoch", columns="name", values="value", aggfunc="last").reset_index()
+    return {**asdict(run), "duration_s": run.duration_s,
+            "best_val_loss": float(metrics.loc[metrics["name"] == "val_loss", "value"].min())
+            if (metrics["name"] == "val_loss").any() else None,
+            "epochs": epochs.to_dict("records")}

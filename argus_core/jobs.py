@@ -1,0 +1,180 @@
+"""Background trainings: start ``python -m argus_core train`` as its own process group, one at a
+time per models directory; cancel the whole group; find runs whose process died; resume them.
+
+The training process records itself in the run store (``runs.py``) through ``RunRecorder``;
+this module only launches, signals and reaps. Killing the process that started a training
+(the Streamlit server, say) does not stop it: it runs in its own session.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+from argus_core import store as data_store
+from argus_core.errors import ArgusError, TrainingBusy
+from argus_core.runs import RunStore, default_path
+from argus_core.train_config import TrainConfig
+
+_CHILDREN: dict[int, subprocess.Popen] = {}  # run id -> process started here, reaped by ``reap``
+CLI_FLAGS = {  # TrainConfig field -> `train` flag
+    "epochs": "--epochs", "batch_size": "--batch-size", "hidden_size": "--hidden-size",
+    "learning_rate": "--learning-rate", "batches_per_epoch": "--batches-per-epoch", "max_steps": "--max-steps",
+    "encoder_length": "--encoder-length", "horizon": "--horizon", "threads": "--threads", "seed": "--seed",
+    "time_limit_minutes": "--time-limit",
+}
+
+
+def check_config(config: TrainConfig) -> None:
+    """Refuse settings that cannot train, before anything starts (ArgusError naming each)."""
+    problems = [f"{name} must be a positive whole number" for name in
+                ("epochs", "batch_size", "hidden_size", "batches_per_epoch", "encoder_length", "horizon")
+                if not isinstance(getattr(config, name), int) or getattr(config, name) < 1]
+    if not 0 < config.learning_rate <= 1:
+        problems.append("learning_rate must be in (0, 1]")
+    if config.time_limit_minutes is not None and config.time_limit_minutes <= 0:
+        problems.append("time limit must be positive (or empty for none)")
+    if problems:
+        raise ArgusError("invalid training settings: " + "; ".join(problems))
+
+
+def train_command(dataset: Path, models: Path, config: TrainConfig, run_id: int,
+                  webhook: str | None = None) -> list[str]:
+    command = [sys.executable, "-m", "argus_core", "train", "--dataset", str(dataset), "--models", str(models),
+               "--run-id", str(run_id)]
+    defaults = TrainConfig()
+    for field, flag in CLI_FLAGS.items():
+        value = getattr(config, field)
+        if value is not None and value != getattr(defaults, field):
+            command += [flag, str(value)]
+    command += ["--streaming"] if config.streaming else []
+    command += ["--fresh"] if config.fresh else []
+    command += ["--webhook", webhook] if webhook else []
+    return command
+
+
+@contextmanager
+def _start_lock(models: Path):
+    """Serialises 'is a run active? then create one' across processes."""
+    folder = models / ".runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "start.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def start(dataset: str | Path, models: str | Path, config: TrainConfig, name: str | None = None,
+          webhook: str | None = None, resumed_from: int | None = None) -> int:
+    """Launch a training in the background and return its run id. TrainingBusy when one runs."""
+    dataset, models = Path(dataset), Path(models)
+    check_config(config)
+    data_store.read_manifest(dataset)  # DatasetError with the command, before anything is recorded
+    runs = RunStore(default_path(models))
+    with _start_lock(models):
+        runs.mark_dead_runs()
+        busy = runs.active()
+        if busy is not None:
+            raise TrainingBusy(f"run {busy.id} ({busy.name}) is {busy.status} in {models}; one training at a time: "
+                               f"wait for it or cancel it (`python -m argus_core runs cancel {busy.id}`)")
+        settings = {**asdict(config), "webhook": webhook}
+        run_id = runs.create(name or f"{dataset.name} {time.strftime('%m-%d %H:%M')}", settings, str(dataset),
+                             status="queued", resumed_from=resumed_from)
+        log_path = models / ".runs" / f"run-{run_id}.log"
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(train_command(dataset, models, config, run_id, webhook), stdout=log,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        runs.update(run_id, pid=process.pid, log_path=str(log_path))
+    _CHILDREN[run_id] = process
+    return run_id
+
+
+def cancel(models: str | Path, run_id: int, grace_s: float = 10.0) -> None:
+    """Stop a queued or running training's whole process group and mark it cancelled."""
+    runs = RunStore(default_path(models))
+    run = runs.get(run_id)
+    if run.status not in ("queued", "running"):
+        raise ArgusError(f"run {run_id} is {run.status}: nothing to cancel")
+    if run.pid:
+        _signal_group(run.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while _alive(run_id, run.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(run_id, run.pid):
+            _signal_group(run.pid, signal.SIGKILL)
+            while _alive(run_id, run.pid) and time.monotonic() < deadline + 5:
+                time.sleep(0.1)
+    runs.finish(run_id, "cancelled", error="cancelled by the user")
+    reap()
+
+
+def resume(models: str | Path, run_id: int) -> int:
+    """Start a new run with the settings of an interrupted, failed or cancelled one; the
+    training finds the old run's checkpoint (same dataset and settings) and continues from it."""
+    runs = RunStore(default_path(models))
+    run = runs.get(run_id)
+    if run.status not in ("interrupted", "failed", "cancelled"):
+        raise ArgusError(f"run {run_id} is {run.status}; only interrupted, failed or cancelled runs resume")
+    settings = dict(run.settings)
+    webhook = settings.pop("webhook", None)
+    config = TrainConfig(**{k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__})
+    return start(run.dataset, models, config, name=f"{run.name} (resumed)", webhook=webhook, resumed_from=run_id)
+
+
+def reap() -> None:
+    """Collect the exit status of finished trainings started here (no zombies)."""
+    for run_id, process in list(_CHILDREN.items()):
+        if process.poll() is not None:
+            del _CHILDREN[run_id]
+
+
+def notify(url: str | None, payload: dict, runs: RunStore | None = None, run_id: int | None = None) -> bool:
+    """POST a Slack-compatible JSON body; a failure is recorded as an event, never raised."""
+    if not url:
+        return False
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            ok = 200 <= reply.status < 300
+    except Exception as exc:  # noqa: BLE001 - a webhook must never fail the training
+        ok = False
+        detail = f"{type(exc).__name__}: {exc}"
+    else:
+        detail = f"HTTP {reply.status}"
+    if runs is not None and run_id is not None:
+        runs.event(run_id, "webhook" if ok else "webhook_failed", f"{url}: {detail}")
+    return ok
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    # only a process that leads its own group (started here, or by ``start`` elsewhere) gets the
+    # group signal: a training started from a shell shares the shell's group
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _alive(run_id: int, pid: int) -> bool:
+    from argus_core.runs import pid_alive
+
+    process = _CHILDREN.get(run_id)
+    if process is not None:
+        return process.poll() is None
+    return pid_alive(pid)

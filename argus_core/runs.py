@@ -1,0 +1,226 @@
+"""The run store: every training run, its settings, curves, resource use and events, in one
+SQLite file beside the models (``models/runs.sqlite`` unless told otherwise).
+
+WAL mode, so the training process writes while the dashboard reads. Training from the CLI and
+from the console writes here through the same Lightning callback (``argus_core.run_recorder``).
+
+Statuses: queued -> running -> completed | failed | cancelled | interrupted (the process died
+without saying so: found by ``mark_dead_runs``). A corrupt or locked file raises
+``RunStoreError`` with the path and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from argus_core.errors import ArgusError
+
+STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
+ACTIVE = ("queued", "running")
+FILENAME = "runs.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    settings TEXT NOT NULL,          -- JSON: the TrainConfig fields and the dataset
+    dataset TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started REAL,                    -- unix seconds
+    ended REAL,
+    error TEXT,
+    model_id TEXT,
+    pid INTEGER,
+    log_path TEXT,
+    resumed_from INTEGER             -- the run this one resumes, if any
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run INTEGER NOT NULL REFERENCES runs(id), step INTEGER, epoch INTEGER,
+    name TEXT NOT NULL, value REAL, time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run, name, step);
+CREATE TABLE IF NOT EXISTS resources (
+    run INTEGER NOT NULL REFERENCES runs(id), time REAL NOT NULL,
+    cpu_pct REAL, rss_mb REAL, gpu_util_pct REAL, gpu_mem_mb REAL
+);
+CREATE TABLE IF NOT EXISTS events (
+    run INTEGER NOT NULL REFERENCES runs(id), time REAL NOT NULL, kind TEXT NOT NULL, detail TEXT
+);
+"""
+
+
+class RunStoreError(ArgusError):
+    """The run store cannot be read or written (corrupt, locked, not a database)."""
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    name: str
+    settings: dict
+    dataset: str
+    status: str
+    started: float | None
+    ended: float | None
+    error: str | None
+    model_id: str | None
+    pid: int | None
+    log_path: str | None
+    resumed_from: int | None
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.ended or time.time()) - self.started
+
+
+def default_path(model_root: str | Path) -> Path:
+    return Path(os.environ.get("ARGUS_RUNS", Path(model_root) / FILENAME))
+
+
+class RunStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self):
+        try:
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise RunStoreError(f"cannot open the run store {self.path}: {exc}") from exc
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=10000")
+            db.row_factory = sqlite3.Row
+            yield db
+        except sqlite3.DatabaseError as exc:
+            hint = "it is locked by another process; try again" if "locked" in str(exc) else \
+                "it is not a readable SQLite file; move it aside and a new one is created"
+            raise RunStoreError(f"the run store {self.path} failed ({exc}): {hint}") from exc
+        finally:
+            db.close()
+
+    # runs -------------------------------------------------------------------------------
+    def create(self, name: str, settings: dict, dataset: str, status: str = "queued",
+               resumed_from: int | None = None) -> int:
+        with self._connect() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (name, settings, dataset, status, started, resumed_from) VALUES (?, ?, ?, ?, ?, ?)",
+                (name, json.dumps(settings, sort_keys=True, default=str), dataset, status, time.time(), resumed_from))
+            run_id = int(cursor.lastrowid)
+            db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (run_id, time.time(), "status", status))
+        return run_id
+
+    def update(self, run_id: int, **fields) -> None:
+        allowed = {"status", "ended", "error", "model_id", "pid", "log_path", "started"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown run fields: {sorted(unknown)}")
+        if "status" in fields and fields["status"] not in STATUSES:
+            raise ValueError(f"unknown status {fields['status']!r}")
+        assignments = ", ".join(f"{key} = ?" for key in fields)
+        with self._connect() as db:
+            db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))
+            if "status" in fields:
+                db.execute("INSERT INTO events VALUES (?, ?, ?, ?)",
+                           (run_id, time.time(), "status", fields["status"] + (f": {fields['error']}"
+                                                                               if fields.get("error") else "")))
+
+    def finish(self, run_id: int, status: str, error: str | None = None, model_id: str | None = None) -> None:
+        self.update(run_id, status=status, ended=time.time(), error=error, model_id=model_id)
+
+    def get(self, run_id: int) -> Run:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise ArgusError(f"no run {run_id} in {self.path}; see `python -m argus_core runs list`")
+        return _run(row)
+
+    def list(self, limit: int = 200) -> list[Run]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [_run(r) for r in rows]
+
+    def active(self) -> Run | None:
+        """The queued or running run, if any (one training at a time per models directory)."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE status IN ('queued', 'running') ORDER BY id DESC").fetchone()
+        return _run(row) if row else None
+
+    # curves, resources, events ----------------------------------------------------------
+    def log_metrics(self, run_id: int, step: int, epoch: int, values: dict[str, float]) -> None:
+        now = time.time()
+        with self._connect() as db:
+            db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
+                           [(run_id, step, epoch, name, float(value), now) for name, value in values.items()])
+
+    def log_resources(self, run_id: int, cpu_pct: float | None, rss_mb: float | None,
+                      gpu_util_pct: float | None = None, gpu_mem_mb: float | None = None) -> None:
+        with self._connect() as db:
+            db.execute("INSERT INTO resources VALUES (?, ?, ?, ?, ?, ?)",
+                       (run_id, time.time(), cpu_pct, rss_mb, gpu_util_pct, gpu_mem_mb))
+
+    def event(self, run_id: int, kind: str, detail: str = "") -> None:
+        with self._connect() as db:
+            db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (run_id, time.time(), kind, detail))
+
+    def metrics(self, run_ids: int | list[int]) -> pd.DataFrame:
+        ids = [run_ids] if isinstance(run_ids, int) else list(run_ids)
+        with self._connect() as db:
+            marks = ",".join("?" * len(ids))
+            rows = db.execute(f"SELECT * FROM metrics WHERE run IN ({marks}) ORDER BY run, time", ids).fetchall()
+        return pd.DataFrame([dict(r) for r in rows], columns=["run", "step", "epoch", "name", "value", "time"])
+
+    def resources(self, run_id: int) -> pd.DataFrame:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM resources WHERE run = ? ORDER BY time", (run_id,)).fetchall()
+        return pd.DataFrame([dict(r) for r in rows],
+                            columns=["run", "time", "cpu_pct", "rss_mb", "gpu_util_pct", "gpu_mem_mb"])
+
+    def events(self, run_id: int) -> pd.DataFrame:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM events WHERE run = ? ORDER BY time", (run_id,)).fetchall()
+        return pd.DataFrame([dict(r) for r in rows], columns=["run", "time", "kind", "detail"])
+
+    def mark_dead_runs(self) -> list[int]:
+        """Runs that say 'running' but whose process is gone become 'interrupted'."""
+        dead = []
+        for run in self.list():
+            if run.status == "running" and (run.pid is None or not pid_alive(run.pid)):
+                self.finish(run.id, "interrupted", error="the training process died (killed, or the machine "
+                                                         "restarted); resume it from its last checkpoint")
+                dead.append(run.id)
+        return dead
+
+
+def pid_alive(pid: int) -> bool:
+    """True for a live process; a zombie (finished, not yet reaped) counts as dead."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _run(row: sqlite3.Row) -> Run:
+    data = dict(row)
+    data["settings"] = json.loads(data["settings"] or "{}")
+    return Run(**data)
