@@ -15,6 +15,7 @@ navigation = st.navigation([
     st.Page("pages/critical_servers.py", title="Critical servers", icon=":material/warning:"),
     st.Page("pages/server_detail.py", title="Server detail", icon=":material/dns:"),
     st.Page("pages/incident_demo.py", title="Incident demo", icon=":material/slideshow:"),
+    st.Page("pages/training_console.py", title="Training console", icon=":material/model_training:"),
 ])
 ui.sidebar()
 navigation.run()

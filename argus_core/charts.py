@@ -203,3 +203,30 @@ def _vline(fig: go.Figure, when: pd.Timestamp, label: str, color: str) -> None:
 def _alpha(hex_color: str, alpha: float) -> str:
     r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
+
+
+def training_curves(metrics: pd.DataFrame) -> go.Figure:
+    """One run's loss curves against the optimiser step: train loss per logged step (thin),
+    train and validation loss per epoch (markers)."""
+    fig = go.Figure()
+    for name, label, style in (("train_loss_step", "train (step)", dict(color="#90a4ae", width=1)),
+                               ("train_loss", "train (epoch)", dict(color="#37474f")),
+                               ("val_loss", "validation", dict(color="#1e88e5", width=2.5))):
+        rows = metrics[metrics["name"] == name]
+        if len(rows):
+            fig.add_scatter(x=rows["step"], y=rows["value"], name=label, line=style,
+                            mode="lines" if name == "train_loss_step" else "lines+markers")
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(title="quantile loss")
+    return _layout(fig, height=300)
+
+
+def compare_curves(metrics: pd.DataFrame, labels: dict[int, str], name: str = "val_loss") -> go.Figure:
+    """``name`` per epoch for several runs, overlaid."""
+    fig = go.Figure()
+    for i, (run, group) in enumerate(metrics[metrics["name"] == name].groupby("run")):
+        fig.add_scatter(x=group["epoch"] + 1, y=group["value"], name=html.escape(labels.get(run, str(run))),
+                        mode="lines+markers", line=dict(color=PROFILE_COLORS[i % len(PROFILE_COLORS)]))
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title=name.replace("_", " "))
+    return _layout(fig, height=300)

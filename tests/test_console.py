@@ -1,0 +1,91 @@
+"""The training console page through AppTest: history, live panel, comparison, promotion."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from argus_core import registry
+from argus_core.runs import RunStore, default_path
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+SHIPPED = ROOT / "models" / registry.champion_model_id(ROOT / "models")
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch) -> Path:
+    """Two finished runs, each with a model (copies of the shipped one); the first is champion."""
+    root = tmp_path / "models"
+    runs = RunStore(default_path(root))
+    for index, (model_id, lr) in enumerate((("tft-run-a", 0.003), ("tft-run-b", 0.001))):
+        shutil.copytree(SHIPPED, root / model_id)
+        registry.register(root, model_id, {"best_val_loss": 0.1 + index})
+        run_id = runs.create(f"run {model_id}", {"epochs": 3, "learning_rate": lr}, "demo_data/fleet",
+                             status="running")
+        for epoch in range(3):
+            runs.log_metrics(run_id, (epoch + 1) * 10, epoch,
+                             {"train_loss": 0.5 - 0.1 * epoch, "val_loss": 0.4 - 0.05 * epoch - 0.01 * index,
+                              "learning_rate": lr})
+        runs.finish(run_id, "completed", model_id=model_id)
+    monkeypatch.setenv("ARGUS_MODELS", str(root))
+    monkeypatch.setenv("ARGUS_THREADS", "1")
+    return root
+
+
+def open_console() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.run()
+    at.switch_page("pages/training_console.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_console_shows_history_compares_and_promotes(models):
+    at = open_console()
+    history = at.dataframe[0].value
+    assert list(history["id"]) == [2, 1] and set(history["status"]) == {"completed"}
+    assert history.set_index("id").loc[2, "best_val_loss"] == pytest.approx(0.29)
+    assert "Run 2: run tft-run-b" in [s.value for s in at.subheader]
+    settings = at.dataframe[2].value
+    assert bool(settings.loc["learning_rate", "differs"]) and not bool(settings.loc["epochs", "differs"])
+    curves = at.get("plotly_chart")
+    assert len(curves) == 2  # the live run's curves and the comparison
+
+    at.selectbox(key="console-promote-id").set_value("tft-run-b")
+    at.button(key="promote").click().run()
+    assert not at.exception
+    assert registry.champion_model_id(models) == "tft-run-b"
+    at.switch_page("pages/fleet_overview.py").run()
+    assert not at.exception and not at.error
+    assert any("Model tft-run-b" in c.value for c in at.caption)  # the forecast pages follow the champion
+
+    at.switch_page("pages/training_console.py").run()
+    at.button(key="rollback").click().run()
+    assert registry.champion_model_id(models) == "tft-run-a"
+
+
+def test_console_refuses_a_second_training_naming_the_running_one(models):
+    runs = RunStore(default_path(models))
+    busy = runs.create("nightly", {"epochs": 3}, "demo_data/fleet", status="running")
+    runs.update(busy, pid=os.getpid())  # alive: this test process stands in for the training
+    at = open_console()
+    at.button[0].click().run()  # the form's submit button comes first on the page
+    assert not at.exception
+    assert any(f"run {busy} (nightly) is running" in e.value for e in at.error)
+    assert [r.id for r in runs.list()] == [busy, 2, 1]  # nothing new was started
+
+
+def test_console_marks_a_dead_run_interrupted_and_offers_resume(models):
+    runs = RunStore(default_path(models))
+    run_id = runs.create("died", {"epochs": 3}, str(ROOT / "demo_data" / "incident"), status="running")
+    runs.update(run_id, pid=2**22 + 777)
+    at = open_console()
+    assert runs.get(run_id).status == "interrupted"
+    assert at.selectbox(key="console-resume").value == run_id
+    assert any("interrupted" in e.value for e in at.error)  # the live panel shows why it stopped
