@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 PLOT, TABLE = ".js-plotly-plot", '[data-testid="stDataFrame"]'
 PAGES = [("", "Fleet overview", PLOT), ("critical_servers", "Critical servers", TABLE),
-         ("server_detail", "Server detail", PLOT), ("incident_demo", "Incident demo", PLOT)]
+         ("server_detail", "Server detail", PLOT), ("training_console", "Training console", '[data-testid="stExpander"]'),
+         ("incident_demo", "Incident demo", PLOT)]
 
 pytestmark = pytest.mark.slow
 
