@@ -17,9 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
-PLOT, TABLE = ".js-plotly-plot", '[data-testid="stDataFrame"]'
+PLOT, TABLE, FORM = ".js-plotly-plot", '[data-testid="stDataFrame"]', '[data-testid="stExpander"]'
 PAGES = [("", "Fleet overview", PLOT), ("critical_servers", "Critical servers", TABLE),
-         ("server_detail", "Server detail", PLOT), ("training_console", "Training console", '[data-testid="stExpander"]'),
+         ("server_detail", "Server detail", PLOT), ("training_console", "Training console", FORM),
          ("incident_demo", "Incident demo", PLOT)]
 
 pytestmark = pytest.mark.slow
