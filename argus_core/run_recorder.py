@@ -32,6 +32,20 @@ class RunRecorder(pl.Callback):
         self.last_sample = 0.0
         self.cpu_mark = (time.monotonic(), _cpu_seconds())
 
+    def on_fit_start(self, trainer: pl.Trainer, module) -> None:
+        from argus_core.train_parts import Checkpoints
+
+        for callback in trainer.callbacks:
+            if isinstance(callback, Checkpoints):
+                callback.listeners.append(self._checkpointed)
+                if callback.resumed:
+                    self.store.event(self.run_id, "resumed",
+                                     f"from the checkpoint of epoch {callback.resumed['epoch'] + 1}, "
+                                     f"step {callback.resumed['global_step']}")
+
+    def _checkpointed(self, state: dict) -> None:
+        self.store.event(self.run_id, "checkpoint", f"epoch {state['epoch'] + 1}, step {state['global_step']}")
+
     def on_train_batch_end(self, trainer: pl.Trainer, module, outputs, batch, batch_idx: int) -> None:
         now = time.monotonic()
         if now - self.last_write < WRITE_EVERY_S:

@@ -68,6 +68,7 @@ class Checkpoints(pl.Callback):
         self.resumed_best = math.inf
         self._pending_optimizer: dict[str, torch.Tensor] | None = None
         self._offset_steps = 0
+        self.listeners: list = []  # called with the saved state after each checkpoint (the run store's recorder)
         self._epoch_offset = 0
 
     def restore(self, network: torch.nn.Module) -> dict | None:
@@ -135,6 +136,8 @@ class Checkpoints(pl.Callback):
         os.replace(staged / "state.json", self.directory / "state.json")  # last: it vouches for the rest
         staged.rmdir()
         self.last_save = time.monotonic()
+        for listener in self.listeners:
+            listener(state)
 
     def clear(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -155,3 +155,17 @@ def test_killed_training_is_interrupted_then_resumes_from_its_checkpoint(tmp_pat
     assert run.resumed_from == run_id
     log = Path(run.log_path).read_text()
     assert "resuming from checkpoint" in log and "epoch   1/3" not in log
+    assert "checkpoint" in set(store.events(run_id)["kind"])
+    assert "resumed" in set(store.events(resumed)["kind"])
+
+
+@pytest.mark.slow
+def test_a_crashing_training_records_its_error_and_log(tmp_path):
+    models = tmp_path / "models"
+    run_id = jobs.start(DEMO, models, TrainConfig(encoder_length=5000, horizon=24, epochs=1, threads=1, fresh=True))
+    store = RunStore(default_path(models))
+    run = wait_for(lambda: (r := store.get(run_id)).status not in ("queued", "running") and r, what="the crash")
+    assert run.status == "failed"
+    first_line, _, tail = run.error.partition("\n")
+    assert "5000" in first_line or "history" in first_line  # the reason, in words
+    assert "last lines of the log" in tail
