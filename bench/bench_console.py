@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_ui import start_server  # noqa: E402
+from bench_ui import launch, start_server  # noqa: E402
 
 from argus_core import jobs, registry  # noqa: E402
 from argus_core.runs import RunStore, default_path  # noqa: E402
@@ -53,10 +53,8 @@ def main() -> None:
         lags = []
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                            args=["--headless", "--no-sandbox", "--disable-gpu",
-                                                  "--disable-background-networking"])
-                page = browser.new_page()
+                browser, context = launch(p)
+                page = context.new_page()
                 page.goto(f"{url}/training_console")
                 page.wait_for_selector("text=last metric written", timeout=600_000)
                 seen = page.locator("text=last metric written").inner_text()

@@ -64,6 +64,14 @@ def start_server(extra_env: dict, script: str = "app.py") -> tuple[subprocess.Po
     raise SystemExit("streamlit did not start")
 
 
+def launch(playwright):
+    """Debian's Chromium, headless, and one browser profile (context) in it."""
+    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                         args=["--headless", "--no-sandbox", "--disable-gpu",
+                                               "--disable-background-networking"])
+    return browser, browser.new_context(viewport={"width": 1400, "height": 1000})
+
+
 def time_page(context, url: str, selector: str) -> float:
     page = context.new_page()
     try:
@@ -96,12 +104,9 @@ def measure(label: str, dataset: Path, extra_env: dict, warm_visits: int) -> Non
     process, url = start_server(extra_env)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                        args=["--headless", "--no-sandbox", "--disable-gpu",
-                                              "--disable-background-networking"])
             # one browser profile, as a user's: cold pays the server's first forecast and the
             # browser's first download of the app; warm visits find both cached
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            browser, context = launch(p)
             cold = {title: time_page(context, f"{url}/{path}", sel) for path, title, sel in PAGES}
             warm = {title: statistics.median(time_page(context, f"{url}/{path}", sel) for _ in range(warm_visits))
                     for path, title, sel in PAGES}
@@ -126,10 +131,7 @@ def floor(warm_visits: int) -> None:
         process, url = start_server({}, str(script))
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                            args=["--headless", "--no-sandbox", "--disable-gpu",
-                                                  "--disable-background-networking"])
-                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                browser, context = launch(p)
                 cold = time_page(context, url, PLOT)
                 warm = statistics.median(time_page(context, url, PLOT) for _ in range(warm_visits))
                 browser.close()
