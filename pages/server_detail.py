@@ -1,6 +1,7 @@
 """Server detail: one server's forecast per metric (history, p10-p90 band, p50, thresholds, first
 predicted breach) and the inputs the model weighed most."""
 
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -28,12 +29,14 @@ with ui.guard("the server detail"):
         st.info(f"This server was never seen in training: its forecast comes from its profile "
                 f"({detail.profile}) and its own last 24 h.")
 
-    summary = detail.risk[["p_warning", "p_critical", "breach_p50", "breach_p90", "peak_p90", "score"]]
+    summary = detail.risk[["p_warning", "p_critical", "breach_p50", "breach_p90", "peak_p90", "score"]].copy()
+    for column in ("breach_p50", "breach_p90"):  # a time, or a plain "no breach" rather than an empty cell
+        summary[column] = summary[column].map(lambda t: "no breach" if pd.isna(t) else f"{t:%m-%d %H:%M}")
     st.dataframe(summary.sort_values("score", ascending=False), key="detail-risk", column_config={
         "p_warning": st.column_config.ProgressColumn("P(warning)", format="percent", min_value=0, max_value=1),
         "p_critical": st.column_config.ProgressColumn("P(critical)", format="percent", min_value=0, max_value=1),
-        "breach_p50": st.column_config.DatetimeColumn("breach at p50", format="MM-DD HH:mm"),
-        "breach_p90": st.column_config.DatetimeColumn("breach at p90", format="MM-DD HH:mm"),
+        "breach_p50": st.column_config.TextColumn("critical at p50 (UTC)"),
+        "breach_p90": st.column_config.TextColumn("critical at p90 (UTC)"),
         "peak_p90": st.column_config.NumberColumn("peak p90", format="%.1f"),
         "score": st.column_config.NumberColumn("risk", format="%.0f"),
     })
