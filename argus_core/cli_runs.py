@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from argus_core import jobs
-from argus_core.errors import TrainingBusy
+from argus_core.errors import ArgusError, TrainingBusy
 from argus_core.runs import RunStore, default_path
 
 LOG_TAIL_LINES = 20
@@ -86,8 +86,18 @@ def _log_tail(runs: RunStore, run_id: int) -> str:
     return "\n--- last lines of the log ---\n" + "\n".join(lines)
 
 
+def _existing_store(models: Path) -> RunStore | None:
+    """The run store if there is one: looking must not create files."""
+    path = default_path(models)
+    return RunStore(path) if path.exists() else None
+
+
 def _list(args: argparse.Namespace) -> int:
-    runs = RunStore(default_path(args.models))
+    runs = _existing_store(args.models)
+    if runs is None:
+        print("[]" if args.json else f"no runs in {args.models}; start one with "
+                                       "`python -m argus_core train --dataset DIR`")
+        return 0
     runs.mark_dead_runs()
     items = runs.list()
     if args.json:
@@ -105,15 +115,19 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    runs = RunStore(default_path(args.models))
+    runs = _existing_store(args.models)
+    if runs is None:
+        raise ArgusError(f"no run {args.id}: there are no runs in {args.models} yet")
     runs.mark_dead_runs()
     summary = _summary(runs, runs.get(args.id))
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
         return 0
     for key, value in summary.items():
+        if key in ("started", "ended") and value is not None:
+            value = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value))
         if key != "epochs":
-            print(f"{key:>12}: {value}")
+            print(f"{key:>13}: {value}")
     for row in summary["epochs"]:
         print(f"  epoch {row['epoch'] + 1:>3}  " + "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch"))
     return 0
