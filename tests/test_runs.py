@@ -175,3 +175,22 @@ def test_a_crashing_training_records_its_error_and_log(tmp_path):
     first_line, _, tail = run.error.partition("\n")
     assert "5000" in first_line or "history" in first_line  # the reason, in words
     assert "last lines of the log" in tail
+
+
+def test_runs_commands_list_show_and_refuse(tmp_path, capsys):
+    from argus_core.cli import main
+
+    models = tmp_path / "models"
+    assert main(["runs", "list", "--models", str(models)]) == 0
+    assert "no runs" in capsys.readouterr().out and not models.exists()  # looking creates nothing
+    store = RunStore(default_path(models))
+    run_id = store.create("nightly", {"epochs": 2}, "demo", status="running")
+    store.log_metrics(run_id, 5, 0, {"train_loss": 0.3, "val_loss": 0.2, "learning_rate": 0.003})
+    store.finish(run_id, "completed", model_id="tft-x")
+    assert main(["runs", "list", "--models", str(models)]) == 0
+    assert "completed" in (out := capsys.readouterr().out) and "tft-x" in out and "0.2000" in out
+    assert main(["runs", "show", str(run_id), "--models", str(models), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["best_val_loss"] == 0.2 and shown["epochs"][0]["val_loss"] == 0.2
+    assert main(["runs", "cancel", str(run_id), "--models", str(models)]) == 1
+    assert "nothing to cancel" in capsys.readouterr().err
