@@ -18,7 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 PLOT, TABLE, FORM = ".js-plotly-plot", '[data-testid="stDataFrame"]', '[data-testid="stExpander"]'
-PAGES = [("", "Fleet overview", PLOT), ("critical_servers", "Critical servers", TABLE),
+# a fresh server's first request is a page's own URL, as a bookmark after a restart would be
+PAGES = [("critical_servers", "Critical servers", TABLE), ("", "Fleet overview", PLOT),
          ("server_detail", "Server detail", PLOT), ("training_console", "Training console", FORM),
          ("incident_demo", "Incident demo", PLOT)]
 
@@ -102,6 +103,9 @@ def test_every_page_renders_in_chromium(server, tmp_path):
                 assert page.locator('[data-testid="stException"]').count() == 0, f"{title}: an exception is shown"
                 assert page.locator('[data-testid="stAlertContentError"]').count() == 0, f"{title}: an error is shown"
                 assert page.locator(drawn).count() >= 1
+                # served through app.py's router: its navigation and shared sidebar are there
+                assert page.get_by_role("link", name="Training console", exact=True).count() == 1, f"{title}: not routed"
+                assert page.get_by_text("Follow the latest data").count() == 1
                 page.screenshot(path=str(shots / f"{index}-{path or 'fleet_overview'}.png"), full_page=True)
 
             # the demo plays in place: fleet time moves without reloading the page

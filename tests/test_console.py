@@ -40,7 +40,7 @@ def models(tmp_path, monkeypatch) -> Path:
 def open_console() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=240)
     at.run()
-    at.switch_page("pages/training_console.py")
+    at.switch_page("app_pages/training_console.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -61,11 +61,11 @@ def test_console_shows_history_compares_and_promotes(models):
     at.button(key="promote").click().run()
     assert not at.exception
     assert registry.champion_model_id(models) == "tft-run-b"
-    at.switch_page("pages/fleet_overview.py").run()
+    at.switch_page("app_pages/fleet_overview.py").run()
     assert not at.exception and not at.error
     assert any("Model tft-run-b" in c.value for c in at.caption)  # the forecast pages follow the champion
 
-    at.switch_page("pages/training_console.py").run()
+    at.switch_page("app_pages/training_console.py").run()
     at.button(key="rollback").click().run()
     assert registry.champion_model_id(models) == "tft-run-a"
 

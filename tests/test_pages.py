@@ -16,7 +16,8 @@ from argus_core import store
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-PAGES = ["pages/fleet_overview.py", "pages/critical_servers.py", "pages/server_detail.py", "pages/incident_demo.py"]
+PAGES = ["app_pages/fleet_overview.py", "app_pages/critical_servers.py", "app_pages/server_detail.py",
+         "app_pages/incident_demo.py"]
 TIMEOUT = 240  # the first run imports torch and pytorch-forecasting and loads the model
 
 

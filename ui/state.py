@@ -14,7 +14,7 @@ from argus_core import dashboard, registry
 from argus_core.errors import ArgusError
 
 ROOT = Path(__file__).resolve().parents[1]
-DETAIL_PAGE = "pages/server_detail.py"
+DETAIL_PAGE = "app_pages/server_detail.py"
 
 KEY_SELECTION = "argus.selection"
 KEY_DATASET = "argus.dataset"
