@@ -104,7 +104,8 @@ def test_every_page_renders_in_chromium(server, tmp_path):
                 assert page.locator('[data-testid="stAlertContentError"]').count() == 0, f"{title}: an error is shown"
                 assert page.locator(drawn).count() >= 1
                 # served through app.py's router: its navigation and shared sidebar are there
-                assert page.get_by_role("link", name="Training console", exact=True).count() == 1, f"{title}: not routed"
+                routed = page.get_by_role("link", name="Training console", exact=True).count() == 1
+                assert routed, f"{title}: not served through the router"
                 assert page.get_by_text("Follow the latest data").count() == 1
                 page.screenshot(path=str(shots / f"{index}-{path or 'fleet_overview'}.png"), full_page=True)
 
