@@ -52,7 +52,7 @@ def live() -> None:
     with ui.guard("the live run"):
         items = runs.list()
         training.announce_finished(items)
-        current = runs.active() or (items[0] if items else None)
+        current = next((r for r in items if r.status in ("queued", "running")), items[0] if items else None)
     if current is None:
         st.info("No training yet: start one above, or from a shell with `python -m argus_core train --dataset DIR`.")
         return

@@ -83,25 +83,12 @@ def profile_bands(past: pd.DataFrame, future: pd.DataFrame, metric: str, thresho
 def forecast_chart(history: pd.DataFrame, quantiles: pd.DataFrame, metric: str, threshold=None,
                    breach_p50=None, breach_p90=None, title: str | None = None, height: int = 300) -> go.Figure:
     """Recent history, the p10-p90 band, the p50 line, thresholds and the first predicted breach."""
-    fig = go.Figure()
-    fig.add_scatter(x=history[schema.TIMESTAMP], y=history["value"], name="actual", line=dict(color="#37474f"))
+    fig = go.Figure(_forecast_traces(history[schema.TIMESTAMP], history["value"], quantiles,
+                                     (breach_p50, breach_p90), legend=True))
     if len(quantiles):
-        fig.add_scatter(x=quantiles[schema.TIMESTAMP], y=quantiles["q90"], name="p90", line=dict(width=0),
-                        showlegend=False)
-        fig.add_scatter(x=quantiles[schema.TIMESTAMP], y=quantiles["q10"], name="p10-p90", fill="tonexty",
-                        fillcolor="rgba(30,136,229,0.22)", line=dict(width=0))
-        fig.add_scatter(x=quantiles[schema.TIMESTAMP], y=quantiles["q50"], name="p50",
-                        line=dict(color="#1e88e5", dash="dash"))
         now = quantiles[schema.TIMESTAMP].min() - (quantiles[schema.TIMESTAMP].diff().min() or pd.Timedelta(0))
         _vline(fig, now, "now", "#616161")
     _thresholds(fig, threshold)
-    for when, label in ((breach_p50, "breach at p50"), (breach_p90, "breach at p90")):
-        if when is not None and not pd.isna(when):
-            row = quantiles[quantiles[schema.TIMESTAMP] == when]
-            column = "q50" if label.endswith("p50") else "q90"
-            if len(row):
-                fig.add_scatter(x=[when], y=[row[column].iloc[0]], mode="markers", name=label,
-                                marker=dict(symbol="x", size=11, color=CRITICAL_COLOR))
     fig.update_yaxes(title=metric)
     return _layout(fig, title, height)
 
@@ -119,37 +106,42 @@ def metric_grid(history: pd.DataFrame, quantiles: pd.DataFrame, risk_rows: pd.Da
     traces, shapes = [], []
     for i, metric in enumerate(metrics):
         axis = "" if i == 0 else str(i + 1)  # make_subplots numbers axes row by row
-        on = dict(xaxis=f"x{axis}", yaxis=f"y{axis}")
-        q = quantiles[quantiles["metric"] == metric]
-        first = i == 0
-        traces += [
-            go.Scatter(x=history[schema.TIMESTAMP], y=history[metric], name="actual", legendgroup="actual",
-                       showlegend=first, line=dict(color="#37474f", width=1.3), **on),
-            go.Scatter(x=q[schema.TIMESTAMP], y=q["q90"], name="p90", legendgroup="band", showlegend=False,
-                       line=dict(width=0), **on),
-            go.Scatter(x=q[schema.TIMESTAMP], y=q["q10"], name="p10-p90", legendgroup="band", showlegend=first,
-                       fill="tonexty", fillcolor="rgba(30,136,229,0.22)", line=dict(width=0), **on),
-            go.Scatter(x=q[schema.TIMESTAMP], y=q["q50"], name="p50", legendgroup="p50", showlegend=first,
-                       line=dict(color="#1e88e5", dash="dash", width=1.3), **on),
-        ]
+        breaches = tuple(risk_rows.loc[metric, c] for c in ("breach_p50", "breach_p90")) \
+            if metric in risk_rows.index else (None, None)
+        traces += _forecast_traces(history[schema.TIMESTAMP], history[metric],
+                                   quantiles[quantiles["metric"] == metric], breaches, legend=i == 0,
+                                   xaxis=f"x{axis}", yaxis=f"y{axis}")
         limit = thresholds.get(metric)
         if limit is not None:
             for level, color, dash in ((limit.warning, WARNING_COLOR, "dot"), (limit.critical, CRITICAL_COLOR, "dash")):
                 shapes.append(dict(type="line", xref=f"x{axis} domain", x0=0, x1=1, yref=f"y{axis}", y0=level,
                                    y1=level, line=dict(color=color, dash=dash, width=1)))
-        if metric in risk_rows.index:
-            for column, label, quantile in (("breach_p50", "breach at p50", "q50"),
-                                            ("breach_p90", "breach at p90", "q90")):
-                when = risk_rows.loc[metric, column]
-                hit = q[q[schema.TIMESTAMP] == when] if not pd.isna(when) else q.iloc[:0]
-                if len(hit):
-                    traces.append(go.Scatter(x=[when], y=[hit[quantile].iloc[0]], mode="markers", name=label,
-                                             legendgroup=label, showlegend=False,
-                                             marker=dict(symbol="x", size=10, color=CRITICAL_COLOR), **on))
     fig.add_traces(traces)
     fig.update_layout(shapes=shapes)
     _layout(fig, height=230 * rows + 60)
     return fig
+
+
+def _forecast_traces(times, values, q: pd.DataFrame, breaches: tuple, legend: bool, **axes) -> list[go.Scatter]:
+    """Actual line, p10-p90 band, p50 line, and an x at the first p50 and p90 critical breach."""
+    traces = [go.Scatter(x=times, y=values, name="actual", legendgroup="actual", showlegend=legend,
+                         line=dict(color="#37474f", width=1.3), **axes)]
+    if len(q):
+        traces += [
+            go.Scatter(x=q[schema.TIMESTAMP], y=q["q90"], name="p90", legendgroup="band", showlegend=False,
+                       line=dict(width=0), **axes),
+            go.Scatter(x=q[schema.TIMESTAMP], y=q["q10"], name="p10-p90", legendgroup="band", showlegend=legend,
+                       fill="tonexty", fillcolor="rgba(30,136,229,0.22)", line=dict(width=0), **axes),
+            go.Scatter(x=q[schema.TIMESTAMP], y=q["q50"], name="p50", legendgroup="p50", showlegend=legend,
+                       line=dict(color="#1e88e5", dash="dash", width=1.3), **axes),
+        ]
+    for when, label, column in zip(breaches, ("breach at p50", "breach at p90"), ("q50", "q90"), strict=True):
+        hit = q[q[schema.TIMESTAMP] == when] if when is not None and not pd.isna(when) else q.iloc[:0]
+        if len(hit):
+            traces.append(go.Scatter(x=[when], y=[hit[column].iloc[0]], mode="markers", name=label,
+                                     legendgroup=label, showlegend=legend,
+                                     marker=dict(symbol="x", size=10, color=CRITICAL_COLOR), **axes))
+    return traces
 
 
 def importance_bar(importance: pd.DataFrame, top: int = 10) -> go.Figure:

@@ -71,18 +71,18 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     from argus_core.cli_runs import recorded_training
     from argus_core.train import train
-    from argus_core.train_config import TrainConfig
+    from argus_core.train_config import TrainConfig, check
 
-    if args.epochs < 1 or args.batch_size < 1 or args.hidden_size < 1 or args.batches_per_epoch < 1:
-        print("error: --epochs, --batch-size, --hidden-size and --batches-per-epoch must be positive",
-              file=sys.stderr)
-        return 2
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, hidden_size=args.hidden_size,
         learning_rate=args.learning_rate, batches_per_epoch=args.batches_per_epoch, max_steps=args.max_steps,
         streaming=args.streaming, fresh=args.fresh, encoder_length=args.encoder_length, horizon=args.horizon,
         threads=args.threads, seed=args.seed, time_limit_minutes=args.time_limit,
     )
+    problems = check(config)  # the same check as the training console's
+    if problems:
+        print("error: invalid training settings: " + "; ".join(problems), file=sys.stderr)
+        return 2
     store.read_manifest(args.dataset)  # a clear error before the slow imports
     result = recorded_training(args, config, lambda callbacks: train(
         args.dataset, args.models, config, log=lambda line: print(line, flush=True), extra_callbacks=callbacks))
@@ -112,14 +112,10 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _history_for(dataset: Path, spec, as_of: str | None) -> pd.DataFrame:
-    """Only the days the encoder needs, read from the partitions that hold them."""
-    manifest = store.read_manifest(dataset)
-    end = pd.Timestamp(as_of) if as_of else pd.Timestamp(manifest["end"])
-    end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
-    start = end - pd.Timedelta(spec.step) * (spec.encoder_length + 1)
-    history = store.read(dataset, start=start, end=end)
+    """The encoder's window (plus one step) up to ``as_of`` or the end of the data."""
+    history = store.read_recent(dataset, spec.encoder_length + 1, as_of)
     if history.empty:
-        raise ArgusError(f"{dataset} has no data between {start} and {end}")
+        raise ArgusError(f"{dataset} has no data in the {spec.encoder_length} steps up to {as_of or 'its end'}")
     return history
 
 

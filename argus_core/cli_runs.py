@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from argus_core import jobs
-from argus_core.errors import ArgusError, TrainingBusy
+from argus_core.errors import ArgusError
 from argus_core.runs import RunStore, default_path
 
 LOG_TAIL_LINES = 20
@@ -40,20 +40,14 @@ def recorded_training(args: argparse.Namespace, config, train_fn):
     new run (started from a shell): status, curves, result or error, and the webhook."""
     from argus_core.run_recorder import RunRecorder
 
-    runs = RunStore(default_path(args.models))
     if args.run_id is not None:
-        run_id = args.run_id
+        runs, run_id = RunStore(default_path(args.models)), args.run_id
         runs.update(run_id, status="running", pid=os.getpid())
     else:
-        with jobs._start_lock(Path(args.models)):
-            runs.mark_dead_runs()
-            busy = runs.active()
-            if busy is not None:
-                raise TrainingBusy(f"run {busy.id} ({busy.name}) is {busy.status} in {args.models}; one training "
-                                   f"at a time: wait for it or `python -m argus_core runs cancel {busy.id}`")
-            run_id = runs.create(f"{Path(args.dataset).name} {time.strftime('%m-%d %H:%M')} (cli)",
-                                 {**asdict(config), "webhook": args.webhook}, str(args.dataset), status="running")
-            runs.update(run_id, pid=os.getpid())
+        runs, run_id = jobs.claim(Path(args.models), Path(args.dataset), config,
+                                  f"{Path(args.dataset).name} {time.strftime('%m-%d %H:%M')} (cli)", args.webhook,
+                                  status="running")
+        runs.update(run_id, pid=os.getpid())
     # `runs cancel` sends SIGTERM: unwind and record it, instead of vanishing
     previous_handler = signal.signal(signal.SIGTERM, _cancelled)
     recorder = RunRecorder(runs, run_id, config.epochs, config.batches_per_epoch)

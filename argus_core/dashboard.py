@@ -83,7 +83,7 @@ def fleet_view(dataset: str | Path, model_root: str | Path, model_id: str | None
         raise ArgusError(f"model {model.model_id} works in steps of {spec.step}, the dataset in {step}; "
                          "train a model on this dataset")
     as_of = end if as_of is None else min(max(pd.Timestamp(as_of), start), end)
-    history = store.read(dataset, start=as_of - step * spec.encoder_length, end=as_of)
+    history = store.read_recent(dataset, spec.encoder_length + 1, as_of)
     if history.empty:
         raise DatasetError(f"{dataset} has no data in the 24 h before {as_of:%Y-%m-%d %H:%M}")
     result = forecast.cached_forecast(model, history)
@@ -127,7 +127,7 @@ def profile_aggregates(view: FleetView, metric: str) -> tuple[pd.DataFrame, pd.D
     timestamp, q10, q50, q90). The band is the mean of the servers' quantiles: the typical
     server's band, not a quantile of the fleet mean."""
     hist = view.history[[schema.SERVER, schema.TIMESTAMP]].copy()
-    hist["value"] = _metric_values(view.history, metric)
+    hist["value"] = metric_values(view.history, metric)
     hist[schema.PROFILE] = hist[schema.SERVER].map(view.profiles)
     past = hist.groupby([schema.PROFILE, schema.TIMESTAMP], observed=True)["value"].mean().reset_index()
     q = view.forecast.quantiles
@@ -147,7 +147,7 @@ def sparklines(view: FleetView, ranked: pd.DataFrame, hours: int = SPARK_HOURS) 
     for metric, servers in ranked.groupby("driver", observed=True)[schema.SERVER]:
         past = recent[recent[schema.SERVER].isin(servers)]
         past = pd.DataFrame({schema.SERVER: past[schema.SERVER].astype(str), schema.TIMESTAMP: past[schema.TIMESTAMP],
-                             "value": _metric_values(past, metric)})
+                             "value": metric_values(past, metric)})
         future = q[(q["metric"] == metric) & q[schema.SERVER].isin(servers)]
         future = pd.DataFrame({schema.SERVER: future[schema.SERVER].astype(str),
                                schema.TIMESTAMP: future[schema.TIMESTAMP], "value": future["q50"]})
@@ -178,7 +178,7 @@ def server_detail(view: FleetView, server: str) -> ServerDetail:
     hist = view.history[view.history[schema.SERVER] == server]
     columns = {schema.TIMESTAMP: hist[schema.TIMESTAMP].to_numpy()}
     for metric in view.metrics:
-        columns[metric] = _metric_values(hist, metric)
+        columns[metric] = metric_values(hist, metric)
     q = view.forecast.quantiles
     imp = view.forecast.importance
     imp = imp[imp[schema.SERVER] == server].sort_values("importance", ascending=False)
@@ -194,7 +194,8 @@ def server_detail(view: FleetView, server: str) -> ServerDetail:
     )
 
 
-def _metric_values(frame: pd.DataFrame, metric: str) -> np.ndarray:
+def metric_values(frame: pd.DataFrame, metric: str) -> np.ndarray:
+    """``metric`` of each row as float64; CPU busy derived from idle when the frame lacks it."""
     if metric in frame.columns:
         return frame[metric].to_numpy(np.float64)
     if metric == schema.CPU_BUSY and "cpu_idle_pct" in frame.columns:

@@ -21,6 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from argus_core import store as data_store
+from argus_core import train_config
 from argus_core.errors import ArgusError, TrainingBusy
 from argus_core.runs import RunStore, default_path
 from argus_core.train_config import TrainConfig
@@ -32,19 +33,6 @@ CLI_FLAGS = {  # TrainConfig field -> `train` flag
     "encoder_length": "--encoder-length", "horizon": "--horizon", "threads": "--threads", "seed": "--seed",
     "time_limit_minutes": "--time-limit",
 }
-
-
-def check_config(config: TrainConfig) -> None:
-    """Refuse settings that cannot train, before anything starts (ArgusError naming each)."""
-    problems = [f"{name} must be a positive whole number" for name in
-                ("epochs", "batch_size", "hidden_size", "batches_per_epoch", "encoder_length", "horizon")
-                if not isinstance(getattr(config, name), int) or getattr(config, name) < 1]
-    if not 0 < config.learning_rate <= 1:
-        problems.append("learning_rate must be in (0, 1]")
-    if config.time_limit_minutes is not None and config.time_limit_minutes <= 0:
-        problems.append("time limit must be positive (or empty for none)")
-    if problems:
-        raise ArgusError("invalid training settings: " + "; ".join(problems))
 
 
 def train_command(dataset: Path, models: Path, config: TrainConfig, run_id: int,
@@ -75,28 +63,38 @@ def _start_lock(models: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def start(dataset: str | Path, models: str | Path, config: TrainConfig, name: str | None = None,
-          webhook: str | None = None, resumed_from: int | None = None) -> int:
-    """Launch a training in the background and return its run id. TrainingBusy when one runs."""
-    dataset, models = Path(dataset), Path(models)
-    check_config(config)
-    data_store.read_manifest(dataset)  # DatasetError with the command, before anything is recorded
+def claim(models: Path, dataset: Path, config: TrainConfig, name: str | None, webhook: str | None,
+          status: str, resumed_from: int | None = None) -> tuple[RunStore, int]:
+    """Record a new run unless one is queued or running in ``models`` (TrainingBusy naming it).
+    Check and record happen under one file lock, so two starts cannot both pass."""
     runs = RunStore(default_path(models))
-    with _start_lock(models):
+    with _start_lock(Path(models)):
         runs.mark_dead_runs()
         busy = runs.active()
         if busy is not None:
             raise TrainingBusy(f"run {busy.id} ({busy.name}) is {busy.status} in {models}; one training at a time: "
                                f"wait for it or cancel it (`python -m argus_core runs cancel {busy.id}`)")
-        settings = {**asdict(config), "webhook": webhook}
-        run_id = runs.create(name or f"{dataset.name} {time.strftime('%m-%d %H:%M')}", settings, str(dataset),
-                             status="queued", resumed_from=resumed_from)
-        log_path = models / ".runs" / f"run-{run_id}.log"
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(train_command(dataset, models, config, run_id, webhook), stdout=log,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        runs.update(run_id, pid=process.pid, log_path=str(log_path))
+        run_id = runs.create(name or f"{Path(dataset).name} {time.strftime('%m-%d %H:%M')}",
+                             {**asdict(config), "webhook": webhook}, str(dataset), status=status,
+                             resumed_from=resumed_from)
+    return runs, run_id
+
+
+def start(dataset: str | Path, models: str | Path, config: TrainConfig, name: str | None = None,
+          webhook: str | None = None, resumed_from: int | None = None) -> int:
+    """Launch a training in the background and return its run id. TrainingBusy when one runs."""
+    dataset, models = Path(dataset), Path(models)
+    problems = train_config.check(config)
+    if problems:
+        raise ArgusError("invalid training settings: " + "; ".join(problems))
+    data_store.read_manifest(dataset)  # DatasetError with the command, before anything is recorded
+    runs, run_id = claim(models, dataset, config, name, webhook, status="queued", resumed_from=resumed_from)
+    log_path = models / ".runs" / f"run-{run_id}.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(train_command(dataset, models, config, run_id, webhook), stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    runs.update(run_id, pid=process.pid, log_path=str(log_path))
     _CHILDREN[run_id] = process
     return run_id
 

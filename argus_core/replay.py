@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from argus_core import forecast, risk, schema, store
-from argus_core.dashboard import thresholds_of
+from argus_core.dashboard import metric_values, thresholds_of
 from argus_core.errors import DatasetError
 
 SPEEDS = {"5 min per tick": 5, "15 min per tick": 15, "30 min per tick": 30}  # fleet minutes per tick
@@ -85,8 +85,8 @@ def tick(frame: pd.DataFrame, scenario: Scenario, model, now: pd.Timestamp,
     result = forecast.cached_forecast(model, window)
     ranked = risk.rank_servers(risk.metric_risk(result.quantiles, thresholds_of(model)), previous_levels)
     mine = window[window[schema.SERVER] == scenario.server]
-    values = mine[scenario.metric] if scenario.metric in mine else 100.0 - mine["cpu_idle_pct"]
-    actual = pd.DataFrame({schema.TIMESTAMP: mine[schema.TIMESTAMP].to_numpy(), "value": values.to_numpy()})
+    actual = pd.DataFrame({schema.TIMESTAMP: mine[schema.TIMESTAMP].to_numpy(),
+                           "value": metric_values(mine, scenario.metric)})
     q = result.quantiles
     band = q[(q[schema.SERVER] == scenario.server) & (q["metric"] == scenario.metric)]
     band = band[[schema.TIMESTAMP, *schema.QUANTILE_COLUMNS]].reset_index(drop=True)

@@ -201,6 +201,15 @@ def read(
     return frame
 
 
+def read_recent(directory: str | Path, steps: int, end: str | pd.Timestamp | None = None) -> pd.DataFrame:
+    """The last ``steps`` steps up to and including ``end`` (default: the dataset's last
+    timestamp), read from the day partitions that hold them: what a forecast needs."""
+    manifest = read_manifest(directory)
+    end_ts = _utc(end if end is not None else manifest["end"])
+    step = pd.Timedelta(manifest.get("step", schema.DEFAULT_STEP))
+    return read(directory, start=end_ts - step * (steps - 1), end=end_ts)
+
+
 def read_incidents(directory: str | Path) -> pd.DataFrame:
     """The incident ground truth; an empty frame for datasets without one (imported data)."""
     path = Path(directory) / INCIDENTS

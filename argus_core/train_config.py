@@ -27,3 +27,15 @@ class TrainConfig:
     threads: int | None = None  # None: one less than the cores (see ``choose_threads``)
     checkpoint_minutes: float = 2.0
     time_limit_minutes: float | None = None
+
+
+def check(config: TrainConfig) -> list[str]:
+    """What is wrong with ``config`` (empty when it can train): checked before anything starts."""
+    problems = [f"{name} must be a positive whole number" for name in
+                ("epochs", "batch_size", "hidden_size", "batches_per_epoch", "encoder_length", "horizon")
+                if not isinstance(getattr(config, name), int) or getattr(config, name) < 1]
+    if not 0 < config.learning_rate <= 1:
+        problems.append("learning_rate must be in (0, 1]")
+    if config.time_limit_minutes is not None and config.time_limit_minutes <= 0:
+        problems.append("time limit must be positive (or empty for none)")
+    return problems
