@@ -77,12 +77,23 @@ def _parser() -> argparse.ArgumentParser:
                       help="dataset directory (default: demo_data/incident)")
     demo.set_defaults(handler=_demo_data)
 
-    imp = sub.add_parser("import", help="add CSV/Parquet files in the data contract to a dataset",
+    imp = sub.add_parser("import", help="add CSV/Parquet files (the data contract, or your own metrics) to a dataset",
                          description="Validate the files, then add them to the dataset (created when "
-                                     "missing). If any file has a problem, nothing is written.")
-    imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
+                                     "missing). If any file has a problem, nothing is written. Files in the "
+                                     "data contract go in as they are; other files (long form with your own "
+                                     "metric columns, or one file per server and metric) are read with a "
+                                     "mapping file and get an import report.")
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE", help="files, or directories of .csv/.parquet")
     imp.add_argument("--dataset", required=True, type=Path, help="dataset directory")
-    imp.add_argument("--step", default=None, help="cadence (default: the dataset's, else 5min)")
+    imp.add_argument("--step", default=None, help="cadence (default: the mapping's, the dataset's, else 5min)")
+    imp.add_argument("--mapping", type=Path, default=None,
+                     help="TOML mapping: column and metric names, units, thresholds, profiles, file-name pattern")
+    imp.add_argument("--duplicates", choices=("mean", "reject"), default=None,
+                     help="repeated timestamps: average them or refuse the file (default: the mapping's, else mean)")
+    imp.add_argument("--resample", choices=("mean", "none"), default=None,
+                     help="times off the step's grid: average them onto it or refuse (default: the mapping's, "
+                          "else none)")
+    imp.add_argument("--dry-run", action="store_true", help="print the report, write nothing")
     imp.set_defaults(handler=_import)
 
     val = sub.add_parser("validate", help="check a file against the data contract",
@@ -147,6 +158,8 @@ def _demo_data(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from argus_core.ingest import read_table
 
+    if args.mapping or any(p.is_dir() for p in args.files) or not _in_contract(args.files[0]):
+        return _import_own(args)
     step = args.step or (store.read_manifest(args.dataset).get("step") if store.is_dataset(args.dataset)
                          else schema.DEFAULT_STEP)
     frames, failures = [], []
@@ -168,6 +181,40 @@ def _import(args: argparse.Namespace) -> int:
     manifest = store.append(args.dataset, combined, source=source, progress=_tty())
     print(f"imported {len(combined):,} rows ({combined[schema.SERVER].nunique()} servers) into {args.dataset}; "
           f"it now holds {manifest['rows']:,} rows (was {before:,})")
+    return 0
+
+
+def _in_contract(path: Path) -> bool:
+    from argus_core.ingest import read_table
+
+    try:
+        columns = set(read_table(path).columns)
+    except (SchemaError, OSError):
+        return True  # the contract path reports the problem
+    return set(schema.REQUIRED_COLUMNS) <= columns
+
+
+def _import_own(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from argus_core import importer
+
+    mapping = importer.load_mapping(args.mapping)
+    overrides = {k: v for k, v in (("step", args.step), ("duplicates", args.duplicates),
+                                   ("resample", args.resample)) if v is not None}
+    mapping = replace(mapping, **overrides)
+    report = importer.import_files(list(args.files), args.dataset, mapping, dry_run=args.dry_run)
+    for line in report.lines():
+        print(line)
+    if not report.ok:
+        print(f"nothing was written to {args.dataset}", file=sys.stderr)
+        return EXIT_PROBLEM
+    if report.written:
+        manifest = store.read_manifest(args.dataset)
+        print(f"wrote {args.dataset}: {manifest['rows']:,} rows, {len(manifest['servers'])} servers, "
+              f"{manifest['start']} .. {manifest['end']}")
+    else:
+        print("dry run: nothing written")
     return 0
 
 

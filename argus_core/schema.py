@@ -58,6 +58,13 @@ METRIC_COLUMNS = (
 COLUMNS = (TIMESTAMP, SERVER, STATUS, *METRIC_COLUMNS, PROFILE)
 REQUIRED_COLUMNS = COLUMNS[:-1]  # profile is inferred from the name when absent
 
+METRIC_KINDS = ("percent", "rate", "count")
+V1_KINDS: dict[str, str] = {
+    **{c: "percent" for c in PERCENT_COLUMNS},
+    **{c: "rate" for c in RATE_COLUMNS},
+    **{c: "count" for c in COUNT_COLUMNS},
+}
+
 # Operational states, in the order the simulator ranks them (later wins when several apply).
 STATUS_VALUES = (
     "healthy",
@@ -122,12 +129,20 @@ def add_derived(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def check(df: pd.DataFrame, step: str = DEFAULT_STEP) -> tuple[pd.DataFrame | None, list[Problem]]:
-    """Check ``df`` against the contract; return (canonical frame or None, problems)."""
+def check(df: pd.DataFrame, step: str = DEFAULT_STEP,
+          metrics: dict[str, str] | None = None) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """Check ``df`` against the contract; return (canonical frame or None, problems).
+
+    ``metrics`` (name -> kind: percent, rate or count) names another metric set than schema
+    v1's, as imported real data brings: then ``status`` is optional and a missing value is a
+    measurement the server does not have (kept as NaN), not an error."""
     problems: list[Problem] = []
     if len(df) == 0:
         return None, [Problem("empty", None, 0, ("the data has no rows",))]
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    custom = metrics is not None and dict(metrics) != V1_KINDS
+    kinds = dict(metrics) if custom else V1_KINDS
+    required = (TIMESTAMP, SERVER, *kinds) if custom else REQUIRED_COLUMNS
+    missing = [c for c in required if c not in df.columns]
     for col in missing:
         problems.append(Problem("missing column", col, len(df)))
 
@@ -159,9 +174,9 @@ def check(df: pd.DataFrame, step: str = DEFAULT_STEP) -> tuple[pd.DataFrame | No
                 )
             )
         out[STATUS] = status
-    for col in METRIC_COLUMNS:
+    for col in kinds:
         if col in df.columns:
-            values, col_problems = _check_numeric(df, col)
+            values, col_problems = _check_numeric(df, col, kinds[col], allow_nan=custom)
             problems += col_problems
             out[col] = values
 
@@ -192,25 +207,33 @@ def check(df: pd.DataFrame, step: str = DEFAULT_STEP) -> tuple[pd.DataFrame | No
 
     if problems:
         return None, problems
-    return _canonical(out), []
+    return _canonical(out, kinds if custom else None), []
 
 
-def validate(df: pd.DataFrame, step: str = DEFAULT_STEP, source: str | None = None) -> pd.DataFrame:
+def validate(df: pd.DataFrame, step: str = DEFAULT_STEP, source: str | None = None,
+             metrics: dict[str, str] | None = None) -> pd.DataFrame:
     """Return ``df`` in canonical form, or raise ``SchemaError`` listing every problem."""
-    canonical, problems = check(df, step)
+    canonical, problems = check(df, step, metrics)
     if problems:
         raise SchemaError(problems, source)
     assert canonical is not None
     return canonical
 
 
-def _canonical(out: pd.DataFrame) -> pd.DataFrame:
+def _canonical(out: pd.DataFrame, custom: dict[str, str] | None = None) -> pd.DataFrame:
     codes = out[SERVER].cat.codes.to_numpy()
     stamps = out[TIMESTAMP].array.asi8
     in_order = np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (stamps[1:] > stamps[:-1])))
     if not in_order:
         out = out.sort_values([SERVER, TIMESTAMP], kind="stable")
     out = out.reset_index(drop=True)
+    if custom is not None:  # imported metric sets: float32 throughout (NaN marks a metric not measured)
+        for col in custom:
+            out[col] = out[col].astype("float32")
+        labels = [c for c in (SERVER, STATUS, PROFILE) if c in out.columns]
+        for col in labels:
+            out[col] = out[col].astype("category")
+        return out[[TIMESTAMP, SERVER, *([STATUS] if STATUS in out.columns else []), *custom, PROFILE]]
     for col in PERCENT_COLUMNS + RATE_COLUMNS:
         out[col] = out[col].astype("float32")
     for col in COUNT_COLUMNS:
@@ -264,7 +287,8 @@ def _parse_timestamps(df: pd.DataFrame) -> tuple[pd.Series, list[Problem], np.nd
     return ts, problems, ts.isna().to_numpy()
 
 
-def _check_numeric(df: pd.DataFrame, col: str) -> tuple[pd.Series, list[Problem]]:
+def _check_numeric(df: pd.DataFrame, col: str, kind: str,
+                   allow_nan: bool = False) -> tuple[pd.Series, list[Problem]]:
     raw = df[col]
     problems: list[Problem] = []
     if pd.api.types.is_bool_dtype(raw.dtype) or not pd.api.types.is_numeric_dtype(raw.dtype):
@@ -285,13 +309,13 @@ def _check_numeric(df: pd.DataFrame, col: str) -> tuple[pd.Series, list[Problem]
         not_numbers = np.zeros(len(df), dtype=bool)
     arr = values.to_numpy()
     nan = np.isnan(arr) & ~not_numbers
-    if nan.any():
+    if nan.any() and not allow_nan:
         problems.append(Problem("NaN", col, int(nan.sum()), _examples(df, nan, col)))
     inf = np.isinf(arr)
     if inf.any():
         problems.append(Problem("inf", col, int(inf.sum()), _examples(df, inf, col)))
     finite = np.isfinite(arr)
-    if col in PERCENT_COLUMNS:
+    if kind == "percent":
         out_of_range = finite & ((arr < 0) | (arr > 100))
         if out_of_range.any():
             problems.append(
@@ -300,9 +324,9 @@ def _check_numeric(df: pd.DataFrame, col: str) -> tuple[pd.Series, list[Problem]
     else:
         negative = finite & (arr < 0)
         if negative.any():
-            kind = "negative count" if col in COUNT_COLUMNS else "negative value"
-            problems.append(Problem(kind, col, int(negative.sum()), _examples(df, negative, col)))
-    if col in COUNT_COLUMNS:
+            problem = "negative count" if kind == "count" else "negative value"
+            problems.append(Problem(problem, col, int(negative.sum()), _examples(df, negative, col)))
+    if kind == "count":
         fractional = finite & (arr != np.round(arr))
         if fractional.any():
             problems.append(

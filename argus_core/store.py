@@ -130,12 +130,18 @@ def append(directory: str | Path, frame: pd.DataFrame, *, source: str, progress:
                               source)
         merged[day] = combined
     step = manifest.get("step", schema.DEFAULT_STEP)
+    kinds = manifest.get("metric_kinds")
+    if kinds is not None and set(kinds) != set(_metric_columns(frame)):
+        raise SchemaError([schema.Problem("metric set differs from the dataset", None, len(frame),
+                                          (f"dataset: {', '.join(kinds)}",
+                                           f"{source}: {', '.join(_metric_columns(frame))}"))], source)
     everything = pd.concat(list(merged.values()), ignore_index=True)
-    schema.validate(everything, step=step, source=source)  # the merged days must still be a valid series
+    # the merged days must still be a valid series
+    schema.validate(everything, step=step, source=source, metrics=kinds)
     staged = []
     try:
         for day, combined in tqdm(merged.items(), desc="writing", unit="day", disable=not progress):
-            canonical = schema.validate(combined, step=step, source=source)
+            canonical = schema.validate(combined, step=step, source=source, metrics=kinds)
             staged.append(_stage_parquet(_to_table(canonical), target / f"date={day}" / PART))
         for tmp, final in staged:
             os.replace(tmp, final)
@@ -319,13 +325,17 @@ def _manifest(frame: pd.DataFrame, partitions: dict[str, int], *, kind: str, ste
         "end": _iso(frame[schema.TIMESTAMP].max()),
         "rows": int(len(frame)),
         "servers": dict(sorted(servers.to_dict().items())),
-        "metrics": list(schema.METRIC_COLUMNS),
+        "metrics": _metric_columns(frame),
         "partitions": partitions,
     }
     if incidents is not None:
         manifest["incidents"] = incidents
     manifest.update(extra or {})
     return manifest
+
+
+def _metric_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in (schema.TIMESTAMP, schema.SERVER, schema.STATUS, schema.PROFILE)]
 
 
 def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
@@ -335,3 +345,11 @@ def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
 
 def _iso(value: pd.Timestamp) -> str:
     return _utc(value).isoformat()
+
+
+def update_manifest(directory: str | Path, fields: dict) -> dict:
+    """Set ``fields`` in a dataset's manifest (atomic rewrite); returns the new manifest."""
+    manifest = read_manifest(directory)
+    manifest.update(fields)
+    _write_json(Path(directory) / MANIFEST, manifest)
+    return manifest

@@ -1,0 +1,515 @@
+"""Bring your own data: CSV or Parquet files, long form or one file per series, into a dataset.
+
+Two layouts are read:
+
+- long form: ``timestamp, server_name`` then any numeric metric columns (names mapped by the
+  mapping file's ``[columns]`` table);
+- one file per series: ``timestamp, value``, the server and metric named by the file name
+  (``file_pattern``, a regular expression with ``server`` and ``metric`` groups, or a
+  ``[files."name.csv"]`` entry), as in NAB's AWS CloudWatch set.
+
+Real data is irregular, and the import says what it did with it instead of hiding it:
+duplicate timestamps are averaged or rejected (``duplicates``); times off the dataset's grid
+are averaged into it or rejected (``resample``); gaps stay gaps and are counted (short ones are
+filled for model input only, at training and forecast time). ``ImportReport`` holds the
+figures the CLI prints. Any file that cannot be read cleanly stops the whole import: nothing is
+written, and every problem of every file is reported at once.
+
+The mapping file (TOML), every table optional::
+
+    step = "5min"
+    duplicates = "mean"          # or "reject"
+    resample = "mean"            # or "none": times off the grid are an error
+    file_pattern = '^(?P<metric>.+)_(?P<server>[0-9a-f]+)\\.csv$'
+    labels = "anomaly_windows.json"   # {file name: [[start, end], ...]}, next to the files
+
+    [columns]                    # long form: your column -> Argus name
+    host = "server_name"
+
+    [metrics.cpu_utilization_pct]     # an Argus metric: unit, kind, thresholds
+    unit = "%"
+    kind = "percent"             # percent (0..100), rate (>= 0) or count
+    warning = 85
+    critical = 95
+
+    [sources.ec2_cpu_utilization]     # a metric as named in your files -> Argus metric
+    metric = "cpu_utilization_pct"
+    server_prefix = "ec2-"
+    profile = "GENERIC"
+
+    [files."grok_asg_anomaly.csv"]    # a file the pattern cannot name
+    server = "asg-grok"
+    source = "ec2_cpu_utilization"
+
+    [servers]                    # server -> profile (else inferred from the name)
+    "db-7" = "DATABASE"
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from argus_core import schema, store
+from argus_core.errors import ArgusError, SchemaError
+from argus_core.ingest import read_table
+from argus_core.profiles import PROFILE_NAMES, infer_profiles
+from argus_core.schema import Problem
+
+SUFFIXES = (".csv", ".parquet", ".pq")
+MIN_ROWS = 2  # one row has no cadence: nothing to forecast from
+
+
+@dataclass
+class MetricInfo:
+    unit: str = ""
+    kind: str = "rate"
+    warning: float | None = None
+    critical: float | None = None
+
+
+@dataclass
+class Mapping:
+    step: str = schema.DEFAULT_STEP
+    duplicates: str = "mean"
+    resample: str = "none"
+    file_pattern: str | None = None
+    labels: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, MetricInfo] = field(default_factory=dict)
+    sources: dict[str, dict] = field(default_factory=dict)
+    files: dict[str, dict] = field(default_factory=dict)
+    servers: dict[str, str] = field(default_factory=dict)
+
+    def kind_of(self, metric: str) -> str:
+        if metric in self.metrics:
+            return self.metrics[metric].kind
+        return "percent" if metric.endswith("_pct") else "rate"
+
+
+@dataclass
+class FileReport:
+    path: str
+    rows_read: int = 0
+    rows_kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    notes: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    series: list[tuple[str, str]] = field(default_factory=list)  # (server, metric)
+
+
+@dataclass
+class ImportReport:
+    files: list[FileReport]
+    step: str
+    gaps: pd.DataFrame = field(default_factory=pd.DataFrame)
+    servers: dict[str, str] = field(default_factory=dict)
+    metrics: list[str] = field(default_factory=list)
+    written: bool = False
+    dataset: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.problems for f in self.files)
+
+    def to_json(self) -> dict:
+        gaps = self.gaps
+        return {
+            "files": len(self.files),
+            "rows_read": sum(f.rows_read for f in self.files),
+            "rows_kept": sum(f.rows_kept for f in self.files),
+            "dropped": _sum_dicts(f.dropped for f in self.files),
+            "gaps": int(len(gaps)),
+            "missing_steps": int(gaps["missing_steps"].sum()) if len(gaps) else 0,
+            "longest_gap_steps": int(gaps["missing_steps"].max()) if len(gaps) else 0,
+            "servers": len(self.servers),
+            "metrics": self.metrics,
+        }
+
+    def lines(self) -> list[str]:
+        out = []
+        for f in self.files:
+            status = "REJECTED" if f.problems else "ok"
+            dropped = ", ".join(f"{n:,} {why}" for why, n in f.dropped.items()) or "none"
+            out.append(f"{status:<8} {f.path}: read {f.rows_read:,} rows, kept {f.rows_kept:,}, dropped {dropped}")
+            out += [f"         - {problem}" for problem in f.problems]
+            out += [f"         . {note}" for note in f.notes]
+        summary = self.to_json()
+        out.append(f"total: {summary['rows_read']:,} rows read, {summary['rows_kept']:,} kept, "
+                   f"{sum(summary['dropped'].values()):,} dropped"
+                   + (" (" + ", ".join(f"{n:,} {why}" for why, n in summary["dropped"].items()) + ")"
+                      if summary["dropped"] else ""))
+        if self.ok:
+            out.append(f"gaps: {summary['gaps']} gap(s), {summary['missing_steps']:,} missing {self.step} step(s), "
+                       f"longest {summary['longest_gap_steps']} step(s); kept as gaps (filled for model input only)")
+            profiles = pd.Series(self.servers).value_counts()
+            out.append(f"servers: {len(self.servers)} (" + ", ".join(f"{p} {n}" for p, n in profiles.items()) + ")")
+            out.append(f"metrics: {', '.join(self.metrics)}")
+        return out
+
+
+def load_mapping(path: str | Path | None) -> Mapping:
+    """The mapping file as a ``Mapping``; SchemaError naming the file for anything wrong in it."""
+    if path is None:
+        return Mapping()
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SchemaError([Problem("unreadable mapping file", None, 0, (str(exc),))], str(path)) from exc
+    problems = []
+    mapping = Mapping(
+        step=str(raw.get("step", schema.DEFAULT_STEP)), duplicates=str(raw.get("duplicates", "mean")),
+        resample=str(raw.get("resample", "none")), file_pattern=raw.get("file_pattern"), labels=raw.get("labels"),
+        columns=dict(raw.get("columns", {})), sources=dict(raw.get("sources", {})), files=dict(raw.get("files", {})),
+        servers=dict(raw.get("servers", {})),
+    )
+    for name, info in raw.get("metrics", {}).items():
+        unknown = set(info) - {"unit", "kind", "warning", "critical"}
+        if unknown:
+            problems.append(Problem("unknown key", f"metrics.{name}", len(unknown), tuple(sorted(unknown))))
+        metric = MetricInfo(unit=str(info.get("unit", "")), kind=str(info.get("kind", "rate")),
+                            warning=info.get("warning"), critical=info.get("critical"))
+        if metric.kind not in schema.METRIC_KINDS:
+            problems.append(Problem("unknown kind", f"metrics.{name}", 1, (f"{metric.kind!r}; use one of "
+                                                                           f"{', '.join(schema.METRIC_KINDS)}",)))
+        if (metric.warning is None) != (metric.critical is None) or (
+                metric.warning is not None and not metric.warning < metric.critical):
+            problems.append(Problem("thresholds", f"metrics.{name}", 1, ("give both warning and critical, "
+                                                                         "warning below critical",)))
+        mapping.metrics[name] = metric
+    for option, allowed in (("duplicates", ("mean", "reject")), ("resample", ("mean", "none"))):
+        if getattr(mapping, option) not in allowed:
+            problems.append(Problem("unknown option", option, 1, (f"{getattr(mapping, option)!r}; use "
+                                                                  f"{' or '.join(allowed)}",)))
+    bad_profiles = {s: p for s, p in mapping.servers.items() if p not in PROFILE_NAMES}
+    bad_profiles |= {k: v["profile"] for k, v in {**mapping.sources, **mapping.files}.items()
+                     if "profile" in v and v["profile"] not in PROFILE_NAMES}
+    if bad_profiles:
+        problems.append(Problem("unknown profile", "profile", len(bad_profiles),
+                                tuple(f"{k} = {v!r}" for k, v in list(bad_profiles.items())[:3])
+                                + (f"allowed: {', '.join(PROFILE_NAMES)}",)))
+    try:
+        pd.Timedelta(mapping.step)
+    except ValueError:
+        problems.append(Problem("unknown step", "step", 1, (repr(mapping.step),)))
+    if mapping.file_pattern:
+        try:
+            re.compile(mapping.file_pattern)
+        except re.error as exc:
+            problems.append(Problem("bad file_pattern", "file_pattern", 1, (str(exc),)))
+    if problems:
+        raise SchemaError(problems, str(path))
+    return mapping
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """Files to read: each file as given, the data files inside each directory (sorted)."""
+    found = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
+        else:
+            found.append(path)
+    return found
+
+
+def import_files(paths: list[Path], dataset: str | Path, mapping: Mapping | None = None,
+                 dry_run: bool = False) -> ImportReport:
+    """Read, check and write ``paths`` into ``dataset``; the report says what happened.
+
+    Nothing is written when any file has a problem (``report.ok`` is False) or on ``dry_run``."""
+    mapping = mapping or Mapping()
+    files = expand(paths)
+    if not files:
+        raise ArgusError("no CSV or Parquet files to import in " + ", ".join(str(p) for p in paths))
+    if store.is_dataset(dataset):
+        manifest = store.read_manifest(dataset)
+        if manifest.get("step", schema.DEFAULT_STEP) != mapping.step:
+            raise ArgusError(f"{dataset} has a {manifest.get('step')} step; the import uses {mapping.step}: "
+                             "set `step` in the mapping file to match")
+    reports, pieces = [], []
+    for path in files:
+        report = FileReport(str(path))
+        frame = _read_one(path, mapping, report)
+        reports.append(report)
+        if frame is not None and not report.problems:
+            pieces.append(frame)
+    report = ImportReport(reports, mapping.step, dataset=str(dataset))
+    if not report.ok:
+        return report
+    long = pd.concat(pieces, ignore_index=True)
+    clash = long.duplicated([schema.SERVER, "metric", schema.TIMESTAMP], keep=False)
+    if clash.any():
+        examples = long[clash].head(3)
+        reports[0].problems.append(Problem(
+            "the same server, metric and time in two files", None, int(clash.sum()),
+            tuple(f"{r.server_name} {r.metric} {r.timestamp}" for r in examples.itertuples())))
+        return report
+    wide = long.pivot(index=[schema.SERVER, schema.TIMESTAMP], columns="metric", values="value").reset_index()
+    wide.columns.name = None
+    metrics = sorted(long["metric"].unique())
+    profile_of = _profiles(long, mapping)
+    wide[schema.PROFILE] = wide[schema.SERVER].map(profile_of)
+    kinds = {m: mapping.kind_of(m) for m in metrics}
+    canonical, problems = schema.check(wide, step=mapping.step, metrics=kinds)
+    if problems:
+        reports[0].problems += problems
+        return report
+    report.gaps = schema.find_gaps(canonical, mapping.step)
+    report.servers, report.metrics = dict(sorted(profile_of.items())), metrics
+    if dry_run:
+        return report
+    extra = {
+        "metric_kinds": kinds,
+        "units": {m: mapping.metrics[m].unit for m in metrics if m in mapping.metrics},
+        "thresholds": {m: {"warning": float(mapping.metrics[m].warning), "critical": float(mapping.metrics[m].critical)}
+                       for m in metrics if m in mapping.metrics and mapping.metrics[m].warning is not None},
+        "import_report": report.to_json(),
+        "labels": _labels(files, mapping, long),
+    }
+    if store.is_dataset(dataset):
+        store.append(dataset, canonical, source=", ".join(str(p) for p in paths))
+        store.update_manifest(dataset, {"import_report": extra["import_report"]})
+    else:
+        store.write_dataset(dataset, canonical, kind="imported", step=mapping.step,
+                            extra={"sources": [str(p) for p in paths], **extra})
+    report.written = True
+    return report
+
+
+# --- one file ------------------------------------------------------------------------------------------
+
+def _read_one(path: Path, mapping: Mapping, report: FileReport) -> pd.DataFrame | None:
+    """One file as long rows ``server_name, metric, timestamp, value`` on the grid, or None."""
+    try:
+        raw = read_table(path)
+    except FileNotFoundError as exc:
+        report.problems.append(Problem("missing file", None, 0, (str(exc),)))
+        return None
+    except SchemaError as exc:
+        report.problems += exc.problems
+        return None
+    report.rows_read = len(raw)
+    raw = raw.rename(columns={c: str(c).strip() for c in raw.columns}).rename(columns=mapping.columns)
+    if schema.TIMESTAMP not in raw.columns:
+        report.problems.append(_no_timestamp(path, raw))
+        return None
+    if schema.SERVER in raw.columns:
+        value_cols = [c for c in raw.columns if c not in (schema.TIMESTAMP, schema.SERVER, schema.STATUS,
+                                                          schema.PROFILE)]
+        if not value_cols:
+            report.problems.append(Problem("no metric columns", None, 0, (f"columns: {', '.join(raw.columns)}",)))
+            return None
+        long = raw.melt(id_vars=[schema.TIMESTAMP, schema.SERVER], value_vars=value_cols,
+                        var_name="source", value_name="value")
+        long[schema.SERVER] = long[schema.SERVER].astype("string").str.strip()
+    else:
+        named = _name_from_file(path, mapping)
+        if named is None:
+            report.problems.append(Problem(
+                "cannot tell server and metric", None, 0,
+                (f"{path.name} has no server_name column and its name does not match file_pattern; "
+                 "add a [files.\"" + path.name + "\"] entry (server, source) to the mapping file",)))
+            return None
+        value_col = "value" if "value" in raw.columns else None
+        others = [c for c in raw.columns if c != schema.TIMESTAMP]
+        if value_col is None and len(others) == 1:
+            value_col = others[0]
+        if value_col is None:
+            report.problems.append(Problem("missing column", "value", report.rows_read,
+                                           (f"columns: {', '.join(map(str, raw.columns))}",)))
+            return None
+        server, source = named
+        long = pd.DataFrame({schema.TIMESTAMP: raw[schema.TIMESTAMP], schema.SERVER: server, "source": source,
+                             "value": raw[value_col]})
+    if report.rows_read < MIN_ROWS:
+        report.problems.append(Problem("too short", None, report.rows_read,
+                                       (f"{report.rows_read} row(s): a series needs at least {MIN_ROWS} rows "
+                                        "to have a cadence",)))
+        return None
+    long["metric"] = [_metric_of(s, mapping) for s in long["source"]]
+    long[schema.SERVER] = [_server_name(srv, src, mapping) for srv, src in zip(long[schema.SERVER], long["source"],
+                                                                                strict=True)]
+    stamps = _timestamps(long[schema.TIMESTAMP], report)
+    values = _values(long, report)
+    if report.problems:
+        return None
+    long = long.assign(**{schema.TIMESTAMP: stamps, "value": values})
+    missing = long["value"].isna()
+    if missing.any():
+        report.dropped["empty value"] = int(missing.sum())
+        long = long[~missing]
+    long = _on_grid(long, mapping, report)
+    if long is None:
+        return None
+    report.rows_kept = int(len(long))
+    report.series = sorted(set(zip(long[schema.SERVER], long["metric"], strict=True)))
+    return long[[schema.SERVER, "metric", schema.TIMESTAMP, "value", "source"]]
+
+
+def _no_timestamp(path: Path, raw: pd.DataFrame) -> Problem:
+    header = ",".join(map(str, raw.columns))
+    hint = []
+    if path.suffix.lower() == ".csv":
+        try:
+            with path.open(newline="") as handle:
+                dialect = csv.Sniffer().sniff(handle.readline(), delimiters=";\t|,")
+            if dialect.delimiter != ",":
+                hint.append(f"the header splits on {dialect.delimiter!r}: Argus reads comma-separated files; "
+                            "save it with commas")
+        except (csv.Error, OSError, UnicodeDecodeError):
+            pass
+    return Problem("missing column", schema.TIMESTAMP, len(raw), (f"header: {header[:80]!r}", *hint))
+
+
+def _name_from_file(path: Path, mapping: Mapping) -> tuple[str, str] | None:
+    if path.name in mapping.files:
+        entry = mapping.files[path.name]
+        return str(entry["server"]), str(entry.get("source", entry.get("metric", "value")))
+    if mapping.file_pattern:
+        match = re.match(mapping.file_pattern, path.name)
+        if match and "server" in match.groupdict() and "metric" in match.groupdict():
+            return match["server"], match["metric"]
+    return None
+
+
+def _metric_of(source: str, mapping: Mapping) -> str:
+    return str(mapping.sources.get(source, {}).get("metric", source))
+
+
+def _server_name(server: str, source: str, mapping: Mapping) -> str:
+    return str(mapping.sources.get(source, {}).get("server_prefix", "")) + str(server)
+
+
+def _timestamps(raw: pd.Series, report: FileReport) -> pd.Series:
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        return raw.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_dtype(raw.dtype):
+        return raw.dt.tz_localize("UTC")
+    text = raw.astype("string").str.strip()
+    has_zone = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).fillna(False).to_numpy()
+    if has_zone.any() and not has_zone.all():
+        where = np.flatnonzero(has_zone != has_zone[0])[:3]
+        report.problems.append(Problem(
+            "mixed time zones", schema.TIMESTAMP, int(min(has_zone.sum(), (~has_zone).sum())),
+            tuple(f"row {i + 2}: {text.iloc[i]!r}" for i in where)
+            + (f"row 2: {text.iloc[0]!r}", "some times carry a UTC offset and some do not: give every time "
+               "the same form (Argus reads times without an offset as UTC)")))
+    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    bad = (parsed.isna() & text.notna()).to_numpy()
+    if bad.any():
+        where = np.flatnonzero(bad)[:3]
+        report.problems.append(Problem(
+            "unreadable time", schema.TIMESTAMP, int(bad.sum()),
+            tuple(f"row {i + 2}: {text.iloc[i]!r}" for i in where) + ("expected ISO 8601, e.g. 2014-02-14 14:30:00",)))
+    if raw.isna().any():
+        report.problems.append(Problem("missing value", schema.TIMESTAMP, int(raw.isna().sum())))
+    return parsed
+
+
+def _values(long: pd.DataFrame, report: FileReport) -> pd.Series:
+    raw = long["value"]
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        values = raw.astype("float64")
+    else:
+        text = raw.astype("string").str.strip()
+        values = pd.to_numeric(text, errors="coerce").astype("float64")
+        bad = (values.isna() & text.notna() & (text != "")).to_numpy()
+        if bad.any():
+            where = np.flatnonzero(bad)[:3]
+            report.problems.append(Problem(
+                "text in a value column", str(long["source"].iloc[where[0]]), int(bad.sum()),
+                tuple(f"row {i + 2}: {text.iloc[i]!r}" for i in where)))
+    inf = np.isinf(values.to_numpy())
+    if inf.any():
+        report.problems.append(Problem("inf", "value", int(inf.sum())))
+    return values
+
+
+def _on_grid(long: pd.DataFrame, mapping: Mapping, report: FileReport) -> pd.DataFrame | None:
+    """Duplicates and off-grid times, handled as the mapping says and counted in the report."""
+    step = pd.Timedelta(mapping.step)
+    keys = [schema.SERVER, "metric", schema.TIMESTAMP]
+    dup = long.duplicated(keys, keep=False)
+    if dup.any():
+        extra = int(long.duplicated(keys).sum())
+        if mapping.duplicates == "reject":
+            where = long[dup].head(3)
+            report.problems.append(Problem("duplicate timestamps", schema.TIMESTAMP, extra,
+                                           tuple(str(t) for t in where[schema.TIMESTAMP])
+                                           + ("set duplicates = \"mean\" in the mapping to average them",)))
+            return None
+        long = long.groupby(keys, as_index=False, sort=False).agg(value=("value", "mean"), source=("source", "first"))
+        report.dropped["duplicate timestamps (averaged)"] = extra
+    off = (long[schema.TIMESTAMP] - long[schema.TIMESTAMP].dt.floor(step)) != pd.Timedelta(0)
+    if off.any():
+        if mapping.resample != "mean":
+            where = long[off].head(3)
+            report.problems.append(Problem(
+                "off the grid", schema.TIMESTAMP, int(off.sum()),
+                tuple(str(t) for t in where[schema.TIMESTAMP])
+                + (f"times are not on the {mapping.step} grid; set resample = \"mean\" to average them into it",)))
+            return None
+        before = len(long)
+        long = long.assign(**{schema.TIMESTAMP: long[schema.TIMESTAMP].dt.floor(step)})
+        long = long.groupby(keys, as_index=False, sort=False).agg(value=("value", "mean"), source=("source", "first"))
+        report.notes.append(f"{int(off.sum()):,} time(s) off the {mapping.step} grid moved onto it")
+        if before > len(long):
+            report.dropped[f"merged into {mapping.step} steps (averaged)"] = before - len(long)
+    diffs = long.sort_values(keys)[schema.TIMESTAMP].diff().dropna()
+    if len(diffs):
+        cadence = diffs[diffs > pd.Timedelta(0)].median()
+        if pd.notna(cadence) and cadence > step:
+            report.notes.append(f"cadence {cadence} is coarser than the {mapping.step} step: the steps between "
+                                "are gaps")
+    return long
+
+
+def _profiles(long: pd.DataFrame, mapping: Mapping) -> dict[str, str]:
+    servers = long.groupby(schema.SERVER)["source"].first()
+    by_source = {s: v["profile"] for s, v in mapping.sources.items() if "profile" in v}
+    by_file = {str(v["server"]): v["profile"] for v in mapping.files.values() if "profile" in v and "server" in v}
+    inferred = dict(zip(servers.index, infer_profiles(servers.index.to_numpy()), strict=True))
+    return {name: mapping.servers.get(name) or by_file.get(name) or by_source.get(source) or inferred[name]
+            for name, source in servers.items()}
+
+
+def _labels(files: list[Path], mapping: Mapping, long: pd.DataFrame) -> list[dict]:
+    """Labelled anomaly windows as ``{server_name, metric, start, end}``, from the mapping's labels file."""
+    if not mapping.labels or not files:
+        return []
+    path = files[0].parent / mapping.labels
+    try:
+        windows = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    series = {}
+    for path_ in files:
+        named = _name_from_file(path_, mapping)
+        if named:
+            series[path_.name] = (_server_name(named[0], named[1], mapping), _metric_of(named[1], mapping))
+    out = []
+    for name, spans in windows.items():
+        if Path(name).name in series:
+            server, metric = series[Path(name).name]
+            for start, end in spans:
+                out.append({"server_name": server, "metric": metric,
+                            "start": pd.Timestamp(start, tz="UTC").isoformat(),
+                            "end": pd.Timestamp(end, tz="UTC").isoformat()})
+    return out
+
+
+def _sum_dicts(dicts) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for d in dicts:
+        for key, value in d.items():
+            total[key] = total.get(key, 0) + value
+    return total
