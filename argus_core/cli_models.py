@@ -39,6 +39,15 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--threads", type=int, default=None, help="torch threads (default: cores - 1)")
     tr.add_argument("--seed", type=int, default=defaults.seed)
     tr.add_argument("--time-limit", type=float, default=None, metavar="MINUTES")
+    tr.add_argument("--layout", choices=("auto", "wide", "series"), default=defaults.layout,
+                    help="wide: one series per server, all metrics at once (the simulated fleet); series: one "
+                         "series per server and metric (imported data); auto picks series unless the dataset "
+                         "has the schema v1 metrics")
+    tr.add_argument("--holdout", type=float, default=defaults.holdout, metavar="SHARE",
+                    help="keep the last SHARE of every series out of training, for `backtest` (default: 0)")
+    tr.add_argument("--start-from", default=None, metavar="ID",
+                    help="continue from this model (for example one pretrained on the simulated fleet) "
+                         "instead of the champion")
     tr.add_argument("--webhook", default=os.environ.get("ARGUS_WEBHOOK"),
                     help="URL called (Slack-compatible JSON) when the run completes or fails")
     tr.add_argument("--run-id", type=int, default=None, help=argparse.SUPPRESS)  # set by the training console
@@ -78,6 +87,7 @@ def _train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate, batches_per_epoch=args.batches_per_epoch, max_steps=args.max_steps,
         streaming=args.streaming, fresh=args.fresh, encoder_length=args.encoder_length, horizon=args.horizon,
         threads=args.threads, seed=args.seed, time_limit_minutes=args.time_limit,
+        layout=args.layout, holdout=args.holdout, start_from=args.start_from,
     )
     problems = check(config)  # the same check as the training console's
     if problems:

@@ -64,7 +64,7 @@ def thresholds_of(model) -> dict[str, schema.Threshold]:
     """The thresholds recorded with the model, in its target order (defaults for older models)."""
     recorded = model.spec.thresholds or {}
     out = {}
-    for metric in model.spec.targets:
+    for metric in model.spec.forecast_metrics:
         if metric in recorded:
             out[metric] = schema.Threshold(recorded[metric]["warning"], recorded[metric]["critical"])
         elif metric in schema.THRESHOLDS:

@@ -29,6 +29,9 @@ EPOCH = pd.Timestamp("2000-01-01T00:00:00Z")  # time_idx counts steps since this
 CALENDAR = ("hour_sin", "hour_cos", "dow_sin", "dow_cos", "weekend")
 # metrics that say nothing a target does not already say
 REDUNDANT = ("cpu_idle_pct", "cpu_user_pct", "cpu_sys_pct")
+# series layout: one row per (server, metric, time); the network sees one series at a time
+VALUE = "value"
+KEY_SEPARATOR = " | "
 DEFAULT_TARGETS = (
     schema.CPU_BUSY, "mem_used_pct", "swap_used_pct", "disk_usage_pct",
     "load_average", "back_close_wait", "net_in_mb_s",
@@ -51,6 +54,16 @@ class ModelSpec:
     # "global": one mean and spread per metric over the training data
     normalization: str = "encoder"
     target_spreads: tuple[float, ...] = ()  # each target's spread over the training data (loss weights, floors)
+    # "wide": one series per server, every target metric at once (the simulated fleet);
+    # "series": one series per (server, metric) with a single target, ``value``, for data whose
+    # servers carry different metrics in different units (imported real data)
+    layout: str = "wide"
+    metrics: tuple[str, ...] = ()  # series layout: the dataset metrics it forecasts
+
+    @property
+    def forecast_metrics(self) -> tuple[str, ...]:
+        """The metrics a forecast of this model names."""
+        return self.metrics if self.layout == "series" else self.targets
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -59,7 +72,7 @@ class ModelSpec:
     def from_json(cls, payload: dict) -> ModelSpec:
         fields = dict(payload)
         fields.setdefault("normalization", "global")  # directories written before the choice existed
-        for key in ("targets", "unknown_reals", "quantiles", "profiles", "target_spreads"):
+        for key in ("targets", "unknown_reals", "quantiles", "profiles", "target_spreads", "metrics"):
             fields.setdefault(key, ())
             fields[key] = tuple(fields[key])
         return cls(**fields)
@@ -67,9 +80,17 @@ class ModelSpec:
 
 def spec_for(metrics: list[str] | tuple[str, ...], encoder_length: int = 288, horizon: int = 96,
              step: str = schema.DEFAULT_STEP,
-             thresholds: dict[str, schema.Threshold] | None = None, normalization: str = "encoder") -> ModelSpec:
-    """The spec for a dataset with these metric columns: thresholded metrics become targets."""
+             thresholds: dict[str, schema.Threshold] | None = None, normalization: str = "encoder",
+             layout: str = "wide") -> ModelSpec:
+    """The spec for a dataset with these metric columns: thresholded metrics become targets
+    (series layout: every metric is forecast, one series at a time)."""
     thresholds = thresholds or schema.THRESHOLDS
+    if layout == "series":
+        return ModelSpec(
+            targets=(VALUE,), unknown_reals=(VALUE,), encoder_length=encoder_length, horizon=horizon, step=step,
+            thresholds={m: {"warning": thresholds[m].warning, "critical": thresholds[m].critical}
+                        for m in metrics if m in thresholds},
+            normalization="encoder", layout="series", metrics=tuple(metrics))
     available = list(metrics)
     if "cpu_idle_pct" in available and schema.CPU_BUSY not in available:
         available.append(schema.CPU_BUSY)
@@ -93,12 +114,101 @@ def with_spreads(spec: ModelSpec, prepared: pd.DataFrame) -> ModelSpec:
     """The spec with each target's spread over ``prepared`` (kept for loss weights and floors)."""
     from dataclasses import replace
 
+    if spec.layout == "series":  # every window is divided by its own spread first (window_scale)
+        return replace(spec, target_spreads=(1.0,))
     spreads = tuple(float(max(prepared[t].std(), 1e-3)) for t in spec.targets)
     return replace(spec, target_spreads=spreads)
 
 
+def split_per_series(prepared: pd.DataFrame, spec: ModelSpec, holdout: float,
+                     validation_fraction: float) -> tuple[pd.DataFrame, dict[str, int], dict[str, int]]:
+    """Cut every series on its own: the last ``holdout`` share is never trained on (backtests
+    score there); of the rest, the last ``validation_fraction`` is for validation.
+
+    Returns (rows before each series' hold-out, validation start per series, hold-out start per
+    series), starts as time_idx. Series that end at different dates (real data) each keep their
+    own share, which one cut in calendar time would not."""
+    grouped = prepared.groupby(schema.SERVER, sort=True)[TIME_IDX]
+    first, last = grouped.min(), grouped.max()
+    span = last - first + 1
+    held = (last + 1 - np.floor(span * holdout)).astype("int64")
+    kept_span = held - first
+    validation = (held - np.maximum(spec.horizon, np.floor(kept_span * validation_fraction))).astype("int64")
+    needed = spec.encoder_length + spec.horizon
+    usable = (validation - first) >= needed
+    if not usable.any():
+        raise ValueError(f"not enough history to train: each series needs at least {needed} steps "
+                         f"({pd.Timedelta(spec.step) * needed}) before its validation part plus a horizon after it")
+    servers = prepared[schema.SERVER].to_numpy()
+    keep = usable.reindex(servers).to_numpy() & (prepared[TIME_IDX].to_numpy() < held.reindex(servers).to_numpy())
+    return (prepared[keep].reset_index(drop=True), validation[usable].to_dict(), held.to_dict())
+
+
+def unit_free(prepared: pd.DataFrame) -> pd.DataFrame:
+    """Series layout: each series divided by its spread, for fitting the dataset's scalers on
+    numbers like the ones the network sees (windows divided by their own spread)."""
+    grouped = prepared.groupby(schema.SERVER, sort=False)[VALUE]
+    scale = np.maximum(np.maximum(grouped.transform("std").fillna(0), 0.02 * grouped.transform("mean").abs()), 1e-3)
+    return prepared.assign(**{VALUE: (prepared[VALUE] / scale).astype(np.float32)})
+
+
+def window_scale(encoder_values: np.ndarray) -> np.ndarray:
+    """Series layout: one unit-free scale per window, from its encoder part (B, enc) -> (B,).
+
+    Series of one model come in bytes, percent and counts; dividing every window (encoder,
+    targets, forecasts) by its own spread before the network sees it keeps the loss from being
+    all about the largest unit. The floor (2 % of the level, at least 1e-3) keeps a flat
+    window's first movement from turning into thousands of spreads."""
+    spread = np.nanstd(encoder_values, axis=1)
+    level = np.abs(np.nanmean(encoder_values, axis=1))
+    return np.maximum(np.maximum(spread, 0.02 * level), 1e-3).astype(np.float32)
+
+
+def series_key(server: str, metric: str) -> str:
+    return f"{server}{KEY_SEPARATOR}{metric}"
+
+
+def split_keys(keys) -> tuple[np.ndarray, np.ndarray]:
+    """(servers, metrics) of series keys."""
+    parts = pd.Series(np.asarray(keys, dtype=object)).str.rsplit(KEY_SEPARATOR, n=1, expand=True)
+    return parts[0].to_numpy(dtype=object), parts[1].to_numpy(dtype=object)
+
+
+def to_series(frame: pd.DataFrame, metrics: tuple[str, ...]) -> pd.DataFrame:
+    """Wide rows -> one row per (server, metric, time), the server column holding the series key.
+    Metrics a server does not measure (NaN) are left out: gaps stay gaps."""
+    if VALUE in frame.columns:
+        return frame
+    out = schema.add_derived(frame) if schema.CPU_BUSY in metrics and schema.CPU_BUSY not in frame else frame
+    missing = [m for m in metrics if m not in out.columns]
+    if missing:
+        raise ValueError(f"the data lacks metric(s) the model needs: {', '.join(missing)}")
+    servers = out[schema.SERVER].astype(str).to_numpy(dtype=object)
+    profiles = (out[schema.PROFILE].astype(str).to_numpy(dtype=object) if schema.PROFILE in out.columns else None)
+    pieces = []
+    for metric in metrics:
+        values = out[metric].to_numpy(dtype=np.float32)
+        real = ~np.isnan(values)
+        if not real.any():
+            continue
+        piece = pd.DataFrame({
+            schema.TIMESTAMP: out[schema.TIMESTAMP].array[real],
+            schema.SERVER: servers[real] + (KEY_SEPARATOR + metric),
+            VALUE: values[real],
+        })
+        if profiles is not None:
+            piece[schema.PROFILE] = profiles[real]
+        pieces.append(piece)
+    if not pieces:
+        columns = [schema.TIMESTAMP, schema.SERVER, VALUE] + ([schema.PROFILE] if profiles is not None else [])
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    return pd.concat(pieces, ignore_index=True)
+
+
 def prepare(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     """Model-ready columns: derived metrics, time index, calendar, float32 reals, known profiles."""
+    if spec.layout == "series":
+        frame = to_series(frame, spec.metrics)
     out = schema.add_derived(frame) if schema.CPU_BUSY not in frame.columns and "cpu_idle_pct" in frame else frame
     missing = [m for m in spec.unknown_reals if m not in out.columns]
     if missing:
@@ -141,6 +251,12 @@ def _known_profiles(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     return np.where(np.isin(profiles, spec.profiles), profiles, GENERIC).astype(object)
 
 
+def target_normalizers(parameters: dict) -> list:
+    """The fitted target normaliser of each target (one target has no MultiNormalizer around it)."""
+    normalizer = parameters["target_normalizer"]
+    return list(getattr(normalizer, "normalizers", [normalizer]))
+
+
 def dataset_kwargs(spec: ModelSpec) -> dict:
     """The TimeSeriesDataSet arguments that follow from a spec (pytorch-forecasting types inside)."""
     from pytorch_forecasting.data import MultiNormalizer, NaNLabelEncoder, TorchNormalizer
@@ -149,12 +265,16 @@ def dataset_kwargs(spec: ModelSpec) -> dict:
         from argus_core.normalizers import FlooredEncoderNormalizer
 
         spreads = spec.target_spreads or (1.0,) * len(spec.targets)
-        normalizer = MultiNormalizer([FlooredEncoderNormalizer(min_scale=0.02 * spread) for spread in spreads])
+        children = [FlooredEncoderNormalizer(min_scale=0.02 * spread) for spread in spreads]
     else:
-        normalizer = MultiNormalizer([TorchNormalizer(method="standard") for _ in spec.targets])
+        children = [TorchNormalizer(method="standard") for _ in spec.targets]
+    # pytorch-forecasting treats a one-element target list as one target with a multi-target
+    # output: a single target must be a plain name with a plain normaliser
+    single = len(spec.targets) == 1
+    normalizer = children[0] if single else MultiNormalizer(children)
     return dict(
         time_idx=TIME_IDX,
-        target=list(spec.targets),
+        target=spec.targets[0] if single else list(spec.targets),
         group_ids=[schema.SERVER],
         max_encoder_length=spec.encoder_length,
         min_encoder_length=spec.encoder_length,
@@ -210,7 +330,7 @@ def reusable(parameters: dict) -> dict:
     fresh = dict(parameters)
     fresh["min_prediction_idx"] = None  # the training data's cut means nothing for other data
     normalizer = parameters["target_normalizer"]
-    children = getattr(normalizer, "normalizers", [])
+    children = target_normalizers(parameters)
     if children and all(hasattr(n, "min_scale") for n in children):
         # per-window normalisers are refitted on every window anyway; unfitted copies make the
         # dataset fit them to the new data instead of reusing the last window's numbers
@@ -218,8 +338,8 @@ def reusable(parameters: dict) -> dict:
 
         from argus_core.normalizers import FlooredEncoderNormalizer
 
-        fresh["target_normalizer"] = MultiNormalizer([FlooredEncoderNormalizer(min_scale=n.min_scale)
-                                                      for n in children])
+        unfitted = [FlooredEncoderNormalizer(min_scale=n.min_scale) for n in children]
+        fresh["target_normalizer"] = MultiNormalizer(unfitted) if hasattr(normalizer, "normalizers") else unfitted[0]
     fresh["categorical_encoders"] = {**parameters["categorical_encoders"],
                                      schema.SERVER: NaNLabelEncoder(add_nan=True)}
     return fresh
@@ -233,7 +353,9 @@ def quantile_loss(spec: ModelSpec, parameters: dict):
     makes every target count alike."""
     from pytorch_forecasting.metrics import MultiLoss, QuantileLoss
 
+    if len(spec.targets) == 1:
+        return QuantileLoss(list(spec.quantiles))
     scales = list(spec.target_spreads) or [float(np.mean(getattr(n, "scale_", 1.0))) for n in
-                                           parameters["target_normalizer"].normalizers]
+                                           target_normalizers(parameters)]
     weights = [1.0 / max(scale, 1e-6) / len(scales) for scale in scales]
     return MultiLoss([QuantileLoss(list(spec.quantiles)) for _ in spec.targets], weights=weights)

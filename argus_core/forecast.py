@@ -108,29 +108,48 @@ def forecast_fleet(model: artifacts.LoadedModel, history: pd.DataFrame, as_of: p
     window = _until(history, as_of)
     if window.empty:
         raise ArgusError("there is no data to forecast from (is the time cursor before the data starts?)")
+    as_of_ts = window[schema.TIMESTAMP].max()
+    if spec.layout == "series":
+        try:
+            window = features.to_series(window, spec.metrics)
+        except ValueError as exc:
+            raise ArgusError(f"model {model.model_id} does not fit this data: {exc}") from exc
     encoder, skipped = _encoder_windows(window, spec)
     if encoder.empty:
         raise ArgusError(f"no server has the {spec.encoder_length} steps of history the model needs "
                          f"({pd.Timedelta(spec.step) * spec.encoder_length})")
     network = model.network
-    if engine == "fast" and forecast_inputs.supported(model.dataset_parameters):
+    if spec.layout == "series" or (engine == "fast" and forecast_inputs.supported(model.dataset_parameters)):
         values, importances, servers, last = _predict_fast(model, encoder, batch_size)
     else:
         values, importances, servers, last = _predict_stock(model, encoder, batch_size)
     quantiles = _long_quantiles(values, servers, last, spec)
     importance = _importance_frame(importances, servers, list(network.encoder_variables))
+    if spec.layout == "series":
+        quantiles, importance, servers = _from_series(quantiles, importance)
     seen = set(model.training_info.get("servers", []))
-    unseen = sorted(s for s in servers if seen and s not in seen)
-    as_of_ts = window[schema.TIMESTAMP].max()
+    unseen = sorted(s for s in set(servers) if seen and s not in seen)
     return FleetForecast(model.model_id, as_of_ts, quantiles, importance, skipped, unseen)
+
+
+def _from_series(quantiles: pd.DataFrame, importance: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Series-layout frames back to server and metric names; importance averaged per server."""
+    servers, metrics = features.split_keys(quantiles[schema.SERVER].to_numpy())
+    quantiles = quantiles.assign(**{schema.SERVER: servers, "metric": metrics})
+    owners, _ = features.split_keys(importance[schema.SERVER].to_numpy())
+    importance = (importance.assign(**{schema.SERVER: owners})
+                  .groupby([schema.SERVER, "variable"], as_index=False, sort=False)["importance"].mean()
+                  .sort_values([schema.SERVER, "importance"], ascending=[True, False]).reset_index(drop=True))
+    return quantiles, importance, np.unique(servers)
 
 
 def _predict_fast(model: artifacts.LoadedModel, encoder: pd.DataFrame, batch_size: int):
     import torch
 
     network = model.network
-    x, servers, last = forecast_inputs.build(encoder, model.spec, model.dataset_parameters,
-                                             list(network.hparams.x_reals), list(network.hparams.x_categoricals))
+    x, servers, last, scales = forecast_inputs.build(encoder, model.spec, model.dataset_parameters,
+                                                     list(network.hparams.x_reals),
+                                                     list(network.hparams.x_categoricals))
     pieces, importances = [], []
     with torch.inference_mode():
         for start in range(0, len(servers), batch_size):
@@ -138,7 +157,8 @@ def _predict_fast(model: artifacts.LoadedModel, encoder: pd.DataFrame, batch_siz
             pieces.append(_sorted_prediction(out))
             importances.append(out["encoder_variables"].float().squeeze(-2).mean(dim=1).numpy())
     last_series = pd.Series(pd.to_datetime(last).tz_localize("UTC"), index=servers)
-    return np.concatenate(pieces), np.concatenate(importances), np.array(servers), last_series
+    values = np.concatenate(pieces) * scales[:, None, None, None]
+    return values, np.concatenate(importances), np.array(servers), last_series
 
 
 def _predict_stock(model: artifacts.LoadedModel, encoder: pd.DataFrame, batch_size: int):
@@ -167,7 +187,8 @@ def _sorted_prediction(out: dict) -> np.ndarray:
     """(B, targets, H, Q) with quantiles sorted: raw TFT quantiles can cross early in training."""
     import torch
 
-    prediction = torch.stack([p.float() for p in out["prediction"]], dim=1)
+    raw = out["prediction"]
+    prediction = raw.float().unsqueeze(1) if torch.is_tensor(raw) else torch.stack([p.float() for p in raw], dim=1)
     return torch.sort(prediction, dim=-1).values.numpy()
 
 

@@ -24,14 +24,17 @@ def supported(parameters: dict) -> bool:
     from argus_core.normalizers import FlooredEncoderNormalizer
 
     normalizer = parameters.get("target_normalizer")
-    if not isinstance(normalizer, MultiNormalizer):
+    if normalizer is None:
         return False
-    kinds = {type(n) for n in normalizer.normalizers}
+    children = features.target_normalizers(parameters)
+    if not isinstance(normalizer, MultiNormalizer) and len(children) != 1:
+        return False
+    kinds = {type(n) for n in children}
     per_window = kinds == {FlooredEncoderNormalizer}
     return (
         (kinds == {TorchNormalizer} or per_window)
-        and all(n.transformation is None and n.method == "standard" and n.center for n in normalizer.normalizers)
-        and all(getattr(n, "max_length", None) is None for n in normalizer.normalizers)
+        and all(n.transformation is None and n.method == "standard" and n.center for n in children)
+        and all(getattr(n, "max_length", None) is None for n in children)
         and all(isinstance(s, StandardScaler) for s in parameters.get("scalers", {}).values())
         and not parameters.get("lags")
         and bool(parameters.get("add_target_scales")) == per_window
@@ -40,8 +43,9 @@ def supported(parameters: dict) -> bool:
 
 
 def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_reals: list[str],
-          categoricals: list[str]) -> tuple[dict, list[str], np.ndarray]:
-    """(x, server names, last timestamp per server as datetime64[ns]) for ``network(x)``."""
+          categoricals: list[str]) -> tuple[dict, list[str], np.ndarray, np.ndarray]:
+    """(x, server names, last timestamp per server as datetime64[ns], scale per server) for
+    ``network(x)``; multiply the network's outputs by the scale (1 except in series layout)."""
     step = pd.Timedelta(spec.step)
     enc, horizon = spec.encoder_length, spec.horizon
     prepared = features.prepare(encoder, spec)
@@ -57,6 +61,10 @@ def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_r
     values = np.full((n_servers, enc, len(unknown)), np.nan, dtype=np.float32)
     values[codes[inside], position[inside]] = prepared.loc[inside, unknown].to_numpy(np.float32)
     values = _fill_gaps(values)
+    scales = np.ones(n_servers, dtype=np.float32)
+    if spec.layout == "series":
+        scales = features.window_scale(values[:, :, 0])
+        values = values / scales[:, None, None]
     values = np.concatenate([values, np.repeat(values[:, -1:], horizon, axis=1)], axis=1)  # decoder: never read
 
     profiles = np.empty(n_servers, dtype=object)
@@ -67,7 +75,7 @@ def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_r
     calendar = features.calendar_features(pd.Series(stamps.ravel()).dt.tz_localize("UTC"))
     calendar = {name: column.reshape(n_servers, enc + horizon) for name, column in calendar.items()}
     x = assemble(values, calendar, profiles, spec, parameters, x_reals, categoricals)
-    return x, list(names), last_stamp
+    return x, list(names), last_stamp, scales
 
 
 def assemble(values: np.ndarray, calendar: dict[str, np.ndarray], profiles: np.ndarray, spec: features.ModelSpec,
@@ -81,7 +89,7 @@ def assemble(values: np.ndarray, calendar: dict[str, np.ndarray], profiles: np.n
     enc, horizon = spec.encoder_length, spec.horizon
     n_samples, total = values.shape[0], enc + horizon
     unknown = list(spec.unknown_reals)
-    normalizers = dict(zip(spec.targets, parameters["target_normalizer"].normalizers, strict=True))
+    normalizers = dict(zip(spec.targets, features.target_normalizers(parameters), strict=True))
     centers, scales = _target_scales(values[:, :enc], unknown, spec, normalizers)  # (B, targets) each
     scalers = parameters.get("scalers", {})
     cont = np.zeros((n_samples, total, len(x_reals)), dtype=np.float32)
@@ -111,6 +119,8 @@ def assemble(values: np.ndarray, calendar: dict[str, np.ndarray], profiles: np.n
 
     target_scale = [torch.from_numpy(np.stack([centers[:, i], scales[:, i]], axis=1).astype(np.float32))
                     for i in range(len(spec.targets))]
+    if len(spec.targets) == 1:  # one target: tensors, not lists of one
+        target_scale = target_scale[0]
     return {
         "encoder_cat": torch.from_numpy(cat[:, :enc]),
         "decoder_cat": torch.from_numpy(cat[:, enc:]),

@@ -31,7 +31,7 @@ CLI_FLAGS = {  # TrainConfig field -> `train` flag
     "epochs": "--epochs", "batch_size": "--batch-size", "hidden_size": "--hidden-size",
     "learning_rate": "--learning-rate", "batches_per_epoch": "--batches-per-epoch", "max_steps": "--max-steps",
     "encoder_length": "--encoder-length", "horizon": "--horizon", "threads": "--threads", "seed": "--seed",
-    "time_limit_minutes": "--time-limit",
+    "time_limit_minutes": "--time-limit", "layout": "--layout", "holdout": "--holdout", "start_from": "--start-from",
 }
 
 

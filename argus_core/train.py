@@ -19,7 +19,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -69,34 +69,54 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
 
     manifest = store.read_manifest(dataset_dir)
     model_root = Path(model_root)
-    champion = None if config.fresh else _compatible_champion(model_root, config, log)
-    spec = champion.spec if champion else features.spec_for(
+    base_spec = features.spec_for(
         manifest.get("metrics", list(schema.METRIC_COLUMNS)), config.encoder_length, config.horizon,
-        manifest.get("step", schema.DEFAULT_STEP))
+        manifest.get("step", schema.DEFAULT_STEP), thresholds=thresholds_of(manifest),
+        layout=layout_of(config, manifest))
+    champion = None if config.fresh else _compatible_champion(model_root, config, base_spec, log)
+    spec = base_spec if champion is None else (
+        replace(base_spec, target_spreads=champion.spec.target_spreads, profiles=champion.spec.profiles)
+        if base_spec.layout == "series" else champion.spec)
     parameters = champion.dataset_parameters if champion else None
+    per_series = spec.layout == "series" or config.holdout > 0
+    held: dict[str, int] = {}
 
     if config.streaming:
+        if per_series:
+            raise ArgusError("streaming training covers the wide layout without a hold-out; drop --streaming")
         train_loader, val_loader, parameters, span, spec = streaming_loaders(dataset_dir, manifest, spec, config,
                                                                         parameters)
     else:
         frame = store.read(dataset_dir)
-        prepared = features.prepare(frame, spec)
+        try:
+            prepared = features.prepare(frame, spec)
+        except ValueError as exc:
+            raise ArgusError(str(exc)) from exc
         if not spec.target_spreads:
             spec = features.with_spreads(spec, prepared)
+        span = (str(frame[schema.TIMESTAMP].min()), str(frame[schema.TIMESTAMP].max()))
         try:
-            train_ds, val_ds = features.training_datasets(prepared, spec, config.validation_fraction, parameters)
+            if per_series:
+                prepared, validation_start, held = features.split_per_series(prepared, spec, config.holdout,
+                                                                             config.validation_fraction)
+                train_ds = _parameter_dataset(prepared, spec, parameters)
+            else:
+                train_ds, val_ds = features.training_datasets(prepared, spec, config.validation_fraction, parameters)
+                validation_start = int(val_ds.min_prediction_idx)
         except ValueError as exc:
             raise ArgusError(str(exc)) from exc
         parameters = train_ds.get_parameters()
-        train_loader = train_ds.to_dataloader(train=True, batch_size=config.batch_size, num_workers=0)
-        val_loader = val_ds.to_dataloader(train=False, batch_size=config.batch_size, num_workers=0)
-        span = (str(frame[schema.TIMESTAMP].min()), str(frame[schema.TIMESTAMP].max()))
+        if not per_series:
+            train_loader = train_ds.to_dataloader(train=True, batch_size=config.batch_size, num_workers=0)
+            val_loader = val_ds.to_dataloader(train=False, batch_size=config.batch_size, num_workers=0)
 
     network = _network(parameters, spec, config)
     if not config.streaming and forecast_inputs.supported(parameters):
         # same windows and numbers as the stock dataset, gathered per batch instead of per sample
         train_loader, val_loader = _window_loaders(prepared, spec, parameters, network, config,
-                                                   int(val_ds.min_prediction_idx), store.read_incidents(dataset_dir))
+                                                   validation_start, _incidents(dataset_dir, spec))
+    elif per_series:
+        raise ArgusError("these dataset parameters cannot be trained per series")
     if champion is not None:
         network.load_state_dict(champion.network.state_dict())
         log(f"continuing from champion {champion.model_id} (use --fresh to start from scratch)")
@@ -148,6 +168,10 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         "data_span": list(span),
         "data_fingerprint": _fingerprint(manifest),
         "servers": sorted(manifest.get("servers", {})),
+        "layout": spec.layout,
+        "holdout": config.holdout,
+        # where each series' hold-out starts (what `backtest` scores): never trained on
+        "evaluation_start": {key: _stamp(idx, spec) for key, idx in held.items()} if config.holdout > 0 else {},
         "best_val_loss": progress.best,
         "epochs": progress.epochs_seen + (resumed["epoch"] + 1 if resumed else 0),
         "steps": trainer.global_step + (resumed["global_step"] if resumed else 0),
@@ -187,23 +211,61 @@ def _network(parameters: dict, spec: features.ModelSpec, config: TrainConfig):
         dropout=config.dropout,
         learning_rate=config.learning_rate,
         loss=features.quantile_loss(spec, parameters),
-        output_size=[len(spec.quantiles)] * len(spec.targets),
+        output_size=len(spec.quantiles) if len(spec.targets) == 1 else [len(spec.quantiles)] * len(spec.targets),
         optimizer="adam",
         reduce_on_plateau_patience=2,
         log_interval=-1,
     )
 
 
+def layout_of(config: TrainConfig, manifest: dict) -> str:
+    """``config.layout``, or for "auto": series for an imported metric set, wide for schema v1's."""
+    if config.layout != "auto":
+        return config.layout
+    return "series" if manifest.get("metric_kinds") else "wide"
+
+
+def thresholds_of(manifest: dict) -> dict[str, schema.Threshold]:
+    """The defaults, overridden by the thresholds a dataset's import recorded."""
+    recorded = {m: schema.Threshold(float(t["warning"]), float(t["critical"]))
+                for m, t in manifest.get("thresholds", {}).items()}
+    return {**schema.THRESHOLDS, **recorded}
+
+
+def _parameter_dataset(prepared: pd.DataFrame, spec: features.ModelSpec, parameters: dict | None):
+    """A stock dataset over the training rows, for its fitted encoders and scalers (series layout:
+    on unit-free values, the numbers the network sees)."""
+    from pytorch_forecasting import TimeSeriesDataSet
+
+    fit_on = features.unit_free(prepared) if spec.layout == "series" else prepared
+    if parameters is None:
+        return TimeSeriesDataSet(fit_on, **features.dataset_kwargs(spec))
+    return TimeSeriesDataSet.from_parameters(features.reusable(parameters), fit_on)
+
+
+def _incidents(dataset_dir: str | Path, spec: features.ModelSpec) -> pd.DataFrame:
+    incidents = store.read_incidents(dataset_dir)
+    if spec.layout == "series" and len(incidents):  # series are (server, metric) keys
+        keys = [features.series_key(s, m) for s, m in zip(incidents["server_name"], incidents["metric"], strict=True)]
+        incidents = incidents.assign(server_name=keys)
+    return incidents
+
+
+def _stamp(time_idx: int, spec: features.ModelSpec) -> str:
+    return (features.EPOCH + pd.Timedelta(spec.step) * int(time_idx)).isoformat()
+
+
 def _window_loaders(prepared: pd.DataFrame, spec: features.ModelSpec, parameters: dict, network,
-                    config: TrainConfig, first_validation_start: int, incidents: pd.DataFrame):
+                    config: TrainConfig, first_validation_start: int | dict[str, int], incidents: pd.DataFrame):
     import torch
 
     from argus_core.train_windows import WindowBatches
 
     cut = first_validation_start
+    last_train = ({k: v - spec.horizon for k, v in cut.items()} if isinstance(cut, dict) else cut - spec.horizon)
     common = dict(spec=spec, parameters=features.reusable(parameters), x_reals=list(network.hparams.x_reals),
                   categoricals=list(network.hparams.x_categoricals), batch_size=config.batch_size)
-    train = WindowBatches(prepared, last_start=cut - spec.horizon, shuffle=True, seed=config.seed,
+    train = WindowBatches(prepared, last_start=last_train, shuffle=True, seed=config.seed,
                           incidents=incidents, incident_share=config.incident_share, **common)
     validation = WindowBatches(prepared, first_start=cut, shuffle="once", seed=config.seed + 1, **common)
     return (torch.utils.data.DataLoader(train, batch_size=None),
@@ -219,10 +281,14 @@ def _stub_frame(spec: features.ModelSpec) -> pd.DataFrame:
     return features.prepare(frame, spec)
 
 
-def _compatible_champion(model_root: Path, config: TrainConfig, log: Log):
-    champion_id = registry.champion_model_id(model_root)
+def _compatible_champion(model_root: Path, config: TrainConfig, spec: features.ModelSpec, log: Log):
+    """The model to continue from (``start_from`` or the champion) when it fits this data and shape."""
+    champion_id = config.start_from or registry.champion_model_id(model_root)
     if not champion_id:
         return None
+    if config.start_from and not (model_root / config.start_from).is_dir():
+        raise ArgusError(f"no model {config.start_from!r} in {model_root} to start from; "
+                         "see `python -m argus_core models list`")
     try:
         champion = artifacts.load(model_root / champion_id)
     except ArgusError as exc:
@@ -234,6 +300,10 @@ def _compatible_champion(model_root: Path, config: TrainConfig, log: Log):
             or champion.spec.horizon != config.horizon):
         log(f"champion {champion_id} has another shape (hidden {hidden}, encoder {champion.spec.encoder_length}, "
             f"horizon {champion.spec.horizon}); training a fresh model")
+        return None
+    if champion.spec.layout != spec.layout or (spec.layout == "wide" and champion.spec.targets != spec.targets):
+        log(f"champion {champion_id} forecasts other series ({champion.spec.layout} layout: "
+            f"{', '.join(champion.spec.forecast_metrics)}); training a fresh model")
         return None
     return champion
 

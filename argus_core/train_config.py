@@ -27,6 +27,9 @@ class TrainConfig:
     threads: int | None = None  # None: one less than the cores (see ``choose_threads``)
     checkpoint_minutes: float = 2.0
     time_limit_minutes: float | None = None
+    layout: str = "auto"  # "wide", "series", or "auto": series when the metric set is not schema v1's
+    holdout: float = 0.0  # share at the end of every series never trained on (what `backtest` scores)
+    start_from: str | None = None  # model id to continue from (default: the champion, unless fresh)
 
 
 def check(config: TrainConfig) -> list[str]:
@@ -36,6 +39,10 @@ def check(config: TrainConfig) -> list[str]:
                 if not isinstance(getattr(config, name), int) or getattr(config, name) < 1]
     if not 0 < config.learning_rate <= 1:
         problems.append("learning_rate must be in (0, 1]")
+    if config.layout not in ("auto", "wide", "series"):
+        problems.append("layout must be auto, wide or series")
+    if not 0 <= config.holdout < 0.9:
+        problems.append("holdout must be in [0, 0.9)")
     if config.time_limit_minutes is not None and config.time_limit_minutes <= 0:
         problems.append("time limit must be positive (or empty for none)")
     return problems

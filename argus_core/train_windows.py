@@ -17,6 +17,8 @@ import torch
 
 from argus_core import features, forecast_inputs, schema
 
+CLIP = 20.0  # series layout: training targets at most this many window spreads from the window's level
+
 
 class WindowBatches(torch.utils.data.IterableDataset):
     """Batches of (x, y) windows whose forecasts start within [first_start, last_start] (time_idx).
@@ -25,8 +27,8 @@ class WindowBatches(torch.utils.data.IterableDataset):
     order (validation: every epoch scores the same windows, so losses compare); False for time order."""
 
     def __init__(self, prepared: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_reals: list[str],
-                 categoricals: list[str], batch_size: int, first_start: int | None = None,
-                 last_start: int | None = None, shuffle: bool | str = True, seed: int = 0,
+                 categoricals: list[str], batch_size: int, first_start: int | dict[str, int] | None = None,
+                 last_start: int | dict[str, int] | None = None, shuffle: bool | str = True, seed: int = 0,
                  incidents: pd.DataFrame | None = None, incident_share: float = 0.0) -> None:
         self.spec, self.parameters = spec, parameters
         self.x_reals, self.categoricals = list(x_reals), list(categoricals)
@@ -50,12 +52,12 @@ class WindowBatches(torch.utils.data.IterableDataset):
         complete = np.cumsum(np.pad(real, ((0, 0), (1, 0))), axis=1)
         whole = (complete[:, span:] - complete[:, :-span]) == span  # (S, T - span + 1)
         starts = np.arange(whole.shape[1]) + spec.encoder_length + self.t0
-        allowed = np.ones_like(starts, dtype=bool)
-        if first_start is not None:
-            allowed &= starts >= first_start
-        if last_start is not None:
-            allowed &= starts <= last_start
-        servers, windows = np.nonzero(whole & allowed[None, :])
+        # bounds per series (a dict: series cut on their own), or one for all
+        lowest, highest = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+        first = _bounds(first_start, names, lowest, highest)
+        last = _bounds(last_start, names, highest, lowest)
+        allowed = (starts[None, :] >= first[:, None]) & (starts[None, :] <= last[:, None])
+        servers, windows = np.nonzero(whole & allowed)
         self.windows = np.stack([servers, windows], axis=1)
         if len(self.windows) == 0:
             raise ValueError("no complete window of encoder + horizon steps in this data")
@@ -101,6 +103,12 @@ class WindowBatches(torch.utils.data.IterableDataset):
         span = spec.encoder_length + spec.horizon
         steps = chosen[:, 1:2] + np.arange(span)[None, :]  # (B, span)
         values = self.values[chosen[:, :1], steps]  # (B, span, U)
+        if spec.layout == "series":
+            values = values / features.window_scale(values[:, :spec.encoder_length, 0])[:, None, None]
+            # a flat window followed by a spike is thousands of its own spreads away: one such
+            # window would swamp a batch's loss, so targets are limited to +-CLIP spreads of the level
+            level = values[:, :spec.encoder_length, :].mean(axis=1, keepdims=True)
+            values[:, spec.encoder_length:] = np.clip(values[:, spec.encoder_length:], level - CLIP, level + CLIP)
         calendar = {name: column[steps] for name, column in self.calendar.items()}
         x = forecast_inputs.assemble(values, calendar, self.profiles[chosen[:, 0]], spec, self.parameters,
                                      self.x_reals, self.categoricals)
@@ -110,7 +118,18 @@ class WindowBatches(torch.utils.data.IterableDataset):
         # what the model's training step logs from (encoder targets feed its MASE-style metrics)
         x["encoder_target"] = [torch.from_numpy(np.ascontiguousarray(values[:, :enc, unknown.index(t)]))
                                for t in spec.targets]
+        if len(spec.targets) == 1:  # one target: tensors, not lists of one
+            y, x["encoder_target"] = y[0], x["encoder_target"][0]
         x["decoder_target"] = y
         x["decoder_time_idx"] = torch.from_numpy(self.t0 + steps[:, enc:])
         x["groups"] = torch.from_numpy(chosen[:, :1].astype(np.int64))
         return x, (y, None)
+
+
+def _bounds(bound: int | dict[str, int] | None, names: np.ndarray, open_end: int, excluded: int) -> np.ndarray:
+    """One bound per series: ``open_end`` when there is none, ``excluded`` for a series a dict leaves out."""
+    if bound is None:
+        return np.full(len(names), open_end, dtype=np.int64)
+    if isinstance(bound, dict):
+        return np.array([bound.get(str(n), excluded) for n in names], dtype=np.int64)
+    return np.full(len(names), bound, dtype=np.int64)
