@@ -63,6 +63,25 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--output", required=True, type=Path, help="parquet (or .csv) file for the forecast")
     pr.set_defaults(handler=_predict)
 
+    bt = sub.add_parser("backtest", help="score a model on data it did not train on, beside baselines",
+                        description="Rolling-origin backtest on each series' hold-out (train --holdout) or the data "
+                                    "after the model's training span: the TFT, naive, seasonal naive and a "
+                                    "classical model (statsforecast, optional) in the same run. MASE, pinball loss "
+                                    "and p10-p90 coverage per series and overall; saved with the model.")
+    bt.add_argument("--dataset", required=True, type=Path)
+    bt.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+    bt.add_argument("--model", default=None, help="model id (default: the champion)")
+    bt.add_argument("--origins", type=int, default=None, metavar="N",
+                    help="the last N origins of each series (default: every origin that fits)")
+    bt.add_argument("--every", type=int, default=None, metavar="STEPS", help="steps between origins (default: "
+                                                                               "one horizon)")
+    bt.add_argument("--horizon", type=int, default=None,
+                    help="steps ahead; must be the model's horizon (default: the model's)")
+    bt.add_argument("--classical", choices=("autoarima", "autoets", "none"), default="autoarima",
+                    help="classical baseline from statsforecast (default: autoarima; skipped when not installed)")
+    bt.add_argument("--json", action="store_true", help="print the summary as JSON")
+    bt.set_defaults(handler=_backtest)
+
     mo = sub.add_parser("models", help="list, promote or roll back models")
     mo.add_argument("--models", type=Path, default=DEFAULT_MODELS)
     mo_sub = mo.add_subparsers(title="actions", metavar="ACTION")
@@ -75,6 +94,31 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     rb = mo_sub.add_parser("rollback", help="bring back the previous champion")
     rb.set_defaults(handler=_models_rollback)
     mo.set_defaults(handler=_models_list, json=False)
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    import json
+
+    from argus_core import backtest
+    from argus_core.forecast import load_model
+
+    store.read_manifest(args.dataset)  # a clear error before the slow imports
+    if args.horizon is not None:
+        horizon = load_model(args.models, args.model).spec.horizon
+        if args.horizon != horizon:
+            print(f"error: the model forecasts {horizon} steps ahead; --horizon {args.horizon} needs a model "
+                  f"trained with --horizon {args.horizon}", file=sys.stderr)
+            return 1
+    log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
+    result = backtest.run(args.dataset, args.models, args.model, origins=args.origins, every=args.every,
+                          classical=args.classical, log=log)
+    if args.json:
+        print(json.dumps(backtest._clean({k: v for k, v in result.summary.items() if k != "per_series"}), indent=1))
+    else:
+        for line in backtest.table(result.summary):
+            print(line)
+        print(f"saved with model {result.summary['model_id']} ({result.summary['seconds']:.0f} s)")
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:

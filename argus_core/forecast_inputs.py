@@ -60,7 +60,7 @@ def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_r
     unknown = list(spec.unknown_reals)
     values = np.full((n_servers, enc, len(unknown)), np.nan, dtype=np.float32)
     values[codes[inside], position[inside]] = prepared.loc[inside, unknown].to_numpy(np.float32)
-    values = _fill_gaps(values)
+    values = fill_gaps(values)
     scales = np.ones(n_servers, dtype=np.float32)
     if spec.layout == "series":
         scales = features.window_scale(values[:, :, 0])
@@ -170,7 +170,7 @@ def _standardise(raw: np.ndarray, scaler) -> np.ndarray:
     return (raw - center) / scale
 
 
-def _fill_gaps(values: np.ndarray) -> np.ndarray:
+def fill_gaps(values: np.ndarray) -> np.ndarray:
     """Carry the last real value over missing steps (model input only; the data keeps its gaps);
     leading gaps take the first real value."""
     n_servers, length, n_vars = values.shape

@@ -27,7 +27,8 @@ class WindowBatches(torch.utils.data.IterableDataset):
     order (validation: every epoch scores the same windows, so losses compare); False for time order."""
 
     def __init__(self, prepared: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_reals: list[str],
-                 categoricals: list[str], batch_size: int, first_start: int | dict[str, int] | None = None,
+                 categoricals: list[str], batch_size: int, complete: bool = True,
+                 first_start: int | dict[str, int] | None = None,
                  last_start: int | dict[str, int] | None = None, shuffle: bool | str = True, seed: int = 0,
                  incidents: pd.DataFrame | None = None, incident_share: float = 0.0) -> None:
         self.spec, self.parameters = spec, parameters
@@ -49,8 +50,16 @@ class WindowBatches(torch.utils.data.IterableDataset):
 
         span = spec.encoder_length + spec.horizon
         # window w starts at step w; its forecast starts at w + encoder_length
-        complete = np.cumsum(np.pad(real, ((0, 0), (1, 0))), axis=1)
-        whole = (complete[:, span:] - complete[:, :-span]) == span  # (S, T - span + 1)
+        counts = np.cumsum(np.pad(real, ((0, 0), (1, 0))), axis=1)
+        present = counts[:, span:] - counts[:, :-span]  # real steps per window, (S, T - span + 1)
+        # training uses complete windows only; a backtest (complete=False) takes any window whose
+        # encoder is at least half real data and scores the real steps of its horizon
+        if complete:
+            whole = present == span
+        else:
+            enc = spec.encoder_length
+            in_encoder = (counts[:, enc:] - counts[:, :-enc])[:, :present.shape[1]]
+            whole = (in_encoder >= enc // 2) & (present - in_encoder >= 1)
         starts = np.arange(whole.shape[1]) + spec.encoder_length + self.t0
         # bounds per series (a dict: series cut on their own), or one for all
         lowest, highest = np.iinfo(np.int64).min, np.iinfo(np.int64).max
@@ -58,6 +67,7 @@ class WindowBatches(torch.utils.data.IterableDataset):
         last = _bounds(last_start, names, highest, lowest)
         allowed = (starts[None, :] >= first[:, None]) & (starts[None, :] <= last[:, None])
         servers, windows = np.nonzero(whole & allowed)
+        self.names = names
         self.windows = np.stack([servers, windows], axis=1)
         if len(self.windows) == 0:
             raise ValueError("no complete window of encoder + horizon steps in this data")
@@ -98,22 +108,36 @@ class WindowBatches(torch.utils.data.IterableDataset):
             hot |= (self.windows[:, 0] == names.index(row.server_name)) & (starts <= last) & (ends >= first)
         return np.flatnonzero(hot)
 
-    def batch(self, chosen: np.ndarray) -> tuple[dict, tuple[list[torch.Tensor], None]]:
+    def window_inputs(self, chosen: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray]:
+        """(network x, windows (B, span, U) as the network sees them, scale per window).
+
+        ``chosen`` rows are (series index, window start). In series layout each window is
+        divided by its own spread (``features.window_scale``); otherwise the scale is 1."""
         spec = self.spec
         span = spec.encoder_length + spec.horizon
         steps = chosen[:, 1:2] + np.arange(span)[None, :]  # (B, span)
         values = self.values[chosen[:, :1], steps]  # (B, span, U)
+        scales = np.ones(len(chosen), dtype=np.float32)
         if spec.layout == "series":
-            values = values / features.window_scale(values[:, :spec.encoder_length, 0])[:, None, None]
+            scales = features.window_scale(forecast_inputs.fill_gaps(values[:, :spec.encoder_length])[:, :, 0])
+            values = values / scales[:, None, None]
+        calendar = {name: column[steps] for name, column in self.calendar.items()}
+        encoder = forecast_inputs.fill_gaps(values[:, :spec.encoder_length])  # model input only
+        filled = np.concatenate([encoder, values[:, spec.encoder_length:]], axis=1)
+        x = forecast_inputs.assemble(filled, calendar, self.profiles[chosen[:, 0]], spec, self.parameters,
+                                     self.x_reals, self.categoricals)
+        return x, values, scales
+
+    def batch(self, chosen: np.ndarray) -> tuple[dict, tuple[list[torch.Tensor], None]]:
+        spec = self.spec
+        enc = spec.encoder_length
+        x, values, _ = self.window_inputs(chosen)
+        if spec.layout == "series":
             # a flat window followed by a spike is thousands of its own spreads away: one such
             # window would swamp a batch's loss, so targets are limited to +-CLIP spreads of the level
-            level = values[:, :spec.encoder_length, :].mean(axis=1, keepdims=True)
-            values[:, spec.encoder_length:] = np.clip(values[:, spec.encoder_length:], level - CLIP, level + CLIP)
-        calendar = {name: column[steps] for name, column in self.calendar.items()}
-        x = forecast_inputs.assemble(values, calendar, self.profiles[chosen[:, 0]], spec, self.parameters,
-                                     self.x_reals, self.categoricals)
+            level = values[:, :enc, :].mean(axis=1, keepdims=True)
+            values[:, enc:] = np.clip(values[:, enc:], level - CLIP, level + CLIP)
         unknown = list(spec.unknown_reals)
-        enc = spec.encoder_length
         y = [torch.from_numpy(np.ascontiguousarray(values[:, enc:, unknown.index(t)])) for t in spec.targets]
         # what the model's training step logs from (encoder targets feed its MASE-style metrics)
         x["encoder_target"] = [torch.from_numpy(np.ascontiguousarray(values[:, :enc, unknown.index(t)]))
@@ -121,6 +145,7 @@ class WindowBatches(torch.utils.data.IterableDataset):
         if len(spec.targets) == 1:  # one target: tensors, not lists of one
             y, x["encoder_target"] = y[0], x["encoder_target"][0]
         x["decoder_target"] = y
+        steps = chosen[:, 1:2] + np.arange(enc + spec.horizon)[None, :]
         x["decoder_time_idx"] = torch.from_numpy(self.t0 + steps[:, enc:])
         x["groups"] = torch.from_numpy(chosen[:, :1].astype(np.int64))
         return x, (y, None)

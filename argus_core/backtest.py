@@ -1,0 +1,438 @@
+"""Rolling-origin backtests: the TFT beside naive, seasonal naive and a classical model.
+
+``run(dataset, model_root, model_id)`` scores the data a model never trained on: after each
+series' hold-out start (``train --holdout``) or, for a model trained without one, after the end
+of its training data. Forecast origins are spaced ``every`` steps (default: one horizon); each
+forecasts ``horizon`` steps with p10/p50/p90. In the same run:
+
+- naive: the last value, its band from the in-sample spread of h-step changes;
+- seasonal naive: the value one day earlier, its band from the in-sample seasonal errors;
+- a classical model from statsforecast (AutoARIMA or AutoETS, non-seasonal, 80 % interval as
+  p10-p90), when the optional extra is installed (``requirements-extras.txt``).
+
+Scores per series: MASE (mean absolute error of p50, scaled by the in-sample mean absolute
+seasonal-naive error, one-day season), pinball loss per quantile (scaled the same way), and the
+share of actuals inside p10-p90; then mean and median over series, per metric and per profile.
+Where the dataset has labelled anomaly windows, error and coverage inside and outside them.
+
+Results are saved with the model (``backtest.json`` and the forecasts in ``backtest.parquet``),
+so the dashboard shows them without recomputing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from argus_core import features, forecast, schema, store
+from argus_core.errors import ArgusError
+
+SUMMARY = "backtest.json"
+FORECASTS = "backtest.parquet"
+TFT = "tft"
+NAIVE = "naive"
+SEASONAL = "seasonal_naive"
+CLASSICAL = ("autoarima", "autoets")
+SEASON = pd.Timedelta("1D")
+CLASSICAL_HISTORY = 2016  # steps the classical model is fitted on before each origin (7 days at 5 min)
+
+
+@dataclass
+class Backtest:
+    summary: dict
+    forecasts: pd.DataFrame
+
+
+def classical_available() -> bool:
+    try:
+        import statsforecast  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None, origins: int | None = None,
+        every: int | None = None, classical: str = "autoarima", batch_size: int = 128,
+        log: Callable[[str], None] = lambda line: None) -> Backtest:
+    import torch
+
+    from argus_core.train_windows import WindowBatches
+
+    started = time.perf_counter()
+    model = forecast.load_model(model_root, model_id)
+    spec, network = model.spec, model.network
+    manifest = store.read_manifest(dataset)
+    if classical != "none" and classical not in CLASSICAL:
+        raise ArgusError(f"unknown classical model {classical!r}; use {', '.join(CLASSICAL)} or none")
+    if classical != "none" and not classical_available():
+        log("statsforecast is not installed: no classical baseline (pip install -r requirements-extras.txt)")
+        classical = "none"
+    frame = store.read(dataset)
+    try:
+        prepared = features.prepare(frame, spec)
+    except ValueError as exc:
+        raise ArgusError(f"model {model.model_id} does not fit {dataset}: {exc}") from exc
+    starts = _evaluation_starts(model, prepared, spec)
+    every = every or spec.horizon
+    try:
+        windows = WindowBatches(prepared, spec, features.reusable(model.dataset_parameters),
+                                list(network.hparams.x_reals), list(network.hparams.x_categoricals), batch_size,
+                                complete=False, first_start=starts, shuffle=False)
+    except ValueError as exc:
+        raise ArgusError(f"nothing to backtest in {dataset}: {exc}") from exc
+    chosen = _origins(windows, spec, starts, every, origins)
+    if not len(chosen):
+        raise ArgusError("no forecast origin fits after the evaluation start: the hold-out is shorter than "
+                         f"one horizon ({spec.horizon} steps); train with a larger --holdout")
+    enc, horizon = spec.encoder_length, spec.horizon
+    season = int(SEASON / pd.Timedelta(spec.step))
+    log(f"backtest of {model.model_id} on {dataset}: {len(chosen)} origins over {len(np.unique(chosen[:, 0]))} "
+        f"series, {horizon} steps ahead, every {every} steps")
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    pieces = []
+    with torch.inference_mode():
+        for first in range(0, len(chosen), batch_size):
+            batch = chosen[first:first + batch_size]
+            x, _, scales = windows.window_inputs(batch)
+            out = network(x)
+            pieces.append(forecast._sorted_prediction(out) * scales[:, None, None, None])
+    tft = np.concatenate(pieces)  # (B, targets, H, Q)
+
+    rows = []
+    targets = list(spec.targets)
+    unknown = list(spec.unknown_reals)
+    for target_index, target in enumerate(targets):
+        series_values = windows.values[:, :, unknown.index(target)]  # raw units (S, T)
+        bands: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for b, (s, w) in enumerate(chosen):
+            origin = w + enc  # array position of the first forecast step
+            name = str(windows.names[s])
+            if s not in bands:  # baseline bands come from each series' in-sample part, once
+                sample = series_values[s, :starts_at(starts, name, windows)]
+                bands[s] = (_change_quantiles(sample, horizon), _change_quantiles(sample, season, only=True))
+            server, metric = _series(name, target, spec)
+            base = dict(server_name=server, metric=metric, profile=windows.profiles[s],
+                        origin=windows.t0 + origin, step=np.arange(1, horizon + 1),
+                        actual=series_values[s, origin:origin + horizon])
+            rows.append({**base, "model": TFT, "q": tft[b, target_index]})
+            rows.append({**base, "model": NAIVE, "q": _naive(series_values[s, :origin], bands[s][0])})
+            rows.append({**base, "model": SEASONAL,
+                         "q": _seasonal(series_values[s], origin, horizon, season, bands[s][1])})
+    if classical != "none":
+        log(f"fitting {classical} at every origin ({len(chosen) * len(targets)} fits) ...")
+        rows += _classical_rows(rows, windows, chosen, spec, classical, log)
+
+    forecasts = _forecast_frame(rows, spec)
+    scales = _mase_scales(windows, spec, starts, season)
+    labels = _labels(manifest)
+    summary = _summarise(forecasts, scales, labels)
+    summary.update(
+        model_id=model.model_id, dataset=str(Path(dataset).resolve()), created=pd.Timestamp.now(tz="UTC").isoformat(),
+        horizon=horizon, every=every, origins=int(len(chosen)), series=int(len(np.unique(chosen[:, 0]))),
+        classical=classical, seconds=round(time.perf_counter() - started, 1),
+        evaluation="per-series hold-out" if model.training_info.get("evaluation_start") else "after the training data",
+    )
+    result = Backtest(summary, forecasts)
+    save(model.path, result)
+    return result
+
+
+def starts_at(starts: dict[str, int], name: str, windows) -> int:
+    """The evaluation start of a series as an array position (its in-sample part ends there)."""
+    return int(starts[name] - windows.t0)
+
+
+def save(model_dir: Path, result: Backtest) -> None:
+    """Write the summary and forecasts beside the model, each atomically."""
+    fd, tmp = tempfile.mkstemp(dir=model_dir, suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(_clean(result.summary), handle, indent=1)
+    os.replace(tmp, model_dir / SUMMARY)
+    fd, tmp = tempfile.mkstemp(dir=model_dir, suffix=".tmp")
+    os.close(fd)
+    result.forecasts.to_parquet(tmp, index=False)
+    os.replace(tmp, model_dir / FORECASTS)
+
+
+def load(model_dir: str | Path) -> Backtest | None:
+    """A model's saved backtest, or None when it has none (or an unreadable one)."""
+    model_dir = Path(model_dir)
+    try:
+        summary = json.loads((model_dir / SUMMARY).read_text())
+        forecasts = pd.read_parquet(model_dir / FORECASTS)
+    except (OSError, ValueError):
+        return None
+    return Backtest(summary, forecasts)
+
+
+# --- origins and baselines ------------------------------------------------------------------------------
+
+def _evaluation_starts(model, prepared: pd.DataFrame, spec: features.ModelSpec) -> dict[str, int]:
+    """time_idx where each series' evaluation starts: its hold-out, else after the training data."""
+    recorded = model.training_info.get("evaluation_start") or {}
+    step = pd.Timedelta(spec.step)
+    names = prepared[schema.SERVER].unique()
+    if recorded:
+        return {name: int((pd.Timestamp(recorded[name]) - features.EPOCH) // step) for name in names
+                if name in recorded}
+    span = model.training_info.get("data_span") or []
+    if len(span) != 2:
+        raise ArgusError(f"model {model.model_id} does not record what it trained on: cannot tell its unseen data")
+    after = int((pd.Timestamp(span[1]) - features.EPOCH) // step) + 1
+    if prepared[features.TIME_IDX].max() < after + spec.horizon:
+        raise ArgusError(f"model {model.model_id} trained on all of this data (up to {span[1]}): backtest it on "
+                         "newer data, or train with --holdout 0.3 to keep the end of every series out of training")
+    return {name: after for name in names}
+
+
+def _origins(windows, spec: features.ModelSpec, starts: dict[str, int], every: int, limit: int | None) -> np.ndarray:
+    """(series, window start) of every origin: from each series' evaluation start, every ``every``
+    steps, while a whole horizon fits; with ``limit``, the last ``limit`` of each series."""
+    available = {(int(s), int(w)) for s, w in windows.windows}
+    chosen = []
+    length = windows.values.shape[1]
+    for s, name in enumerate(windows.names):
+        if str(name) not in starts:
+            continue
+        first = starts_at(starts, str(name), windows)
+        mine = [origin - spec.encoder_length for origin in range(first, length - spec.horizon + 1, every)
+                if (s, origin - spec.encoder_length) in available]
+        if limit:
+            mine = mine[-limit:]
+        chosen += [(s, w) for w in mine]
+    return np.array(chosen, dtype=np.int64).reshape(-1, 2)
+
+
+def _change_quantiles(sample: np.ndarray, horizon: int, only: bool = False) -> np.ndarray:
+    """(H, 2) p10 and p90 of the in-sample h-step changes, h = 1..horizon (``only``: h = horizon)."""
+    steps = [horizon] if only else range(1, horizon + 1)
+    out = np.zeros((len(steps), 2), dtype=np.float64)
+    for i, h in enumerate(steps):
+        if len(sample) <= h:
+            continue
+        changes = sample[h:] - sample[:-h]
+        changes = changes[~np.isnan(changes)]
+        if len(changes):
+            out[i] = np.quantile(changes, [0.1, 0.9])
+    return out
+
+
+def _naive(history: np.ndarray, bands: np.ndarray) -> np.ndarray:
+    """(H, 3): the last real value, widened by the in-sample quantiles of h-step changes."""
+    real = history[~np.isnan(history)]
+    last = real[-1] if len(real) else np.nan
+    return np.stack([last + bands[:, 0], np.full(len(bands), last), last + bands[:, 1]], axis=1)
+
+
+def _seasonal(values: np.ndarray, origin: int, horizon: int, season: int, band: np.ndarray) -> np.ndarray:
+    """(H, 3): the value one season earlier, widened by the in-sample seasonal errors."""
+    index = origin + np.arange(horizon) - season
+    center = np.where(index >= 0, values[np.maximum(index, 0)], np.nan)
+    return np.stack([center + band[0, 0], center, center + band[0, 1]], axis=1)
+
+
+def _classical_rows(rows: list[dict], windows, chosen: np.ndarray, spec: features.ModelSpec, kind: str,
+                    log: Callable[[str], None]) -> list[dict]:
+    import warnings
+
+    from statsforecast.models import AutoARIMA, AutoETS
+
+    out = []
+    done, started = 0, time.perf_counter()
+    tft_rows = [r for r in rows if r["model"] == TFT]
+    unknown = list(spec.unknown_reals)
+    for target_index, target in enumerate(spec.targets):
+        values = windows.values[:, :, unknown.index(target)]
+        for b, (s, w) in enumerate(chosen):
+            origin = w + spec.encoder_length
+            history = values[s, max(0, origin - CLASSICAL_HISTORY):origin]
+            history = pd.Series(history).interpolate(limit_direction="both").to_numpy()
+            model = AutoARIMA(season_length=1) if kind == "autoarima" else AutoETS(season_length=1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    fitted = model.forecast(y=history.astype(np.float64), h=spec.horizon, level=[80])
+                    q = np.stack([fitted["lo-80"], fitted["mean"], fitted["hi-80"]], axis=1)
+                except Exception:  # noqa: BLE001 - a fit that fails is scored as the last value
+                    q = np.repeat(history[-1:], 3)[None, :].repeat(spec.horizon, axis=0)
+            base = tft_rows[target_index * len(chosen) + b]
+            out.append({**base, "model": kind, "q": q})
+            done += 1
+            if done % 50 == 0:
+                log(f"  {done}/{len(chosen) * len(spec.targets)} fits, {time.perf_counter() - started:.0f} s")
+    return out
+
+
+def _forecast_frame(rows: list[dict], spec: features.ModelSpec) -> pd.DataFrame:
+    horizon = spec.horizon
+    step = pd.Timedelta(spec.step)
+    columns = {key: [] for key in ("server_name", "metric", "profile", "model", "origin")}
+    arrays = {key: [] for key in ("step", "actual", "q10", "q50", "q90")}
+    for row in rows:
+        for key in columns:
+            columns[key].append(row[key])
+        q = np.sort(np.asarray(row["q"], dtype=np.float64), axis=1)
+        arrays["step"].append(row["step"])
+        arrays["actual"].append(row["actual"])
+        for i, name in enumerate(schema.QUANTILE_COLUMNS):
+            arrays[name].append(q[:, i])
+    frame = pd.DataFrame({key: np.repeat(np.array(values, dtype=object), horizon) for key, values in columns.items()})
+    for key, values in arrays.items():
+        frame[key] = np.concatenate(values)
+    origin = features.EPOCH + step * frame["origin"].astype("int64")
+    frame["origin"] = origin
+    frame["timestamp"] = origin + step * (frame["step"] - 1)
+    for key in ("server_name", "metric", "profile", "model"):
+        frame[key] = frame[key].astype(str)
+    return frame
+
+
+def _mase_scales(windows, spec: features.ModelSpec, starts: dict[str, int], season: int) -> dict[tuple, float]:
+    """Per (server, metric): the in-sample mean absolute seasonal-naive error (the MASE scale)."""
+    scales = {}
+    unknown = list(spec.unknown_reals)
+    for target in spec.targets:
+        values = windows.values[:, :, unknown.index(target)]
+        for s, name in enumerate(windows.names):
+            if str(name) not in starts:
+                continue
+            sample = values[s, :starts_at(starts, str(name), windows)]
+            errors = np.abs(sample[season:] - sample[:-season])
+            errors = errors[~np.isnan(errors)]
+            key = _series(str(name), target, spec)
+            scales[key] = float(errors.mean()) if len(errors) else math.nan
+    return scales
+
+
+def _series(name: str, target: str, spec: features.ModelSpec) -> tuple[str, str]:
+    if spec.layout == "series":
+        servers, metrics = features.split_keys([name])
+        return str(servers[0]), str(metrics[0])
+    return name, target
+
+
+def _labels(manifest: dict) -> pd.DataFrame:
+    labels = pd.DataFrame(manifest.get("labels") or [], columns=["server_name", "metric", "start", "end"])
+    labels["start"] = pd.to_datetime(labels["start"], utc=True)
+    labels["end"] = pd.to_datetime(labels["end"], utc=True)
+    return labels
+
+
+# --- scores -----------------------------------------------------------------------------------------------
+
+def _summarise(forecasts: pd.DataFrame, scales: dict[tuple, float], labels: pd.DataFrame) -> dict:
+    scored = forecasts[forecasts["actual"].notna()].copy()
+    scale = np.array([scales.get((s, m), math.nan) for s, m in zip(scored["server_name"], scored["metric"],
+                                                                      strict=True)])
+    scale = np.where(scale > 0, scale, np.nan)
+    actual = scored["actual"].to_numpy()
+    scored["abs_error"] = np.abs(actual - scored["q50"].to_numpy()) / scale
+    for q, name in zip(schema.QUANTILES, schema.QUANTILE_COLUMNS, strict=True):
+        diff = actual - scored[name].to_numpy()
+        scored[f"pinball_{name}"] = np.maximum(q * diff, (q - 1) * diff) / scale
+    scored["inside"] = ((actual >= scored["q10"].to_numpy()) & (actual <= scored["q90"].to_numpy())).astype(float)
+    scored["in_anomaly"] = _in_windows(scored, labels)
+
+    keys = ["model", "server_name", "metric", "profile"]
+    per_series = scored.groupby(keys, as_index=False).agg(
+        mase=("abs_error", "mean"), pinball_q10=("pinball_q10", "mean"), pinball_q50=("pinball_q50", "mean"),
+        pinball_q90=("pinball_q90", "mean"), coverage=("inside", "mean"), points=("inside", "size"))
+    per_series = per_series[np.isfinite(per_series["mase"])]
+    models = list(dict.fromkeys(scored["model"]))
+    overall = {}
+    for model in models:
+        mine = per_series[per_series["model"] == model]
+        overall[model] = {
+            "mean_mase": float(mine["mase"].mean()), "median_mase": float(mine["mase"].median()),
+            "pinball_q10": float(mine["pinball_q10"].mean()), "pinball_q50": float(mine["pinball_q50"].mean()),
+            "pinball_q90": float(mine["pinball_q90"].mean()), "coverage": float(mine["coverage"].mean()),
+            "series": int(len(mine)),
+        }
+    calibration = {}
+    for model in models:
+        mine = scored[scored["model"] == model]
+        calibration[model] = {
+            "p10": float((mine["actual"] <= mine["q10"]).mean()), "p50": float((mine["actual"] <= mine["q50"]).mean()),
+            "p90": float((mine["actual"] <= mine["q90"]).mean())}
+    anomaly = {}
+    if scored["in_anomaly"].any():
+        for model in models:
+            mine = scored[scored["model"] == model]
+            anomaly[model] = {
+                where: {"mase": float(part["abs_error"].mean()), "coverage": float(part["inside"].mean()),
+                        "points": int(len(part))}
+                for where, part in (("inside", mine[mine["in_anomaly"]]), ("outside", mine[~mine["in_anomaly"]]))}
+
+    def grouped(by: str) -> list[dict]:
+        table = per_series.groupby(["model", by], as_index=False).agg(mase=("mase", "mean"),
+                                                                      coverage=("coverage", "mean"),
+                                                                      series=("mase", "size"))
+        return table.to_dict(orient="records")
+
+    return {
+        "models": models, "overall": overall, "per_series": per_series.to_dict(orient="records"),
+        "per_metric": grouped("metric"), "per_profile": grouped("profile"), "calibration": calibration,
+        "anomaly_windows": anomaly, "labelled_series": int(labels[["server_name", "metric"]].drop_duplicates().shape[0])
+        if len(labels) else 0,
+    }
+
+
+def _in_windows(scored: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
+    inside = np.zeros(len(scored), dtype=bool)
+    if labels.empty:
+        return inside
+    servers, metrics = scored["server_name"].to_numpy(), scored["metric"].to_numpy()
+    stamps = pd.DatetimeIndex(scored["timestamp"]).tz_convert(None).to_numpy()
+    for row in labels.itertuples(index=False):
+        mask = (servers == row.server_name) & (metrics == row.metric)
+        if mask.any():
+            start, end = row.start.tz_convert(None).to_datetime64(), row.end.tz_convert(None).to_datetime64()
+            inside |= mask & (stamps >= start) & (stamps <= end)
+    return inside
+
+
+def _clean(value):
+    """JSON-safe: NaN becomes null, numpy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def table(summary: dict) -> list[str]:
+    """The scoreboard as text lines: one row per model, best per column marked with *."""
+    overall = summary["overall"]
+    columns = [("mean_mase", "mean MASE", min), ("median_mase", "median MASE", min),
+               ("pinball_q10", "pinball p10", min), ("pinball_q50", "pinball p50", min),
+               ("pinball_q90", "pinball p90", min), ("coverage", "p10-p90 coverage", None)]
+    best = {key: pick(v[key] for v in overall.values()) for key, _, pick in columns if pick}
+    lines = [f"{'model':<16}" + "".join(f"{title:>18}" for _, title, _ in columns)]
+    for model, scores in overall.items():
+        cells = []
+        for key, _, _ in columns:
+            mark = "*" if key in best and scores[key] == best[key] else " "
+            cells.append(f"{scores[key]:>17.3f}{mark}")
+        lines.append(f"{model:<16}" + "".join(cells))
+    lines.append(f"{summary['series']} series, {summary['origins']} origins, {summary['horizon']} steps ahead "
+                 f"({summary['evaluation']}); * best; coverage goal 0.80 (p10-p90)")
+    if summary.get("anomaly_windows"):
+        lines.append("inside vs outside labelled anomaly windows (MASE-scaled error, coverage):")
+        for model, parts in summary["anomaly_windows"].items():
+            lines.append(f"  {model:<16} inside {parts['inside']['mase']:.3f} / {parts['inside']['coverage']:.2f}"
+                         f"   outside {parts['outside']['mase']:.3f} / {parts['outside']['coverage']:.2f}")
+    return lines
