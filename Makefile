@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: run test lint chromium bench demo-data clean
+.PHONY: run test lint chromium bench demo-data clean extras
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(STAMP): requirements.txt
 PORT ?= 8501
 run: $(STAMP)
 	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+# The optional classical baseline of `backtest` (statsforecast): see requirements-extras.txt
+extras: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-extras.txt
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

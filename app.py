@@ -17,6 +17,7 @@ navigation = st.navigation([
     st.Page("app_pages/server_detail.py", title="Server detail", icon=":material/dns:"),
     st.Page("app_pages/incident_demo.py", title="Incident demo", icon=":material/slideshow:"),
     st.Page("app_pages/training_console.py", title="Training console", icon=":material/model_training:"),
+    st.Page("app_pages/model_quality.py", title="Model quality", icon=":material/fact_check:"),
 ])
 ui.sidebar()
 navigation.run()

@@ -222,3 +222,44 @@ def compare_curves(metrics: pd.DataFrame, labels: dict[int, str], name: str = "v
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title=name.replace("_", " "))
     return _layout(fig, height=300)
+
+
+MODEL_COLORS = {"tft": "#1e88e5", "naive": "#757575", "seasonal_naive": "#8d6e63", "autoarima": "#43a047",
+                "autoets": "#43a047"}
+
+
+def calibration_chart(calibration: dict[str, dict[str, float]]) -> go.Figure:
+    """Nominal quantile against the share of actuals at or below it, per model; the diagonal is
+    perfect calibration (above it: forecasts too high; below: too low)."""
+    fig = go.Figure()
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect", line=dict(color="#bdbdbd", dash="dot"))
+    for model, shares in calibration.items():
+        fig.add_scatter(x=[0.1, 0.5, 0.9], y=[shares["p10"], shares["p50"], shares["p90"]], mode="lines+markers",
+                        name=html.escape(model), line=dict(color=MODEL_COLORS.get(model, "#9c27b0")))
+    fig.update_xaxes(title="nominal quantile", range=[0, 1])
+    fig.update_yaxes(title="share of actuals below", range=[0, 1])
+    return _layout(fig, height=340)
+
+
+def backtest_window(window: pd.DataFrame, history: pd.DataFrame | None = None) -> go.Figure:
+    """One backtest origin: the actuals, each model's p50, and the TFT's p10-p90 band.
+    ``window``: rows of one (server, metric, origin) from a backtest's forecasts."""
+    fig = go.Figure()
+    tft = window[window["model"] == "tft"].sort_values("timestamp")
+    if history is not None and len(history):
+        fig.add_scatter(x=history["timestamp"], y=history["value"], mode="lines", name="before the origin",
+                        line=dict(color="#424242", width=1))
+    if len(tft):
+        fig.add_scatter(x=tft["timestamp"], y=tft["q90"], mode="lines", line=dict(width=0), showlegend=False,
+                        hoverinfo="skip")
+        fig.add_scatter(x=tft["timestamp"], y=tft["q10"], mode="lines", line=dict(width=0), fill="tonexty",
+                        fillcolor="rgba(30,136,229,0.2)", name="tft p10-p90")
+    for model, rows in window.groupby("model", sort=False):
+        rows = rows.sort_values("timestamp")
+        fig.add_scatter(x=rows["timestamp"], y=rows["q50"], mode="lines", name=f"{html.escape(model)} p50",
+                        line=dict(color=MODEL_COLORS.get(model, "#9c27b0"), width=2.5 if model == "tft" else 1.5,
+                                  dash=None if model == "tft" else "dash"))
+    actual = window.drop_duplicates("timestamp").sort_values("timestamp")
+    fig.add_scatter(x=actual["timestamp"], y=actual["actual"], mode="lines", name="actual",
+                    line=dict(color="#000000", width=2))
+    return _layout(fig, height=360)

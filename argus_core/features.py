@@ -86,6 +86,8 @@ def spec_for(metrics: list[str] | tuple[str, ...], encoder_length: int = 288, ho
     (series layout: every metric is forecast, one series at a time)."""
     thresholds = thresholds or schema.THRESHOLDS
     if layout == "series":
+        if set(schema.METRIC_COLUMNS) <= set(metrics):  # the simulated fleet: its thresholded metrics
+            metrics = tuple(m for m in DEFAULT_TARGETS if m == schema.CPU_BUSY or m in metrics)
         return ModelSpec(
             targets=(VALUE,), unknown_reals=(VALUE,), encoder_length=encoder_length, horizon=horizon, step=step,
             thresholds={m: {"warning": thresholds[m].warning, "critical": thresholds[m].critical}

@@ -4,9 +4,9 @@ The only ``st.cache_*`` decorators and session keys live here; pages import this
 ``argus_core``, never the other way round.
 """
 
-from ui.data import demo_inputs, fleet_view, ranking_with_memory
+from ui.data import backtest_of, demo_inputs, fleet_view, ranking_with_memory
 from ui.errors import guard
 from ui.state import Selection, current, open_server, sidebar
 
-__all__ = ["Selection", "current", "demo_inputs", "fleet_view", "guard", "open_server", "ranking_with_memory",
-           "sidebar"]
+__all__ = ["Selection", "backtest_of", "current", "demo_inputs", "fleet_view", "guard", "open_server",
+           "ranking_with_memory", "sidebar"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from argus_core import dashboard, forecast, replay, store
+from argus_core import backtest, dashboard, forecast, replay, store
 from argus_core.errors import DatasetError
 
 KEY_MEMORY = "argus.level_memory"
@@ -81,3 +81,16 @@ def demo_inputs(selection):
     _set_threads()
     model = forecast.load_model(selection.models, forecast.resolve_model_id(selection.models, selection.model_id))
     return scenario, frame, model
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _backtest(model_dir: str, stamp: float):
+    return backtest.load(model_dir)
+
+
+def backtest_of(models, model_id: str):
+    """A model's saved backtest (None when it has none), re-read when the files change."""
+    summary = Path(models) / model_id / backtest.SUMMARY
+    if not summary.is_file():
+        return None
+    return _backtest(str(summary.parent), summary.stat().st_mtime)
