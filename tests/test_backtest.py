@@ -1,0 +1,159 @@
+"""Real data end to end with a tiny model: import NAB files, train in the series layout with a
+hold-out, forecast, backtest against the baselines, and the model quality page. Plus the
+baselines and scores on hand-made numbers with known answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from argus_core import backtest, features, forecast, importer, store
+from argus_core.cli import main
+from argus_core.train import train
+from argus_core.train_config import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+NAB = ROOT / "tests" / "data" / "nab"
+TINY = TrainConfig(epochs=1, batch_size=16, hidden_size=8, attention_heads=1, batches_per_epoch=3, val_batches=2,
+                   threads=1, holdout=0.3)
+
+
+@pytest.fixture(scope="module")
+def nab_model(tmp_path_factory):
+    """(dataset, models dir, model id) of a tiny TFT trained on three real NAB files."""
+    root = tmp_path_factory.mktemp("nab")
+    report = importer.import_files([NAB], root / "ds", importer.load_mapping(ROOT / "mappings" / "nab-aws.toml"))
+    assert report.ok, report.lines()
+    result = train(root / "ds", root / "models", TINY, log=lambda line: None)
+    return root / "ds", root / "models", result.model_id
+
+
+def test_the_series_layout_model_forecasts_each_server_metric_by_name(nab_model):
+    dataset, models, model_id = nab_model
+    model = forecast.load_model(models, model_id)
+    assert model.spec.layout == "series" and model.spec.targets == (features.VALUE,)
+    assert model.spec.forecast_metrics == ("cpu_utilization_pct", "disk_write_bytes")
+    info = model.training_info
+    assert info["holdout"] == 0.3 and set(info["evaluation_start"]) == {
+        "ec2-24ae8d | cpu_utilization_pct", "rds-e47b3b | cpu_utilization_pct", "ec2-1ef3de | disk_write_bytes"}
+    # forecast each server as of the start of its hold-out: names and metrics come back as imported
+    frame = store.read(dataset)
+    for key, start in info["evaluation_start"].items():
+        server, metric = key.split(" | ")
+        history = frame[(frame["server_name"] == server) & (frame["timestamp"] < pd.Timestamp(start))]
+        result = forecast.forecast_fleet(model, history)
+        q = result.quantiles
+        assert set(q["server_name"]) == {server} and set(q["metric"]) == {metric}
+        assert len(q) == model.spec.horizon
+        assert (q["q10"] <= q["q50"]).all() and (q["q50"] <= q["q90"]).all()
+        level = history[metric].iloc[-288:].astype(float)
+        # unit-free inside, the metric's own units outside: even a barely trained model's median
+        # stays within a few spreads of the recent level (bytes ~1e7, percent ~1e1 alike)
+        gap = abs(float(q["q50"].median()) - float(level.median()))
+        assert gap <= 5 * float(level.std()) + 0.05 * abs(float(level.median())), (key, gap, level.std())
+
+
+def test_training_never_sees_the_hold_out(nab_model):
+    dataset, models, model_id = nab_model
+    model = forecast.load_model(models, model_id)
+    prepared = features.prepare(store.read(dataset), model.spec)
+    trainable, validation, held = features.split_per_series(prepared, model.spec, 0.3, 0.15)
+    for key, start in held.items():
+        rows = trainable[trainable["server_name"] == key]
+        assert rows[features.TIME_IDX].max() < start <= validation[key] + model.spec.horizon * 100
+        assert validation[key] < start
+    assert pd.Timestamp(model.training_info["evaluation_start"]["ec2-24ae8d | cpu_utilization_pct"]) == \
+        features.EPOCH + pd.Timedelta("5min") * held["ec2-24ae8d | cpu_utilization_pct"]
+
+
+def test_backtest_scores_the_tft_beside_the_baselines_and_saves_them(nab_model, capsys):
+    dataset, models, model_id = nab_model
+    code = main(["backtest", "--dataset", str(dataset), "--models", str(models), "--classical", "none", "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["models"] == ["tft", "naive", "seasonal_naive"]
+    assert summary["series"] == 3 and summary["evaluation"] == "per-series hold-out"
+    for scores in summary["overall"].values():
+        assert 0 < scores["mean_mase"] < 50 and 0 <= scores["coverage"] <= 1 and scores["series"] == 3
+    assert summary["anomaly_windows"]["tft"]["inside"]["points"] > 0  # the labelled windows lie in the hold-out
+    saved = backtest.load(models / model_id)
+    assert saved is not None and saved.summary["model_id"] == model_id
+    forecasts = saved.forecasts
+    # origins every horizon from each series' hold-out start; no forecast reaches back into training
+    starts = forecast.load_model(models, model_id).training_info["evaluation_start"]
+    for key, start in starts.items():
+        server, metric = key.split(" | ")
+        mine = forecasts[(forecasts["server_name"] == server) & (forecasts["metric"] == metric)]
+        assert mine["timestamp"].min() >= pd.Timestamp(start)
+        assert (mine.groupby(["model", "origin"]).size() == 96).all()
+
+
+def test_the_model_quality_page_shows_the_saved_backtest(nab_model, monkeypatch):
+    dataset, models, model_id = nab_model
+    if backtest.load(models / model_id) is None:
+        backtest.run(dataset, models, model_id, classical="none")
+    monkeypatch.setenv("ARGUS_MODELS", str(models))
+    monkeypatch.setenv("ARGUS_DATASETS", str(dataset))
+    monkeypatch.setenv("ARGUS_THREADS", "1")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.run()
+    at.switch_page("app_pages/model_quality.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Model quality"
+    assert len(at.dataframe) >= 2 and len(at.get("plotly_chart")) == 2
+    window = json.loads(at.get("plotly_chart")[1].proto.spec)
+    first_series = {t.get("name") for t in window["data"]}
+    assert "actual" in first_series and "tft p50" in first_series
+    before = window["data"][-1]["y"]
+    at.selectbox(key="quality-series").select_index(1).run()
+    after = json.loads(at.get("plotly_chart")[1].proto.spec)["data"][-1]["y"]
+    assert before != after  # another series' actuals
+    at.radio(key="quality-by").set_value("profile").run()
+    assert not at.exception
+    assert "DATABASE" in at.dataframe[1].value.index
+
+
+def test_the_model_quality_page_says_how_to_get_a_backtest(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARGUS_MODELS", str(tmp_path / "models"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/model_quality.py")
+    at.run()
+    assert not at.exception
+    assert any("backtest" in info.value or "train" in info.value for info in at.info)
+
+
+# --- known answers ------------------------------------------------------------------------------------------
+
+def test_baselines_on_hand_made_series():
+    sample = np.arange(10, dtype=float)  # a ramp: every h-step change is exactly h
+    bands = backtest._change_quantiles(sample, 3)
+    assert np.allclose(bands, [[1, 1], [2, 2], [3, 3]])
+    q = backtest._naive(np.array([1.0, 2.0, np.nan]), bands)  # the last real value is 2
+    assert np.allclose(q, [[3, 2, 3], [4, 2, 4], [5, 2, 5]])
+    values = np.arange(20, dtype=float)
+    q = backtest._seasonal(values, origin=12, horizon=2, season=10, band=np.array([[-1.0, 1.0]]))
+    assert np.allclose(q, [[1, 2, 3], [2, 3, 4]])
+
+
+def test_scores_on_hand_made_forecasts():
+    stamps = pd.date_range("2024-01-01", periods=4, freq="5min", tz="UTC")
+    rows = []
+    for model, q50 in (("perfect", [1, 2, 3, 4]), ("off_by_two", [3, 4, 5, 6])):
+        rows.append(pd.DataFrame({"server_name": "a", "metric": "m", "profile": "GENERIC", "model": model,
+                                  "origin": stamps[0], "step": [1, 2, 3, 4], "timestamp": stamps,
+                                  "actual": [1.0, 2.0, 3.0, 4.0], "q10": np.array(q50) - 1.0, "q50": q50,
+                                  "q90": np.array(q50) + 1.0}))
+    summary = backtest._summarise(pd.concat(rows, ignore_index=True), {("a", "m"): 2.0}, backtest._labels({}))
+    assert summary["overall"]["perfect"]["mean_mase"] == 0
+    assert summary["overall"]["perfect"]["coverage"] == 1
+    assert summary["overall"]["off_by_two"]["mean_mase"] == pytest.approx(1.0)  # |2| / scale 2
+    assert summary["overall"]["off_by_two"]["coverage"] == 0  # actual below p10 = q50 - 1 every time
+    # pinball at p90 when the actual is 3 below it: 0.1 * 3 / scale 2
+    assert summary["overall"]["off_by_two"]["pinball_q90"] == pytest.approx(0.15)
