@@ -43,6 +43,7 @@ NAIVE = "naive"
 SEASONAL = "seasonal_naive"
 CLASSICAL = ("autoarima", "autoets")
 SEASON = pd.Timedelta("1D")
+FOREIGN_SHARE = 0.3  # share of each series scored when the model never trained on the dataset
 CLASSICAL_HISTORY = 2016  # steps the classical model is fitted on before each origin (7 days at 5 min)
 
 
@@ -81,7 +82,7 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
         prepared = features.prepare(frame, spec)
     except ValueError as exc:
         raise ArgusError(f"model {model.model_id} does not fit {dataset}: {exc}") from exc
-    starts = _evaluation_starts(model, prepared, spec)
+    starts, evaluation = _evaluation_starts(model, prepared, spec, dataset, manifest)
     every = every or spec.horizon
     try:
         windows = WindowBatches(prepared, spec, features.reusable(model.dataset_parameters),
@@ -140,7 +141,7 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
         model_id=model.model_id, dataset=str(Path(dataset).resolve()), created=pd.Timestamp.now(tz="UTC").isoformat(),
         horizon=horizon, every=every, origins=int(len(chosen)), series=int(len(np.unique(chosen[:, 0]))),
         classical=classical, seconds=round(time.perf_counter() - started, 1),
-        evaluation="per-series hold-out" if model.training_info.get("evaluation_start") else "after the training data",
+        evaluation=evaluation,
     )
     result = Backtest(summary, forecasts)
     save(model.path, result)
@@ -156,12 +157,21 @@ def save(model_dir: Path, result: Backtest) -> None:
     """Write the summary and forecasts beside the model, each atomically."""
     fd, tmp = tempfile.mkstemp(dir=model_dir, suffix=".tmp")
     with os.fdopen(fd, "w") as handle:
-        json.dump(_clean(result.summary), handle, indent=1)
-    os.replace(tmp, model_dir / SUMMARY)
+        json.dump(_clean(result.summary), handle, separators=(",", ":"))
+    _publish(tmp, model_dir / SUMMARY)
     fd, tmp = tempfile.mkstemp(dir=model_dir, suffix=".tmp")
     os.close(fd)
-    result.forecasts.to_parquet(tmp, index=False)
-    os.replace(tmp, model_dir / FORECASTS)
+    compact = result.forecasts.astype({c: "float32" for c in ("actual", "q10", "q50", "q90")})
+    compact = compact.astype({c: "category" for c in ("server_name", "metric", "profile", "model")})
+    compact.drop(columns=["step"]).to_parquet(tmp, index=False, compression="zstd")
+    _publish(tmp, model_dir / FORECASTS)
+
+
+def _publish(tmp: str, final: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes private files; these are read like the model's
+    os.replace(tmp, final)
 
 
 def load(model_dir: str | Path) -> Backtest | None:
@@ -172,19 +182,36 @@ def load(model_dir: str | Path) -> Backtest | None:
         forecasts = pd.read_parquet(model_dir / FORECASTS)
     except (OSError, ValueError):
         return None
+    for column in ("server_name", "metric", "profile", "model"):
+        forecasts[column] = forecasts[column].astype(str)
     return Backtest(summary, forecasts)
 
 
 # --- origins and baselines ------------------------------------------------------------------------------
 
-def _evaluation_starts(model, prepared: pd.DataFrame, spec: features.ModelSpec) -> dict[str, int]:
-    """time_idx where each series' evaluation starts: its hold-out, else after the training data."""
+def _evaluation_starts(model, prepared: pd.DataFrame, spec: features.ModelSpec, dataset: str | Path,
+                       manifest: dict) -> tuple[dict[str, int], str]:
+    """time_idx where each series' evaluation starts, and how it was chosen:
+
+    - the model's own hold-out (``train --holdout``), recorded per series;
+    - a dataset the model never trained on: the last ``FOREIGN_SHARE`` of every series (the
+      rest is the in-sample part that scales MASE and widens the baselines);
+    - the model's training dataset: what came after the training data, if anything."""
+    from argus_core.train import _fingerprint
+
     recorded = model.training_info.get("evaluation_start") or {}
     step = pd.Timedelta(spec.step)
     names = prepared[schema.SERVER].unique()
     if recorded:
-        return {name: int((pd.Timestamp(recorded[name]) - features.EPOCH) // step) for name in names
-                if name in recorded}
+        return ({name: int((pd.Timestamp(recorded[name]) - features.EPOCH) // step) for name in names
+                 if name in recorded}, "per-series hold-out")
+    same_data = (model.training_info.get("dataset") == str(Path(dataset).resolve())
+                 or model.training_info.get("data_fingerprint") == _fingerprint(manifest))
+    if not same_data:
+        grouped = prepared.groupby(schema.SERVER)[features.TIME_IDX]
+        first, last = grouped.min(), grouped.max()
+        starts = (last + 1 - np.floor((last - first + 1) * FOREIGN_SHARE)).astype("int64")
+        return starts.to_dict(), f"last {FOREIGN_SHARE:.0%} of each series of data the model never trained on"
     span = model.training_info.get("data_span") or []
     if len(span) != 2:
         raise ArgusError(f"model {model.model_id} does not record what it trained on: cannot tell its unseen data")
@@ -192,7 +219,7 @@ def _evaluation_starts(model, prepared: pd.DataFrame, spec: features.ModelSpec) 
     if prepared[features.TIME_IDX].max() < after + spec.horizon:
         raise ArgusError(f"model {model.model_id} trained on all of this data (up to {span[1]}): backtest it on "
                          "newer data, or train with --holdout 0.3 to keep the end of every series out of training")
-    return {name: after for name in names}
+    return {name: after for name in names}, "after the training data"
 
 
 def _origins(windows, spec: features.ModelSpec, starts: dict[str, int], every: int, limit: int | None) -> np.ndarray:

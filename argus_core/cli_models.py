@@ -167,7 +167,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _history_for(dataset: Path, spec, as_of: str | None) -> pd.DataFrame:
     """The encoder's window (plus one step) up to ``as_of`` or the end of the data."""
-    history = store.read_recent(dataset, spec.encoder_length + 1, as_of)
+    history = store.read_recent(dataset, spec.encoder_length + store.LATE_SLACK, as_of)
     if history.empty:
         raise ArgusError(f"{dataset} has no data in the {spec.encoder_length} steps up to {as_of or 'its end'}")
     return history

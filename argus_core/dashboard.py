@@ -83,7 +83,7 @@ def fleet_view(dataset: str | Path, model_root: str | Path, model_id: str | None
         raise ArgusError(f"model {model.model_id} works in steps of {spec.step}, the dataset in {step}; "
                          "train a model on this dataset")
     as_of = end if as_of is None else min(max(pd.Timestamp(as_of), start), end)
-    history = store.read_recent(dataset, spec.encoder_length + 1, as_of)
+    history = store.read_recent(dataset, spec.encoder_length + store.LATE_SLACK, as_of)
     if history.empty:
         raise DatasetError(f"{dataset} has no data in the 24 h before {as_of:%Y-%m-%d %H:%M}")
     result = forecast.cached_forecast(model, history)
@@ -101,7 +101,9 @@ def ranking(view: FleetView, previous_levels: dict[str, str] | None = None) -> p
         return ranked
     ranked.insert(1, schema.PROFILE, ranked[schema.SERVER].map(view.profiles).fillna("generic"))
     for col, name in (("breach_p50", "hours_to_breach_p50"), ("breach_p90", "hours_to_breach_p90")):
-        ranked[name] = ((ranked[col] - view.as_of) / pd.Timedelta("1h")).round(1)
+        # a series that reported late is forecast from its own last sample: a breach it predicts
+        # for a moment already past is due now, not "-0.4 h"
+        ranked[name] = ((ranked[col] - view.as_of) / pd.Timedelta("1h")).clip(lower=0).round(1)
     ranked["drivers"] = ranked[schema.SERVER].map(drivers_text(view.forecast.importance))
     ranked["unseen"] = ranked[schema.SERVER].isin(view.forecast.unseen_servers)
     return ranked

@@ -127,9 +127,20 @@ def forecast_fleet(model: artifacts.LoadedModel, history: pd.DataFrame, as_of: p
     importance = _importance_frame(importances, servers, list(network.encoder_variables))
     if spec.layout == "series":
         quantiles, importance, servers = _from_series(quantiles, importance)
+        skipped = _skipped_per_server(skipped)
     seen = set(model.training_info.get("servers", []))
     unseen = sorted(s for s in set(servers) if seen and s not in seen)
     return FleetForecast(model.model_id, as_of_ts, quantiles, importance, skipped, unseen)
+
+
+def _skipped_per_server(skipped: dict[str, str]) -> dict[str, str]:
+    """Series-layout reasons ("server | metric" -> reason) as one line per server."""
+    out: dict[str, str] = {}
+    for key, reason in skipped.items():
+        server, metric = features.split_keys([key])
+        line = f"{metric[0]}: {reason}"
+        out[str(server[0])] = f"{out[str(server[0])]}; {line}" if str(server[0]) in out else line
+    return out
 
 
 def _from_series(quantiles: pd.DataFrame, importance: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:

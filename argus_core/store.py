@@ -207,6 +207,9 @@ def read(
     return frame
 
 
+LATE_SLACK = 24  # steps of extra history a forecast reads: real series that report late still get a full window
+
+
 def read_recent(directory: str | Path, steps: int, end: str | pd.Timestamp | None = None) -> pd.DataFrame:
     """The last ``steps`` steps up to and including ``end`` (default: the dataset's last
     timestamp), read from the day partitions that hold them: what a forecast needs."""

@@ -6,6 +6,7 @@ ARGUS_SCREENSHOTS when set, which is how the README's screenshot is made)."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,7 +22,7 @@ PLOT, TABLE, FORM = ".js-plotly-plot", '[data-testid="stDataFrame"]', '[data-tes
 # a fresh server's first request is a page's own URL, as a bookmark after a restart would be
 PAGES = [("critical_servers", "Critical servers", TABLE), ("", "Fleet overview", PLOT),
          ("server_detail", "Server detail", PLOT), ("training_console", "Training console", FORM),
-         ("incident_demo", "Incident demo", PLOT)]
+         ("model_quality", "Model quality", PLOT), ("incident_demo", "Incident demo", PLOT)]
 
 pytestmark = pytest.mark.slow
 
@@ -33,13 +34,19 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install -y --no-install-recommends chromium` "
                     "(make test does this when it can)")
     pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     port = _free_port()
-    env = {**os.environ, "ARGUS_THREADS": "1"}
+    # the shipped model with a backtest on the demo fleet, so the model quality page has one to show
+    from argus_core import backtest
+
+    models = tmp_path_factory.mktemp("browser") / "models"
+    shutil.copytree(ROOT / "models", models, ignore=shutil.ignore_patterns("runs.sqlite*", ".runs", ".checkpoints"))
+    backtest.run(ROOT / "demo_data" / "fleet", models, origins=1, classical="none")
+    env = {**os.environ, "ARGUS_THREADS": "1", "ARGUS_MODELS": str(models)}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
