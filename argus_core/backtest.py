@@ -366,7 +366,10 @@ def _summarise(forecasts: pd.DataFrame, scales: dict[tuple, float], labels: pd.D
     scored["abs_error"] = np.abs(actual - scored["q50"].to_numpy()) / scale
     for q, name in zip(schema.QUANTILES, schema.QUANTILE_COLUMNS, strict=True):
         diff = actual - scored[name].to_numpy()
-        scored[f"pinball_{name}"] = np.maximum(q * diff, (q - 1) * diff) / scale
+        loss = np.maximum(q * diff, (q - 1) * diff) / scale
+        # a classical fit can return an infinite interval: its pinball loss is left out (NaN), its
+        # coverage counts (an infinite band holds every actual), and `infinite_bands` says how often
+        scored[f"pinball_{name}"] = np.where(np.isfinite(loss), loss, np.nan)
     scored["inside"] = ((actual >= scored["q10"].to_numpy()) & (actual <= scored["q90"].to_numpy())).astype(float)
     scored["in_anomaly"] = _in_windows(scored, labels)
 
