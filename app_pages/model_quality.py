@@ -38,9 +38,12 @@ with ui.guard("model quality"):
     overall = pd.DataFrame(summary["overall"]).T
     overall = overall[["mean_mase", "median_mase", "pinball_q10", "pinball_q50", "pinball_q90", "coverage", "series"]]
     overall["coverage gap"] = (overall["coverage"] - 0.8).abs()
-    st.dataframe(overall.style.highlight_min(subset=["mean_mase", "median_mase", "pinball_q10", "pinball_q50",
-                                                     "pinball_q90", "coverage gap"], color="#c8e6c9")
-                 .format(precision=3), key="quality-overall")
+    overall = overall.astype({"series": int}).rename(columns={
+        "mean_mase": "mean MASE", "median_mase": "median MASE", "pinball_q10": "pinball p10",
+        "pinball_q50": "pinball p50", "pinball_q90": "pinball p90", "coverage": "p10-p90 coverage"})
+    lower_is_better = ["mean MASE", "median MASE", "pinball p10", "pinball p50", "pinball p90", "coverage gap"]
+    st.dataframe(overall.style.highlight_min(subset=lower_is_better, color="#c8e6c9")
+                 .format(precision=3, subset=lower_is_better + ["p10-p90 coverage"]), key="quality-overall")
     by = st.radio("Break down by", ["metric", "profile", "series"], horizontal=True, key="quality-by")
     if by == "series":
         table = pd.DataFrame(summary["per_series"])

@@ -1,7 +1,9 @@
 """Write docs/fleet-overview.png, the README's screenshot: the fleet overview of the shipped demo
-fleet two hours before its database incident, taken in Debian's Chromium.
+fleet two hours before its database incident, taken in Debian's Chromium. With --page, another
+page (docs/model-quality.png: the NAB model's backtest, ARGUS_MODELS=models-nab).
 
     .venv/bin/python docs/screenshot.py [--as-of 2026-01-06T22:00]
+    ARGUS_MODELS=models-nab .venv/bin/python docs/screenshot.py --page model_quality --output docs/model-quality.png
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def main() -> None:
     parser.add_argument("--as-of", default="2026-01-06T22:00")
     parser.add_argument("--port", type=int, default=8611)
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "fleet-overview.png")
+    parser.add_argument("--page", default="", help="page path, e.g. model_quality (default: the fleet overview)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -41,7 +44,7 @@ def main() -> None:
                                         args=["--headless", "--no-sandbox", "--disable-gpu",
                                               "--disable-background-networking"])
             page = browser.new_page(viewport={"width": 1400, "height": 1250})
-            page.goto(f"{url}/?as_of={args.as_of}")
+            page.goto(f"{url}/{args.page}?as_of={args.as_of}")
             page.wait_for_selector(".js-plotly-plot", timeout=300_000)
             page.wait_for_timeout(3000)  # let the second chart and the fonts settle
             page.screenshot(path=str(args.output))
