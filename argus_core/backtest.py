@@ -168,9 +168,7 @@ def save(model_dir: Path, result: Backtest) -> None:
 
 
 def _publish(tmp: str, final: Path) -> None:
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes private files; these are read like the model's
+    os.chmod(tmp, 0o666 & ~store._UMASK)  # mkstemp makes private files; these are read like the model's
     os.replace(tmp, final)
 
 
@@ -197,8 +195,6 @@ def _evaluation_starts(model, prepared: pd.DataFrame, spec: features.ModelSpec, 
     - a dataset the model never trained on: the last ``FOREIGN_SHARE`` of every series (the
       rest is the in-sample part that scales MASE and widens the baselines);
     - the model's training dataset: what came after the training data, if anything."""
-    from argus_core.train import _fingerprint
-
     recorded = model.training_info.get("evaluation_start") or {}
     step = pd.Timedelta(spec.step)
     names = prepared[schema.SERVER].unique()
@@ -206,7 +202,7 @@ def _evaluation_starts(model, prepared: pd.DataFrame, spec: features.ModelSpec, 
         return ({name: int((pd.Timestamp(recorded[name]) - features.EPOCH) // step) for name in names
                  if name in recorded}, "per-series hold-out")
     same_data = (model.training_info.get("dataset") == str(Path(dataset).resolve())
-                 or model.training_info.get("data_fingerprint") == _fingerprint(manifest))
+                 or model.training_info.get("data_fingerprint") == store.fingerprint(manifest))
     if not same_data:
         grouped = prepared.groupby(schema.SERVER)[features.TIME_IDX]
         first, last = grouped.min(), grouped.max()

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from argus_core import schema, store
 from argus_core.errors import ArgusError, SchemaError
@@ -187,12 +188,12 @@ def _import(args: argparse.Namespace) -> int:
 def _in_contract(path: Path) -> bool:
     """Whether a file means to be in the data contract (a status column or most of schema v1's
     metrics): then it goes in as it is, and a missing column is its problem, not another metric set."""
-    from argus_core.ingest import read_table
+    from argus_core.ingest import read_columns
 
     try:
-        columns = set(read_table(path).columns)
-    except (SchemaError, OSError):
-        return True  # the contract path reports the problem
+        columns = set(read_columns(path))
+    except (OSError, ValueError, pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError):
+        return True  # the contract path reads the whole file and reports the problem
     return schema.STATUS in columns or len(columns & set(schema.METRIC_COLUMNS)) * 2 >= len(schema.METRIC_COLUMNS)
 
 

@@ -14,6 +14,16 @@ from argus_core.schema import Problem
 PARQUET_MAGIC = b"PAR1"
 
 
+def read_columns(path: str | Path) -> list[str]:
+    """A file's column names from its header or parquet schema, without reading its rows."""
+    path = Path(path)
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if path.suffix.lower() in (".parquet", ".pq") or head == PARQUET_MAGIC:
+        return list(pq.read_schema(path).names)
+    return [str(c).strip() for c in pd.read_csv(path, nrows=0, skipinitialspace=True).columns]
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """A file as a raw frame (not yet validated). Parquet is recognised by name or by its magic
     bytes, anything else is read as CSV. Raises SchemaError for empty or unreadable files,

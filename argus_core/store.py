@@ -350,6 +350,14 @@ def _iso(value: pd.Timestamp) -> str:
     return _utc(value).isoformat()
 
 
+def fingerprint(manifest: dict) -> str:
+    """A short hash of what a dataset holds (rows, span, servers, partitions, generator)."""
+    import hashlib
+
+    keys = {k: manifest.get(k) for k in ("rows", "start", "end", "servers", "partitions", "generator")}
+    return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def update_manifest(directory: str | Path, fields: dict) -> dict:
     """Set ``fields`` in a dataset's manifest (atomic rewrite); returns the new manifest."""
     manifest = read_manifest(directory)

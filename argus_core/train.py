@@ -166,7 +166,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     info = {
         "dataset": str(Path(dataset_dir).resolve()),
         "data_span": list(span),
-        "data_fingerprint": _fingerprint(manifest),
+        "data_fingerprint": store.fingerprint(manifest),
         "servers": sorted(manifest.get("servers", {})),
         "layout": spec.layout,
         "holdout": config.holdout,
@@ -310,13 +310,8 @@ def _compatible_champion(model_root: Path, config: TrainConfig, spec: features.M
 
 def _run_key(dataset_dir: str | Path, manifest: dict, config: TrainConfig) -> str:
     settings = {k: v for k, v in asdict(config).items() if k not in ("time_limit_minutes", "threads")}
-    payload = json.dumps([str(Path(dataset_dir).resolve()), _fingerprint(manifest), settings], sort_keys=True)
+    payload = json.dumps([str(Path(dataset_dir).resolve()), store.fingerprint(manifest), settings], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
-
-
-def _fingerprint(manifest: dict) -> str:
-    keys = {k: manifest.get(k) for k in ("rows", "start", "end", "servers", "partitions", "generator")}
-    return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _model_id(run_key: str) -> str:

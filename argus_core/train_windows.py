@@ -117,12 +117,13 @@ class WindowBatches(torch.utils.data.IterableDataset):
         span = spec.encoder_length + spec.horizon
         steps = chosen[:, 1:2] + np.arange(span)[None, :]  # (B, span)
         values = self.values[chosen[:, :1], steps]  # (B, span, U)
+        encoder = forecast_inputs.fill_gaps(values[:, :spec.encoder_length])  # model input only
         scales = np.ones(len(chosen), dtype=np.float32)
         if spec.layout == "series":
-            scales = features.window_scale(forecast_inputs.fill_gaps(values[:, :spec.encoder_length])[:, :, 0])
+            scales = features.window_scale(encoder[:, :, 0])
             values = values / scales[:, None, None]
+            encoder = encoder / scales[:, None, None]
         calendar = {name: column[steps] for name, column in self.calendar.items()}
-        encoder = forecast_inputs.fill_gaps(values[:, :spec.encoder_length])  # model input only
         filled = np.concatenate([encoder, values[:, spec.encoder_length:]], axis=1)
         x = forecast_inputs.assemble(filled, calendar, self.profiles[chosen[:, 0]], spec, self.parameters,
                                      self.x_reals, self.categoricals)
