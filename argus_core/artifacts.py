@@ -224,6 +224,9 @@ def load(path: str | Path) -> LoadedModel:
         raise ModelDirectoryError(f"{path / 'model.safetensors'} does not match its config "
                                   f"(missing {len(missing_keys)}, unexpected {len(unexpected)} tensors)")
     network.eval()
+    from argus_core.network import speed_up  # imports pytorch-forecasting: only once a model is loaded
+
+    speed_up(network)
     torch.set_grad_enabled(True)  # leave global autograd as we found it; inference uses no_grad locally
     return LoadedModel(path.name, path, network, spec, params, config, info)
 

@@ -48,6 +48,9 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--start-from", default=None, metavar="ID",
                     help="continue from this model (for example one pretrained on the simulated fleet) "
                          "instead of the champion")
+    tr.add_argument("--loss-scale", choices=("window", "global"), default=defaults.loss_scale,
+                    help="window: each window's errors count in units of its own recent spread (default); "
+                         "global: in units of each metric's spread over the whole training set")
     tr.add_argument("--webhook", default=os.environ.get("ARGUS_WEBHOOK"),
                     help="URL called (Slack-compatible JSON) when the run completes or fails")
     tr.add_argument("--run-id", type=int, default=None, help=argparse.SUPPRESS)  # set by the training console
@@ -131,7 +134,7 @@ def _train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate, batches_per_epoch=args.batches_per_epoch, max_steps=args.max_steps,
         streaming=args.streaming, fresh=args.fresh, encoder_length=args.encoder_length, horizon=args.horizon,
         threads=args.threads, seed=args.seed, time_limit_minutes=args.time_limit,
-        layout=args.layout, holdout=args.holdout, start_from=args.start_from,
+        layout=args.layout, holdout=args.holdout, start_from=args.start_from, loss_scale=args.loss_scale,
     )
     problems = check(config)  # the same check as the training console's
     if problems:

@@ -59,6 +59,9 @@ class ModelSpec:
     # servers carry different metrics in different units (imported real data)
     layout: str = "wide"
     metrics: tuple[str, ...] = ()  # series layout: the dataset metrics it forecasts
+    # how the loss weighs targets (argus_core.losses): "global", each by 1 / its spread over the
+    # training data; "window", each window's errors by that window's own normaliser scale
+    loss_scale: str = "global"
 
     @property
     def forecast_metrics(self) -> tuple[str, ...]:
@@ -72,6 +75,7 @@ class ModelSpec:
     def from_json(cls, payload: dict) -> ModelSpec:
         fields = dict(payload)
         fields.setdefault("normalization", "global")  # directories written before the choice existed
+        fields.setdefault("loss_scale", "global")
         for key in ("targets", "unknown_reals", "quantiles", "profiles", "target_spreads", "metrics"):
             fields.setdefault(key, ())
             fields[key] = tuple(fields[key])
@@ -352,7 +356,9 @@ def quantile_loss(spec: ModelSpec, parameters: dict):
 
     The TFT computes its loss on predictions in the metrics' own units; unweighted, MB/s and
     socket counts would drown the percentages. Dividing by each target's standard deviation
-    makes every target count alike."""
+    makes every target count alike. With ``spec.loss_scale == "window"`` the training batches
+    carry one weight per window and target instead (``argus_core.losses``); these fixed weights
+    then apply only to batches without them."""
     from pytorch_forecasting.metrics import MultiLoss, QuantileLoss
 
     if len(spec.targets) == 1:
@@ -360,4 +366,8 @@ def quantile_loss(spec: ModelSpec, parameters: dict):
     scales = list(spec.target_spreads) or [float(np.mean(getattr(n, "scale_", 1.0))) for n in
                                            target_normalizers(parameters)]
     weights = [1.0 / max(scale, 1e-6) / len(scales) for scale in scales]
+    if spec.loss_scale == "window":
+        from argus_core.losses import PerTargetWeights
+
+        return PerTargetWeights([QuantileLoss(list(spec.quantiles)) for _ in spec.targets], weights=weights)
     return MultiLoss([QuantileLoss(list(spec.quantiles)) for _ in spec.targets], weights=weights)

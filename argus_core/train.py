@@ -77,6 +77,9 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     spec = base_spec if champion is None else (
         replace(base_spec, target_spreads=champion.spec.target_spreads, profiles=champion.spec.profiles)
         if base_spec.layout == "series" else champion.spec)
+    if spec.layout == "wide" and spec.normalization == "encoder":  # a continued model may change its loss
+        # per-window weights come with Argus's batches; the stock loader of streaming runs has none
+        spec = replace(spec, loss_scale="global" if config.streaming else config.loss_scale)
     parameters = champion.dataset_parameters if champion else None
     per_series = spec.layout == "series" or config.holdout > 0
     held: dict[str, int] = {}
@@ -198,12 +201,15 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
 # --- pieces -------------------------------------------------------------------------------------------
 
 def _network(parameters: dict, spec: features.ModelSpec, config: TrainConfig):
+    import torch
     from pytorch_forecasting import TemporalFusionTransformer, TimeSeriesDataSet
+
+    from argus_core.network import speed_up
 
     # from_dataset needs a dataset object only for its attributes; a stub frame of one series is enough
     stub = _stub_frame(spec)
     dataset = TimeSeriesDataSet.from_parameters(features.reusable(parameters), stub)
-    return TemporalFusionTransformer.from_dataset(
+    return speed_up(TemporalFusionTransformer.from_dataset(
         dataset,
         hidden_size=config.hidden_size,
         attention_head_size=config.attention_heads,
@@ -211,11 +217,13 @@ def _network(parameters: dict, spec: features.ModelSpec, config: TrainConfig):
         dropout=config.dropout,
         learning_rate=config.learning_rate,
         loss=features.quantile_loss(spec, parameters),
+        # per-target MAE/SMAPE/... on every step: nothing reads them, and they cost time
+        logging_metrics=torch.nn.ModuleList([]),
         output_size=len(spec.quantiles) if len(spec.targets) == 1 else [len(spec.quantiles)] * len(spec.targets),
         optimizer="adam",
         reduce_on_plateau_patience=2,
         log_interval=-1,
-    )
+    ))
 
 
 def layout_of(config: TrainConfig, manifest: dict) -> str:

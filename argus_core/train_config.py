@@ -30,6 +30,9 @@ class TrainConfig:
     layout: str = "auto"  # "wide", "series", or "auto": series when the metric set is not schema v1's
     holdout: float = 0.0  # share at the end of every series never trained on (what `backtest` scores)
     start_from: str | None = None  # model id to continue from (default: the champion, unless fresh)
+    # wide layout: "window" weighs each window's errors by its own scale (argus_core.losses), "global" by
+    # each target's spread over the whole training set
+    loss_scale: str = "window"
 
 
 def check(config: TrainConfig) -> list[str]:
@@ -41,6 +44,8 @@ def check(config: TrainConfig) -> list[str]:
         problems.append("learning_rate must be in (0, 1]")
     if config.layout not in ("auto", "wide", "series"):
         problems.append("layout must be auto, wide or series")
+    if config.loss_scale not in ("window", "global"):
+        problems.append("loss_scale must be window or global")
     if not 0 <= config.holdout < 0.9:
         problems.append("holdout must be in [0, 0.9)")
     if config.time_limit_minutes is not None and config.time_limit_minutes <= 0:

@@ -149,7 +149,11 @@ class WindowBatches(torch.utils.data.IterableDataset):
         steps = chosen[:, 1:2] + np.arange(enc + spec.horizon)[None, :]
         x["decoder_time_idx"] = torch.from_numpy(self.t0 + steps[:, enc:])
         x["groups"] = torch.from_numpy(chosen[:, :1].astype(np.int64))
-        return x, (y, None)
+        weight = None
+        if spec.loss_scale == "window" and len(spec.targets) > 1:
+            # each window's errors in units of the scale its normaliser used (argus_core.losses)
+            weight = [1.0 / pair[:, 1] for pair in x["target_scale"]]
+        return x, (y, weight)
 
 
 def _bounds(bound: int | dict[str, int] | None, names: np.ndarray, open_end: int, excluded: int) -> np.ndarray:

@@ -258,3 +258,71 @@ def test_training_batches_oversample_incident_windows(small_setup) -> None:
 
     assert share_from_incident_server(boosted) >= 0.5
     assert share_from_incident_server(plain) < 0.25
+
+
+def test_accumulating_variable_selection_matches_the_library(trained: tuple[Path, str, list[str]],
+                                                             history: pd.DataFrame) -> None:
+    import torch
+
+    from argus_core import forecast_inputs
+    from argus_core.network import AccumulatingVariableSelection, stock
+
+    root, _, _ = trained
+    model = artifacts.load(root / registry.champion_model_id(root))
+    network = model.network
+    selections = [m for m in network.modules() if isinstance(m, AccumulatingVariableSelection)]
+    assert len(selections) == 3  # static, encoder and decoder selection: all switched on load
+    keys = list(network.state_dict())
+    encoder, _ = forecast._encoder_windows(history, model.spec)
+    x, *_ = forecast_inputs.build(encoder, model.spec, model.dataset_parameters, list(network.hparams.x_reals),
+                                  list(network.hparams.x_categoricals))
+    with torch.inference_mode():
+        fast = network(x)
+        stock(network)
+        library = network(x)
+    assert list(network.state_dict()) == keys  # same weights under the same names
+    for mine, theirs in zip(fast["prediction"], library["prediction"], strict=True):
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(fast["encoder_variables"].numpy(), library["encoder_variables"].numpy(), atol=1e-6)
+
+
+def test_window_loss_scale_counts_every_window_in_its_own_spread(small_setup) -> None:
+    import torch
+    from pytorch_forecasting.metrics import QuantileLoss
+
+    from argus_core.losses import PerTargetWeights
+    from argus_core.train_windows import WindowBatches
+
+    quantiles = [0.1, 0.5, 0.9]
+    loss = PerTargetWeights([QuantileLoss(quantiles), QuantileLoss(quantiles)], weights=[1.0, 1.0])
+    target = torch.zeros(2, 4)
+
+    def both(miss: float, spread: float) -> tuple[float, float]:
+        # window 0 misses by 1 spread of 1; window 1 misses by ``miss`` in a window of spread ``spread``
+        prediction = torch.stack([torch.full((4, 3), 1.0), torch.full((4, 3), miss)])
+        weights = [1.0 / torch.tensor([1.0, spread])] * 2
+        per_window = float(loss([prediction] * 2, ([target] * 2, weights)))
+        fixed = float(loss([prediction] * 2, ([target] * 2, None)))
+        return per_window, fixed
+
+    per_window_a, fixed_a = both(10.0, 10.0)
+    per_window_b, fixed_b = both(40.0, 40.0)
+    assert per_window_a == pytest.approx(per_window_b)  # one spread of error counts the same anywhere
+    assert fixed_b > 3 * fixed_a  # in metric units the wide window's error dominates
+    assert per_window_a == pytest.approx(both(1.0, 1.0)[0])
+
+    # training batches carry those weights: 1 / the scale each window's normaliser used
+    prepared, spec, train_ds, network = small_setup
+    from dataclasses import replace
+    windowed = replace(spec, loss_scale="window")
+    batches = WindowBatches(prepared, windowed, features.reusable(train_ds.get_parameters()),
+                            list(network.hparams.x_reals), list(network.hparams.x_categoricals), batch_size=8)
+    x, (_, weight) = next(iter(batches))
+    assert len(weight) == len(spec.targets)
+    for scale, w in zip(x["target_scale"], weight, strict=True):
+        np.testing.assert_allclose(w.numpy(), 1.0 / scale[:, 1].numpy(), rtol=1e-6)
+    assert isinstance(features.quantile_loss(windowed, train_ds.get_parameters()), PerTargetWeights)
+    _, (_, plain) = next(iter(WindowBatches(prepared, spec, features.reusable(train_ds.get_parameters()),
+                                            list(network.hparams.x_reals), list(network.hparams.x_categoricals),
+                                            batch_size=8)))
+    assert plain is None  # a "global" spec keeps the fixed per-target weights
