@@ -7,7 +7,9 @@ floats, written with a stride of 18: the stack and the product took 410 of 800 m
 forward pass here. Accumulating the weighted variables one at a time gives the same sum
 (up to float rounding, checked in ``tests/test_forecaster.py``) without it.
 
-``speed_up(network)`` switches a network's selection modules to this class in place; the
+The skip connections' linear interpolation becomes a product with a fixed matrix (25 -> 3 ms).
+
+``speed_up(network)`` switches a network's modules to these classes in place; the
 weights, their names and the outputs the rest of the network sees are unchanged, so model
 directories are unaffected. The stock module stays available to benchmarks as the baseline.
 """
@@ -15,7 +17,10 @@ directories are unaffected. The stock module stays available to benchmarks as th
 from __future__ import annotations
 
 import torch
-from pytorch_forecasting.models.temporal_fusion_transformer.sub_modules import VariableSelectionNetwork
+from pytorch_forecasting.models.temporal_fusion_transformer.sub_modules import (
+    TimeDistributedInterpolation,
+    VariableSelectionNetwork,
+)
 
 
 class AccumulatingVariableSelection(VariableSelectionNetwork):
@@ -36,17 +41,50 @@ class AccumulatingVariableSelection(VariableSelectionNetwork):
         return outputs, weights.unsqueeze(-2)
 
 
+class MatrixInterpolation(TimeDistributedInterpolation):
+    """Linear interpolation of the last axis (align_corners) as one product with a fixed matrix:
+    the skip connections widen every variable's 16 numbers to the hidden size this way, and a
+    matrix product is several times faster than ``F.interpolate`` over (batch x time) rows."""
+
+    def interpolate(self, x: torch.Tensor) -> torch.Tensor:
+        upsampled = x @ _interpolation_matrix(x.size(-1), self.output_size, x.dtype, x.device)
+        if self.trainable:
+            upsampled = upsampled * self.gate(self.mask.unsqueeze(0)) * 2.0
+        return upsampled
+
+
+_MATRICES: dict[tuple, torch.Tensor] = {}
+
+
+def _interpolation_matrix(size_in: int, size_out: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    key = (size_in, size_out, dtype, str(device))
+    if key not in _MATRICES:
+        position = torch.arange(size_out, dtype=torch.float64) * ((size_in - 1) / max(size_out - 1, 1))
+        low = position.floor().long().clamp(max=size_in - 1)
+        high = (low + 1).clamp(max=size_in - 1)
+        share = position - low
+        matrix = torch.zeros(size_in, size_out, dtype=torch.float64)
+        matrix[low, torch.arange(size_out)] += 1 - share
+        matrix[high, torch.arange(size_out)] += share
+        _MATRICES[key] = matrix.to(dtype=dtype, device=device)
+    return _MATRICES[key]
+
+
+_FAST = {VariableSelectionNetwork: AccumulatingVariableSelection, TimeDistributedInterpolation: MatrixInterpolation}
+
+
 def speed_up(network: torch.nn.Module) -> torch.nn.Module:
-    """Switch every variable selection module of ``network`` to the accumulating one (in place)."""
+    """Switch ``network``'s variable selection and interpolation modules to the faster ones (in place)."""
     for module in network.modules():
-        if type(module) is VariableSelectionNetwork:
-            module.__class__ = AccumulatingVariableSelection
+        if type(module) in _FAST:
+            module.__class__ = _FAST[type(module)]
     return network
 
 
 def stock(network: torch.nn.Module) -> torch.nn.Module:
     """Undo ``speed_up`` (in place): the library's own modules, for baselines and checks."""
+    library = {fast: original for original, fast in _FAST.items()}
     for module in network.modules():
-        if type(module) is AccumulatingVariableSelection:
-            module.__class__ = VariableSelectionNetwork
+        if type(module) in library:
+            module.__class__ = library[type(module)]
     return network

@@ -260,7 +260,7 @@ def test_training_batches_oversample_incident_windows(small_setup) -> None:
     assert share_from_incident_server(plain) < 0.25
 
 
-def test_accumulating_variable_selection_matches_the_library(trained: tuple[Path, str, list[str]],
+def test_faster_network_modules_match_the_library(trained: tuple[Path, str, list[str]],
                                                              history: pd.DataFrame) -> None:
     import torch
 
@@ -283,7 +283,7 @@ def test_accumulating_variable_selection_matches_the_library(trained: tuple[Path
     assert list(network.state_dict()) == keys  # same weights under the same names
     for mine, theirs in zip(fast["prediction"], library["prediction"], strict=True):
         np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(fast["encoder_variables"].numpy(), library["encoder_variables"].numpy(), atol=1e-6)
+    np.testing.assert_allclose(fast["encoder_variables"].numpy(), library["encoder_variables"].numpy(), atol=1e-5)
 
 
 def test_window_loss_scale_counts_every_window_in_its_own_spread(small_setup) -> None:
