@@ -48,6 +48,9 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--start-from", default=None, metavar="ID",
                     help="continue from this model (for example one pretrained on the simulated fleet) "
                          "instead of the champion")
+    tr.add_argument("--incident-share", type=float, default=defaults.incident_share, metavar="SHARE",
+                    help="share of each training batch drawn from windows around the dataset's known incidents "
+                         f"(default: {defaults.incident_share})")
     tr.add_argument("--loss-scale", choices=("window", "global"), default=defaults.loss_scale,
                     help="window: each window's errors count in units of its own recent spread (default); "
                          "global: in units of each metric's spread over the whole training set")
@@ -135,6 +138,7 @@ def _train(args: argparse.Namespace) -> int:
         streaming=args.streaming, fresh=args.fresh, encoder_length=args.encoder_length, horizon=args.horizon,
         threads=args.threads, seed=args.seed, time_limit_minutes=args.time_limit,
         layout=args.layout, holdout=args.holdout, start_from=args.start_from, loss_scale=args.loss_scale,
+        incident_share=args.incident_share,
     )
     problems = check(config)  # the same check as the training console's
     if problems:

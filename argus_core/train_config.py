@@ -46,6 +46,8 @@ def check(config: TrainConfig) -> list[str]:
         problems.append("layout must be auto, wide or series")
     if config.loss_scale not in ("window", "global"):
         problems.append("loss_scale must be window or global")
+    if not 0 <= config.incident_share < 1:
+        problems.append("incident_share must be in [0, 1)")
     if not 0 <= config.holdout < 0.9:
         problems.append("holdout must be in [0, 0.9)")
     if config.time_limit_minutes is not None and config.time_limit_minutes <= 0:

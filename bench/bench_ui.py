@@ -4,6 +4,10 @@ the 90-server demo fleet and a simulated 1,000-server fleet.
 
     .venv/bin/python bench/bench_ui.py [--warm-visits 3] [--servers 90,1000]
 
+Three figures per page: cold, warm (a fresh tab loading the page's URL: the whole Streamlit
+frontend starts again), and a click on the page's link in the sidebar of an app already open
+(how an SRE moves between pages; median of ``--warm-visits`` rounds).
+
 Beside each fleet, the baseline measured in the same run: the library alone
 (``dashboard.fleet_view`` + ``ranking``), cold and warm, in this process. The server runs with
 ARGUS_THREADS=1, the app's default on this 2-core machine (cores - 1).
@@ -83,6 +87,39 @@ def time_page(context, url: str, selector: str) -> float:
         page.close()
 
 
+# a chart (or table) of the page just asked for: the new page's heading is there and the element is
+# not a stale one left from the page before (Streamlit marks those data-stale="true" until replaced)
+FRESH = """([title, selector]) => {
+  const fresh = e => { const c = e.closest('[data-stale]'); return !c || c.dataset.stale !== 'true'; };
+  const heading = [...document.querySelectorAll('h1, h2, h3')].some(h => h.innerText.trim() === title && fresh(h));
+  return heading && [...document.querySelectorAll(selector)].some(fresh);
+}"""
+
+
+def settle(page, timeout_s: float = 300) -> None:
+    """Until the app has stopped running for a second (no status widget, no skeleton)."""
+    deadline, quiet_since = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"], [data-testid="stSkeleton"]').count() > 0
+        quiet_since = None if running else (quiet_since or time.monotonic())
+        if quiet_since and time.monotonic() - quiet_since > 1.0:
+            return
+        page.wait_for_timeout(100)
+    raise SystemExit("the app kept running")
+
+
+def time_navigation(page, title: str, selector: str) -> float:
+    """From a click on the page's link in the sidebar (the app already open, as an SRE keeps it)
+    to its first chart: no page load, the browser keeps its session and websocket."""
+    link = page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first
+    started = time.perf_counter()
+    link.click()
+    page.wait_for_function(FRESH, arg=[title, selector], timeout=600_000, polling=50)
+    elapsed = time.perf_counter() - started
+    settle(page)
+    return elapsed
+
+
 def library_baseline(dataset: Path) -> tuple[float, float]:
     import torch
 
@@ -110,6 +147,15 @@ def measure(label: str, dataset: Path, extra_env: dict, warm_visits: int) -> Non
             cold = {title: time_page(context, f"{url}/{path}", sel) for path, title, sel in PAGES}
             warm = {title: statistics.median(time_page(context, f"{url}/{path}", sel) for _ in range(warm_visits))
                     for path, title, sel in PAGES}
+            page = context.new_page()
+            page.goto(url)
+            page.wait_for_selector(PLOT, timeout=600_000)
+            settle(page)
+            clicks: dict[str, list[float]] = {title: [] for _, title, _ in PAGES}
+            for _ in range(warm_visits):
+                for _, title, sel in PAGES[1:] + PAGES[:1]:  # from the overview round the sidebar and back
+                    clicks[title].append(time_navigation(page, title, sel))
+            navigation = {title: statistics.median(times) for title, times in clicks.items()}
             browser.close()
     finally:
         process.terminate()
@@ -117,9 +163,9 @@ def measure(label: str, dataset: Path, extra_env: dict, warm_visits: int) -> Non
     print(f"\n## {label}")
     print(f"baseline, library alone in this process (fleet_view + ranking): cold {cold_lib:.2f} s, "
           f"warm {warm_lib:.3f} s")
-    print(f"{'page':<18} {'cold (s)':>9} {'warm (s)':>9}")
+    print(f"{'page':<18} {'cold (s)':>9} {'warm (s)':>9} {'sidebar click (s)':>18}")
     for _, title, _ in PAGES:
-        print(f"{title:<18} {cold[title]:>9.2f} {warm[title]:>9.2f}")
+        print(f"{title:<18} {cold[title]:>9.2f} {warm[title]:>9.2f} {navigation[title]:>18.2f}")
 
 
 def floor(warm_visits: int) -> None:
