@@ -59,15 +59,21 @@ _MATRICES: dict[tuple, torch.Tensor] = {}
 def _interpolation_matrix(size_in: int, size_out: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     key = (size_in, size_out, dtype, str(device))
     if key not in _MATRICES:
-        position = torch.arange(size_out, dtype=torch.float64) * ((size_in - 1) / max(size_out - 1, 1))
-        low = position.floor().long().clamp(max=size_in - 1)
-        high = (low + 1).clamp(max=size_in - 1)
-        share = position - low
-        matrix = torch.zeros(size_in, size_out, dtype=torch.float64)
-        matrix[low, torch.arange(size_out)] += 1 - share
-        matrix[high, torch.arange(size_out)] += share
-        _MATRICES[key] = matrix.to(dtype=dtype, device=device)
+        with torch.inference_mode(False):  # made during a forecast, used again by training: a normal tensor
+            _MATRICES[key] = _linear_interpolation(size_in, size_out).to(dtype=dtype, device=device)
     return _MATRICES[key]
+
+
+def _linear_interpolation(size_in: int, size_out: int) -> torch.Tensor:
+    """(size_in, size_out): ``x @ it`` is ``F.interpolate(x, size_out, mode="linear", align_corners=True)``."""
+    position = torch.arange(size_out, dtype=torch.float64) * ((size_in - 1) / max(size_out - 1, 1))
+    low = position.floor().long().clamp(max=size_in - 1)
+    high = (low + 1).clamp(max=size_in - 1)
+    share = position - low
+    matrix = torch.zeros(size_in, size_out, dtype=torch.float64)
+    matrix[low, torch.arange(size_out)] += 1 - share
+    matrix[high, torch.arange(size_out)] += share
+    return matrix
 
 
 _FAST = {VariableSelectionNetwork: AccumulatingVariableSelection, TimeDistributedInterpolation: MatrixInterpolation}

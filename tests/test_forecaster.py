@@ -326,3 +326,20 @@ def test_window_loss_scale_counts_every_window_in_its_own_spread(small_setup) ->
                                             list(network.hparams.x_reals), list(network.hparams.x_categoricals),
                                             batch_size=8)))
     assert plain is None  # a "global" spec keeps the fixed per-target weights
+
+
+def test_interpolation_matrix_matches_torch_and_trains_after_a_forecast() -> None:
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    from argus_core import network
+
+    network._MATRICES.clear()
+    x = torch.randn(40, 16)
+    with torch.inference_mode():  # the first use is often a forecast
+        fast = x @ network._interpolation_matrix(16, 32, x.dtype, x.device)
+    reference = F.interpolate(x.unsqueeze(1), 32, mode="linear", align_corners=True).squeeze(1)
+    np.testing.assert_allclose(fast.numpy(), reference.numpy(), atol=1e-5)
+    weights = torch.randn(40, 16, requires_grad=True)  # then training in the same process
+    (weights @ network._interpolation_matrix(16, 32, x.dtype, x.device)).sum().backward()
+    assert weights.grad is not None
