@@ -225,7 +225,7 @@ def prepare(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
         schema.SERVER: out[schema.SERVER].astype(str).to_numpy(),
         schema.TIMESTAMP: stamps.array,  # keep the datetime array: .to_numpy() of UTC times builds objects
         TIME_IDX: ((stamps - EPOCH) // step).astype("int64").to_numpy(),
-        schema.PROFILE: _known_profiles(out, spec),
+        schema.PROFILE: known_profiles(out, spec),
     })
     for name, values in calendar_features(stamps).items():
         prepared[name] = values
@@ -248,7 +248,7 @@ def calendar_features(stamps: pd.Series) -> dict[str, np.ndarray]:
     }
 
 
-def _known_profiles(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
+def known_profiles(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     if schema.PROFILE in frame.columns:
         profiles = frame[schema.PROFILE].astype(str).to_numpy()
     else:

@@ -48,18 +48,25 @@ def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_r
     ``network(x)``; multiply the network's outputs by the scale (1 except in series layout)."""
     step = pd.Timedelta(spec.step)
     enc, horizon = spec.encoder_length, spec.horizon
-    prepared = features.prepare(encoder, spec)
-    names, codes = np.unique(prepared[schema.SERVER].to_numpy(dtype=str), return_inverse=True)
-    time_idx = prepared[features.TIME_IDX].to_numpy()
+    rows = features.to_series(encoder, spec.metrics) if spec.layout == "series" else encoder
+    if schema.CPU_BUSY in spec.unknown_reals and schema.CPU_BUSY not in rows.columns and "cpu_idle_pct" in rows:
+        rows = schema.add_derived(rows)
+    unknown = list(spec.unknown_reals)
+    missing = [m for m in unknown if m not in rows.columns]
+    if missing:
+        raise ValueError(f"the data lacks metric(s) the model needs: {', '.join(missing)}")
+    # factorize, not string conversions: a 1,000-server window is 288,000 rows
+    codes, names = pd.factorize(rows[schema.SERVER], sort=True)
+    names = np.asarray(names.astype(str), dtype=object)
+    time_idx = ((rows[schema.TIMESTAMP] - features.EPOCH) // step).to_numpy(dtype=np.int64)
     last_idx = np.full(len(names), np.iinfo(np.int64).min)
     np.maximum.at(last_idx, codes, time_idx)
     position = time_idx - (last_idx[codes] - enc + 1)
     inside = position >= 0
     n_servers = len(names)
 
-    unknown = list(spec.unknown_reals)
     values = np.full((n_servers, enc, len(unknown)), np.nan, dtype=np.float32)
-    values[codes[inside], position[inside]] = prepared.loc[inside, unknown].to_numpy(np.float32)
+    values[codes[inside], position[inside]] = rows[unknown].to_numpy(np.float32)[inside]
     values = fill_gaps(values)
     scales = np.ones(n_servers, dtype=np.float32)
     if spec.layout == "series":
@@ -67,8 +74,8 @@ def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_r
         values = values / scales[:, None, None]
     values = np.concatenate([values, np.repeat(values[:, -1:], horizon, axis=1)], axis=1)  # decoder: never read
 
-    profiles = np.empty(n_servers, dtype=object)
-    profiles[codes] = prepared[schema.PROFILE].to_numpy()
+    first_rows = rows.iloc[np.unique(codes, return_index=True)[1]]  # one row per server, in name order
+    profiles = features.known_profiles(first_rows, spec)
     last_stamp = features.EPOCH.tz_convert(None).to_datetime64() + (last_idx * step.value).astype("timedelta64[ns]")
     offsets = np.arange(-enc + 1, horizon + 1)
     stamps = last_stamp[:, None] + (offsets * step.value).astype("timedelta64[ns]")[None, :]  # (S, enc + H)
@@ -92,23 +99,27 @@ def assemble(values: np.ndarray, calendar: dict[str, np.ndarray], profiles: np.n
     normalizers = dict(zip(spec.targets, features.target_normalizers(parameters), strict=True))
     centers, scales = _target_scales(values[:, :enc], unknown, spec, normalizers)  # (B, targets) each
     scalers = parameters.get("scalers", {})
-    cont = np.zeros((n_samples, total, len(x_reals)), dtype=np.float32)
+    # one contiguous (B, T) plane per input, interleaved into (B, T, inputs) in one pass at the end:
+    # writing the inputs one by one into the interleaved array is a strided write per input
+    by_input = np.ascontiguousarray(values.transpose(2, 0, 1))  # (unknown, B, T)
+    planes = np.empty((len(x_reals), n_samples, total), dtype=np.float32)
     for column, name in enumerate(x_reals):
         if name == "relative_time_idx":
-            cont[:, :, column] = np.arange(-enc, horizon, dtype=np.float32) / parameters["max_encoder_length"]
+            planes[column] = np.arange(-enc, horizon, dtype=np.float32) / parameters["max_encoder_length"]
             continue
         static = _target_statistic(name, spec.targets)
         if static is not None:
             target, kind = static
             stat = (centers if kind == "center" else scales)[:, spec.targets.index(target)]
-            cont[:, :, column] = _standardise(stat, scalers[name])[:, None]
+            planes[column] = _standardise(stat, scalers[name])[:, None]
             continue
-        raw = calendar[name] if name in calendar else values[:, :, unknown.index(name)]
+        raw = calendar[name] if name in calendar else by_input[unknown.index(name)]
         if name in normalizers:
             index = spec.targets.index(name)
-            cont[:, :, column] = (raw - centers[:, index, None]) / scales[:, index, None]
+            planes[column] = (raw - centers[:, index, None]) / scales[:, index, None]
         else:
-            cont[:, :, column] = _standardise(raw, scalers[name])
+            planes[column] = _standardise(raw, scalers[name])
+    cont = np.ascontiguousarray(planes.transpose(1, 2, 0))
 
     cat = np.zeros((n_samples, total, len(categoricals)), dtype=np.int64)
     for column, name in enumerate(categoricals):
@@ -175,6 +186,8 @@ def fill_gaps(values: np.ndarray) -> np.ndarray:
     leading gaps take the first real value."""
     n_servers, length, n_vars = values.shape
     valid = ~np.isnan(values)
+    if valid.all():
+        return values
     index = np.where(valid, np.arange(length)[None, :, None], 0)
     np.maximum.accumulate(index, axis=1, out=index)
     filled = np.take_along_axis(values, index, axis=1)

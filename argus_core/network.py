@@ -52,6 +52,9 @@ class MatrixInterpolation(TimeDistributedInterpolation):
             upsampled = upsampled * self.gate(self.mask.unsqueeze(0)) * 2.0
         return upsampled
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.interpolate(x)  # a product over the last axis needs no (batch x time) reshape or copy
+
 
 _MATRICES: dict[tuple, torch.Tensor] = {}
 
