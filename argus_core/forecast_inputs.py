@@ -56,8 +56,10 @@ def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_r
     if missing:
         raise ValueError(f"the data lacks metric(s) the model needs: {', '.join(missing)}")
     # factorize, not string conversions: a 1,000-server window is 288,000 rows
-    codes, names = pd.factorize(rows[schema.SERVER], sort=True)
-    names = np.asarray(names.astype(str), dtype=object)
+    codes, uniques = pd.factorize(rows[schema.SERVER])
+    names, rank = np.unique(np.asarray(uniques, dtype=object).astype(str), return_inverse=True)
+    codes = rank[codes]  # servers in name order, whatever the column's type or category order
+    names = names.astype(object)
     time_idx = ((rows[schema.TIMESTAMP] - features.EPOCH) // step).to_numpy(dtype=np.int64)
     last_idx = np.full(len(names), np.iinfo(np.int64).min)
     np.maximum.at(last_idx, codes, time_idx)

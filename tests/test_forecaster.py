@@ -343,3 +343,14 @@ def test_interpolation_matrix_matches_torch_and_trains_after_a_forecast() -> Non
     weights = torch.randn(40, 16, requires_grad=True)  # then training in the same process
     (weights @ network._interpolation_matrix(16, 32, x.dtype, x.device)).sum().backward()
     assert weights.grad is not None
+
+
+def test_forecast_does_not_depend_on_the_server_column_type(trained: tuple[Path, str, list[str]],
+                                                            history: pd.DataFrame) -> None:
+    root, _, _ = trained
+    model = forecast.load_model(root)
+    plain = forecast.forecast_fleet(model, history.assign(server_name=history["server_name"].astype(str)))
+    names = sorted(history["server_name"].astype(str).unique(), reverse=True) + ["never-reports"]
+    categorical = history.assign(server_name=pd.Categorical(history["server_name"].astype(str), categories=names))
+    pd.testing.assert_frame_equal(forecast.forecast_fleet(model, categorical).quantiles, plain.quantiles)
+    assert plain.quantiles["server_name"].is_monotonic_increasing  # servers in name order
