@@ -255,7 +255,7 @@ def part_early_warning(model_dir: Path, threads: int) -> None:
     print(f"other servers ever forecast critical: {sorted(false_alarms) or 'none'} (goal: none)")
 
 
-def part_incidents(model_dir: Path, threads: int, every: str = "15min") -> None:
+def part_incidents(model_dir: Path, threads: int, every: str = "15min", seed: int = 99) -> None:
     """Early warning beyond the scripted demo: every incident of a simulated fleet the model never
     saw (seed 99, 9 days, incident rate 0.03), forecast every 15 fleet minutes. An alert is a
     (server, metric) below its critical threshold now whose p90 crosses it within the horizon;
@@ -265,7 +265,7 @@ def part_incidents(model_dir: Path, threads: int, every: str = "15min") -> None:
     model = forecast.load_model(model_dir.parent, model_dir.name)
     spec = model.spec
     step = pd.Timedelta(spec.step)
-    sim = simulate_fleet(SimConfig(servers=90, hours=24 * 9, seed=99, incident_rate=0.03))
+    sim = simulate_fleet(SimConfig(servers=90, hours=24 * 9, seed=seed, incident_rate=0.03))
     frame = schema.add_derived(sim.frame)
     critical = {m: spec.thresholds[m]["critical"] for m in spec.targets}
     wide = {m: frame.pivot(index=schema.TIMESTAMP, columns=schema.SERVER, values=m) for m in spec.targets}
@@ -299,7 +299,7 @@ def part_incidents(model_dir: Path, threads: int, every: str = "15min") -> None:
                 alerts[name][1] += int((flagged & ~crosses).sum())
                 for server in servers[flagged]:
                     first_alert[name].setdefault((server, metric), []).append(origin)
-    print(f"\n## Early warning on every incident of a fleet the model never saw (seed 99, 90 servers, 9 days; "
+    print(f"\n## Early warning on every incident of a fleet the model never saw (seed {seed}, 90 servers, 9 days; "
           f"{len(origins)} origins every {every}, {time.perf_counter() - started:.0f} s)")
     print(f"{'incident':<42} {'breach':>17} {'TFT lead':>9} {'trend lead':>11}")
     leads = {"tft": [], "trend": []}
@@ -328,6 +328,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="model id (default: the champion)")
     parser.add_argument("--part", default="inference,training,accuracy,early")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--incident-seed", type=int, default=99, help="fleet seed of --part incidents")
     args = parser.parse_args()
     model_dir = args.models / forecast.resolve_model_id(args.models, args.model)
     parts = set(args.part.split(","))
@@ -339,7 +340,7 @@ def main() -> None:
     if "accuracy" in parts:
         part_accuracy(model_dir, args.threads)
     if "incidents" in parts:
-        part_incidents(model_dir, args.threads)
+        part_incidents(model_dir, args.threads, seed=args.incident_seed)
     if "training" in parts:
         part_training(model_dir)
 
