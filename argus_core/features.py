@@ -211,20 +211,31 @@ def to_series(frame: pd.DataFrame, metrics: tuple[str, ...]) -> pd.DataFrame:
     return pd.concat(pieces, ignore_index=True)
 
 
-def prepare(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
-    """Model-ready columns: derived metrics, time index, calendar, float32 reals, known profiles."""
+def model_rows(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """``frame`` with the rows and columns the model reads: series rows in series layout, derived
+    metrics added; ValueError when a metric the model needs is missing."""
     if spec.layout == "series":
         frame = to_series(frame, spec.metrics)
     out = schema.add_derived(frame) if schema.CPU_BUSY not in frame.columns and "cpu_idle_pct" in frame else frame
     missing = [m for m in spec.unknown_reals if m not in out.columns]
     if missing:
         raise ValueError(f"the data lacks metric(s) the model needs: {', '.join(missing)}")
-    step = pd.Timedelta(spec.step)
+    return out
+
+
+def time_index(stamps: pd.Series, step: str) -> np.ndarray:
+    """Steps since ``EPOCH`` (int64) of UTC timestamps."""
+    return ((stamps - EPOCH) // pd.Timedelta(step)).to_numpy(dtype=np.int64)
+
+
+def prepare(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """Model-ready columns: derived metrics, time index, calendar, float32 reals, known profiles."""
+    out = model_rows(frame, spec)
     stamps = out[schema.TIMESTAMP]
     prepared = pd.DataFrame({
         schema.SERVER: out[schema.SERVER].astype(str).to_numpy(),
         schema.TIMESTAMP: stamps.array,  # keep the datetime array: .to_numpy() of UTC times builds objects
-        TIME_IDX: ((stamps - EPOCH) // step).astype("int64").to_numpy(),
+        TIME_IDX: time_index(stamps, spec.step),
         schema.PROFILE: known_profiles(out, spec),
     })
     for name, values in calendar_features(stamps).items():

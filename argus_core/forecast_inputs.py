@@ -48,19 +48,14 @@ def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_r
     ``network(x)``; multiply the network's outputs by the scale (1 except in series layout)."""
     step = pd.Timedelta(spec.step)
     enc, horizon = spec.encoder_length, spec.horizon
-    rows = features.to_series(encoder, spec.metrics) if spec.layout == "series" else encoder
-    if schema.CPU_BUSY in spec.unknown_reals and schema.CPU_BUSY not in rows.columns and "cpu_idle_pct" in rows:
-        rows = schema.add_derived(rows)
+    rows = features.model_rows(encoder, spec)
     unknown = list(spec.unknown_reals)
-    missing = [m for m in unknown if m not in rows.columns]
-    if missing:
-        raise ValueError(f"the data lacks metric(s) the model needs: {', '.join(missing)}")
     # factorize, not string conversions: a 1,000-server window is 288,000 rows
     codes, uniques = pd.factorize(rows[schema.SERVER])
     names, rank = np.unique(np.asarray(uniques, dtype=object).astype(str), return_inverse=True)
     codes = rank[codes]  # servers in name order, whatever the column's type or category order
     names = names.astype(object)
-    time_idx = ((rows[schema.TIMESTAMP] - features.EPOCH) // step).to_numpy(dtype=np.int64)
+    time_idx = features.time_index(rows[schema.TIMESTAMP], spec.step)
     last_idx = np.full(len(names), np.iinfo(np.int64).min)
     np.maximum.at(last_idx, codes, time_idx)
     position = time_idx - (last_idx[codes] - enc + 1)

@@ -1,4 +1,5 @@
-"""The TFT's variable selection, computed without its largest temporary.
+"""Faster TFT modules with the same weights: variable selection without its largest temporary,
+and the skip connections' interpolation as a matrix product.
 
 pytorch-forecasting's ``VariableSelectionNetwork`` stacks every variable's transformed input
 into one (batch, time, hidden, variables) tensor, multiplies it by the selection weights and

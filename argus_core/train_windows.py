@@ -129,7 +129,7 @@ class WindowBatches(torch.utils.data.IterableDataset):
                                      self.x_reals, self.categoricals)
         return x, values, scales
 
-    def batch(self, chosen: np.ndarray) -> tuple[dict, tuple[list[torch.Tensor], None]]:
+    def batch(self, chosen: np.ndarray) -> tuple[dict, tuple[list[torch.Tensor], list[torch.Tensor] | None]]:
         spec = self.spec
         enc = spec.encoder_length
         x, values, _ = self.window_inputs(chosen)
