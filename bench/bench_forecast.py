@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing
 import os
 import sys
@@ -29,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.filterwarnings("ignore")
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no "GPU available" lines per fit
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -98,7 +100,10 @@ def _burn(stop_at: float) -> None:
 WARMUP_STEPS = 3  # the first steps build oneDNN primitives and grow the allocator: 2-6x a later step here
 
 
-def part_training(model_dir: Path, steps: int = 12) -> None:
+TRAINING_CONFIGS = "1/idle,1/busy,2/idle,2/busy"
+
+
+def part_training(model_dir: Path, steps: int = 12, configs: str = TRAINING_CONFIGS) -> None:
     """Samples/s of a Lightning fit of the same model fed by the stock TimeSeriesDataSet loader
     (per-sample slicing and normaliser refits) and by Argus's batch gatherer (train_windows),
     1 and 2 threads, other core idle and busy. Batch 64; the first WARMUP_STEPS are not timed
@@ -151,21 +156,21 @@ def part_training(model_dir: Path, steps: int = 12) -> None:
     print("stock: stock loader + the library's TFT modules and logging metrics; mixed: stock loader + "
           "Argus's network; Argus: Argus's batches and network")
     print(f"{'threads':>8} {'other core':>11} {'stock':>8} {'mixed':>8} {'Argus':>8} {'ratio':>6}")
-    for threads in (1, 2):
-        for busy in (False, True):
-            torch.set_num_threads(threads)
-            burner = None
-            if busy:
-                burner = multiprocessing.Process(target=_burn, args=(time.time() + 900,))
-                burner.start()
-            try:
-                stock, mixed, argus = fit(stock_loader, True), fit(stock_loader), fit(argus_loader)
-            finally:
-                if burner is not None:
-                    burner.terminate()
-                    burner.join()
-            print(f"{threads:>8} {'busy' if busy else 'idle':>11} {stock:>8.1f} {mixed:>8.1f} {argus:>8.1f} "
-                  f"{argus / stock:>5.2f}x")
+    for setting in configs.split(","):
+        threads, busy = int(setting.split("/")[0]), setting.split("/")[1] == "busy"
+        torch.set_num_threads(threads)
+        burner = None
+        if busy:
+            burner = multiprocessing.Process(target=_burn, args=(time.time() + 900,))
+            burner.start()
+        try:
+            stock, mixed, argus = fit(stock_loader, True), fit(stock_loader), fit(argus_loader)
+        finally:
+            if burner is not None:
+                burner.terminate()
+                burner.join()
+        print(f"{threads:>8} {'busy' if busy else 'idle':>11} {stock:>8.1f} {mixed:>8.1f} {argus:>8.1f} "
+              f"{argus / stock:>5.2f}x")
 
 
 def scaled_errors(actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -328,6 +333,8 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="model id (default: the champion)")
     parser.add_argument("--part", default="inference,training,accuracy,early")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--training-configs", default=TRAINING_CONFIGS,
+                        help="threads/other core of --part training, e.g. 1/idle,2/busy")
     parser.add_argument("--incident-seed", type=int, default=99, help="fleet seed of --part incidents")
     args = parser.parse_args()
     model_dir = args.models / forecast.resolve_model_id(args.models, args.model)
@@ -342,7 +349,7 @@ def main() -> None:
     if "incidents" in parts:
         part_incidents(model_dir, args.threads, seed=args.incident_seed)
     if "training" in parts:
-        part_training(model_dir)
+        part_training(model_dir, configs=args.training_configs)
 
 
 if __name__ == "__main__":

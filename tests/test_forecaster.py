@@ -265,13 +265,14 @@ def test_faster_network_modules_match_the_library(trained: tuple[Path, str, list
     import torch
 
     from argus_core import forecast_inputs
-    from argus_core.network import AccumulatingVariableSelection, stock
+    from argus_core.network import AccumulatingVariableSelection, _fusable, stock
 
     root, _, _ = trained
     model = artifacts.load(root / registry.champion_model_id(root))
     network = model.network
     selections = [m for m in network.modules() if isinstance(m, AccumulatingVariableSelection)]
     assert len(selections) == 3  # static, encoder and decoder selection: all switched on load
+    assert _fusable(network.encoder_variable_selection) and _fusable(network.decoder_variable_selection)
     keys = list(network.state_dict())
     encoder, _ = forecast._encoder_windows(history, model.spec)
     x, *_ = forecast_inputs.build(encoder, model.spec, model.dataset_parameters, list(network.hparams.x_reals),
@@ -284,6 +285,65 @@ def test_faster_network_modules_match_the_library(trained: tuple[Path, str, list
     for mine, theirs in zip(fast["prediction"], library["prediction"], strict=True):
         np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(fast["encoder_variables"].numpy(), library["encoder_variables"].numpy(), atol=1e-5)
+
+    # training: the same gradients for every weight (dropout off, so both passes see the same network)
+    from argus_core.network import speed_up
+    network.train()
+    rates = {m: m.p for m in network.modules() if isinstance(m, torch.nn.Dropout)}
+    for module in rates:
+        module.p = 0.0
+
+    def gradients() -> dict[str, np.ndarray]:
+        network.zero_grad()
+        output = network(x)
+        (sum(p.square().sum() for p in output["prediction"]) + output["encoder_variables"].sum()).backward()
+        return {name: p.grad.numpy().copy() for name, p in network.named_parameters() if p.grad is not None}
+
+    try:
+        theirs = gradients()
+        speed_up(network)
+        mine = gradients()
+    finally:
+        for module, rate in rates.items():
+            module.p = rate
+        network.eval()
+    assert mine.keys() == theirs.keys() and len(mine) > 50
+    # a key bias adds the same q.b to every score of a query: softmax cancels it, so its gradient is
+    # zero but for rounding, in either implementation
+    mismatched = []
+    for name in theirs:
+        if ".k_layers." in name and name.endswith(".bias"):
+            continue
+        scale = max(float(np.abs(theirs[name]).max()), 1e-3)
+        if not np.allclose(mine[name] / scale, theirs[name] / scale, atol=2e-4):
+            mismatched.append((name, float(np.abs(mine[name] - theirs[name]).max()), scale))
+    assert not mismatched
+
+
+def test_lean_dropout_drops_p_of_the_values_and_keeps_the_mean() -> None:
+    import torch
+
+    from argus_core.network import LeanDropout, SplitGatedLinearUnit
+
+    dropout = LeanDropout(0.1).train()
+    torch.manual_seed(3)
+    first = dropout(torch.ones(200_000))
+    assert float((first == 0).float().mean()) == pytest.approx(0.1, abs=0.003)
+    assert float(first.max()) == pytest.approx(1 / 0.9, rel=1e-4)  # kept values scaled by 1 / (1 - p)
+    assert float(first.mean()) == pytest.approx(1.0, abs=0.01)
+    torch.manual_seed(3)
+    assert torch.equal(dropout(torch.ones(200_000)), first)  # seeded by torch's generator
+    assert torch.equal(dropout.eval()(first), first)  # off outside training
+
+    unit = SplitGatedLinearUnit(8, 4, dropout=0.1)  # the GLU takes the scale into its weight instead
+    unit.dropout.__class__ = LeanDropout
+    x = torch.randn(64, 8)
+    torch.manual_seed(5)
+    folded = unit(x)
+    torch.manual_seed(5)
+    keep, scale = unit.dropout.keep(x)
+    reference = torch.nn.functional.glu(unit.fc(x * keep * scale), dim=-1)
+    np.testing.assert_allclose(folded.detach().numpy(), reference.detach().numpy(), atol=1e-5)
 
 
 def test_window_loss_scale_counts_every_window_in_its_own_spread(small_setup) -> None:
