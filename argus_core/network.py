@@ -182,14 +182,23 @@ class SplitGatedLinearUnit(GatedLinearUnit):
 class LeanAttention(InterpretableMultiHeadAttention):
     """The library's interpretable attention with the score scaling moved onto the (small)
     queries and the mask added inside the score product (``baddbmm``), instead of dividing and
-    masking each head's (batch, 96, 384) score tensor: same weights, same outputs to rounding."""
+    masking each head's (batch, 96, 384) score tensor: same weights, same outputs to rounding.
+
+    In training, when the network never logs its interpretation (``weights_read`` False, set by
+    ``speed_up`` from ``log_interval``), nothing reads the attention weights: the heads come
+    from torch's fused ``scaled_dot_product_attention`` (20 instead of 40 ms forward and
+    backward here) and the weights returned are NaN, so that any reader would see it."""
+
+    weights_read = True
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None):
         attention = self.attention
         if attention.dropout is not None and attention.dropout.p > 0 and self.training:
             return super().forward(q, k, v, mask)
-        values = self.v_layer(v)
         scale = self.d_k ** -0.5 if attention.scale else 1.0
+        if self.training and not self.weights_read and (mask is None or not bool(mask.all(dim=-1).any())):
+            return self._fused(q, k, v, mask, scale)
+        values = self.v_layer(v)
         bias = None
         if mask is not None:
             bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill_(mask, attention.mask_bias)
@@ -203,6 +212,17 @@ class LeanAttention(InterpretableMultiHeadAttention):
             weights.append(weight)
         head = torch.stack(heads, dim=2).mean(dim=2) if self.n_head > 1 else heads[0]
         return self.dropout(self.w_h(head)), torch.stack(weights, dim=2)
+
+    def _fused(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, scale: float):
+        """Heads without their weights (no query here has every key masked: checked by the caller)."""
+        queries = torch.stack([layer(q) for layer in self.q_layers], dim=1)  # (batch, heads, queries, d)
+        keys = torch.stack([layer(k) for layer in self.k_layers], dim=1)
+        values = self.v_layer(v).unsqueeze(1).expand(-1, self.n_head, -1, -1)  # one value layer for all heads
+        allowed = None if mask is None else ~mask.unsqueeze(1)
+        heads = torch.nn.functional.scaled_dot_product_attention(queries, keys, values, attn_mask=allowed, scale=scale)
+        output = self.dropout(self.w_h(self.dropout(heads).mean(dim=1)))
+        unread = torch.full((), float("nan"), dtype=q.dtype, device=q.device)
+        return output, unread.expand(q.size(0), q.size(1), self.n_head, k.size(1))
 
 
 class MatrixInterpolation(TimeDistributedInterpolation):
@@ -271,10 +291,14 @@ _FAST = {VariableSelectionNetwork: FusedVariableSelection, TimeDistributedInterp
 
 
 def speed_up(network: torch.nn.Module) -> torch.nn.Module:
-    """Switch ``network``'s variable selection and interpolation modules to the faster ones (in place)."""
+    """Switch ``network``'s modules to the faster ones (in place)."""
+    hparams = getattr(network, "hparams", {})
+    logs_interpretation = hparams.get("log_interval", 1) > 0 if hasattr(hparams, "get") else True
     for module in network.modules():
         if type(module) in _FAST:
             module.__class__ = _FAST[type(module)]
+        if isinstance(module, LeanAttention):
+            module.weights_read = logs_interpretation
     return network
 
 

@@ -285,6 +285,8 @@ def test_faster_network_modules_match_the_library(trained: tuple[Path, str, list
     for mine, theirs in zip(fast["prediction"], library["prediction"], strict=True):
         np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(fast["encoder_variables"].numpy(), library["encoder_variables"].numpy(), atol=1e-5)
+    for part in ("encoder_attention", "decoder_attention"):  # forecasts keep the attention weights ("why")
+        np.testing.assert_allclose(fast[part].numpy(), library[part].numpy(), atol=1e-5)
 
     # training: the same gradients for every weight (dropout off, so both passes see the same network)
     from argus_core.network import speed_up
