@@ -70,27 +70,27 @@ class FusedVariableSelection(AccumulatingVariableSelection):
             return super().forward(x, context)
         names = list(self.input_sizes)
         scalars = torch.cat([x[name] for name in names], dim=-1)  # (..., variables)
-        weights = self.softmax(self._selection(scalars, context))
+        lead = scalars.shape[:-1]
+        rows = scalars.reshape(-1, len(names))  # 2-D throughout: a 3-D linear copies its gradient in backward
+        weights = self.softmax(self._selection(rows, lead, context))
         outputs = None
         for index, name in enumerate(names):
-            variable, weight = self._single(name, scalars[..., index:index + 1]), weights[..., index:index + 1]
+            variable, weight = self._single(name, rows[:, index:index + 1]), weights[:, index:index + 1]
             outputs = variable * weight if outputs is None else torch.addcmul(outputs, variable, weight)
-        return outputs, weights.unsqueeze(-2)
+        return outputs.view(*lead, -1), weights.view(*lead, 1, -1)
 
-    def _selection(self, scalars: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+    def _selection(self, rows: torch.Tensor, lead: torch.Size, context: torch.Tensor | None) -> torch.Tensor:
         grn = self.flattened_grn
         names = list(self.input_sizes)
         scale = torch.block_diag(*[self.prescalers[name].weight.T for name in names])  # (variables, total)
         shift = torch.cat([self.prescalers[name].bias for name in names])  # (total,)
-        hidden = torch.addmm(grn.fc1.bias + shift @ grn.fc1.weight.T, scalars.flatten(0, -2),
-                             scale @ grn.fc1.weight.T).view(*scalars.shape[:-1], -1)
+        hidden = torch.addmm(grn.fc1.bias + shift @ grn.fc1.weight.T, rows, scale @ grn.fc1.weight.T)
         if context is not None:
-            hidden = hidden + context_term(grn, context)
+            hidden = (hidden.view(*lead, -1) + context_term(grn, context)).view(rows.size(0), -1)
         norm = grn.resample_norm
-        matrix = _interpolation_matrix(norm.input_size, norm.output_size, scalars.dtype, scalars.device)
+        matrix = _interpolation_matrix(norm.input_size, norm.output_size, rows.dtype, rows.device)
         gate = norm.gate(norm.mask) * 2.0
-        skip = torch.addmm((shift @ matrix) * gate, scalars.flatten(0, -2),
-                           (scale @ matrix) * gate).view(*scalars.shape[:-1], -1)
+        skip = torch.addmm((shift @ matrix) * gate, rows, (scale @ matrix) * gate)
         hidden = grn.fc2(grn.elu(hidden))
         return grn.gate_norm(hidden, norm.norm(skip))
 
@@ -110,9 +110,9 @@ class FusedVariableSelection(AccumulatingVariableSelection):
         inverse = torch.rsqrt(variance.clamp_min(0.0) + norm.norm.eps)  # (..., 1)
         layer = norm.norm
         # (scalar * a + c) * inverse * gamma + beta as one product: [scalar * inverse, inverse] @ [a * gamma; c * gamma]
-        factors = torch.cat([scalar * inverse, inverse], dim=-1).flatten(0, -2)
+        factors = torch.cat([scalar * inverse, inverse], dim=-1)
         skip = torch.addmm(layer.bias, factors, torch.stack([slope * layer.weight, offset * layer.weight]))
-        return grn.gate_norm(hidden, skip.view(*scalar.shape[:-1], -1))
+        return grn.gate_norm(hidden, skip)
 
 
 def context_term(grn: GatedResidualNetwork, context: torch.Tensor) -> torch.Tensor:

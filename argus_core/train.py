@@ -28,7 +28,7 @@ import pandas as pd
 from argus_core import artifacts, features, forecast_inputs, registry, schema, store
 from argus_core.errors import ArgusError
 from argus_core.train_config import TrainConfig
-from argus_core.train_parts import Checkpoints, ProgressLine, streaming_loaders
+from argus_core.train_parts import Checkpoints, ProgressLine, ThreadGovernor, streaming_loaders
 
 Log = Callable[[str], None]
 
@@ -141,6 +141,8 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         *(extra_callbacks or []),
     ]
     accelerator_is_gpu = torch.cuda.is_available()
+    if threads > 1 and not accelerator_is_gpu:  # a busy core would stall every multi-threaded step
+        callbacks.append(ThreadGovernor(threads, log))
     trainer = pl.Trainer(
         max_epochs=epochs_left,
         max_steps=config.max_steps,

@@ -112,6 +112,7 @@ def part_training(model_dir: Path, steps: int = 12, configs: str = TRAINING_CONF
 
     from argus_core import features
     from argus_core.train import TrainConfig, _network
+    from argus_core.train_parts import ThreadGovernor
     from argus_core.train_windows import WindowBatches
 
     model = artifacts.load(model_dir)
@@ -128,7 +129,7 @@ def part_training(model_dir: Path, steps: int = 12, configs: str = TRAINING_CONF
             if index == WARMUP_STEPS:
                 self.started = time.perf_counter()
 
-    def fit(loader_for, stock_network: bool = False) -> float:
+    def fit(loader_for, stock_network: bool = False, governed: bool = False) -> float:
         net = _network(model.dataset_parameters, spec, config)
         if stock_network:  # the library's own selection modules and per-step logging metrics
             from pytorch_forecasting.metrics import MAE, MAPE, RMSE, SMAPE
@@ -137,10 +138,17 @@ def part_training(model_dir: Path, steps: int = 12, configs: str = TRAINING_CONF
             stock(net)
             net.logging_metrics = torch.nn.ModuleList([SMAPE(), MAE(), RMSE(), MAPE()])
         clock = Clock()
+        threads = torch.get_num_threads()
+        callbacks = [clock]
+        if governed and threads > 1:  # as train.py runs: the thread governor (train_parts.ThreadGovernor)
+            callbacks.append(ThreadGovernor(threads, log=lambda line: print(f"    Argus {line}")))
         trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_progress_bar=False,
                              enable_checkpointing=False, enable_model_summary=False, limit_val_batches=0,
-                             limit_train_batches=steps + WARMUP_STEPS, callbacks=[clock])
-        trainer.fit(net, train_dataloaders=loader_for(net))
+                             limit_train_batches=steps + WARMUP_STEPS, callbacks=callbacks)
+        try:
+            trainer.fit(net, train_dataloaders=loader_for(net))
+        finally:
+            torch.set_num_threads(threads)
         return steps * 64 / (time.perf_counter() - clock.started)
 
     def stock_loader(net):
@@ -164,7 +172,7 @@ def part_training(model_dir: Path, steps: int = 12, configs: str = TRAINING_CONF
             burner = multiprocessing.Process(target=_burn, args=(time.time() + 900,))
             burner.start()
         try:
-            stock, mixed, argus = fit(stock_loader, True), fit(stock_loader), fit(argus_loader)
+            stock, mixed, argus = fit(stock_loader, True), fit(stock_loader), fit(argus_loader, governed=True)
         finally:
             if burner is not None:
                 burner.terminate()
