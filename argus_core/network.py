@@ -109,10 +109,13 @@ class FusedVariableSelection(AccumulatingVariableSelection):
             + (offset * offset).mean()
         inverse = torch.rsqrt(variance.clamp_min(0.0) + norm.norm.eps)  # (..., 1)
         layer = norm.norm
-        # (scalar * a + c) * inverse * gamma + beta as one product: [scalar * inverse, inverse] @ [a * gamma; c * gamma]
-        factors = torch.cat([scalar * inverse, inverse], dim=-1)
-        skip = torch.addmm(layer.bias, factors, torch.stack([slope * layer.weight, offset * layer.weight]))
-        return grn.gate_norm(hidden, skip)
+        # the GLU's output plus the skip, (scalar * a + c) * inverse * gamma + beta, as one product:
+        # glu + [scalar * inverse, inverse, 1] @ [a * gamma; c * gamma; beta]
+        factors = torch.cat([scalar * inverse, inverse, torch.ones_like(inverse)], dim=-1)
+        gated = torch.addmm(grn.gate_norm.glu(hidden), factors,
+                            torch.stack([slope * layer.weight, offset * layer.weight, layer.bias]))
+        output = grn.gate_norm.add_norm.norm
+        return torch.nn.functional.layer_norm(gated, output.normalized_shape, output.weight, output.bias, output.eps)
 
 
 def context_term(grn: GatedResidualNetwork, context: torch.Tensor) -> torch.Tensor:
@@ -196,6 +199,8 @@ class LeanAttention(InterpretableMultiHeadAttention):
         if attention.dropout is not None and attention.dropout.p > 0 and self.training:
             return super().forward(q, k, v, mask)
         scale = self.d_k ** -0.5 if attention.scale else 1.0
+        if mask is not None and mask.dim() == 3 and mask.size(0) > 1 and torch.equal(mask, mask[:1].expand_as(mask)):
+            mask = mask[:1]  # every window the same length: one mask, broadcast, instead of a (batch, 96, 384) one
         if self.training and not self.weights_read and (mask is None or not bool(mask.all(dim=-1).any())):
             return self._fused(q, k, v, mask, scale)
         values = self.v_layer(v)
@@ -251,9 +256,14 @@ def _fusable(selection: VariableSelectionNetwork) -> bool:
             grn = selection.single_variable_grns[name]
             known = known and isinstance(prescaler, torch.nn.Linear) and prescaler.in_features == 1 \
                 and prescaler.bias is not None and _grn_with_skip(grn) and grn.context_size is None \
-                and grn.fc1.in_features == prescaler.out_features
+                and grn.fc1.in_features == prescaler.out_features and _plain_add_norm(grn.gate_norm.add_norm)
         selection._argus_fusable = known
     return known
+
+
+def _plain_add_norm(add_norm: torch.nn.Module) -> bool:
+    """LayerNorm(x + skip) with nothing in between (no resampled or gated skip)."""
+    return not add_norm.trainable_add and add_norm.input_size == add_norm.skip_size and add_norm.norm.elementwise_affine
 
 
 def _grn_with_skip(grn: torch.nn.Module) -> bool:
