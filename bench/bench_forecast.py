@@ -131,12 +131,13 @@ def part_training(model_dir: Path, steps: int = 12, configs: str = TRAINING_CONF
 
     def fit(loader_for, stock_network: bool = False, governed: bool = False) -> float:
         net = _network(model.dataset_parameters, spec, config)
-        if stock_network:  # the library's own selection modules and per-step logging metrics
+        if stock_network:  # the library's own modules, per-step logging metrics and Adam's default loop
             from pytorch_forecasting.metrics import MAE, MAPE, RMSE, SMAPE
 
             from argus_core.network import stock
             stock(net)
             net.logging_metrics = torch.nn.ModuleList([SMAPE(), MAE(), RMSE(), MAPE()])
+            net.hparams.optimizer_params = None
         clock = Clock()
         threads = torch.get_num_threads()
         callbacks = [clock]
@@ -161,8 +162,8 @@ def part_training(model_dir: Path, steps: int = 12, configs: str = TRAINING_CONF
 
     print(f"\n## Training throughput (samples/s, batch 64, hidden {hidden}, encoder {spec.encoder_length}, "
           f"horizon {spec.horizon}, {spec.normalization} normalisation)")
-    print("stock: stock loader + the library's TFT modules and logging metrics; mixed: stock loader + "
-          "Argus's network; Argus: Argus's batches and network")
+    print("stock: stock loader + the library's TFT modules, logging metrics and Adam; mixed: stock loader + "
+          "Argus's network and Adam; Argus: Argus's batches, network, Adam and thread governor")
     print(f"{'threads':>8} {'other core':>11} {'stock':>8} {'mixed':>8} {'Argus':>8} {'ratio':>6}")
     for setting in configs.split(","):
         threads, busy = int(setting.split("/")[0]), setting.split("/")[1] == "busy"
