@@ -148,8 +148,8 @@ class LeanDropout(torch.nn.Dropout):
     1 / 65,536 (0.1 -> 0.100006), kept values scaled by 1 / (1 - p); seeded by torch's generator."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0 or self.inplace:
-            return super().forward(x)
+        if not self.training or self.p == 0.0 or self.inplace or x.device.type != "cpu":
+            return super().forward(x)  # (a GPU draws its masks fast enough)
         keep, scale = self.keep(x)
         return x * (keep * scale)
 
@@ -172,7 +172,7 @@ class SplitGatedLinearUnit(GatedLinearUnit):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight, bias = self.fc.weight, self.fc.bias
         lean = isinstance(self.dropout, LeanDropout) and not self.dropout.inplace
-        if lean and self.training and self.dropout.p > 0.0:
+        if lean and self.training and self.dropout.p > 0.0 and x.device.type == "cpu":
             keep, scale = self.dropout.keep(x)
             x, weight = x * keep, weight * scale
         elif self.dropout is not None:
