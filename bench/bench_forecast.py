@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.filterwarnings("ignore")
-logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no "GPU available" lines per fit
 
+import lightning.pytorch  # noqa: E402, F401  (configures its loggers on import: quieted after it)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
@@ -40,6 +40,8 @@ from argus_core import artifacts, forecast, risk, schema, store  # noqa: E402
 from argus_core.simulate import SimConfig, simulate_fleet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+for _name in ("lightning.pytorch", "lightning.fabric", "lightning_fabric"):  # no "GPU available" / tips per fit
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 def timed(fn, repeat: int = 3) -> float:
