@@ -54,6 +54,9 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--loss-scale", choices=("window", "global"), default=defaults.loss_scale,
                     help="window: each window's errors count in units of its own recent spread (default); "
                          "global: in units of each metric's spread over the whole training set")
+    tr.add_argument("--center", choices=("mean", "last", "recent"), default=None,
+                    help="where each window is centred before the network sees it: its encoder's mean, "
+                         "its last value, or its last hour's mean (default: the model's own; mean for a new one)")
     tr.add_argument("--webhook", default=os.environ.get("ARGUS_WEBHOOK"),
                     help="URL called (Slack-compatible JSON) when the run completes or fails")
     tr.add_argument("--run-id", type=int, default=None, help=argparse.SUPPRESS)  # set by the training console
@@ -138,7 +141,7 @@ def _train(args: argparse.Namespace) -> int:
         streaming=args.streaming, fresh=args.fresh, encoder_length=args.encoder_length, horizon=args.horizon,
         threads=args.threads, seed=args.seed, time_limit_minutes=args.time_limit,
         layout=args.layout, holdout=args.holdout, start_from=args.start_from, loss_scale=args.loss_scale,
-        incident_share=args.incident_share,
+        incident_share=args.incident_share, center=args.center,
     )
     problems = check(config)  # the same check as the training console's
     if problems:

@@ -62,6 +62,8 @@ class ModelSpec:
     # how the loss weighs targets (argus_core.losses): "global", each by 1 / its spread over the
     # training data; "window", each window's errors by that window's own normaliser scale
     loss_scale: str = "global"
+    # per-window normalisation: "mean" of the encoder, its "last" value or "recent" (last hour's) mean
+    center: str = "mean"
 
     @property
     def forecast_metrics(self) -> tuple[str, ...]:
@@ -76,6 +78,7 @@ class ModelSpec:
         fields = dict(payload)
         fields.setdefault("normalization", "global")  # directories written before the choice existed
         fields.setdefault("loss_scale", "global")
+        fields.setdefault("center", "mean")
         for key in ("targets", "unknown_reals", "quantiles", "profiles", "target_spreads", "metrics"):
             fields.setdefault(key, ())
             fields[key] = tuple(fields[key])
@@ -282,7 +285,7 @@ def dataset_kwargs(spec: ModelSpec) -> dict:
         from argus_core.normalizers import FlooredEncoderNormalizer
 
         spreads = spec.target_spreads or (1.0,) * len(spec.targets)
-        children = [FlooredEncoderNormalizer(min_scale=0.02 * spread) for spread in spreads]
+        children = [FlooredEncoderNormalizer(min_scale=0.02 * spread, center_on=spec.center) for spread in spreads]
     else:
         children = [TorchNormalizer(method="standard") for _ in spec.targets]
     # pytorch-forecasting treats a one-element target list as one target with a multi-target
@@ -355,7 +358,7 @@ def reusable(parameters: dict) -> dict:
 
         from argus_core.normalizers import FlooredEncoderNormalizer
 
-        unfitted = [FlooredEncoderNormalizer(min_scale=n.min_scale) for n in children]
+        unfitted = [FlooredEncoderNormalizer(min_scale=n.min_scale, center_on=n.center_on) for n in children]
         fresh["target_normalizer"] = MultiNormalizer(unfitted) if hasattr(normalizer, "normalizers") else unfitted[0]
     fresh["categorical_encoders"] = {**parameters["categorical_encoders"],
                                      schema.SERVER: NaNLabelEncoder(add_nan=True)}

@@ -146,7 +146,7 @@ def _target_scales(values: np.ndarray, unknown: list[str], spec: features.ModelS
     one global pair, or the encoder window's mean and (unbiased, float32, floored) spread."""
     import torch
 
-    from argus_core.normalizers import FlooredEncoderNormalizer
+    from argus_core.normalizers import FlooredEncoderNormalizer, window_center
 
     n_servers = values.shape[0]
     centers = np.zeros((n_servers, len(spec.targets)), dtype=np.float32)
@@ -155,7 +155,7 @@ def _target_scales(values: np.ndarray, unknown: list[str], spec: features.ModelS
         normalizer = normalizers[target]
         if isinstance(normalizer, FlooredEncoderNormalizer):
             window = torch.from_numpy(np.ascontiguousarray(values[:, :, unknown.index(target)]))
-            centers[:, i] = torch.mean(window, dim=-1).numpy()
+            centers[:, i] = window_center(window, normalizer.center_on).numpy()
             spread = torch.std(window, dim=-1) + torch.finfo(window.dtype).eps
             scales[:, i] = torch.clamp(spread, min=normalizer.min_scale).numpy()
         else:

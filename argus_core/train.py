@@ -80,7 +80,12 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     if spec.layout == "wide" and spec.normalization == "encoder":  # a continued model may change its loss
         # per-window weights come with Argus's batches; the stock loader of streaming runs has none
         spec = replace(spec, loss_scale="global" if config.streaming else config.loss_scale)
+        if config.center is not None:
+            spec = replace(spec, center=config.center)
     parameters = champion.dataset_parameters if champion else None
+    if parameters is not None and spec.normalization == "encoder":  # a continued model may change its centre
+        for normalizer in features.target_normalizers(parameters):
+            normalizer.center_on = spec.center
     per_series = spec.layout == "series" or config.holdout > 0
     held: dict[str, int] = {}
 

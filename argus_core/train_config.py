@@ -33,6 +33,10 @@ class TrainConfig:
     # wide layout: "window" weighs each window's errors by its own scale (argus_core.losses), "global" by
     # each target's spread over the whole training set
     loss_scale: str = "window"
+    # wide layout, per-window normalisation: where each window is centred (argus_core.normalizers):
+    # "mean" of its encoder, its "last" value, or the "recent" mean of its last hour; None keeps the
+    # model's own (a fresh model: "mean")
+    center: str | None = None
 
 
 def check(config: TrainConfig) -> list[str]:
@@ -46,6 +50,8 @@ def check(config: TrainConfig) -> list[str]:
         problems.append("layout must be auto, wide or series")
     if config.loss_scale not in ("window", "global"):
         problems.append("loss_scale must be window or global")
+    if config.center not in (None, "mean", "last", "recent"):
+        problems.append("center must be mean, last or recent")
     if not 0 <= config.incident_share < 1:
         problems.append("incident_share must be in [0, 1)")
     if not 0 <= config.holdout < 0.9:

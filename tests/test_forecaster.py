@@ -169,16 +169,56 @@ def test_incremental_training_continues_from_the_champion(trained: tuple[Path, s
         registry.promote(models, "tft-nope")
 
 
+@pytest.mark.parametrize("center", ["mean", "last", "recent"])
 def test_fast_inputs_match_the_stock_dataset_route(trained: tuple[Path, str, list[str]],
-                                                   history: pd.DataFrame) -> None:
+                                                   history: pd.DataFrame, center: str) -> None:
     root, _, _ = trained
     model = forecast.load_model(root)
+    normalizers = features.target_normalizers(model.dataset_parameters)
     holed = history.drop(index=history.index[[50, 51, 52, 400]])  # gaps are filled for model input alike
-    for frame in (history, holed):
-        fast = forecast.forecast_fleet(model, frame, engine="fast")
-        stock = forecast.forecast_fleet(model, frame, engine="stock")
-        pd.testing.assert_frame_equal(fast.quantiles, stock.quantiles, rtol=1e-4, atol=1e-3)
-        pd.testing.assert_frame_equal(fast.importance, stock.importance, rtol=1e-4, atol=1e-4)
+    try:
+        for normalizer in normalizers:  # where each window is centred (train --center)
+            normalizer.center_on = center
+        forecast.clear_caches()
+        for frame in (history, holed):
+            fast = forecast.forecast_fleet(model, frame, engine="fast")
+            stock = forecast.forecast_fleet(model, frame, engine="stock")
+            pd.testing.assert_frame_equal(fast.quantiles, stock.quantiles, rtol=1e-4, atol=1e-3)
+            pd.testing.assert_frame_equal(fast.importance, stock.importance, rtol=1e-4, atol=1e-4)
+    finally:
+        for normalizer in normalizers:
+            normalizer.center_on = "mean"
+        forecast.clear_caches()
+
+
+def test_training_with_another_centre_records_it_and_continuing_keeps_it(tmp_path: Path,
+                                                                        history: pd.DataFrame) -> None:
+    root = tmp_path / "models"
+    first = train(DEMO, root, TrainConfig(**{**TINY.__dict__, "center": "recent"}), log=lambda line: None)
+    model = artifacts.load(root / first.model_id)
+    assert model.spec.center == "recent"
+    assert {n.center_on for n in features.target_normalizers(model.dataset_parameters)} == {"recent"}
+    assert not forecast.forecast_fleet(model, history).quantiles.empty
+    again = train(DEMO, root, TrainConfig(**{**TINY.__dict__, "fresh": False}), log=lambda line: None)
+    continued = artifacts.load(root / again.model_id)  # continued from the champion: its centre stays
+    assert continued.spec.center == "recent"
+    assert {n.center_on for n in features.target_normalizers(continued.dataset_parameters)} == {"recent"}
+
+
+def test_window_centre_choices() -> None:
+    import torch
+
+    from argus_core.normalizers import RECENT_STEPS, FlooredEncoderNormalizer, window_center
+
+    ramp = torch.arange(48, dtype=torch.float32)  # a climb: its mean lags far behind its last value
+    expected = {"mean": 23.5, "last": 47.0, "recent": float(np.mean(np.arange(48 - RECENT_STEPS, 48)))}
+    for center, value in expected.items():
+        normalizer = FlooredEncoderNormalizer(min_scale=0.5, center_on=center).fit(ramp)
+        assert float(normalizer.center_) == pytest.approx(value)
+        assert float(normalizer.scale_) == pytest.approx(float(ramp.std()), rel=1e-5)  # the spread is the same
+        assert float(window_center(ramp.numpy()[None, :], center)[0]) == pytest.approx(value)
+    flat = FlooredEncoderNormalizer(min_scale=0.5, center_on="last").fit(torch.full((48,), 7.0))
+    assert float(flat.scale_) == 0.5 and float(flat.center_) == 7.0  # the floor holds whatever the centre
 
 
 def test_streaming_reads_a_few_days_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

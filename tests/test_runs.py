@@ -78,7 +78,7 @@ def test_corrupt_store_gives_a_clear_error(tmp_path):
 def test_invalid_settings_are_refused_before_anything_starts(tmp_path):
     models = tmp_path / "models"
     for bad in (TrainConfig(epochs=0), TrainConfig(learning_rate=-1.0), TrainConfig(batch_size=0),
-                TrainConfig(incident_share=1.5), TrainConfig(loss_scale="median")):
+                TrainConfig(incident_share=1.5), TrainConfig(loss_scale="median"), TrainConfig(center="median")):
         with pytest.raises(ArgusError, match="invalid training settings"):
             jobs.start(DEMO, models, bad)
     with pytest.raises(ArgusError, match="not an Argus dataset"):
