@@ -13,7 +13,7 @@
   over time goes through its GRN layer once per sample, and the LSTMs skip packing when every
   sequence has the full length.
 
-A training step of the shipped-size model: 0.66 -> 0.47 s on one thread here
+A training step of the shipped-size model: 0.66 -> 0.43 s on one thread here
 (``bench/bench_forecast.py --part training``). ``tests/test_forecaster.py`` checks outputs and
 every weight's gradient against the library's modules.
 
