@@ -150,10 +150,15 @@ class LeanDropout(torch.nn.Dropout):
     1 / 65,536 (0.1 -> 0.100006), kept values scaled by 1 / (1 - p); seeded by torch's generator."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0 or self.inplace or x.device.type != "cpu":
-            return super().forward(x)  # (a GPU draws its masks fast enough)
+        if not self.applies(x):
+            return super().forward(x)
         keep, scale = self.keep(x)
         return x * (keep * scale)
+
+    def applies(self, x: torch.Tensor) -> bool:
+        """Whether this dropout draws its own mask for ``x``: in training, on a CPU (a GPU draws
+        Bernoulli masks fast enough), not in place."""
+        return self.training and 0.0 < self.p and not self.inplace and x.device.type == "cpu"
 
     def keep(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
         """(a boolean mask of x's shape, True where kept; the scale for kept values)."""
@@ -173,8 +178,7 @@ class SplitGatedLinearUnit(GatedLinearUnit):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight, bias = self.fc.weight, self.fc.bias
-        lean = isinstance(self.dropout, LeanDropout) and not self.dropout.inplace
-        if lean and self.training and self.dropout.p > 0.0 and x.device.type == "cpu":
+        if isinstance(self.dropout, LeanDropout) and self.dropout.applies(x):
             keep, scale = self.dropout.keep(x)
             x, weight = x * keep, weight * scale
         elif self.dropout is not None:

@@ -1,7 +1,8 @@
 """Target normalisation per encoder window, with a floor on the scale.
 
-Each forecast window is standardised by its own encoder's mean and spread
-(pytorch-forecasting's ``EncoderNormalizer``), so the network predicts deviations from where
+Each forecast window is standardised by its own encoder's spread and centred on its encoder's
+mean, last value or last hour's mean (``center_on``, ``train --center``; pytorch-forecasting's
+``EncoderNormalizer`` underneath), so the network predicts deviations from where
 a series is now, whatever server it belongs to: a server never seen in training is scaled
 like any other. The window's center and scale also go in as static inputs
 (``add_target_scales``), so absolute levels, which thresholds are about, stay visible.
@@ -29,7 +30,7 @@ class FlooredEncoderNormalizer(EncoderNormalizer):
         super().__init__(method=method, center=center, max_length=max_length, transformation=transformation,
                          method_kwargs=method_kwargs)
         self.min_scale = min_scale
-        self.center_on = center_on  # "mean" of the encoder window, or its "last" value
+        self.center_on = center_on  # see ``window_center``
 
     def _set_parameters(self, y_center, y_scale) -> None:
         with warnings.catch_warnings():

@@ -83,8 +83,8 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         if config.center is not None:
             spec = replace(spec, center=config.center)
     parameters = champion.dataset_parameters if champion else None
-    if parameters is not None and spec.normalization == "encoder":  # a continued model may change its centre
-        for normalizer in features.target_normalizers(parameters):
+    if parameters is not None and spec.layout == "wide" and spec.normalization == "encoder":
+        for normalizer in features.target_normalizers(parameters):  # a continued model may change its centre
             normalizer.center_on = spec.center
     per_series = spec.layout == "series" or config.holdout > 0
     held: dict[str, int] = {}

@@ -56,7 +56,6 @@ class ProgressLine(pl.Callback):
         )
 
 
-
 class ThreadGovernor(pl.Callback):
     """Keeps a CPU training run at the faster of its requested thread count and one thread.
 
@@ -124,6 +123,7 @@ def _batch_size(batch) -> int:
     if isinstance(x, dict) and "encoder_lengths" in x:
         return int(x["encoder_lengths"].size(0))
     return 1
+
 
 class Checkpoints(pl.Callback):
     """Pickle-free resumable checkpoints: weights, optimiser tensors, counters."""
