@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from argus_core import charts, registry
+from argus_core import charts
+from argus_core.model import registry
 from ui import training
 
 st.title("Model quality")

@@ -8,9 +8,11 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from argus_core import charts, jobs, registry
+from argus_core import charts
 from argus_core.errors import ArgusError
-from argus_core.train_config import TrainConfig
+from argus_core.model import registry
+from argus_core.model.config import TrainConfig
+from argus_core.runs import jobs
 from ui import training
 from ui.state import available_datasets
 

@@ -1,5 +1,5 @@
 import sys
 
-from argus_core.cli import main
+from argus_core.cli.main import main
 
 sys.exit(main())

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from argus_core import forecast, risk, schema, store
+from argus_core import risk
+from argus_core.data import schema, store
 from argus_core.errors import ArgusError, DatasetError
+from argus_core.model import forecast
 
 SPARK_HOURS = 6  # history shown in a sparkline before the forecast part
 

@@ -2,11 +2,16 @@
 
     ArgusError                 anything a user can act on; pages and the CLI show its message
      +-- SchemaError           a frame or file breaks the data contract (lists every problem)
-     +-- DatasetError          a dataset directory is missing, empty or inconsistent
+     +-- DatasetError          a dataset is missing, empty, inconsistent, or does not fit what
+     |                         was asked of it (too little history, a metric the model needs)
+     +-- SettingsError         a setting is out of range (training, simulator, command line)
      +-- ModelNotFound         no such model directory / no champion yet
+     +-- ModelDirectoryError   a model directory is incomplete, corrupt or incompatible
      +-- TrainingBusy          a training already runs for this models directory
+     +-- RunStoreError         the run store cannot be read or has no such run
 
-Anything else escaping the core is a bug.
+The core raises only these; the CLI (``cli.main``) and the pages (``ui.errors.guard``) catch
+``ArgusError`` once. Anything else escaping the core is a bug.
 """
 
 from __future__ import annotations
@@ -35,9 +40,22 @@ class DatasetError(ArgusError):
     """A dataset directory cannot be used as asked."""
 
 
+class SettingsError(ArgusError, ValueError):
+    """A setting is out of range; the message names it and what is allowed. Also a ValueError,
+    as a bad number passed to a function is in Python."""
+
+
 class ModelNotFound(ArgusError):
     """The model asked for does not exist."""
 
 
 class TrainingBusy(ArgusError):
     """Another training holds the models directory."""
+
+
+class ModelDirectoryError(ArgusError):
+    """A model directory is incomplete, corrupt or from an incompatible version."""
+
+
+class RunStoreError(ArgusError):
+    """The run store cannot be read or written (corrupt, locked, not a database)."""

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from argus_core import forecast, risk, schema, store
+from argus_core import risk
 from argus_core.dashboard import metric_values, thresholds_of
+from argus_core.data import schema, store
 from argus_core.errors import DatasetError
+from argus_core.model import forecast
 
 SPEEDS = {"5 min per tick": 5, "15 min per tick": 15, "30 min per tick": 30}  # fleet minutes per tick
 

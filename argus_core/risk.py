@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from argus_core import schema
+from argus_core.data import schema
 
 LEVELS = ("healthy", "watch", "warning", "critical")
 ENTER = {"watch": 20.0, "warning": 45.0, "critical": 70.0}  # score needed to enter the level

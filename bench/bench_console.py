@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_ui import launch, start_server  # noqa: E402
 
-from argus_core import jobs, registry  # noqa: E402
-from argus_core.runs import RunStore, default_path  # noqa: E402
-from argus_core.train_config import TrainConfig  # noqa: E402
+from argus_core.model import registry
+from argus_core.model.config import TrainConfig  # noqa: E402
+from argus_core.runs import jobs  # noqa: E402
+from argus_core.runs.store import RunStore, default_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_S = 2.0

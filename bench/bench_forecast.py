@@ -36,8 +36,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from argus_core import artifacts, forecast, risk, schema, store  # noqa: E402
-from argus_core.simulate import SimConfig, simulate_fleet  # noqa: E402
+from argus_core import risk  # noqa: E402
+from argus_core.data import schema, store  # noqa: E402
+from argus_core.data.simulate import SimConfig, simulate_fleet  # noqa: E402
+from argus_core.model import artifacts, forecast  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 for _name in ("lightning.pytorch", "lightning.fabric", "lightning_fabric"):  # no "GPU available" / tips per fit
@@ -62,12 +64,12 @@ def stock_predict(model: artifacts.LoadedModel, history: pd.DataFrame) -> None:
     """pytorch-forecasting's own route: TimeSeriesDataSet in predict mode + BaseModel.predict."""
     from pytorch_forecasting import TimeSeriesDataSet
 
-    from argus_core import features
+    from argus_core.model import datasets, layout
     encoder, _ = forecast._encoder_windows(history, model.spec)
     frame = pd.concat([encoder, forecast._future_rows(encoder, model.spec)], ignore_index=True)
-    dataset = TimeSeriesDataSet.from_parameters(features.reusable(model.dataset_parameters),
-                                                features.prepare(frame, model.spec), predict=True)
-    from argus_core.network import speed_up, stock
+    dataset = TimeSeriesDataSet.from_parameters(datasets.reusable(model.dataset_parameters),
+                                                layout.prepare(frame, model.spec), predict=True)
+    from argus_core.model.fast_tft import speed_up, stock
     stock(model.network)  # the library's own modules, as pytorch-forecasting ships them
     try:
         model.network.predict(dataset, mode="quantiles", batch_size=256,
@@ -112,17 +114,17 @@ def part_training(model_dir: Path, steps: int = 12, configs: str = TRAINING_CONF
     (a training run takes thousands of steps: the figure is the steady state)."""
     import lightning.pytorch as pl
 
-    from argus_core import features
-    from argus_core.train import TrainConfig, _network
-    from argus_core.train_parts import ThreadGovernor
-    from argus_core.train_windows import WindowBatches
+    from argus_core.model import datasets, layout
+    from argus_core.model.batches import WindowBatches
+    from argus_core.model.callbacks import ThreadGovernor
+    from argus_core.model.train import TrainConfig, _network
 
     model = artifacts.load(model_dir)
     spec = model.spec
     frame = simulate_fleet(SimConfig(servers=30, hours=96, seed=3)).frame
-    prepared = features.prepare(frame, spec)
-    train_ds, _ = features.training_datasets(prepared, spec, 0.15, model.dataset_parameters)
-    parameters = features.reusable(model.dataset_parameters)
+    prepared = layout.prepare(frame, spec)
+    train_ds, _ = datasets.training_datasets(prepared, spec, 0.15, model.dataset_parameters)
+    parameters = datasets.reusable(model.dataset_parameters)
     hidden = artifacts.decode(model.config["hparams"])["hidden_size"]
     config = TrainConfig(hidden_size=hidden)
 
@@ -136,14 +138,14 @@ def part_training(model_dir: Path, steps: int = 12, configs: str = TRAINING_CONF
         if stock_network:  # the library's own modules, per-step logging metrics and Adam's default loop
             from pytorch_forecasting.metrics import MAE, MAPE, RMSE, SMAPE
 
-            from argus_core.network import stock
+            from argus_core.model.fast_tft import stock
             stock(net)
             net.logging_metrics = torch.nn.ModuleList([SMAPE(), MAE(), RMSE(), MAPE()])
             net.hparams.optimizer_params = None
         clock = Clock()
         threads = torch.get_num_threads()
         callbacks = [clock]
-        if governed and threads > 1:  # as train.py runs: the thread governor (train_parts.ThreadGovernor)
+        if governed and threads > 1:  # as train.py runs: the thread governor (callbacks.ThreadGovernor)
             callbacks.append(ThreadGovernor(threads, log=lambda line: print(f"    Argus {line}")))
         trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_progress_bar=False,
                              enable_checkpointing=False, enable_model_summary=False, limit_val_batches=0,

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from argus_core import store  # noqa: E402
-from argus_core.profiles import PROFILES, fleet_composition, fleet_names  # noqa: E402
-from argus_core.simulate import SimConfig, simulate_fleet  # noqa: E402
+from argus_core.data import store  # noqa: E402
+from argus_core.data.profiles import PROFILES, fleet_composition, fleet_names  # noqa: E402
+from argus_core.data.simulate import SimConfig, simulate_fleet  # noqa: E402
 
 
 def per_row_baseline(servers: int, hours: float, seed: int) -> int:

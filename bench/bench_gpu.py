@@ -23,10 +23,11 @@ warnings.filterwarnings("ignore")
 
 import torch  # noqa: E402
 
-from argus_core import artifacts, features, registry, store  # noqa: E402
-from argus_core.simulate import SimConfig, simulate_fleet  # noqa: E402
-from argus_core.train import TrainConfig, _network, train  # noqa: E402
-from argus_core.train_windows import WindowBatches  # noqa: E402
+from argus_core.data import store  # noqa: E402
+from argus_core.data.simulate import SimConfig, simulate_fleet  # noqa: E402
+from argus_core.model import artifacts, datasets, layout, registry  # noqa: E402
+from argus_core.model.batches import WindowBatches  # noqa: E402
+from argus_core.model.train import TrainConfig, _network, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,10 +38,10 @@ def throughput(model: artifacts.LoadedModel, accelerator: str, precision: str, b
 
     spec = model.spec
     frame = simulate_fleet(SimConfig(servers=30, hours=96, seed=3)).frame
-    prepared = features.prepare(frame, spec)
+    prepared = layout.prepare(frame, spec)
     hidden = artifacts.decode(model.config["hparams"])["hidden_size"]
     net = _network(model.dataset_parameters, spec, TrainConfig(hidden_size=hidden))
-    windows = WindowBatches(prepared, spec, features.reusable(model.dataset_parameters), list(net.hparams.x_reals),
+    windows = WindowBatches(prepared, spec, datasets.reusable(model.dataset_parameters), list(net.hparams.x_reals),
                             list(net.hparams.x_categoricals), batch_size=batch)
     warmup = 3
 

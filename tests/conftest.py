@@ -3,7 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from argus_core.simulate import SimConfig, Simulation, simulate_fleet
+from argus_core.data.simulate import SimConfig, Simulation, simulate_fleet
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from argus_core import backtest, features, forecast, importer, store
-from argus_core.cli import main
-from argus_core.train import train
-from argus_core.train_config import TrainConfig
+from argus_core.cli.main import main
+from argus_core.data import importer, store
+from argus_core.model import backtest, forecast, layout
+from argus_core.model.config import TrainConfig
+from argus_core.model.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 NAB = ROOT / "tests" / "data" / "nab"
@@ -36,7 +37,7 @@ def nab_model(tmp_path_factory):
 def test_the_series_layout_model_forecasts_each_server_metric_by_name(nab_model):
     dataset, models, model_id = nab_model
     model = forecast.load_model(models, model_id)
-    assert model.spec.layout == "series" and model.spec.targets == (features.VALUE,)
+    assert model.spec.layout == "series" and model.spec.targets == (layout.VALUE,)
     assert model.spec.forecast_metrics == ("cpu_utilization_pct", "disk_write_bytes")
     info = model.training_info
     assert info["holdout"] == 0.3 and set(info["evaluation_start"]) == {
@@ -61,14 +62,14 @@ def test_the_series_layout_model_forecasts_each_server_metric_by_name(nab_model)
 def test_training_never_sees_the_hold_out(nab_model):
     dataset, models, model_id = nab_model
     model = forecast.load_model(models, model_id)
-    prepared = features.prepare(store.read(dataset), model.spec)
-    trainable, validation, held = features.split_per_series(prepared, model.spec, 0.3, 0.15)
+    prepared = layout.prepare(store.read(dataset), model.spec)
+    trainable, validation, held = layout.split_per_series(prepared, model.spec, 0.3, 0.15)
     for key, start in held.items():
         rows = trainable[trainable["server_name"] == key]
-        assert rows[features.TIME_IDX].max() < start <= validation[key] + model.spec.horizon * 100
+        assert rows[layout.TIME_IDX].max() < start <= validation[key] + model.spec.horizon * 100
         assert validation[key] < start
     assert pd.Timestamp(model.training_info["evaluation_start"]["ec2-24ae8d | cpu_utilization_pct"]) == \
-        features.EPOCH + pd.Timedelta("5min") * held["ec2-24ae8d | cpu_utilization_pct"]
+        layout.EPOCH + pd.Timedelta("5min") * held["ec2-24ae8d | cpu_utilization_pct"]
 
 
 def test_backtest_scores_the_tft_beside_the_baselines_and_saves_them(nab_model, capsys):

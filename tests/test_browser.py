@@ -41,7 +41,7 @@ def server(tmp_path_factory):
     pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     port = _free_port()
     # the shipped model with a backtest on the demo fleet, so the model quality page has one to show
-    from argus_core import backtest
+    from argus_core.model import backtest
 
     models = tmp_path_factory.mktemp("browser") / "models"
     shutil.copytree(ROOT / "models", models, ignore=shutil.ignore_patterns("runs.sqlite*", ".runs", ".checkpoints"))

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from argus_core import store
-from argus_core.cli import main
-from argus_core.simulate import Simulation
+from argus_core.cli.main import main
+from argus_core.data import store
+from argus_core.data.simulate import Simulation
 from tests.test_store import snapshot
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from argus_core import registry
-from argus_core.runs import RunStore, default_path
+from argus_core.model import registry
+from argus_core.runs.store import RunStore, default_path
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

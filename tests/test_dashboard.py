@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from argus_core import charts, dashboard, forecast, replay, risk, schema, store
+from argus_core import charts, dashboard, replay, risk
+from argus_core.data import schema, store
 from argus_core.errors import ArgusError, DatasetError
+from argus_core.model import forecast
 
 ROOT = Path(__file__).resolve().parents[1]
 FLEET, DEMO, MODELS = ROOT / "demo_data" / "fleet", ROOT / "demo_data" / "incident", ROOT / "models"

@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from argus_core import artifacts, features, forecast, registry, schema, store
+from argus_core.data import schema, store
 from argus_core.errors import ArgusError, ModelNotFound
-from argus_core.train import TrainConfig, train
+from argus_core.model import artifacts, datasets, forecast, layout, registry
+from argus_core.model.spec import spec_for, with_spreads
+from argus_core.model.train import TrainConfig, train
 
 DEMO = Path(__file__).resolve().parents[1] / "demo_data" / "incident"
 TINY = TrainConfig(epochs=1, hidden_size=8, attention_heads=1, batch_size=16, batches_per_epoch=3, val_batches=1,
@@ -92,7 +94,7 @@ def test_never_seen_servers_are_forecast_from_their_profile(trained: tuple[Path,
                                rtol=1e-4, atol=1e-3)
     unknown = forecast.forecast_fleet(model, mystery).quantiles
     assert unknown[schema.SERVER].unique().tolist() == ["mystery01"]
-    assert features.prepare(mystery, model.spec)[schema.PROFILE].unique().tolist() == ["GENERIC"]
+    assert layout.prepare(mystery, model.spec)[schema.PROFILE].unique().tolist() == ["GENERIC"]
 
 
 def test_short_history_is_skipped_with_a_reason(trained: tuple[Path, str, list[str]],
@@ -174,7 +176,7 @@ def test_fast_inputs_match_the_stock_dataset_route(trained: tuple[Path, str, lis
                                                    history: pd.DataFrame, center: str) -> None:
     root, _, _ = trained
     model = forecast.load_model(root)
-    normalizers = features.target_normalizers(model.dataset_parameters)
+    normalizers = datasets.target_normalizers(model.dataset_parameters)
     holed = history.drop(index=history.index[[50, 51, 52, 400]])  # gaps are filled for model input alike
     try:
         for normalizer in normalizers:  # where each window is centred (train --center)
@@ -197,18 +199,18 @@ def test_training_with_another_centre_records_it_and_continuing_keeps_it(tmp_pat
     first = train(DEMO, root, TrainConfig(**{**TINY.__dict__, "center": "recent"}), log=lambda line: None)
     model = artifacts.load(root / first.model_id)
     assert model.spec.center == "recent"
-    assert {n.center_on for n in features.target_normalizers(model.dataset_parameters)} == {"recent"}
+    assert {n.center_on for n in datasets.target_normalizers(model.dataset_parameters)} == {"recent"}
     assert not forecast.forecast_fleet(model, history).quantiles.empty
     again = train(DEMO, root, TrainConfig(**{**TINY.__dict__, "fresh": False}), log=lambda line: None)
     continued = artifacts.load(root / again.model_id)  # continued from the champion: its centre stays
     assert continued.spec.center == "recent"
-    assert {n.center_on for n in features.target_normalizers(continued.dataset_parameters)} == {"recent"}
+    assert {n.center_on for n in datasets.target_normalizers(continued.dataset_parameters)} == {"recent"}
 
 
 def test_window_centre_choices() -> None:
     import torch
 
-    from argus_core.normalizers import RECENT_STEPS, FlooredEncoderNormalizer, window_center
+    from argus_core.model.normalizers import RECENT_STEPS, FlooredEncoderNormalizer, window_center
 
     ramp = torch.arange(48, dtype=torch.float32)  # a climb: its mean lags far behind its last value
     expected = {"mean": 23.5, "last": 47.0, "recent": float(np.mean(np.arange(48 - RECENT_STEPS, 48)))}
@@ -222,7 +224,7 @@ def test_window_centre_choices() -> None:
 
 
 def test_streaming_reads_a_few_days_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from argus_core.simulate import SimConfig, simulate_fleet
+    from argus_core.data.simulate import SimConfig, simulate_fleet
 
     sim = simulate_fleet(SimConfig(servers=6, hours=24 * 8, seed=4))
     dataset = tmp_path / "week"
@@ -246,30 +248,30 @@ def test_streaming_reads_a_few_days_at_a_time(tmp_path: Path, monkeypatch: pytes
 @pytest.fixture(scope="module")
 def small_setup():
     """The demo data prepared for a 96/24-step spec, its stock training dataset and a tiny network."""
-    from argus_core.train import TrainConfig as Config
-    from argus_core.train import _network
+    from argus_core.model.train import TrainConfig as Config
+    from argus_core.model.train import _network
 
     frame = store.read(DEMO)
-    spec = features.spec_for(list(schema.METRIC_COLUMNS), encoder_length=96, horizon=24)
-    prepared = features.prepare(frame, spec)
-    spec = features.with_spreads(spec, prepared)
-    train_ds, _ = features.training_datasets(prepared, spec)
+    spec = spec_for(list(schema.METRIC_COLUMNS), encoder_length=96, horizon=24)
+    prepared = layout.prepare(frame, spec)
+    spec = with_spreads(spec, prepared)
+    train_ds, _ = datasets.training_datasets(prepared, spec)
     network = _network(train_ds.get_parameters(), spec, Config(hidden_size=8, attention_heads=1))
     return prepared, spec, train_ds, network
 
 
 def test_training_windows_match_the_stock_dataset(small_setup) -> None:
-    from argus_core.train_windows import WindowBatches
+    from argus_core.model.batches import WindowBatches
 
     prepared, spec, train_ds, network = small_setup
     parameters = train_ds.get_parameters()
     x, (y, _) = next(iter(train_ds.to_dataloader(train=False, batch_size=6, num_workers=0)))
     index = train_ds.x_to_index(x)
-    windows = WindowBatches(prepared, spec, features.reusable(parameters), list(network.hparams.x_reals),
+    windows = WindowBatches(prepared, spec, datasets.reusable(parameters), list(network.hparams.x_reals),
                             list(network.hparams.x_categoricals), batch_size=6)
     names = sorted(prepared[schema.SERVER].unique())
     chosen = np.stack([[names.index(s) for s in index[schema.SERVER]],
-                       index[features.TIME_IDX].to_numpy() - spec.encoder_length - windows.t0], axis=1)
+                       index[layout.TIME_IDX].to_numpy() - spec.encoder_length - windows.t0], axis=1)
     mine, (my_y, _) = windows.batch(chosen)
     for key in ("encoder_cont", "decoder_cont", "encoder_cat", "decoder_cat", "encoder_lengths", "decoder_lengths"):
         np.testing.assert_allclose(mine[key].numpy(), x[key].numpy(), rtol=1e-4, atol=1e-4, err_msg=key)
@@ -280,10 +282,10 @@ def test_training_windows_match_the_stock_dataset(small_setup) -> None:
 
 
 def test_training_batches_oversample_incident_windows(small_setup) -> None:
-    from argus_core.train_windows import WindowBatches
+    from argus_core.model.batches import WindowBatches
 
     prepared, spec, train_ds, network = small_setup
-    parameters = features.reusable(train_ds.get_parameters())
+    parameters = datasets.reusable(train_ds.get_parameters())
     common = dict(spec=spec, parameters=parameters, x_reals=list(network.hparams.x_reals),
                   categoricals=list(network.hparams.x_categoricals), batch_size=32)
     incidents = store.read_incidents(DEMO)
@@ -304,8 +306,8 @@ def test_faster_network_modules_match_the_library(trained: tuple[Path, str, list
                                                              history: pd.DataFrame) -> None:
     import torch
 
-    from argus_core import forecast_inputs
-    from argus_core.network import AccumulatingVariableSelection, _fusable, stock
+    from argus_core.model import inputs as forecast_inputs
+    from argus_core.model.fast_tft import AccumulatingVariableSelection, _fusable, stock
 
     root, _, _ = trained
     model = artifacts.load(root / registry.champion_model_id(root))
@@ -329,7 +331,7 @@ def test_faster_network_modules_match_the_library(trained: tuple[Path, str, list
         np.testing.assert_allclose(fast[part].numpy(), library[part].numpy(), atol=1e-5)
 
     # training: the same gradients for every weight (dropout off, so both passes see the same network)
-    from argus_core.network import speed_up
+    from argus_core.model.fast_tft import speed_up
     network.train()
     rates = {m: m.p for m in network.modules() if isinstance(m, torch.nn.Dropout)}
     for module in rates:
@@ -365,7 +367,7 @@ def test_faster_network_modules_match_the_library(trained: tuple[Path, str, list
 def test_lean_dropout_drops_p_of_the_values_and_keeps_the_mean() -> None:
     import torch
 
-    from argus_core.network import LeanDropout, SplitGatedLinearUnit
+    from argus_core.model.fast_tft import LeanDropout, SplitGatedLinearUnit
 
     dropout = LeanDropout(0.1).train()
     torch.manual_seed(3)
@@ -392,8 +394,8 @@ def test_window_loss_scale_counts_every_window_in_its_own_spread(small_setup) ->
     import torch
     from pytorch_forecasting.metrics import QuantileLoss
 
-    from argus_core.losses import PerTargetWeights
-    from argus_core.train_windows import WindowBatches
+    from argus_core.model.batches import WindowBatches
+    from argus_core.model.losses import PerTargetWeights
 
     quantiles = [0.1, 0.5, 0.9]
     loss = PerTargetWeights([QuantileLoss(quantiles), QuantileLoss(quantiles)], weights=[1.0, 1.0])
@@ -417,14 +419,14 @@ def test_window_loss_scale_counts_every_window_in_its_own_spread(small_setup) ->
     prepared, spec, train_ds, network = small_setup
     from dataclasses import replace
     windowed = replace(spec, loss_scale="window")
-    batches = WindowBatches(prepared, windowed, features.reusable(train_ds.get_parameters()),
+    batches = WindowBatches(prepared, windowed, datasets.reusable(train_ds.get_parameters()),
                             list(network.hparams.x_reals), list(network.hparams.x_categoricals), batch_size=8)
     x, (_, weight) = next(iter(batches))
     assert len(weight) == len(spec.targets)
     for scale, w in zip(x["target_scale"], weight, strict=True):
         np.testing.assert_allclose(w.numpy(), 1.0 / scale[:, 1].numpy(), rtol=1e-6)
-    assert isinstance(features.quantile_loss(windowed, train_ds.get_parameters()), PerTargetWeights)
-    _, (_, plain) = next(iter(WindowBatches(prepared, spec, features.reusable(train_ds.get_parameters()),
+    assert isinstance(datasets.quantile_loss(windowed, train_ds.get_parameters()), PerTargetWeights)
+    _, (_, plain) = next(iter(WindowBatches(prepared, spec, datasets.reusable(train_ds.get_parameters()),
                                             list(network.hparams.x_reals), list(network.hparams.x_categoricals),
                                             batch_size=8)))
     assert plain is None  # a "global" spec keeps the fixed per-target weights
@@ -434,7 +436,7 @@ def test_interpolation_matrix_matches_torch_and_trains_after_a_forecast() -> Non
     import torch
     import torch.nn.functional as F  # noqa: N812
 
-    from argus_core import network
+    from argus_core.model import fast_tft as network
 
     network._MATRICES.clear()
     x = torch.randn(40, 16)

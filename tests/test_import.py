@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from argus_core import importer, store
-from argus_core.cli import main
+from argus_core.cli.main import main
+from argus_core.data import importer, store
 
 ROOT = Path(__file__).resolve().parents[1]
 NAB = ROOT / "tests" / "data" / "nab"  # three NAB files, vendored (MIT); the full set: ../shared/data/nab-aws

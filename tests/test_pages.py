@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from argus_core import store
+from argus_core.data import store
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

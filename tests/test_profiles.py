@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from argus_core.profiles import DEFAULT_FLEET, PROFILES, fleet_composition, fleet_names, infer_profile
+from argus_core.data.profiles import DEFAULT_FLEET, PROFILES, fleet_composition, fleet_names, infer_profile
 
 
 @pytest.mark.parametrize("name, profile", [
@@ -43,8 +43,8 @@ def test_composition_scales_and_respects_fixed_counts() -> None:
 
 
 def test_core_never_imports_streamlit() -> None:
-    code = ("import sys, argus_core.cli, argus_core.simulate, argus_core.store, argus_core.scenario, "
-            "argus_core.ingest, argus_core.charts, argus_core.dashboard, argus_core.replay; "
+    code = ("import sys, argus_core.cli, argus_core.data.simulate, argus_core.data.store, argus_core.data.scenario, "
+            "argus_core.data.files, argus_core.charts, argus_core.dashboard, argus_core.replay; "
             "print('streamlit' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

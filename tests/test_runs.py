@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from argus_core import jobs, registry
 from argus_core.errors import ArgusError, TrainingBusy
-from argus_core.runs import RunStore, RunStoreError, default_path, pid_alive
-from argus_core.train_config import TrainConfig
+from argus_core.model import registry
+from argus_core.model.config import TrainConfig
+from argus_core.runs import jobs
+from argus_core.runs.store import RunStore, RunStoreError, default_path, pid_alive
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo_data" / "incident"
@@ -106,7 +107,7 @@ def test_background_training_records_refuses_a_second_and_calls_the_webhook(tmp_
     hook = f"http://127.0.0.1:{server.server_port}/hook"
     # started by a process that exits at once, as when the Streamlit server is killed: the training goes on
     launcher = subprocess.run(
-        [sys.executable, "-c", "import sys; from argus_core import jobs; from tests.test_runs import TINY; "
+        [sys.executable, "-c", "import sys; from argus_core.runs import jobs; from tests.test_runs import TINY; "
          f"print(jobs.start({str(DEMO)!r}, {str(models)!r}, TINY, name='tiny', webhook={hook!r}))"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
     run_id = int(launcher.stdout.strip().splitlines()[-1])
@@ -179,7 +180,7 @@ def test_a_crashing_training_records_its_error_and_log(tmp_path):
 
 
 def test_runs_commands_list_show_and_refuse(tmp_path, capsys):
-    from argus_core.cli import main
+    from argus_core.cli.main import main
 
     models = tmp_path / "models"
     assert main(["runs", "list", "--models", str(models)]) == 0

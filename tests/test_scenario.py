@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from argus_core import schema, store
-from argus_core.cli import main
+from argus_core.cli.main import main
+from argus_core.data import schema, store
 from tests.test_store import snapshot
 
 DEMO = Path(__file__).resolve().parents[1] / "demo_data" / "incident"

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from argus_core import schema
+from argus_core.data import schema
 from argus_core.errors import SchemaError
 
 

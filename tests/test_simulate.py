@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from argus_core import schema
-from argus_core.profiles import PROFILES
-from argus_core.simulate import SimConfig, Simulation, simulate_fleet
+from argus_core.data import schema
+from argus_core.data.profiles import PROFILES
+from argus_core.data.simulate import SimConfig, Simulation, simulate_fleet
 
 
 def local_hours(frame: pd.DataFrame) -> pd.Series:

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from argus_core import schema, store
+from argus_core.data import schema, store
+from argus_core.data.simulate import Simulation
 from argus_core.errors import DatasetError, SchemaError
-from argus_core.simulate import Simulation
 
 
 def snapshot(directory: Path) -> dict[str, str]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from argus_core import train_parts
-from argus_core.train_parts import ThreadGovernor
+from argus_core.model import callbacks
+from argus_core.model.callbacks import ThreadGovernor
 
 
 class FakeMachine:
@@ -30,7 +30,7 @@ class FakeMachine:
 @pytest.fixture
 def machine(monkeypatch: pytest.MonkeyPatch):
     fake = FakeMachine()
-    monkeypatch.setattr(train_parts.time, "perf_counter", fake.perf_counter)
+    monkeypatch.setattr(callbacks.time, "perf_counter", fake.perf_counter)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     yield fake

@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from argus_core import registry, schema
-from argus_core.cli import main
+from argus_core.cli.main import main
+from argus_core.data import schema
+from argus_core.model import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo_data" / "incident"

@@ -9,8 +9,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from argus_core import backtest, dashboard, forecast, replay, store
+from argus_core import dashboard, replay
+from argus_core.data import store
 from argus_core.errors import DatasetError
+from argus_core.model import backtest, forecast
 
 KEY_MEMORY = "argus.level_memory"
 
@@ -27,7 +29,7 @@ def _set_threads() -> None:
     # torch's one-thread-per-core default collapses when a training run holds a core (DESIGN.md)
     import torch
 
-    from argus_core.train import choose_threads
+    from argus_core.model.train import choose_threads
 
     torch.set_num_threads(choose_threads(int(os.environ.get("ARGUS_THREADS", "0")) or None))
 

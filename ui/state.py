@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from argus_core import dashboard, registry
+from argus_core import dashboard
 from argus_core.errors import ArgusError
+from argus_core.model import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 DETAIL_PAGE = "app_pages/server_detail.py"

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from argus_core import forecast, jobs, registry
-from argus_core.runs import Run, RunStore, default_path
+from argus_core.model import forecast, registry
+from argus_core.runs import jobs
+from argus_core.runs.store import Run, RunStore, default_path
 
 KEY_SEEN = "argus.console.seen_status"
 

@@ -15,7 +15,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from argus_core import features, forecast_inputs, schema
+from argus_core.data import schema
+from argus_core.errors import DatasetError
+from argus_core.model import inputs as forecast_inputs
+from argus_core.model import layout
+from argus_core.model.spec import ModelSpec
 
 CLIP = 20.0  # series layout: training targets at most this many window spreads from the window's level
 
@@ -26,7 +30,7 @@ class WindowBatches(torch.utils.data.IterableDataset):
     ``shuffle``: True for a fresh random order each pass (training); "once" for one fixed random
     order (validation: every epoch scores the same windows, so losses compare); False for time order."""
 
-    def __init__(self, prepared: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_reals: list[str],
+    def __init__(self, prepared: pd.DataFrame, spec: ModelSpec, parameters: dict, x_reals: list[str],
                  categoricals: list[str], batch_size: int, complete: bool = True,
                  first_start: int | dict[str, int] | None = None,
                  last_start: int | dict[str, int] | None = None, shuffle: bool | str = True, seed: int = 0,
@@ -36,7 +40,7 @@ class WindowBatches(torch.utils.data.IterableDataset):
         self.batch_size, self.shuffle = batch_size, shuffle
         self.rng = np.random.default_rng(seed)
         names, codes = np.unique(prepared[schema.SERVER].to_numpy(dtype=str), return_inverse=True)
-        time_idx = prepared[features.TIME_IDX].to_numpy()
+        time_idx = prepared[layout.TIME_IDX].to_numpy()
         self.t0 = int(time_idx.min())
         length = int(time_idx.max()) - self.t0 + 1
         unknown = list(spec.unknown_reals)
@@ -45,8 +49,8 @@ class WindowBatches(torch.utils.data.IterableDataset):
         real = ~np.isnan(self.values[:, :, 0])
         self.profiles = np.empty(len(names), dtype=object)
         self.profiles[codes] = prepared[schema.PROFILE].to_numpy()
-        grid = pd.Series(features.EPOCH + pd.Timedelta(spec.step) * (self.t0 + np.arange(length)))
-        self.calendar = features.calendar_features(grid)  # name -> (T,)
+        grid = pd.Series(layout.EPOCH + pd.Timedelta(spec.step) * (self.t0 + np.arange(length)))
+        self.calendar = layout.calendar_features(grid)  # name -> (T,)
 
         span = spec.encoder_length + spec.horizon
         # window w starts at step w; its forecast starts at w + encoder_length
@@ -70,7 +74,7 @@ class WindowBatches(torch.utils.data.IterableDataset):
         self.names = names
         self.windows = np.stack([servers, windows], axis=1)
         if len(self.windows) == 0:
-            raise ValueError("no complete window of encoder + horizon steps in this data")
+            raise DatasetError("no complete window of encoder + horizon steps in this data")
         if shuffle == "once":
             self.windows = self.windows[self.rng.permutation(len(self.windows))]
         self.incident_share = incident_share
@@ -103,8 +107,8 @@ class WindowBatches(torch.utils.data.IterableDataset):
         for row in incidents.itertuples(index=False):
             if row.server_name not in names:
                 continue
-            first = int((pd.Timestamp(row.precursor_start) - features.EPOCH) // step)
-            last = int((pd.Timestamp(row.end_time) - features.EPOCH) // step)
+            first = int((pd.Timestamp(row.precursor_start) - layout.EPOCH) // step)
+            last = int((pd.Timestamp(row.end_time) - layout.EPOCH) // step)
             hot |= (self.windows[:, 0] == names.index(row.server_name)) & (starts <= last) & (ends >= first)
         return np.flatnonzero(hot)
 
@@ -112,7 +116,7 @@ class WindowBatches(torch.utils.data.IterableDataset):
         """(network x, windows (B, span, U) as the network sees them, scale per window).
 
         ``chosen`` rows are (series index, window start). In series layout each window is
-        divided by its own spread (``features.window_scale``); otherwise the scale is 1."""
+        divided by its own spread (``layout.window_scale``); otherwise the scale is 1."""
         spec = self.spec
         span = spec.encoder_length + spec.horizon
         steps = chosen[:, 1:2] + np.arange(span)[None, :]  # (B, span)
@@ -120,7 +124,7 @@ class WindowBatches(torch.utils.data.IterableDataset):
         encoder = forecast_inputs.fill_gaps(values[:, :spec.encoder_length])  # model input only
         scales = np.ones(len(chosen), dtype=np.float32)
         if spec.layout == "series":
-            scales = features.window_scale(encoder[:, :, 0])
+            scales = layout.window_scale(encoder[:, :, 0])
             values = values / scales[:, None, None]
             encoder = encoder / scales[:, None, None]
         calendar = {name: column[steps] for name, column in self.calendar.items()}

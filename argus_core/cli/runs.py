@@ -10,9 +10,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from argus_core import jobs
 from argus_core.errors import ArgusError
-from argus_core.runs import RunStore, default_path
+from argus_core.runs import jobs
+from argus_core.runs.store import RunStore, default_path
 
 LOG_TAIL_LINES = 20
 
@@ -38,7 +38,7 @@ def add_run_commands(sub: argparse._SubParsersAction) -> None:
 def recorded_training(args: argparse.Namespace, config, train_fn):
     """Run ``train_fn(extra_callbacks)`` as run ``args.run_id`` (started by the console) or as a
     new run (started from a shell): status, curves, result or error, and the webhook."""
-    from argus_core.run_recorder import RunRecorder
+    from argus_core.model.recorder import RunRecorder
 
     if args.run_id is not None:
         runs, run_id = RunStore(default_path(args.models)), args.run_id

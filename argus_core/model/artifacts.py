@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from argus_core.errors import ArgusError, ModelNotFound
-from argus_core.features import ModelSpec, quantile_loss
+from argus_core.errors import ModelDirectoryError, ModelNotFound
+from argus_core.model.datasets import quantile_loss
+from argus_core.model.spec import ModelSpec
 
 FORMAT_VERSION = 1
 FILES = ("model.safetensors", "config.json", "dataset.json", "training_info.json")
@@ -37,16 +38,16 @@ ALLOWED_CLASSES = frozenset({
     "pytorch_forecasting.data.encoders.EncoderNormalizer",
     "pytorch_forecasting.data.encoders.GroupNormalizer",
     "pytorch_forecasting.data.encoders.NaNLabelEncoder",
-    "argus_core.normalizers.FlooredEncoderNormalizer",
+    "argus_core.model.normalizers.FlooredEncoderNormalizer",
     "sklearn.preprocessing._data.StandardScaler",
     "sklearn.preprocessing._data.RobustScaler",
 })
+# Class paths that model directories of earlier releases name, and where each class lives now.
+MOVED_CLASSES = {
+    "argus_core.normalizers.FlooredEncoderNormalizer": "argus_core.model.normalizers.FlooredEncoderNormalizer",
+}
 # hyper-parameters rebuilt from other parts of the directory instead of being stored twice
 REBUILT_HPARAMS = ("loss", "logging_metrics", "output_transformer", "dataset_parameters")
-
-
-class ModelDirectoryError(ArgusError):
-    """A model directory is incomplete, corrupt or from an incompatible version."""
 
 
 # --- codec ----------------------------------------------------------------------------------------
@@ -120,7 +121,7 @@ def decode(value: object) -> object:
         import torch
         return torch.from_numpy(np.ascontiguousarray(decode(value["__tensor__"])))
     if "__object__" in value:
-        name = value["__object__"]
+        name = MOVED_CLASSES.get(value["__object__"], value["__object__"])
         if name not in ALLOWED_CLASSES:
             raise ModelDirectoryError(f"model directory names a class that is not allowed: {name}")
         module, _, cls_name = name.rpartition(".")
@@ -224,7 +225,7 @@ def load(path: str | Path) -> LoadedModel:
         raise ModelDirectoryError(f"{path / 'model.safetensors'} does not match its config "
                                   f"(missing {len(missing_keys)}, unexpected {len(unexpected)} tensors)")
     network.eval()
-    from argus_core.network import speed_up  # imports pytorch-forecasting: only once a model is loaded
+    from argus_core.model.fast_tft import speed_up  # imports pytorch-forecasting: only once a model is loaded
 
     speed_up(network)
     torch.set_grad_enabled(True)  # leave global autograd as we found it; inference uses no_grad locally

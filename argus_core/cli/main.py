@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from argus_core import schema, store
+from argus_core.data import schema, store
+from argus_core.data.profiles import PROFILE_NAMES
 from argus_core.errors import ArgusError, SchemaError
-from argus_core.profiles import PROFILE_NAMES
 
 EXIT_PROBLEM = 1  # the data or the request has a problem the message explains
 EXIT_USAGE = 2  # argparse's own convention for bad arguments
@@ -33,13 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.handler(args)
-    except SchemaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_PROBLEM
-    except ArgusError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_PROBLEM
-    except (FileNotFoundError, IsADirectoryError, PermissionError, NotADirectoryError) as exc:
+    except (ArgusError, FileNotFoundError, IsADirectoryError, PermissionError, NotADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_PROBLEM
     except KeyboardInterrupt:
@@ -111,15 +105,15 @@ def _parser() -> argparse.ArgumentParser:
     stat.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="models directory (default: models)")
     stat.set_defaults(handler=_status)
 
-    from argus_core.cli_models import add_model_commands
-    from argus_core.cli_runs import add_run_commands
+    from argus_core.cli.models import add_model_commands
+    from argus_core.cli.runs import add_run_commands
     add_model_commands(sub)
     add_run_commands(sub)
     return parser
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from argus_core.simulate import SimConfig, simulate_fleet
+    from argus_core.data.simulate import SimConfig, simulate_fleet
 
     fixed = {name: getattr(args, f"num_{name}") for name in PROFILE_NAMES if getattr(args, f"num_{name}") is not None}
     try:
@@ -145,7 +139,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _demo_data(args: argparse.Namespace) -> int:
-    from argus_core.scenario import demo_manifest_extra, demo_simulation
+    from argus_core.data.scenario import demo_manifest_extra, demo_simulation
 
     sim = demo_simulation()
     manifest = store.write_dataset(args.output, sim.frame, kind="demo", incidents=sim.incidents,
@@ -157,7 +151,7 @@ def _demo_data(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from argus_core.ingest import read_table
+    from argus_core.data.files import read_table
 
     if args.mapping or any(p.is_dir() for p in args.files) or not _in_contract(args.files[0]):
         return _import_own(args)
@@ -188,7 +182,7 @@ def _import(args: argparse.Namespace) -> int:
 def _in_contract(path: Path) -> bool:
     """Whether a file means to be in the data contract (a status column or most of schema v1's
     metrics): then it goes in as it is, and a missing column is its problem, not another metric set."""
-    from argus_core.ingest import read_columns
+    from argus_core.data.files import read_columns
 
     try:
         columns = set(read_columns(path))
@@ -200,7 +194,7 @@ def _in_contract(path: Path) -> bool:
 def _import_own(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from argus_core import importer
+    from argus_core.data import importer
 
     mapping = importer.load_mapping(args.mapping)
     overrides = {k: v for k, v in (("step", args.step), ("duplicates", args.duplicates),
@@ -222,7 +216,7 @@ def _import_own(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from argus_core.ingest import read_table
+    from argus_core.data.files import read_table
 
     try:
         raw = read_table(args.file)
@@ -249,7 +243,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from argus_core.cli_models import print_model_status
+    from argus_core.cli.models import print_model_status
 
     if args.dataset is not None:
         _print_dataset(args.dataset, store.read_manifest(args.dataset))

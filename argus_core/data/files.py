@@ -8,8 +8,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from argus_core.data.schema import Problem
 from argus_core.errors import SchemaError
-from argus_core.schema import Problem
 
 PARQUET_MAGIC = b"PAR1"
 

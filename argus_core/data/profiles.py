@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from argus_core.errors import SettingsError
+
 
 @dataclass(frozen=True)
 class Rhythm:
@@ -131,19 +133,19 @@ def infer_profiles(server_names: np.ndarray) -> np.ndarray:
 def fleet_composition(servers: int | None = None, fixed: dict[str, int] | None = None) -> dict[str, int]:
     """Servers per profile: ``fixed`` counts as given, the rest shared in the default fleet's proportions.
 
-    Raises ValueError when the fixed counts exceed ``servers`` or name an unknown profile.
+    Raises SettingsError when the fixed counts exceed ``servers`` or name an unknown profile.
     """
     fixed = dict(fixed or {})
     unknown = set(fixed) - set(PROFILES)
     if unknown:
-        raise ValueError(f"unknown profile(s): {', '.join(sorted(unknown))}")
+        raise SettingsError(f"unknown profile(s): {', '.join(sorted(unknown))}")
     if any(count < 0 for count in fixed.values()):
-        raise ValueError("server counts cannot be negative")
+        raise SettingsError("server counts cannot be negative")
     if servers is None:
         servers = sum(fixed.values()) if fixed else sum(DEFAULT_FLEET.values())
     rest = servers - sum(fixed.values())
     if rest < 0:
-        raise ValueError(f"the per-profile counts add up to {sum(fixed.values())}, more than --servers {servers}")
+        raise SettingsError(f"the per-profile counts add up to {sum(fixed.values())}, more than --servers {servers}")
     free = {name: weight for name, weight in DEFAULT_FLEET.items() if name not in fixed}
     counts = dict(fixed)
     if free:
@@ -156,7 +158,7 @@ def fleet_composition(servers: int | None = None, fixed: dict[str, int] | None =
             shares[name] += 1
         counts.update(shares)
     elif rest:
-        raise ValueError(f"every profile has a count but they add up to {servers - rest}, not {servers}")
+        raise SettingsError(f"every profile has a count but they add up to {servers - rest}, not {servers}")
     return {name: counts.get(name, 0) for name in PROFILE_NAMES if counts.get(name, 0) > 0}
 
 

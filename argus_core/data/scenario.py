@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from argus_core.simulate import ScriptedIncident, ScriptedSpike, SimConfig, Simulation, simulate_fleet
+from argus_core.data.simulate import ScriptedIncident, ScriptedSpike, SimConfig, Simulation, simulate_fleet
 
 DEMO_SEED = 42
 DEMO_CONFIG = SimConfig(

@@ -28,7 +28,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from argus_core import schema
+from argus_core.data import schema
 from argus_core.errors import DatasetError, SchemaError
 
 _UMASK = os.umask(0)

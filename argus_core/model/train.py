@@ -25,10 +25,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from argus_core import artifacts, features, forecast_inputs, registry, schema, store
+from argus_core.data import schema, store
 from argus_core.errors import ArgusError
-from argus_core.train_config import TrainConfig
-from argus_core.train_parts import Checkpoints, ProgressLine, ThreadGovernor, streaming_loaders
+from argus_core.model import artifacts, datasets, layout, registry
+from argus_core.model import inputs as forecast_inputs
+from argus_core.model.callbacks import Checkpoints, ProgressLine, ThreadGovernor
+from argus_core.model.config import TrainConfig
+from argus_core.model.spec import ModelSpec, spec_for, with_spreads
+from argus_core.model.streaming import streaming_loaders
 
 Log = Callable[[str], None]
 
@@ -69,7 +73,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
 
     manifest = store.read_manifest(dataset_dir)
     model_root = Path(model_root)
-    base_spec = features.spec_for(
+    base_spec = spec_for(
         manifest.get("metrics", list(schema.METRIC_COLUMNS)), config.encoder_length, config.horizon,
         manifest.get("step", schema.DEFAULT_STEP), thresholds=thresholds_of(manifest),
         layout=layout_of(config, manifest))
@@ -84,7 +88,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
             spec = replace(spec, center=config.center)
     parameters = champion.dataset_parameters if champion else None
     if parameters is not None and spec.layout == "wide" and spec.normalization == "encoder":
-        for normalizer in features.target_normalizers(parameters):  # a continued model may change its centre
+        for normalizer in datasets.target_normalizers(parameters):  # a continued model may change its centre
             normalizer.center_on = spec.center
     per_series = spec.layout == "series" or config.holdout > 0
     held: dict[str, int] = {}
@@ -96,23 +100,17 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
                                                                         parameters)
     else:
         frame = store.read(dataset_dir)
-        try:
-            prepared = features.prepare(frame, spec)
-        except ValueError as exc:
-            raise ArgusError(str(exc)) from exc
+        prepared = layout.prepare(frame, spec)  # DatasetError when a metric the model needs is missing
         if not spec.target_spreads:
-            spec = features.with_spreads(spec, prepared)
+            spec = with_spreads(spec, prepared)
         span = (str(frame[schema.TIMESTAMP].min()), str(frame[schema.TIMESTAMP].max()))
-        try:
-            if per_series:
-                prepared, validation_start, held = features.split_per_series(prepared, spec, config.holdout,
-                                                                             config.validation_fraction)
-                train_ds = _parameter_dataset(prepared, spec, parameters)
-            else:
-                train_ds, val_ds = features.training_datasets(prepared, spec, config.validation_fraction, parameters)
-                validation_start = int(val_ds.min_prediction_idx)
-        except ValueError as exc:
-            raise ArgusError(str(exc)) from exc
+        if per_series:  # DatasetError below when the history is too short
+            prepared, validation_start, held = layout.split_per_series(prepared, spec, config.holdout,
+                                                                         config.validation_fraction)
+            train_ds = _parameter_dataset(prepared, spec, parameters)
+        else:
+            train_ds, val_ds = datasets.training_datasets(prepared, spec, config.validation_fraction, parameters)
+            validation_start = int(val_ds.min_prediction_idx)
         parameters = train_ds.get_parameters()
         if not per_series:
             train_loader = train_ds.to_dataloader(train=True, batch_size=config.batch_size, num_workers=0)
@@ -207,15 +205,15 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
 
 # --- pieces -------------------------------------------------------------------------------------------
 
-def _network(parameters: dict, spec: features.ModelSpec, config: TrainConfig):
+def _network(parameters: dict, spec: ModelSpec, config: TrainConfig):
     import torch
     from pytorch_forecasting import TemporalFusionTransformer, TimeSeriesDataSet
 
-    from argus_core.network import speed_up
+    from argus_core.model.fast_tft import speed_up
 
     # from_dataset needs a dataset object only for its attributes; a stub frame of one series is enough
     stub = _stub_frame(spec)
-    dataset = TimeSeriesDataSet.from_parameters(features.reusable(parameters), stub)
+    dataset = TimeSeriesDataSet.from_parameters(datasets.reusable(parameters), stub)
     return speed_up(TemporalFusionTransformer.from_dataset(
         dataset,
         hidden_size=config.hidden_size,
@@ -223,7 +221,7 @@ def _network(parameters: dict, spec: features.ModelSpec, config: TrainConfig):
         hidden_continuous_size=max(4, config.hidden_size // 2),
         dropout=config.dropout,
         learning_rate=config.learning_rate,
-        loss=features.quantile_loss(spec, parameters),
+        loss=datasets.quantile_loss(spec, parameters),
         # per-target MAE/SMAPE/... on every step: nothing reads them, and they cost time
         logging_metrics=torch.nn.ModuleList([]),
         output_size=len(spec.quantiles) if len(spec.targets) == 1 else [len(spec.quantiles)] * len(spec.targets),
@@ -249,38 +247,38 @@ def thresholds_of(manifest: dict) -> dict[str, schema.Threshold]:
     return {**schema.THRESHOLDS, **recorded}
 
 
-def _parameter_dataset(prepared: pd.DataFrame, spec: features.ModelSpec, parameters: dict | None):
+def _parameter_dataset(prepared: pd.DataFrame, spec: ModelSpec, parameters: dict | None):
     """A stock dataset over the training rows, for its fitted encoders and scalers (series layout:
     on unit-free values, the numbers the network sees)."""
     from pytorch_forecasting import TimeSeriesDataSet
 
-    fit_on = features.unit_free(prepared) if spec.layout == "series" else prepared
+    fit_on = layout.unit_free(prepared) if spec.layout == "series" else prepared
     if parameters is None:
-        return TimeSeriesDataSet(fit_on, **features.dataset_kwargs(spec))
-    return TimeSeriesDataSet.from_parameters(features.reusable(parameters), fit_on)
+        return TimeSeriesDataSet(fit_on, **datasets.dataset_kwargs(spec))
+    return TimeSeriesDataSet.from_parameters(datasets.reusable(parameters), fit_on)
 
 
-def _incidents(dataset_dir: str | Path, spec: features.ModelSpec) -> pd.DataFrame:
+def _incidents(dataset_dir: str | Path, spec: ModelSpec) -> pd.DataFrame:
     incidents = store.read_incidents(dataset_dir)
     if spec.layout == "series" and len(incidents):  # series are (server, metric) keys
-        keys = [features.series_key(s, m) for s, m in zip(incidents["server_name"], incidents["metric"], strict=True)]
+        keys = [layout.series_key(s, m) for s, m in zip(incidents["server_name"], incidents["metric"], strict=True)]
         incidents = incidents.assign(server_name=keys)
     return incidents
 
 
-def _stamp(time_idx: int, spec: features.ModelSpec) -> str:
-    return (features.EPOCH + pd.Timedelta(spec.step) * int(time_idx)).isoformat()
+def _stamp(time_idx: int, spec: ModelSpec) -> str:
+    return (layout.EPOCH + pd.Timedelta(spec.step) * int(time_idx)).isoformat()
 
 
-def _window_loaders(prepared: pd.DataFrame, spec: features.ModelSpec, parameters: dict, network,
+def _window_loaders(prepared: pd.DataFrame, spec: ModelSpec, parameters: dict, network,
                     config: TrainConfig, first_validation_start: int | dict[str, int], incidents: pd.DataFrame):
     import torch
 
-    from argus_core.train_windows import WindowBatches
+    from argus_core.model.batches import WindowBatches
 
     cut = first_validation_start
     last_train = ({k: v - spec.horizon for k, v in cut.items()} if isinstance(cut, dict) else cut - spec.horizon)
-    common = dict(spec=spec, parameters=features.reusable(parameters), x_reals=list(network.hparams.x_reals),
+    common = dict(spec=spec, parameters=datasets.reusable(parameters), x_reals=list(network.hparams.x_reals),
                   categoricals=list(network.hparams.x_categoricals), batch_size=config.batch_size)
     train = WindowBatches(prepared, last_start=last_train, shuffle=True, seed=config.seed,
                           incidents=incidents, incident_share=config.incident_share, **common)
@@ -289,16 +287,16 @@ def _window_loaders(prepared: pd.DataFrame, spec: features.ModelSpec, parameters
             torch.utils.data.DataLoader(validation, batch_size=None))
 
 
-def _stub_frame(spec: features.ModelSpec) -> pd.DataFrame:
+def _stub_frame(spec: ModelSpec) -> pd.DataFrame:
     length = spec.encoder_length + spec.horizon
     stamps = pd.Series(pd.date_range("2026-01-05", periods=length, freq=spec.step, tz="UTC"))
     frame = pd.DataFrame({schema.TIMESTAMP: stamps, schema.SERVER: "stub", schema.PROFILE: spec.profiles[0]})
     for metric in spec.unknown_reals:
         frame[metric] = np.float32(1.0)
-    return features.prepare(frame, spec)
+    return layout.prepare(frame, spec)
 
 
-def _compatible_champion(model_root: Path, config: TrainConfig, spec: features.ModelSpec, log: Log):
+def _compatible_champion(model_root: Path, config: TrainConfig, spec: ModelSpec, log: Log):
     """The model to continue from (``start_from`` or the champion) when it fits this data and shape."""
     champion_id = config.start_from or registry.champion_model_id(model_root)
     if not champion_id:

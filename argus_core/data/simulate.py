@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from argus_core import schema
-from argus_core.profiles import PROFILES, Rhythm, fleet_composition, fleet_names
+from argus_core.data import schema
+from argus_core.data.profiles import PROFILES, Rhythm, fleet_composition, fleet_names
+from argus_core.errors import SettingsError
 
 # Incident kinds: the metric that breaches, how long the precursor lasts (hours, min..max).
 INCIDENT_KINDS: dict[str, tuple[str, tuple[float, float]]] = {
@@ -100,7 +101,7 @@ def simulate_fleet(
     step = pd.Timedelta(config.step)
     n_steps = int(round(pd.Timedelta(hours=config.hours) / step))
     if n_servers == 0 or n_steps == 0:
-        raise ValueError("a fleet needs at least one server and one step")
+        raise SettingsError("a fleet needs at least one server and one step")
     times = pd.date_range(pd.Timestamp(config.start), periods=n_steps, freq=step, tz="UTC")
     step_hours = step / pd.Timedelta(hours=1)
     scripted_mode = scripted is not None

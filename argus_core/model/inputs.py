@@ -14,19 +14,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from argus_core import features, schema
+from argus_core.data import schema
+from argus_core.model import datasets, layout
+from argus_core.model.spec import ModelSpec
 
 
 def supported(parameters: dict) -> bool:
     from pytorch_forecasting.data import MultiNormalizer, TorchNormalizer
     from sklearn.preprocessing import StandardScaler
 
-    from argus_core.normalizers import FlooredEncoderNormalizer
+    from argus_core.model.normalizers import FlooredEncoderNormalizer
 
     normalizer = parameters.get("target_normalizer")
     if normalizer is None:
         return False
-    children = features.target_normalizers(parameters)
+    children = datasets.target_normalizers(parameters)
     if not isinstance(normalizer, MultiNormalizer) and len(children) != 1:
         return False
     kinds = {type(n) for n in children}
@@ -42,20 +44,20 @@ def supported(parameters: dict) -> bool:
     )
 
 
-def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_reals: list[str],
+def build(encoder: pd.DataFrame, spec: ModelSpec, parameters: dict, x_reals: list[str],
           categoricals: list[str]) -> tuple[dict, list[str], np.ndarray, np.ndarray]:
     """(x, server names, last timestamp per server as datetime64[ns], scale per server) for
     ``network(x)``; multiply the network's outputs by the scale (1 except in series layout)."""
     step = pd.Timedelta(spec.step)
     enc, horizon = spec.encoder_length, spec.horizon
-    rows = features.model_rows(encoder, spec)
+    rows = layout.model_rows(encoder, spec)
     unknown = list(spec.unknown_reals)
     # factorize, not string conversions: a 1,000-server window is 288,000 rows
     codes, uniques = pd.factorize(rows[schema.SERVER])
     names, rank = np.unique(np.asarray(uniques, dtype=object).astype(str), return_inverse=True)
     codes = rank[codes]  # servers in name order, whatever the column's type or category order
     names = names.astype(object)
-    time_idx = features.time_index(rows[schema.TIMESTAMP], spec.step)
+    time_idx = layout.time_index(rows[schema.TIMESTAMP], spec.step)
     last_idx = np.full(len(names), np.iinfo(np.int64).min)
     np.maximum.at(last_idx, codes, time_idx)
     position = time_idx - (last_idx[codes] - enc + 1)
@@ -67,22 +69,22 @@ def build(encoder: pd.DataFrame, spec: features.ModelSpec, parameters: dict, x_r
     values = fill_gaps(values)
     scales = np.ones(n_servers, dtype=np.float32)
     if spec.layout == "series":
-        scales = features.window_scale(values[:, :, 0])
+        scales = layout.window_scale(values[:, :, 0])
         values = values / scales[:, None, None]
     values = np.concatenate([values, np.repeat(values[:, -1:], horizon, axis=1)], axis=1)  # decoder: never read
 
     first_rows = rows.iloc[np.unique(codes, return_index=True)[1]]  # one row per server, in name order
-    profiles = features.known_profiles(first_rows, spec)
-    last_stamp = features.EPOCH.tz_convert(None).to_datetime64() + (last_idx * step.value).astype("timedelta64[ns]")
+    profiles = layout.known_profiles(first_rows, spec)
+    last_stamp = layout.EPOCH.tz_convert(None).to_datetime64() + (last_idx * step.value).astype("timedelta64[ns]")
     offsets = np.arange(-enc + 1, horizon + 1)
     stamps = last_stamp[:, None] + (offsets * step.value).astype("timedelta64[ns]")[None, :]  # (S, enc + H)
-    calendar = features.calendar_features(pd.Series(stamps.ravel()).dt.tz_localize("UTC"))
+    calendar = layout.calendar_features(pd.Series(stamps.ravel()).dt.tz_localize("UTC"))
     calendar = {name: column.reshape(n_servers, enc + horizon) for name, column in calendar.items()}
     x = assemble(values, calendar, profiles, spec, parameters, x_reals, categoricals)
     return x, list(names), last_stamp, scales
 
 
-def assemble(values: np.ndarray, calendar: dict[str, np.ndarray], profiles: np.ndarray, spec: features.ModelSpec,
+def assemble(values: np.ndarray, calendar: dict[str, np.ndarray], profiles: np.ndarray, spec: ModelSpec,
              parameters: dict, x_reals: list[str], categoricals: list[str]) -> dict:
     """The network's ``x`` from raw windows.
 
@@ -93,7 +95,7 @@ def assemble(values: np.ndarray, calendar: dict[str, np.ndarray], profiles: np.n
     enc, horizon = spec.encoder_length, spec.horizon
     n_samples, total = values.shape[0], enc + horizon
     unknown = list(spec.unknown_reals)
-    normalizers = dict(zip(spec.targets, features.target_normalizers(parameters), strict=True))
+    normalizers = dict(zip(spec.targets, datasets.target_normalizers(parameters), strict=True))
     centers, scales = _target_scales(values[:, :enc], unknown, spec, normalizers)  # (B, targets) each
     scalers = parameters.get("scalers", {})
     # one contiguous (B, T) plane per input, interleaved into (B, T, inputs) in one pass at the end:
@@ -140,13 +142,13 @@ def assemble(values: np.ndarray, calendar: dict[str, np.ndarray], profiles: np.n
     }
 
 
-def _target_scales(values: np.ndarray, unknown: list[str], spec: features.ModelSpec,
+def _target_scales(values: np.ndarray, unknown: list[str], spec: ModelSpec,
                    normalizers: dict) -> tuple[np.ndarray, np.ndarray]:
     """Center and scale of every target for every server, as the model's normalisers define them:
     one global pair, or the encoder window's mean and (unbiased, float32, floored) spread."""
     import torch
 
-    from argus_core.normalizers import FlooredEncoderNormalizer, window_center
+    from argus_core.model.normalizers import FlooredEncoderNormalizer, window_center
 
     n_servers = values.shape[0]
     centers = np.zeros((n_servers, len(spec.targets)), dtype=np.float32)

@@ -20,11 +20,11 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-from argus_core import store as data_store
-from argus_core import train_config
+from argus_core.data import store as data_store
 from argus_core.errors import ArgusError, TrainingBusy
-from argus_core.runs import RunStore, default_path
-from argus_core.train_config import TrainConfig
+from argus_core.model import config as train_config
+from argus_core.model.config import TrainConfig
+from argus_core.runs.store import RunStore, default_path
 
 _CHILDREN: dict[int, subprocess.Popen] = {}  # run id -> process started here, reaped by ``reap``
 CLI_FLAGS = {  # TrainConfig field -> `train` flag
@@ -170,7 +170,7 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 def _alive(run_id: int, pid: int) -> bool:
-    from argus_core.runs import pid_alive
+    from argus_core.runs.store import pid_alive
 
     process = _CHILDREN.get(run_id)
     if process is not None:

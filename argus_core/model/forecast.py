@@ -23,8 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from argus_core import artifacts, features, forecast_inputs, registry, schema
-from argus_core.errors import ArgusError, ModelNotFound
+from argus_core.data import schema
+from argus_core.errors import ArgusError, DatasetError, ModelNotFound
+from argus_core.model import artifacts, datasets, layout, registry
+from argus_core.model import inputs as forecast_inputs
+from argus_core.model.spec import ModelSpec
 
 _LOCK = threading.Lock()
 _MODELS: OrderedDict[tuple, artifacts.LoadedModel] = OrderedDict()
@@ -113,8 +116,8 @@ def forecast_fleet(model: artifacts.LoadedModel, history: pd.DataFrame, as_of: p
     as_of_ts = window[schema.TIMESTAMP].max()
     if spec.layout == "series":
         try:
-            window = features.to_series(window, spec.metrics)
-        except ValueError as exc:
+            window = layout.to_series(window, spec.metrics)
+        except DatasetError as exc:
             raise ArgusError(f"model {model.model_id} does not fit this data: {exc}") from exc
     encoder, skipped = _encoder_windows(window, spec)
     if encoder.empty:
@@ -139,7 +142,7 @@ def _skipped_per_server(skipped: dict[str, str]) -> dict[str, str]:
     """Series-layout reasons ("server | metric" -> reason) as one line per server."""
     out: dict[str, str] = {}
     for key, reason in skipped.items():
-        server, metric = features.split_keys([key])
+        server, metric = layout.split_keys([key])
         line = f"{metric[0]}: {reason}"
         out[str(server[0])] = f"{out[str(server[0])]}; {line}" if str(server[0]) in out else line
     return out
@@ -147,9 +150,9 @@ def _skipped_per_server(skipped: dict[str, str]) -> dict[str, str]:
 
 def _from_series(quantiles: pd.DataFrame, importance: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Series-layout frames back to server and metric names; importance averaged per server."""
-    servers, metrics = features.split_keys(quantiles[schema.SERVER].to_numpy())
+    servers, metrics = layout.split_keys(quantiles[schema.SERVER].to_numpy())
     quantiles = quantiles.assign(**{schema.SERVER: servers, "metric": metrics})
-    owners, _ = features.split_keys(importance[schema.SERVER].to_numpy())
+    owners, _ = layout.split_keys(importance[schema.SERVER].to_numpy())
     importance = (importance.assign(**{schema.SERVER: owners})
                   .groupby([schema.SERVER, "variable"], as_index=False, sort=False)["importance"].mean()
                   .sort_values([schema.SERVER, "importance"], ascending=[True, False]).reset_index(drop=True))
@@ -180,8 +183,8 @@ def _predict_stock(model: artifacts.LoadedModel, encoder: pd.DataFrame, batch_si
 
     spec, network = model.spec, model.network
     frame = pd.concat([encoder, _future_rows(encoder, spec)], ignore_index=True)
-    prepared = features.prepare(frame, spec)
-    dataset = TimeSeriesDataSet.from_parameters(features.reusable(model.dataset_parameters), prepared,
+    prepared = layout.prepare(frame, spec)
+    dataset = TimeSeriesDataSet.from_parameters(datasets.reusable(model.dataset_parameters), prepared,
                                                 predict=True, stop_randomization=True)
     loader = dataset.to_dataloader(train=False, batch_size=batch_size, num_workers=0)
     pieces, importances, names = [], [], []
@@ -213,7 +216,7 @@ def _until(history: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFrame:
     return history[history[schema.TIMESTAMP] <= as_of]
 
 
-def _encoder_windows(history: pd.DataFrame, spec: features.ModelSpec) -> tuple[pd.DataFrame, dict[str, str]]:
+def _encoder_windows(history: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, dict[str, str]]:
     """The last encoder_length steps of every server that has them; the others, with a reason."""
     step = pd.Timedelta(spec.step)
     last = history.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].transform("max")
@@ -233,7 +236,7 @@ def _encoder_windows(history: pd.DataFrame, spec: features.ModelSpec) -> tuple[p
     return window, skipped
 
 
-def _future_rows(encoder: pd.DataFrame, spec: features.ModelSpec) -> pd.DataFrame:
+def _future_rows(encoder: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     """Decoder rows: known calendar inputs; unknown metrics carry the last value (never read)."""
     step = pd.Timedelta(spec.step)
     last_rows = encoder.sort_values(schema.TIMESTAMP).groupby(schema.SERVER, observed=True).tail(1)
@@ -244,7 +247,7 @@ def _future_rows(encoder: pd.DataFrame, spec: features.ModelSpec) -> pd.DataFram
 
 
 def _long_quantiles(values: np.ndarray, servers: np.ndarray, last: pd.Series,
-                    spec: features.ModelSpec) -> pd.DataFrame:
+                    spec: ModelSpec) -> pd.DataFrame:
     n_servers, n_targets, horizon, _ = values.shape
     step = pd.Timedelta(spec.step)
     starts = pd.DatetimeIndex(last.reindex(servers)).tz_convert(None).to_numpy().astype("datetime64[ns]")

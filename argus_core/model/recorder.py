@@ -14,7 +14,7 @@ import time
 
 import lightning.pytorch as pl
 
-from argus_core.runs import RunStore
+from argus_core.runs.store import RunStore
 
 WRITE_EVERY_S = 1.0
 RESOURCES_EVERY_S = 3.0
@@ -33,7 +33,7 @@ class RunRecorder(pl.Callback):
         self.cpu_mark = (time.monotonic(), _cpu_seconds())
 
     def on_fit_start(self, trainer: pl.Trainer, module) -> None:
-        from argus_core.train_parts import Checkpoints
+        from argus_core.model.callbacks import Checkpoints
 
         for callback in trainer.callbacks:
             if isinstance(callback, Checkpoints):

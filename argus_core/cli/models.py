@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from argus_core import registry, schema, store
+from argus_core.data import schema, store
 from argus_core.errors import ArgusError
+from argus_core.model import registry
 
 DEFAULT_MODELS = Path("models")
 
 
 def add_model_commands(sub: argparse._SubParsersAction) -> None:
-    from argus_core.train_config import TrainConfig
+    from argus_core.model.config import TrainConfig
 
     defaults = TrainConfig()
     tr = sub.add_parser("train", help="train a TFT on a dataset and register it",
@@ -108,8 +109,8 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
 def _backtest(args: argparse.Namespace) -> int:
     import json
 
-    from argus_core import backtest
-    from argus_core.forecast import load_model
+    from argus_core.model import backtest
+    from argus_core.model.forecast import load_model
 
     store.read_manifest(args.dataset)  # a clear error before the slow imports
     if args.horizon is not None:
@@ -131,9 +132,9 @@ def _backtest(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from argus_core.cli_runs import recorded_training
-    from argus_core.train import train
-    from argus_core.train_config import TrainConfig, check
+    from argus_core.cli.runs import recorded_training
+    from argus_core.model.config import TrainConfig, check
+    from argus_core.model.train import train
 
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, hidden_size=args.hidden_size,
@@ -156,7 +157,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from argus_core import forecast
+    from argus_core.model import forecast
 
     store.read_manifest(args.dataset)
     model = forecast.load_model(args.models, args.model)
@@ -219,7 +220,8 @@ def print_model_status(models: Path, dataset: Path | None) -> None:
     print(f"champion: {champion} ({models})")
     if dataset is None:
         return
-    from argus_core import forecast, risk
+    from argus_core import risk
+    from argus_core.model import forecast
 
     model = forecast.load_model(models, champion)
     try:

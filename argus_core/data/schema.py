@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from argus_core.data.profiles import PROFILE_NAMES, infer_profiles  # noqa: F401  (re-exported)
 from argus_core.errors import SchemaError
-from argus_core.profiles import PROFILE_NAMES, infer_profiles  # noqa: F401  (re-exported)
 
 SCHEMA_VERSION = 1
 DEFAULT_STEP = "5min"

@@ -33,8 +33,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from argus_core import features, forecast, schema, store
-from argus_core.errors import ArgusError
+from argus_core.data import schema, store
+from argus_core.errors import ArgusError, DatasetError
+from argus_core.model import datasets, forecast, layout
+from argus_core.model.spec import ModelSpec
 
 SUMMARY = "backtest.json"
 FORECASTS = "backtest.parquet"
@@ -66,7 +68,7 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
         log: Callable[[str], None] = lambda line: None) -> Backtest:
     import torch
 
-    from argus_core.train_windows import WindowBatches
+    from argus_core.model.batches import WindowBatches
 
     started = time.perf_counter()
     model = forecast.load_model(model_root, model_id)
@@ -79,16 +81,16 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
         classical = "none"
     frame = store.read(dataset)
     try:
-        prepared = features.prepare(frame, spec)
-    except ValueError as exc:
+        prepared = layout.prepare(frame, spec)
+    except DatasetError as exc:
         raise ArgusError(f"model {model.model_id} does not fit {dataset}: {exc}") from exc
     starts, evaluation = _evaluation_starts(model, prepared, spec, dataset, manifest)
     every = every or spec.horizon
     try:
-        windows = WindowBatches(prepared, spec, features.reusable(model.dataset_parameters),
+        windows = WindowBatches(prepared, spec, datasets.reusable(model.dataset_parameters),
                                 list(network.hparams.x_reals), list(network.hparams.x_categoricals), batch_size,
                                 complete=False, first_start=starts, shuffle=False)
-    except ValueError as exc:
+    except DatasetError as exc:
         raise ArgusError(f"nothing to backtest in {dataset}: {exc}") from exc
     chosen = _origins(windows, spec, starts, every, origins)
     if not len(chosen):
@@ -187,7 +189,7 @@ def load(model_dir: str | Path) -> Backtest | None:
 
 # --- origins and baselines ------------------------------------------------------------------------------
 
-def _evaluation_starts(model, prepared: pd.DataFrame, spec: features.ModelSpec, dataset: str | Path,
+def _evaluation_starts(model, prepared: pd.DataFrame, spec: ModelSpec, dataset: str | Path,
                        manifest: dict) -> tuple[dict[str, int], str]:
     """time_idx where each series' evaluation starts, and how it was chosen:
 
@@ -199,26 +201,26 @@ def _evaluation_starts(model, prepared: pd.DataFrame, spec: features.ModelSpec, 
     step = pd.Timedelta(spec.step)
     names = prepared[schema.SERVER].unique()
     if recorded:
-        return ({name: int((pd.Timestamp(recorded[name]) - features.EPOCH) // step) for name in names
+        return ({name: int((pd.Timestamp(recorded[name]) - layout.EPOCH) // step) for name in names
                  if name in recorded}, "per-series hold-out")
     same_data = (model.training_info.get("dataset") == str(Path(dataset).resolve())
                  or model.training_info.get("data_fingerprint") == store.fingerprint(manifest))
     if not same_data:
-        grouped = prepared.groupby(schema.SERVER)[features.TIME_IDX]
+        grouped = prepared.groupby(schema.SERVER)[layout.TIME_IDX]
         first, last = grouped.min(), grouped.max()
         starts = (last + 1 - np.floor((last - first + 1) * FOREIGN_SHARE)).astype("int64")
         return starts.to_dict(), f"last {FOREIGN_SHARE:.0%} of each series of data the model never trained on"
     span = model.training_info.get("data_span") or []
     if len(span) != 2:
         raise ArgusError(f"model {model.model_id} does not record what it trained on: cannot tell its unseen data")
-    after = int((pd.Timestamp(span[1]) - features.EPOCH) // step) + 1
-    if prepared[features.TIME_IDX].max() < after + spec.horizon:
+    after = int((pd.Timestamp(span[1]) - layout.EPOCH) // step) + 1
+    if prepared[layout.TIME_IDX].max() < after + spec.horizon:
         raise ArgusError(f"model {model.model_id} trained on all of this data (up to {span[1]}): backtest it on "
                          "newer data, or train with --holdout 0.3 to keep the end of every series out of training")
     return {name: after for name in names}, "after the training data"
 
 
-def _origins(windows, spec: features.ModelSpec, starts: dict[str, int], every: int, limit: int | None) -> np.ndarray:
+def _origins(windows, spec: ModelSpec, starts: dict[str, int], every: int, limit: int | None) -> np.ndarray:
     """(series, window start) of every origin: from each series' evaluation start, every ``every``
     steps, while a whole horizon fits; with ``limit``, the last ``limit`` of each series."""
     available = {(int(s), int(w)) for s, w in windows.windows}
@@ -264,7 +266,7 @@ def _seasonal(values: np.ndarray, origin: int, horizon: int, season: int, band: 
     return np.stack([center + band[0, 0], center, center + band[0, 1]], axis=1)
 
 
-def _classical_rows(rows: list[dict], windows, chosen: np.ndarray, spec: features.ModelSpec, kind: str,
+def _classical_rows(rows: list[dict], windows, chosen: np.ndarray, spec: ModelSpec, kind: str,
                     log: Callable[[str], None]) -> list[dict]:
     import warnings
 
@@ -296,7 +298,7 @@ def _classical_rows(rows: list[dict], windows, chosen: np.ndarray, spec: feature
     return out
 
 
-def _forecast_frame(rows: list[dict], spec: features.ModelSpec) -> pd.DataFrame:
+def _forecast_frame(rows: list[dict], spec: ModelSpec) -> pd.DataFrame:
     horizon = spec.horizon
     step = pd.Timedelta(spec.step)
     columns = {key: [] for key in ("server_name", "metric", "profile", "model", "origin")}
@@ -312,7 +314,7 @@ def _forecast_frame(rows: list[dict], spec: features.ModelSpec) -> pd.DataFrame:
     frame = pd.DataFrame({key: np.repeat(np.array(values, dtype=object), horizon) for key, values in columns.items()})
     for key, values in arrays.items():
         frame[key] = np.concatenate(values)
-    origin = features.EPOCH + step * frame["origin"].astype("int64")
+    origin = layout.EPOCH + step * frame["origin"].astype("int64")
     frame["origin"] = origin
     frame["timestamp"] = origin + step * (frame["step"] - 1)
     for key in ("server_name", "metric", "profile", "model"):
@@ -320,7 +322,7 @@ def _forecast_frame(rows: list[dict], spec: features.ModelSpec) -> pd.DataFrame:
     return frame
 
 
-def _mase_scales(windows, spec: features.ModelSpec, starts: dict[str, int], season: int) -> dict[tuple, float]:
+def _mase_scales(windows, spec: ModelSpec, starts: dict[str, int], season: int) -> dict[tuple, float]:
     """Per (server, metric): the in-sample mean absolute seasonal-naive error (the MASE scale)."""
     scales = {}
     unknown = list(spec.unknown_reals)
@@ -337,9 +339,9 @@ def _mase_scales(windows, spec: features.ModelSpec, starts: dict[str, int], seas
     return scales
 
 
-def _series(name: str, target: str, spec: features.ModelSpec) -> tuple[str, str]:
+def _series(name: str, target: str, spec: ModelSpec) -> tuple[str, str]:
     if spec.layout == "series":
-        servers, metrics = features.split_keys([name])
+        servers, metrics = layout.split_keys([name])
         return str(servers[0]), str(metrics[0])
     return name, target
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from argus_core.errors import ArgusError
+from argus_core.errors import ArgusError, RunStoreError
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
 ACTIVE = ("queued", "running")
@@ -55,10 +55,6 @@ CREATE TABLE IF NOT EXISTS events (
     run INTEGER NOT NULL REFERENCES runs(id), time REAL NOT NULL, kind TEXT NOT NULL, detail TEXT
 );
 """
-
-
-class RunStoreError(ArgusError):
-    """The run store cannot be read or written (corrupt, locked, not a database)."""
 
 
 @dataclass(frozen=True)

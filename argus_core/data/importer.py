@@ -57,11 +57,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from argus_core import schema, store
+from argus_core.data import schema, store
+from argus_core.data.files import read_table
+from argus_core.data.profiles import PROFILE_NAMES, infer_profiles
+from argus_core.data.schema import Problem
 from argus_core.errors import ArgusError, SchemaError
-from argus_core.ingest import read_table
-from argus_core.profiles import PROFILE_NAMES, infer_profiles
-from argus_core.schema import Problem
 
 SUFFIXES = (".csv", ".parquet", ".pq")
 MIN_ROWS = 2  # one row has no cadence: nothing to forecast from

@@ -1,0 +1,7 @@
+"""Datasets, with no torch: the data contract (``schema``), server profiles, the fleet simulator
+and its scripted scenario, reading files (``files``), importing real metrics (``importer``) and
+the partitioned parquet store (``store``).
+
+May import: ``argus_core.errors``, ``argus_core.paths`` and itself. Never ``model``, ``runs``,
+``cli``, torch or pytorch-forecasting.
+"""

@@ -1,0 +1,118 @@
+"""What a model reads and writes, decided once per model and kept in its directory (``ModelSpec``).
+
+- targets: the dataset's metrics that carry thresholds (CPU busy, memory, swap, disk, load,
+  CLOSE_WAIT, network in for the simulated fleet), each with p10/p50/p90;
+- unknown inputs: every metric of the dataset (targets included) except redundant ones;
+- known inputs: calendar features (``layout.CALENDAR``);
+- static input: the server's profile; a profile the model never saw becomes GENERIC.
+
+Torch-free: the CLI, the pages and the run store read specs without loading pytorch-forecasting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+import pandas as pd
+
+from argus_core.data import schema
+from argus_core.data.profiles import PROFILE_NAMES
+from argus_core.errors import DatasetError
+from argus_core.model.layout import VALUE
+
+# metrics that say nothing a target does not already say
+REDUNDANT = ("cpu_idle_pct", "cpu_user_pct", "cpu_sys_pct")
+DEFAULT_TARGETS = (
+    schema.CPU_BUSY, "mem_used_pct", "swap_used_pct", "disk_usage_pct",
+    "load_average", "back_close_wait", "net_in_mb_s",
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything about inputs and outputs that a model directory must remember."""
+
+    targets: tuple[str, ...]
+    unknown_reals: tuple[str, ...]
+    encoder_length: int = 288  # 24 h of 5-minute steps: one full daily rhythm
+    horizon: int = 96  # 8 h ahead: an on-call shift
+    step: str = schema.DEFAULT_STEP
+    quantiles: tuple[float, ...] = schema.QUANTILES
+    profiles: tuple[str, ...] = PROFILE_NAMES
+    thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
+    # "encoder": each window standardised by its own encoder (argus_core.normalizers);
+    # "global": one mean and spread per metric over the training data
+    normalization: str = "encoder"
+    target_spreads: tuple[float, ...] = ()  # each target's spread over the training data (loss weights, floors)
+    # "wide": one series per server, every target metric at once (the simulated fleet);
+    # "series": one series per (server, metric) with a single target, ``value``, for data whose
+    # servers carry different metrics in different units (imported real data)
+    layout: str = "wide"
+    metrics: tuple[str, ...] = ()  # series layout: the dataset metrics it forecasts
+    # how the loss weighs targets (argus_core.losses): "global", each by 1 / its spread over the
+    # training data; "window", each window's errors by that window's own normaliser scale
+    loss_scale: str = "global"
+    # per-window normalisation: "mean" of the encoder, its "last" value or "recent" (last hour's) mean
+    center: str = "mean"
+
+    @property
+    def forecast_metrics(self) -> tuple[str, ...]:
+        """The metrics a forecast of this model names."""
+        return self.metrics if self.layout == "series" else self.targets
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, payload: dict) -> ModelSpec:
+        fields = dict(payload)
+        fields.setdefault("normalization", "global")  # directories written before the choice existed
+        fields.setdefault("loss_scale", "global")
+        fields.setdefault("center", "mean")
+        for key in ("targets", "unknown_reals", "quantiles", "profiles", "target_spreads", "metrics"):
+            fields.setdefault(key, ())
+            fields[key] = tuple(fields[key])
+        return cls(**fields)
+
+
+def spec_for(metrics: list[str] | tuple[str, ...], encoder_length: int = 288, horizon: int = 96,
+             step: str = schema.DEFAULT_STEP,
+             thresholds: dict[str, schema.Threshold] | None = None, normalization: str = "encoder",
+             layout: str = "wide") -> ModelSpec:
+    """The spec for a dataset with these metric columns: thresholded metrics become targets
+    (series layout: every metric is forecast, one series at a time)."""
+    thresholds = thresholds or schema.THRESHOLDS
+    if layout == "series":
+        if set(schema.METRIC_COLUMNS) <= set(metrics):  # the simulated fleet: its thresholded metrics
+            metrics = tuple(m for m in DEFAULT_TARGETS if m == schema.CPU_BUSY or m in metrics)
+        return ModelSpec(
+            targets=(VALUE,), unknown_reals=(VALUE,), encoder_length=encoder_length, horizon=horizon, step=step,
+            thresholds={m: {"warning": thresholds[m].warning, "critical": thresholds[m].critical}
+                        for m in metrics if m in thresholds},
+            normalization="encoder", layout="series", metrics=tuple(metrics))
+    available = list(metrics)
+    if "cpu_idle_pct" in available and schema.CPU_BUSY not in available:
+        available.append(schema.CPU_BUSY)
+    targets = tuple(m for m in DEFAULT_TARGETS if m in available and m in thresholds)
+    targets += tuple(m for m in available if m in thresholds and m not in targets)
+    if not targets:
+        raise DatasetError("the dataset has no metric with a threshold to forecast")
+    others = tuple(m for m in available if m not in targets and m not in REDUNDANT)
+    return ModelSpec(
+        targets=targets,
+        unknown_reals=targets + others,
+        encoder_length=encoder_length,
+        horizon=horizon,
+        step=step,
+        thresholds={m: {"warning": thresholds[m].warning, "critical": thresholds[m].critical} for m in targets},
+        normalization=normalization,
+    )
+
+
+def with_spreads(spec: ModelSpec, prepared: pd.DataFrame) -> ModelSpec:
+    """The spec with each target's spread over ``prepared`` (kept for loss weights and floors)."""
+
+    if spec.layout == "series":  # every window is divided by its own spread first (window_scale)
+        return replace(spec, target_spreads=(1.0,))
+    spreads = tuple(float(max(prepared[t].std(), 1e-3)) for t in spec.targets)
+    return replace(spec, target_spreads=spreads)
