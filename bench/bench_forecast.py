@@ -65,8 +65,8 @@ def stock_predict(model: artifacts.LoadedModel, history: pd.DataFrame) -> None:
     from pytorch_forecasting import TimeSeriesDataSet
 
     from argus_core.model import datasets, layout
-    encoder, _ = forecast._encoder_windows(history, model.spec)
-    frame = pd.concat([encoder, forecast._future_rows(encoder, model.spec)], ignore_index=True)
+    encoder, _ = forecast.encoder_windows(history, model.spec)
+    frame = pd.concat([encoder, forecast.future_rows(encoder, model.spec)], ignore_index=True)
     dataset = TimeSeriesDataSet.from_parameters(datasets.reusable(model.dataset_parameters),
                                                 layout.prepare(frame, model.spec), predict=True)
     from argus_core.model.fast_tft import speed_up, stock
@@ -117,7 +117,7 @@ def part_training(model_dir: Path, steps: int = 12, configs: str = TRAINING_CONF
     from argus_core.model import datasets, layout
     from argus_core.model.batches import WindowBatches
     from argus_core.model.callbacks import ThreadGovernor
-    from argus_core.model.train import TrainConfig, _network
+    from argus_core.model.train import TrainConfig, build_network
 
     model = artifacts.load(model_dir)
     spec = model.spec
@@ -134,7 +134,7 @@ def part_training(model_dir: Path, steps: int = 12, configs: str = TRAINING_CONF
                 self.started = time.perf_counter()
 
     def fit(loader_for, stock_network: bool = False, governed: bool = False) -> float:
-        net = _network(model.dataset_parameters, spec, config)
+        net = build_network(model.dataset_parameters, spec, config)
         if stock_network:  # the library's own modules, per-step logging metrics and Adam's default loop
             from pytorch_forecasting.metrics import MAE, MAPE, RMSE, SMAPE
 

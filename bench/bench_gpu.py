@@ -27,7 +27,7 @@ from argus_core.data import store  # noqa: E402
 from argus_core.data.simulate import SimConfig, simulate_fleet  # noqa: E402
 from argus_core.model import artifacts, datasets, layout, registry  # noqa: E402
 from argus_core.model.batches import WindowBatches  # noqa: E402
-from argus_core.model.train import TrainConfig, _network, train  # noqa: E402
+from argus_core.model.train import TrainConfig, build_network, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def throughput(model: artifacts.LoadedModel, accelerator: str, precision: str, b
     frame = simulate_fleet(SimConfig(servers=30, hours=96, seed=3)).frame
     prepared = layout.prepare(frame, spec)
     hidden = artifacts.decode(model.config["hparams"])["hidden_size"]
-    net = _network(model.dataset_parameters, spec, TrainConfig(hidden_size=hidden))
+    net = build_network(model.dataset_parameters, spec, TrainConfig(hidden_size=hidden))
     windows = WindowBatches(prepared, spec, datasets.reusable(model.dataset_parameters), list(net.hparams.x_reals),
                             list(net.hparams.x_categoricals), batch_size=batch)
     warmup = 3

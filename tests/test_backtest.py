@@ -134,12 +134,12 @@ def test_the_model_quality_page_says_how_to_get_a_backtest(tmp_path, monkeypatch
 
 def test_baselines_on_hand_made_series():
     sample = np.arange(10, dtype=float)  # a ramp: every h-step change is exactly h
-    bands = backtest._change_quantiles(sample, 3)
+    bands = backtest.change_quantiles(sample, 3)
     assert np.allclose(bands, [[1, 1], [2, 2], [3, 3]])
-    q = backtest._naive(np.array([1.0, 2.0, np.nan]), bands)  # the last real value is 2
+    q = backtest.naive_forecast(np.array([1.0, 2.0, np.nan]), bands)  # the last real value is 2
     assert np.allclose(q, [[3, 2, 3], [4, 2, 4], [5, 2, 5]])
     values = np.arange(20, dtype=float)
-    q = backtest._seasonal(values, origin=12, horizon=2, season=10, band=np.array([[-1.0, 1.0]]))
+    q = backtest.seasonal_forecast(values, origin=12, horizon=2, season=10, band=np.array([[-1.0, 1.0]]))
     assert np.allclose(q, [[1, 2, 3], [2, 3, 4]])
 
 
@@ -151,7 +151,7 @@ def test_scores_on_hand_made_forecasts():
                                   "origin": stamps[0], "step": [1, 2, 3, 4], "timestamp": stamps,
                                   "actual": [1.0, 2.0, 3.0, 4.0], "q10": np.array(q50) - 1.0, "q50": q50,
                                   "q90": np.array(q50) + 1.0}))
-    summary = backtest._summarise(pd.concat(rows, ignore_index=True), {("a", "m"): 2.0}, backtest._labels({}))
+    summary = backtest.summarise(pd.concat(rows, ignore_index=True), {("a", "m"): 2.0}, backtest.incident_labels({}))
     assert summary["overall"]["perfect"]["mean_mase"] == 0
     assert summary["overall"]["perfect"]["coverage"] == 1
     assert summary["overall"]["off_by_two"]["mean_mase"] == pytest.approx(1.0)  # |2| / scale 2

@@ -249,14 +249,14 @@ def test_streaming_reads_a_few_days_at_a_time(tmp_path: Path, monkeypatch: pytes
 def small_setup():
     """The demo data prepared for a 96/24-step spec, its stock training dataset and a tiny network."""
     from argus_core.model.train import TrainConfig as Config
-    from argus_core.model.train import _network
+    from argus_core.model.train import build_network
 
     frame = store.read(DEMO)
     spec = spec_for(list(schema.METRIC_COLUMNS), encoder_length=96, horizon=24)
     prepared = layout.prepare(frame, spec)
     spec = with_spreads(spec, prepared)
     train_ds, _ = datasets.training_datasets(prepared, spec)
-    network = _network(train_ds.get_parameters(), spec, Config(hidden_size=8, attention_heads=1))
+    network = build_network(train_ds.get_parameters(), spec, Config(hidden_size=8, attention_heads=1))
     return prepared, spec, train_ds, network
 
 
@@ -307,16 +307,16 @@ def test_faster_network_modules_match_the_library(trained: tuple[Path, str, list
     import torch
 
     from argus_core.model import inputs as forecast_inputs
-    from argus_core.model.fast_tft import AccumulatingVariableSelection, _fusable, stock
+    from argus_core.model.fast_tft import AccumulatingVariableSelection, fusable, stock
 
     root, _, _ = trained
     model = artifacts.load(root / registry.champion_model_id(root))
     network = model.network
     selections = [m for m in network.modules() if isinstance(m, AccumulatingVariableSelection)]
     assert len(selections) == 3  # static, encoder and decoder selection: all switched on load
-    assert _fusable(network.encoder_variable_selection) and _fusable(network.decoder_variable_selection)
+    assert fusable(network.encoder_variable_selection) and fusable(network.decoder_variable_selection)
     keys = list(network.state_dict())
-    encoder, _ = forecast._encoder_windows(history, model.spec)
+    encoder, _ = forecast.encoder_windows(history, model.spec)
     x, *_ = forecast_inputs.build(encoder, model.spec, model.dataset_parameters, list(network.hparams.x_reals),
                                   list(network.hparams.x_categoricals))
     with torch.inference_mode():
@@ -438,14 +438,14 @@ def test_interpolation_matrix_matches_torch_and_trains_after_a_forecast() -> Non
 
     from argus_core.model import fast_tft as network
 
-    network._MATRICES.clear()
+    network.clear_interpolation_cache()
     x = torch.randn(40, 16)
     with torch.inference_mode():  # the first use is often a forecast
-        fast = x @ network._interpolation_matrix(16, 32, x.dtype, x.device)
+        fast = x @ network.interpolation_matrix(16, 32, x.dtype, x.device)
     reference = F.interpolate(x.unsqueeze(1), 32, mode="linear", align_corners=True).squeeze(1)
     np.testing.assert_allclose(fast.numpy(), reference.numpy(), atol=1e-5)
     weights = torch.randn(40, 16, requires_grad=True)  # then training in the same process
-    (weights @ network._interpolation_matrix(16, 32, x.dtype, x.device)).sum().backward()
+    (weights @ network.interpolation_matrix(16, 32, x.dtype, x.device)).sum().backward()
     assert weights.grad is not None
 
 

@@ -140,7 +140,7 @@ def test_cancel_stops_the_process_group(tmp_path):
     assert not pid_alive(pid)
     with pytest.raises(ProcessLookupError):
         os.killpg(pid, 0)  # the whole group is gone
-    assert run_id not in jobs._CHILDREN
+    assert jobs.child(run_id) is None
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # already reaped: no zombie left behind
     with pytest.raises(ArgusError, match="nothing to cancel"):
@@ -154,7 +154,7 @@ def test_killed_training_is_interrupted_then_resumes_from_its_checkpoint(tmp_pat
     store = RunStore(default_path(models))
     wait_for(lambda: (store.metrics(run_id)["name"] == "val_loss").any(), what="the first epoch")
     os.killpg(store.get(run_id).pid, signal.SIGKILL)
-    wait_for(lambda: jobs._CHILDREN[run_id].poll() is not None, 30, "the kill")
+    wait_for(lambda: jobs.child(run_id).poll() is not None, 30, "the kill")
     assert store.mark_dead_runs() == [run_id]
     assert store.get(run_id).status == "interrupted"
     resumed = jobs.resume(models, run_id)

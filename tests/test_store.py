@@ -43,7 +43,7 @@ def test_round_trip(dataset: Path, small_sim: Simulation) -> None:
     expected = small_sim.frame
     assert len(back) == len(expected)
     for col in expected.columns:
-        assert back[col].astype(str).equals(expected[col].astype(str)) if col in store._LABELS else \
+        assert back[col].astype(str).equals(expected[col].astype(str)) if col in store.LABEL_COLUMNS else \
             back[col].equals(expected[col]), col
 
 

@@ -12,7 +12,7 @@ import streamlit as st
 from argus_core import dashboard, replay
 from argus_core.data import store
 from argus_core.errors import DatasetError
-from argus_core.model import backtest, forecast
+from argus_core.model import backtest, forecast, threads
 
 KEY_MEMORY = "argus.level_memory"
 
@@ -27,11 +27,7 @@ def _view(dataset: str, models: str, model_id: str, as_of: str | None, stamp: tu
 
 def _set_threads() -> None:
     # torch's one-thread-per-core default collapses when a training run holds a core (DESIGN.md)
-    import torch
-
-    from argus_core.model.train import choose_threads
-
-    torch.set_num_threads(choose_threads(int(os.environ.get("ARGUS_THREADS", "0")) or None))
+    threads.use_threads(threads.from_environment())
 
 
 def fleet_view(selection) -> dashboard.FleetView:

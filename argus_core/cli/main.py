@@ -8,25 +8,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections import Counter
-from pathlib import Path
 
-import pandas as pd
-import pyarrow as pa
-
-from argus_core.data import schema, store
-from argus_core.data.profiles import PROFILE_NAMES
-from argus_core.errors import ArgusError, SchemaError
+from argus_core.errors import ArgusError
 
 EXIT_PROBLEM = 1  # the data or the request has a problem the message explains
 EXIT_USAGE = 2  # argparse's own convention for bad arguments
-DEFAULT_MODELS = Path("models")
 
 
 def main(argv: list[str] | None = None) -> int:
     _quiet_library_warnings()
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
@@ -41,241 +32,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m argus_core",
         description="Argus: predictive monitoring for server fleets (data, models, forecasts).",
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    gen = sub.add_parser("generate", help="simulate a fleet into a dataset directory",
-                         description="Simulate a fleet (profiles, rhythms, incidents with ground truth) "
-                                     "and write it as a partitioned dataset. Same seed, same bytes.")
-    gen.add_argument("--servers", type=int, default=None,
-                     help="fleet size (default: 90, or the sum of the --num-* flags)")
-    gen.add_argument("--hours", type=float, default=720.0, help="length of the history (default: 720 = 30 days)")
-    gen.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
-    gen.add_argument("--step", default=schema.DEFAULT_STEP, help="sampling cadence (default: 5min)")
-    gen.add_argument("--start", default="2026-01-05T00:00:00+00:00", help="first timestamp, UTC (default: a Monday)")
-    gen.add_argument("--incident-rate", type=float, default=0.012,
-                     help="incidents per server-day (default: 0.012, about 32 on 90 servers x 30 days)")
-    gen.add_argument("--output", required=True, type=Path, help="dataset directory to create or replace")
-    for name in PROFILE_NAMES:
-        gen.add_argument(f"--num-{name.lower().replace('_', '-')}", type=int, default=None, metavar="K",
-                         dest=f"num_{name}", help=f"number of {name} servers")
-    gen.set_defaults(handler=_generate)
-
-    demo = sub.add_parser("demo-data", help="write the scripted incident scenario",
-                          description="Write the fixed incident-demo scenario (14 servers, 72 h, "
-                                      "a database memory leak) as a dataset.")
-    demo.add_argument("--output", type=Path, default=Path("demo_data/incident"),
-                      help="dataset directory (default: demo_data/incident)")
-    demo.set_defaults(handler=_demo_data)
-
-    imp = sub.add_parser("import", help="add CSV/Parquet files (the data contract, or your own metrics) to a dataset",
-                         description="Validate the files, then add them to the dataset (created when "
-                                     "missing). If any file has a problem, nothing is written. Files in the "
-                                     "data contract go in as they are; other files (long form with your own "
-                                     "metric columns, or one file per server and metric) are read with a "
-                                     "mapping file and get an import report.")
-    imp.add_argument("files", nargs="+", type=Path, metavar="FILE", help="files, or directories of .csv/.parquet")
-    imp.add_argument("--dataset", required=True, type=Path, help="dataset directory")
-    imp.add_argument("--step", default=None, help="cadence (default: the mapping's, the dataset's, else 5min)")
-    imp.add_argument("--mapping", type=Path, default=None,
-                     help="TOML mapping: column and metric names, units, thresholds, profiles, file-name pattern")
-    imp.add_argument("--duplicates", choices=("mean", "reject"), default=None,
-                     help="repeated timestamps: average them or refuse the file (default: the mapping's, else mean)")
-    imp.add_argument("--resample", choices=("mean", "none"), default=None,
-                     help="times off the step's grid: average them onto it or refuse (default: the mapping's, "
-                          "else none)")
-    imp.add_argument("--dry-run", action="store_true", help="print the report, write nothing")
-    imp.set_defaults(handler=_import)
-
-    val = sub.add_parser("validate", help="check a file against the data contract",
-                         description="Print a validation report; exit 1 when the file has problems.")
-    val.add_argument("file", type=Path, metavar="FILE")
-    val.add_argument("--step", default=schema.DEFAULT_STEP, help="expected cadence (default: 5min)")
-    val.set_defaults(handler=_validate)
-
-    stat = sub.add_parser("status", help="datasets, servers per profile, time span, champion, riskiest servers",
-                          description="Summarise one dataset (with the champion's ten riskiest servers), or "
-                                      "every dataset found under --root.")
-    stat.add_argument("--dataset", type=Path, default=None, help="one dataset directory")
-    stat.add_argument("--root", type=Path, default=Path("."), help="where to look for datasets (default: .)")
-    stat.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="models directory (default: models)")
-    stat.set_defaults(handler=_status)
-
+    from argus_core.cli.data import add_data_commands
     from argus_core.cli.models import add_model_commands
     from argus_core.cli.runs import add_run_commands
+    add_data_commands(sub)
     add_model_commands(sub)
     add_run_commands(sub)
     return parser
-
-
-def _generate(args: argparse.Namespace) -> int:
-    from argus_core.data.simulate import SimConfig, simulate_fleet
-
-    fixed = {name: getattr(args, f"num_{name}") for name in PROFILE_NAMES if getattr(args, f"num_{name}") is not None}
-    try:
-        pd.Timedelta(args.step)
-        config = SimConfig(servers=args.servers, hours=args.hours, seed=args.seed, step=args.step,
-                           start=args.start, composition=fixed, incident_rate=args.incident_rate)
-        started = time.perf_counter()
-        sim = simulate_fleet(config)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    simulated = time.perf_counter() - started
-    manifest = store.write_dataset(
-        args.output, sim.frame, kind="simulated", step=args.step, incidents=sim.incidents,
-        extra={"generator": sim.settings, "problem_children": sim.problem_children}, progress=_tty(),
-    )
-    total = time.perf_counter() - started
-    print(f"wrote {manifest['rows']:,} rows for {len(manifest['servers'])} servers to {args.output} "
-          f"({manifest['start']} .. {manifest['end']}); simulated in {simulated:.2f} s, {total:.2f} s in all")
-    kinds = Counter(sim.incidents["kind"])
-    print(f"incidents: {len(sim.incidents)} ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items())) or 'none'})")
-    return 0
-
-
-def _demo_data(args: argparse.Namespace) -> int:
-    from argus_core.data.scenario import demo_manifest_extra, demo_simulation
-
-    sim = demo_simulation()
-    manifest = store.write_dataset(args.output, sim.frame, kind="demo", incidents=sim.incidents,
-                                   extra=demo_manifest_extra(sim))
-    print(f"wrote the incident demo ({manifest['rows']:,} rows, {len(manifest['servers'])} servers) to {args.output}")
-    for phase in manifest["scenario"]["phases"]:
-        print(f"  {phase['name']:<11} {phase['start']} .. {phase['end']}  {phase['narrative']}")
-    return 0
-
-
-def _import(args: argparse.Namespace) -> int:
-    from argus_core.data.files import read_table
-
-    if args.mapping or any(p.is_dir() for p in args.files) or not _in_contract(args.files[0]):
-        return _import_own(args)
-    step = args.step or (store.read_manifest(args.dataset).get("step") if store.is_dataset(args.dataset)
-                         else schema.DEFAULT_STEP)
-    frames, failures = [], []
-    for path in args.files:
-        try:
-            frames.append(schema.validate(read_table(path), step=step, source=str(path)))
-        except SchemaError as exc:
-            failures.append(exc)
-    if failures:
-        for exc in failures:
-            print(f"error: {exc}", file=sys.stderr)
-        print(f"nothing was written to {args.dataset}", file=sys.stderr)
-        return EXIT_PROBLEM
-    combined = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    source = ", ".join(str(p) for p in args.files)
-    if len(frames) > 1:
-        combined = schema.validate(combined, step=step, source=source)
-    before = store.read_manifest(args.dataset)["rows"] if store.is_dataset(args.dataset) else 0
-    manifest = store.append(args.dataset, combined, source=source, progress=_tty())
-    print(f"imported {len(combined):,} rows ({combined[schema.SERVER].nunique()} servers) into {args.dataset}; "
-          f"it now holds {manifest['rows']:,} rows (was {before:,})")
-    return 0
-
-
-def _in_contract(path: Path) -> bool:
-    """Whether a file means to be in the data contract (a status column or most of schema v1's
-    metrics): then it goes in as it is, and a missing column is its problem, not another metric set."""
-    from argus_core.data.files import read_columns
-
-    try:
-        columns = set(read_columns(path))
-    except (OSError, ValueError, pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError):
-        return True  # the contract path reads the whole file and reports the problem
-    return schema.STATUS in columns or len(columns & set(schema.METRIC_COLUMNS)) * 2 >= len(schema.METRIC_COLUMNS)
-
-
-def _import_own(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from argus_core.data import importer
-
-    mapping = importer.load_mapping(args.mapping)
-    overrides = {k: v for k, v in (("step", args.step), ("duplicates", args.duplicates),
-                                   ("resample", args.resample)) if v is not None}
-    mapping = replace(mapping, **overrides)
-    report = importer.import_files(list(args.files), args.dataset, mapping, dry_run=args.dry_run)
-    for line in report.lines():
-        print(line)
-    if not report.ok:
-        print(f"nothing was written to {args.dataset}", file=sys.stderr)
-        return EXIT_PROBLEM
-    if report.written:
-        manifest = store.read_manifest(args.dataset)
-        print(f"wrote {args.dataset}: {manifest['rows']:,} rows, {len(manifest['servers'])} servers, "
-              f"{manifest['start']} .. {manifest['end']}")
-    else:
-        print("dry run: nothing written")
-    return 0
-
-
-def _validate(args: argparse.Namespace) -> int:
-    from argus_core.data.files import read_table
-
-    try:
-        raw = read_table(args.file)
-    except SchemaError as exc:
-        print(f"INVALID {args.file}\n{exc}")
-        return EXIT_PROBLEM
-    canonical, problems = schema.check(raw, step=args.step)
-    if problems:
-        print(f"INVALID {args.file}: {len(raw):,} rows, {len(problems)} problem(s)")
-        for problem in problems:
-            print(f"  - {problem}")
-        return EXIT_PROBLEM
-    assert canonical is not None
-    gaps = schema.find_gaps(canonical, args.step)
-    print(f"OK {args.file}: {len(canonical):,} rows, {canonical[schema.SERVER].nunique()} servers, "
-          f"{canonical[schema.TIMESTAMP].min()} .. {canonical[schema.TIMESTAMP].max()}")
-    profiles = canonical.groupby(schema.PROFILE, observed=True)[schema.SERVER].nunique()
-    print("  servers per profile: " + ", ".join(f"{p} {n}" for p, n in profiles.items()))
-    if len(gaps):
-        print(f"  {len(gaps)} gap(s), {int(gaps['missing_steps'].sum())} missing step(s) (kept as gaps); e.g.")
-        for row in gaps.head(3).itertuples(index=False):
-            print(f"    {row.server_name}: {row.gap_start} .. {row.gap_end} ({row.missing_steps} steps)")
-    return 0
-
-
-def _status(args: argparse.Namespace) -> int:
-    from argus_core.cli.models import print_model_status
-
-    if args.dataset is not None:
-        _print_dataset(args.dataset, store.read_manifest(args.dataset))
-        print_model_status(args.models, args.dataset)
-        return 0
-    found = [p.parent for p in sorted(args.root.glob("**/" + store.MANIFEST))
-             if not any(part.startswith(".") or part == "site-packages" for part in p.parts)
-             and store.looks_like_dataset(p.parent)]
-    if not found:
-        print(f"no datasets under {args.root}; create one with `python -m argus_core generate --output DIR` "
-              "or `python -m argus_core demo-data`")
-        return 0
-    for directory in found:
-        _print_dataset(directory, store.read_manifest(directory))
-    print_model_status(args.models, None)
-    return 0
-
-
-def _print_dataset(directory: Path, manifest: dict) -> None:
-    profiles = Counter(manifest.get("servers", {}).values())
-    print(f"{directory}  [{manifest.get('kind', '?')}, schema v{manifest.get('schema_version', '?')}]")
-    print(f"  span     {manifest.get('start')} .. {manifest.get('end')}  (step {manifest.get('step')})")
-    print(f"  rows     {manifest.get('rows', 0):,} in {len(manifest.get('partitions', {}))} day partition(s)")
-    print(f"  servers  {sum(profiles.values())}: " + ", ".join(f"{p} {n}" for p, n in sorted(profiles.items())))
-    if "incidents" in manifest:
-        truth = store.read_incidents(directory)
-        kinds = Counter(truth["kind"]) if len(truth) else {}
-        print(f"  incidents {manifest['incidents']}: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
-    if "scenario" in manifest:
-        scenario = manifest["scenario"]
-        print(f"  scenario {scenario['name']} on {scenario['incident_server']}: "
-              + " -> ".join(p["name"] for p in scenario["phases"]))
 
 
 def _quiet_library_warnings() -> None:
@@ -285,7 +55,3 @@ def _quiet_library_warnings() -> None:
     for pattern in (".*does not have many workers.*", ".*is an instance of `nn.Module`.*", ".*not writable.*",
                     "X does not have valid feature names", ".*LeafSpec.*", ".*litlogger.*"):
         warnings.filterwarnings("ignore", message=pattern)
-
-
-def _tty() -> bool:
-    return sys.stderr.isatty()

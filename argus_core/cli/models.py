@@ -13,8 +13,7 @@ import pandas as pd
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError
 from argus_core.model import registry
-
-DEFAULT_MODELS = Path("models")
+from argus_core.model.registry import DEFAULT_ROOT as DEFAULT_MODELS
 
 
 def add_model_commands(sub: argparse._SubParsersAction) -> None:
@@ -123,7 +122,7 @@ def _backtest(args: argparse.Namespace) -> int:
     result = backtest.run(args.dataset, args.models, args.model, origins=args.origins, every=args.every,
                           classical=args.classical, log=log)
     if args.json:
-        print(json.dumps(backtest._clean({k: v for k, v in result.summary.items() if k != "per_series"}), indent=1))
+        print(json.dumps(backtest.json_safe({k: v for k, v in result.summary.items() if k != "per_series"}), indent=1))
     else:
         for line in backtest.table(result.summary):
             print(line)
@@ -131,11 +130,16 @@ def _backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
-    from argus_core.cli.runs import recorded_training
-    from argus_core.model.config import TrainConfig, check
-    from argus_core.model.train import train
+def training_config(args: argparse.Namespace):
+    """(TrainConfig, webhook) of a `train` command: the run record's settings, whole, when the
+    console started it (``--run-id``); the flags otherwise."""
+    from argus_core.model.config import TrainConfig
 
+    if args.run_id is not None:
+        from argus_core.runs import jobs
+        from argus_core.runs.store import RunStore, default_path
+
+        return jobs.run_config(RunStore(default_path(args.models)), args.run_id)
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, hidden_size=args.hidden_size,
         learning_rate=args.learning_rate, batches_per_epoch=args.batches_per_epoch, max_steps=args.max_steps,
@@ -144,13 +148,23 @@ def _train(args: argparse.Namespace) -> int:
         layout=args.layout, holdout=args.holdout, start_from=args.start_from, loss_scale=args.loss_scale,
         incident_share=args.incident_share, center=args.center,
     )
+    return config, args.webhook
+
+
+def _train(args: argparse.Namespace) -> int:
+    from argus_core.model.config import check
+    from argus_core.model.train import train
+    from argus_core.runs.recording import recorded_training
+
+    config, webhook = training_config(args)
     problems = check(config)  # the same check as the training console's
     if problems:
         print("error: invalid training settings: " + "; ".join(problems), file=sys.stderr)
         return 2
     store.read_manifest(args.dataset)  # a clear error before the slow imports
-    result = recorded_training(args, config, lambda callbacks: train(
-        args.dataset, args.models, config, log=lambda line: print(line, flush=True), extra_callbacks=callbacks))
+    result = recorded_training(args.models, args.dataset, config, lambda callbacks: train(
+        args.dataset, args.models, config, log=lambda line: print(line, flush=True), extra_callbacks=callbacks),
+        run_id=args.run_id, webhook=webhook)
     print(f"trained {result.model_id} in {result.seconds:.0f} s on {result.device}: {result.epochs} epochs, "
           f"{result.steps} steps, best val loss {result.best_val_loss:.4f}")
     return 0

@@ -1,16 +1,15 @@
-"""`train` bookkeeping in the run store, and `runs list|show|cancel`."""
+"""`runs list|show|cancel`: the run store from a shell."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from argus_core.errors import ArgusError
+from argus_core.model import registry
 from argus_core.runs import jobs
 from argus_core.runs.store import RunStore, default_path
 
@@ -27,57 +26,12 @@ def add_run_commands(sub: argparse._SubParsersAction) -> None:
     ca = ru_sub.add_parser("cancel", help="stop a queued or running training")
     ca.add_argument("id", type=int)
     for parser in (ls, sh, ca):
-        parser.add_argument("--models", type=Path, default=Path("models"))
+        parser.add_argument("--models", type=Path, default=registry.DEFAULT_ROOT)
     for parser in (ls, sh):
         parser.add_argument("--json", action="store_true")
     ls.set_defaults(handler=_list)
     sh.set_defaults(handler=_show)
     ca.set_defaults(handler=_cancel)
-
-
-def recorded_training(args: argparse.Namespace, config, train_fn):
-    """Run ``train_fn(extra_callbacks)`` as run ``args.run_id`` (started by the console) or as a
-    new run (started from a shell): status, curves, result or error, and the webhook."""
-    from argus_core.model.recorder import RunRecorder
-
-    if args.run_id is not None:
-        runs, run_id = RunStore(default_path(args.models)), args.run_id
-        runs.update(run_id, status="running", pid=os.getpid())
-    else:
-        runs, run_id = jobs.claim(Path(args.models), Path(args.dataset), config,
-                                  f"{Path(args.dataset).name} {time.strftime('%m-%d %H:%M')} (cli)", args.webhook,
-                                  status="running")
-        runs.update(run_id, pid=os.getpid())
-    # `runs cancel` sends SIGTERM: unwind and record it, instead of vanishing
-    previous_handler = signal.signal(signal.SIGTERM, _cancelled)
-    recorder = RunRecorder(runs, run_id, config.epochs, config.batches_per_epoch)
-    try:
-        result = train_fn([recorder])
-    except BaseException as exc:
-        status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
-        message = "cancelled" if status == "cancelled" else f"{type(exc).__name__}: {exc}"
-        runs.finish(run_id, status, error=message + _log_tail(runs, run_id))
-        jobs.notify(args.webhook, {"text": f"Argus training run {run_id} {status}: {message}"}, runs, run_id)
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
-    runs.finish(run_id, "completed", model_id=result.model_id)
-    jobs.notify(args.webhook, {"text": f"Argus training run {run_id} completed: {result.model_id}, "
-                                       f"best val loss {result.best_val_loss:.4f} in {result.seconds:.0f} s"},
-                runs, run_id)
-    return result
-
-
-def _cancelled(signum, frame) -> None:
-    raise KeyboardInterrupt("cancelled")
-
-
-def _log_tail(runs: RunStore, run_id: int) -> str:
-    path = runs.get(run_id).log_path
-    if not path or not Path(path).exists():
-        return ""
-    lines = Path(path).read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
-    return "\n--- last lines of the log ---\n" + "\n".join(lines)
 
 
 def _existing_store(models: Path) -> RunStore | None:

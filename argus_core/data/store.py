@@ -28,15 +28,14 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from argus_core import atomic
 from argus_core.data import schema
 from argus_core.errors import DatasetError, SchemaError
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)  # read once: tempfile creates private files, datasets should be readable as usual
 MANIFEST = "manifest.json"
 INCIDENTS = "incidents.parquet"
 PART = "part-0.parquet"
-_LABELS = (schema.SERVER, schema.STATUS, schema.PROFILE)
+LABEL_COLUMNS = (schema.SERVER, schema.STATUS, schema.PROFILE)
 
 
 def is_dataset(directory: str | Path) -> bool:
@@ -83,14 +82,14 @@ def write_dataset(
         raise DatasetError(f"{target} exists and is not an Argus dataset; refusing to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
-    os.chmod(staging, 0o777 & ~_UMASK)
+    os.chmod(staging, 0o777 & ~atomic.UMASK)
     try:
         partitions = _write_partitions(staging, frame, progress=progress)
         if incidents is not None:
             _write_parquet(pa.Table.from_pandas(incidents, preserve_index=False), staging / INCIDENTS)
         manifest = _manifest(frame, partitions, kind=kind, step=step,
                              incidents=None if incidents is None else len(incidents), extra=extra)
-        _write_json(staging / MANIFEST, manifest)
+        atomic.write_json(staging / MANIFEST, manifest)
         _swap_in(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -159,7 +158,7 @@ def append(directory: str | Path, frame: pd.DataFrame, *, source: str, progress:
         end=max(manifest["end"], _iso(frame[schema.TIMESTAMP].max())),
         sources=[*manifest.get("sources", []), source],
     )
-    _write_json(target / MANIFEST, manifest)
+    atomic.write_json(target / MANIFEST, manifest)
     return manifest
 
 
@@ -236,7 +235,7 @@ def _read_files(files: list[Path], condition=None, columns: list[str] | None = N
     table = ds.dataset([str(f) for f in files], format="parquet").to_table(filter=condition, columns=columns)
     table = table.unify_dictionaries()
     frame = table.to_pandas()
-    for col in _LABELS:
+    for col in LABEL_COLUMNS:
         if col in frame.columns and isinstance(frame[col].dtype, pd.CategoricalDtype):
             frame[col] = frame[col].cat.remove_unused_categories()
     return frame
@@ -273,7 +272,7 @@ def _to_table(frame: pd.DataFrame) -> pa.Table:
     """A table with one fixed arrow type per column, so every partition has the same schema."""
     fields = []
     for col in frame.columns:
-        if col in _LABELS:
+        if col in LABEL_COLUMNS:
             fields.append(pa.field(col, pa.dictionary(pa.int32(), pa.string())))
         elif col == schema.TIMESTAMP:
             fields.append(pa.field(col, pa.timestamp("ns", "UTC")))
@@ -282,27 +281,15 @@ def _to_table(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, schema=pa.schema(fields), preserve_index=False)
 
 
-def _stage_parquet(table: pa.Table, final: Path) -> tuple[str, Path]:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
+def _stage_parquet(table: pa.Table, final: Path) -> tuple[Path, Path]:
+    tmp = atomic.stage(final)
     pq.write_table(table, tmp, compression="zstd")
-    os.chmod(tmp, 0o666 & ~_UMASK)
     return tmp, final
 
 
 def _write_parquet(table: pa.Table, final: Path) -> None:
-    tmp, final = _stage_parquet(table, final)
-    os.replace(tmp, final)
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(payload, handle, indent=2, sort_keys=False, default=str)
-        handle.write("\n")
-    os.chmod(tmp, 0o666 & ~_UMASK)
-    os.replace(tmp, path)
+    with atomic.staged(final) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 def _swap_in(staging: Path, target: Path) -> None:
@@ -362,5 +349,5 @@ def update_manifest(directory: str | Path, fields: dict) -> dict:
     """Set ``fields`` in a dataset's manifest (atomic rewrite); returns the new manifest."""
     manifest = read_manifest(directory)
     manifest.update(fields)
-    _write_json(Path(directory) / MANIFEST, manifest)
+    atomic.write_json(Path(directory) / MANIFEST, manifest)
     return manifest

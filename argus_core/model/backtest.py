@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,10 +31,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from argus_core import atomic
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, DatasetError
 from argus_core.model import datasets, forecast, layout
 from argus_core.model.spec import ModelSpec
+from argus_core.model.threads import use_threads
 
 SUMMARY = "backtest.json"
 FORECASTS = "backtest.parquet"
@@ -101,14 +101,14 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
     log(f"backtest of {model.model_id} on {dataset}: {len(chosen)} origins over {len(np.unique(chosen[:, 0]))} "
         f"series, {horizon} steps ahead, every {every} steps")
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    use_threads()
     pieces = []
     with torch.inference_mode():
         for first in range(0, len(chosen), batch_size):
             batch = chosen[first:first + batch_size]
             x, _, scales = windows.window_inputs(batch)
             out = network(x)
-            pieces.append(forecast._sorted_prediction(out) * scales[:, None, None, None])
+            pieces.append(forecast.sorted_prediction(out) * scales[:, None, None, None])
     tft = np.concatenate(pieces)  # (B, targets, H, Q)
 
     rows = []
@@ -122,23 +122,23 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
             name = str(windows.names[s])
             if s not in bands:  # baseline bands come from each series' in-sample part, once
                 sample = series_values[s, :starts_at(starts, name, windows)]
-                bands[s] = (_change_quantiles(sample, horizon), _change_quantiles(sample, season, only=True))
+                bands[s] = (change_quantiles(sample, horizon), change_quantiles(sample, season, only=True))
             server, metric = _series(name, target, spec)
             base = dict(server_name=server, metric=metric, profile=windows.profiles[s],
                         origin=windows.t0 + origin, step=np.arange(1, horizon + 1),
                         actual=series_values[s, origin:origin + horizon])
             rows.append({**base, "model": TFT, "q": tft[b, target_index]})
-            rows.append({**base, "model": NAIVE, "q": _naive(series_values[s, :origin], bands[s][0])})
+            rows.append({**base, "model": NAIVE, "q": naive_forecast(series_values[s, :origin], bands[s][0])})
             rows.append({**base, "model": SEASONAL,
-                         "q": _seasonal(series_values[s], origin, horizon, season, bands[s][1])})
+                         "q": seasonal_forecast(series_values[s], origin, horizon, season, bands[s][1])})
     if classical != "none":
         log(f"fitting {classical} at every origin ({len(chosen) * len(targets)} fits) ...")
         rows += _classical_rows(rows, windows, chosen, spec, classical, log)
 
     forecasts = _forecast_frame(rows, spec)
     scales = _mase_scales(windows, spec, starts, season)
-    labels = _labels(manifest)
-    summary = _summarise(forecasts, scales, labels)
+    labels = incident_labels(manifest)
+    summary = summarise(forecasts, scales, labels)
     summary.update(
         model_id=model.model_id, dataset=str(Path(dataset).resolve()), created=pd.Timestamp.now(tz="UTC").isoformat(),
         horizon=horizon, every=every, origins=int(len(chosen)), series=int(len(np.unique(chosen[:, 0]))),
@@ -157,21 +157,11 @@ def starts_at(starts: dict[str, int], name: str, windows) -> int:
 
 def save(model_dir: Path, result: Backtest) -> None:
     """Write the summary and forecasts beside the model, each atomically."""
-    fd, tmp = tempfile.mkstemp(dir=model_dir, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(_clean(result.summary), handle, separators=(",", ":"))
-    _publish(tmp, model_dir / SUMMARY)
-    fd, tmp = tempfile.mkstemp(dir=model_dir, suffix=".tmp")
-    os.close(fd)
+    atomic.write_json(model_dir / SUMMARY, json_safe(result.summary), compact=True)
     compact = result.forecasts.astype({c: "float32" for c in ("actual", "q10", "q50", "q90")})
     compact = compact.astype({c: "category" for c in ("server_name", "metric", "profile", "model")})
-    compact.drop(columns=["step"]).to_parquet(tmp, index=False, compression="zstd")
-    _publish(tmp, model_dir / FORECASTS)
-
-
-def _publish(tmp: str, final: Path) -> None:
-    os.chmod(tmp, 0o666 & ~store._UMASK)  # mkstemp makes private files; these are read like the model's
-    os.replace(tmp, final)
+    with atomic.staged(model_dir / FORECASTS) as tmp:
+        compact.drop(columns=["step"]).to_parquet(tmp, index=False, compression="zstd")
 
 
 def load(model_dir: str | Path) -> Backtest | None:
@@ -238,7 +228,7 @@ def _origins(windows, spec: ModelSpec, starts: dict[str, int], every: int, limit
     return np.array(chosen, dtype=np.int64).reshape(-1, 2)
 
 
-def _change_quantiles(sample: np.ndarray, horizon: int, only: bool = False) -> np.ndarray:
+def change_quantiles(sample: np.ndarray, horizon: int, only: bool = False) -> np.ndarray:
     """(H, 2) p10 and p90 of the in-sample h-step changes, h = 1..horizon (``only``: h = horizon)."""
     steps = [horizon] if only else range(1, horizon + 1)
     out = np.zeros((len(steps), 2), dtype=np.float64)
@@ -252,14 +242,14 @@ def _change_quantiles(sample: np.ndarray, horizon: int, only: bool = False) -> n
     return out
 
 
-def _naive(history: np.ndarray, bands: np.ndarray) -> np.ndarray:
+def naive_forecast(history: np.ndarray, bands: np.ndarray) -> np.ndarray:
     """(H, 3): the last real value, widened by the in-sample quantiles of h-step changes."""
     real = history[~np.isnan(history)]
     last = real[-1] if len(real) else np.nan
     return np.stack([last + bands[:, 0], np.full(len(bands), last), last + bands[:, 1]], axis=1)
 
 
-def _seasonal(values: np.ndarray, origin: int, horizon: int, season: int, band: np.ndarray) -> np.ndarray:
+def seasonal_forecast(values: np.ndarray, origin: int, horizon: int, season: int, band: np.ndarray) -> np.ndarray:
     """(H, 3): the value one season earlier, widened by the in-sample seasonal errors."""
     index = origin + np.arange(horizon) - season
     center = np.where(index >= 0, values[np.maximum(index, 0)], np.nan)
@@ -346,7 +336,7 @@ def _series(name: str, target: str, spec: ModelSpec) -> tuple[str, str]:
     return name, target
 
 
-def _labels(manifest: dict) -> pd.DataFrame:
+def incident_labels(manifest: dict) -> pd.DataFrame:
     labels = pd.DataFrame(manifest.get("labels") or [], columns=["server_name", "metric", "start", "end"])
     labels["start"] = pd.to_datetime(labels["start"], utc=True)
     labels["end"] = pd.to_datetime(labels["end"], utc=True)
@@ -355,7 +345,7 @@ def _labels(manifest: dict) -> pd.DataFrame:
 
 # --- scores -----------------------------------------------------------------------------------------------
 
-def _summarise(forecasts: pd.DataFrame, scales: dict[tuple, float], labels: pd.DataFrame) -> dict:
+def summarise(forecasts: pd.DataFrame, scales: dict[tuple, float], labels: pd.DataFrame) -> dict:
     scored = forecasts[forecasts["actual"].notna()].copy()
     scale = np.array([scales.get((s, m), math.nan) for s, m in zip(scored["server_name"], scored["metric"],
                                                                       strict=True)])
@@ -429,12 +419,12 @@ def _in_windows(scored: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
     return inside
 
 
-def _clean(value):
+def json_safe(value):
     """JSON-safe: NaN becomes null, numpy scalars plain numbers."""
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

@@ -1,8 +1,21 @@
-"""Training settings, importable without torch or Lightning (the CLI builds its flags from them)."""
+"""Training settings, importable without torch or Lightning: one set of defaults for the CLI's
+flags, the console's form, the run record and the model spec.
+
+A ``TrainConfig`` crosses a process boundary whole, as JSON (``to_json`` / ``from_json``): the
+console records it in the run store and the training process reads it back from there, so no
+hand-kept list of flags can fall behind this class.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+
+from argus_core.errors import SettingsError
+
+LAYOUTS = ("auto", "wide", "series")
+LOSS_SCALES = ("window", "global")
+CENTERS = ("mean", "last", "recent")
+NEW_MODEL_CENTER = "mean"  # where a new model centres its windows when ``center`` is None
 
 
 @dataclass(frozen=True)
@@ -24,7 +37,7 @@ class TrainConfig:
     validation_fraction: float = 0.15
     incident_share: float = 0.25  # share of each training batch drawn from windows around known incidents
     seed: int = 0
-    threads: int | None = None  # None: one less than the cores (see ``choose_threads``)
+    threads: int | None = None  # None: one less than the cores (``argus_core.model.threads``)
     checkpoint_minutes: float = 2.0
     time_limit_minutes: float | None = None
     layout: str = "auto"  # "wide", "series", or "auto": series when the metric set is not schema v1's
@@ -39,6 +52,40 @@ class TrainConfig:
     center: str | None = None
 
 
+def to_json(config: TrainConfig) -> dict:
+    """Every field, as plain JSON values."""
+    return asdict(config)
+
+
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def from_json(payload: dict, *, ignore: tuple[str, ...] = ()) -> TrainConfig:
+    """The ``TrainConfig`` that ``to_json`` wrote. Missing fields take their defaults (runs recorded
+    by earlier releases); an unknown field or a value of the wrong type is a SettingsError naming it.
+    ``ignore`` names keys stored beside the settings (the run record's ``webhook``)."""
+    if not isinstance(payload, dict):
+        raise SettingsError(f"training settings must be a JSON object, not {type(payload).__name__}")
+    known = {f.name: f for f in fields(TrainConfig)}
+    unknown = sorted(k for k in payload if k not in known and k not in ignore)
+    if unknown:
+        raise SettingsError(f"unknown training setting(s): {', '.join(unknown)}")
+    values = {}
+    for name, value in payload.items():
+        if name not in known:
+            continue
+        kind, _, optional = str(known[name].type).partition(" | ")
+        allowed = _TYPES[kind]
+        if value is None and optional:
+            values[name] = None
+            continue
+        if isinstance(value, bool) and kind != "bool" or not isinstance(value, allowed):
+            raise SettingsError(f"training setting {name} must be {kind}{' or null' if optional else ''}, "
+                                f"not {value!r}")
+        values[name] = float(value) if kind == "float" else value
+    return TrainConfig(**values)
+
+
 def check(config: TrainConfig) -> list[str]:
     """What is wrong with ``config`` (empty when it can train): checked before anything starts."""
     problems = [f"{name} must be a positive whole number" for name in
@@ -46,11 +93,13 @@ def check(config: TrainConfig) -> list[str]:
                 if not isinstance(getattr(config, name), int) or getattr(config, name) < 1]
     if not 0 < config.learning_rate <= 1:
         problems.append("learning_rate must be in (0, 1]")
-    if config.layout not in ("auto", "wide", "series"):
+    if not isinstance(config.max_steps, int) or not (config.max_steps == -1 or config.max_steps >= 1):
+        problems.append("max_steps must be -1 (no limit) or a positive whole number")
+    if config.layout not in LAYOUTS:
         problems.append("layout must be auto, wide or series")
-    if config.loss_scale not in ("window", "global"):
+    if config.loss_scale not in LOSS_SCALES:
         problems.append("loss_scale must be window or global")
-    if config.center not in (None, "mean", "last", "recent"):
+    if config.center not in (None, *CENTERS):
         problems.append("center must be mean, last or recent")
     if not 0 <= config.incident_share < 1:
         problems.append("incident_share must be in [0, 1)")

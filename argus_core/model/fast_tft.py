@@ -68,7 +68,7 @@ class FusedVariableSelection(AccumulatingVariableSelection):
     accumulating route."""
 
     def forward(self, x: dict[str, torch.Tensor], context: torch.Tensor | None = None):
-        if not _fusable(self):
+        if not fusable(self):
             return super().forward(x, context)
         names = list(self.input_sizes)
         scalars = torch.cat([x[name] for name in names], dim=-1)  # (..., variables)
@@ -90,7 +90,7 @@ class FusedVariableSelection(AccumulatingVariableSelection):
         if context is not None:
             hidden = (hidden.view(*lead, -1) + context_term(grn, context)).view(rows.size(0), -1)
         norm = grn.resample_norm
-        matrix = _interpolation_matrix(norm.input_size, norm.output_size, rows.dtype, rows.device)
+        matrix = interpolation_matrix(norm.input_size, norm.output_size, rows.dtype, rows.device)
         gate = norm.gate(norm.mask) * 2.0
         skip = torch.addmm((shift @ matrix) * gate, rows, (scale @ matrix) * gate)
         hidden = grn.fc2(grn.elu(hidden))
@@ -103,7 +103,7 @@ class FusedVariableSelection(AccumulatingVariableSelection):
         hidden = grn.fc2(grn.elu(hidden))
         # skip: LayerNorm(scalar * a + c) where a, c are the prescaler's weight and bias widened and gated
         norm = grn.resample_norm
-        matrix = _interpolation_matrix(norm.input_size, norm.output_size, scalar.dtype, scalar.device)
+        matrix = interpolation_matrix(norm.input_size, norm.output_size, scalar.dtype, scalar.device)
         gate = norm.gate(norm.mask) * 2.0
         slope, offset = (weight @ matrix) * gate, (bias @ matrix) * gate
         slope, offset = slope - slope.mean(), offset - offset.mean()
@@ -256,7 +256,7 @@ class MatrixInterpolation(TimeDistributedInterpolation):
     matrix product is several times faster than ``F.interpolate`` over (batch x time) rows."""
 
     def interpolate(self, x: torch.Tensor) -> torch.Tensor:
-        upsampled = x @ _interpolation_matrix(x.size(-1), self.output_size, x.dtype, x.device)
+        upsampled = x @ interpolation_matrix(x.size(-1), self.output_size, x.dtype, x.device)
         if self.trainable:
             upsampled = upsampled * self.gate(self.mask.unsqueeze(0)) * 2.0
         return upsampled
@@ -265,7 +265,7 @@ class MatrixInterpolation(TimeDistributedInterpolation):
         return self.interpolate(x)  # a product over the last axis needs no (batch x time) reshape or copy
 
 
-def _fusable(selection: VariableSelectionNetwork) -> bool:
+def fusable(selection: VariableSelectionNetwork) -> bool:
     """Whether every input is a scalar through a Linear(1, k) prescaler into a GRN with a
     gated, interpolated skip, and the flattened GRN has such a skip too (the TFT's real inputs)."""
     known = getattr(selection, "_argus_fusable", None)
@@ -295,7 +295,12 @@ def _grn_with_skip(grn: torch.nn.Module) -> bool:
 _MATRICES: dict[tuple, torch.Tensor] = {}
 
 
-def _interpolation_matrix(size_in: int, size_out: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def clear_interpolation_cache() -> None:
+    """Forget the interpolation matrices made so far (tests: the first use decides their kind)."""
+    _MATRICES.clear()
+
+
+def interpolation_matrix(size_in: int, size_out: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     key = (size_in, size_out, dtype, str(device))
     if key not in _MATRICES:
         with torch.inference_mode(False):  # made during a forecast, used again by training: a normal tensor

@@ -119,7 +119,7 @@ def forecast_fleet(model: artifacts.LoadedModel, history: pd.DataFrame, as_of: p
             window = layout.to_series(window, spec.metrics)
         except DatasetError as exc:
             raise ArgusError(f"model {model.model_id} does not fit this data: {exc}") from exc
-    encoder, skipped = _encoder_windows(window, spec)
+    encoder, skipped = encoder_windows(window, spec)
     if encoder.empty:
         raise ArgusError(f"no server has the {spec.encoder_length} steps of history the model needs "
                          f"({pd.Timedelta(spec.step) * spec.encoder_length})")
@@ -170,7 +170,7 @@ def _predict_fast(model: artifacts.LoadedModel, encoder: pd.DataFrame, batch_siz
     with torch.inference_mode():
         for start in range(0, len(servers), batch_size):
             out = network(forecast_inputs.slice_batch(x, start, start + batch_size))
-            pieces.append(_sorted_prediction(out))
+            pieces.append(sorted_prediction(out))
             importances.append(out["encoder_variables"].float().squeeze(-2).mean(dim=1).numpy())
     last_series = pd.Series(pd.to_datetime(last).tz_localize("UTC"), index=servers)
     values = np.concatenate(pieces) * scales[:, None, None, None]
@@ -182,7 +182,7 @@ def _predict_stock(model: artifacts.LoadedModel, encoder: pd.DataFrame, batch_si
     from pytorch_forecasting import TimeSeriesDataSet
 
     spec, network = model.spec, model.network
-    frame = pd.concat([encoder, _future_rows(encoder, spec)], ignore_index=True)
+    frame = pd.concat([encoder, future_rows(encoder, spec)], ignore_index=True)
     prepared = layout.prepare(frame, spec)
     dataset = TimeSeriesDataSet.from_parameters(datasets.reusable(model.dataset_parameters), prepared,
                                                 predict=True, stop_randomization=True)
@@ -191,7 +191,7 @@ def _predict_stock(model: artifacts.LoadedModel, encoder: pd.DataFrame, batch_si
     with torch.inference_mode():
         for x, _ in loader:
             out = network(x)
-            pieces.append(_sorted_prediction(out))
+            pieces.append(sorted_prediction(out))
             importances.append(out["encoder_variables"].float().squeeze(-2).mean(dim=1).numpy())
             names.append(dataset.x_to_index(x)[schema.SERVER].astype(str).to_numpy())
     last = encoder.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].max()
@@ -199,7 +199,7 @@ def _predict_stock(model: artifacts.LoadedModel, encoder: pd.DataFrame, batch_si
     return np.concatenate(pieces), np.concatenate(importances), np.concatenate(names), last
 
 
-def _sorted_prediction(out: dict) -> np.ndarray:
+def sorted_prediction(out: dict) -> np.ndarray:
     """(B, targets, H, Q) with quantiles sorted: raw TFT quantiles can cross early in training."""
     import torch
 
@@ -216,7 +216,7 @@ def _until(history: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFrame:
     return history[history[schema.TIMESTAMP] <= as_of]
 
 
-def _encoder_windows(history: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, dict[str, str]]:
+def encoder_windows(history: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, dict[str, str]]:
     """The last encoder_length steps of every server that has them; the others, with a reason."""
     step = pd.Timedelta(spec.step)
     last = history.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].transform("max")
@@ -236,7 +236,7 @@ def _encoder_windows(history: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFra
     return window, skipped
 
 
-def _future_rows(encoder: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+def future_rows(encoder: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     """Decoder rows: known calendar inputs; unknown metrics carry the last value (never read)."""
     step = pd.Timedelta(spec.step)
     last_rows = encoder.sort_values(schema.TIMESTAMP).groupby(schema.SERVER, observed=True).tail(1)

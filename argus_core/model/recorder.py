@@ -11,17 +11,29 @@ from __future__ import annotations
 import math
 import os
 import time
+from typing import Protocol
 
 import lightning.pytorch as pl
 
-from argus_core.runs.store import RunStore
+
+class RunLog(Protocol):
+    """Where the recorder writes: ``argus_core.runs.store.RunStore`` (the model wing does not
+    import the runs wing; the run store is handed in)."""
+
+    def log_metrics(self, run_id: int, step: int, epoch: int, values: dict[str, float]) -> None: ...
+
+    def log_resources(self, run_id: int, cpu_pct: float | None, rss_mb: float | None,
+                      gpu_util_pct: float | None = None, gpu_mem_mb: float | None = None) -> None: ...
+
+    def event(self, run_id: int, kind: str, detail: str = "") -> None: ...
+
 
 WRITE_EVERY_S = 1.0
 RESOURCES_EVERY_S = 3.0
 
 
 class RunRecorder(pl.Callback):
-    def __init__(self, store: RunStore, run_id: int, total_epochs: int, batches_per_epoch: int) -> None:
+    def __init__(self, store: RunLog, run_id: int, total_epochs: int, batches_per_epoch: int) -> None:
         self.store = store
         self.run_id = run_id
         self.total_steps = max(1, total_epochs * batches_per_epoch)

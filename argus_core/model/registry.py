@@ -10,13 +10,13 @@ a temporary file and renamed over the registry, so readers see the old or the ne
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from argus_core import atomic
 from argus_core.errors import ArgusError, ModelNotFound
 
 REGISTRY = "registry.json"
+DEFAULT_ROOT = Path("models")  # the models directory the CLI uses unless told otherwise
 
 
 def read(model_root: str | Path) -> dict:
@@ -82,10 +82,4 @@ def rollback(model_root: str | Path) -> dict:
 
 
 def _write(model_root: str | Path, registry: dict) -> None:
-    root = Path(model_root)
-    root.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".registry.", suffix=".tmp", dir=root)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(registry, handle, indent=2)
-        handle.write("\n")
-    os.replace(tmp, root / REGISTRY)
+    atomic.write_json(Path(model_root) / REGISTRY, registry)

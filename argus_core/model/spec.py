@@ -18,8 +18,11 @@ import pandas as pd
 from argus_core.data import schema
 from argus_core.data.profiles import PROFILE_NAMES
 from argus_core.errors import DatasetError
+from argus_core.model.config import NEW_MODEL_CENTER, TrainConfig
 from argus_core.model.layout import VALUE
 
+# what model directories written before each choice existed did (they do not name it)
+BEFORE_THE_CHOICE = {"normalization": "global", "loss_scale": "global", "center": "mean"}
 # metrics that say nothing a target does not already say
 REDUNDANT = ("cpu_idle_pct", "cpu_user_pct", "cpu_sys_pct")
 DEFAULT_TARGETS = (
@@ -51,9 +54,9 @@ class ModelSpec:
     metrics: tuple[str, ...] = ()  # series layout: the dataset metrics it forecasts
     # how the loss weighs targets (argus_core.losses): "global", each by 1 / its spread over the
     # training data; "window", each window's errors by that window's own normaliser scale
-    loss_scale: str = "global"
+    loss_scale: str = TrainConfig.loss_scale
     # per-window normalisation: "mean" of the encoder, its "last" value or "recent" (last hour's) mean
-    center: str = "mean"
+    center: str = NEW_MODEL_CENTER
 
     @property
     def forecast_metrics(self) -> tuple[str, ...]:
@@ -65,10 +68,7 @@ class ModelSpec:
 
     @classmethod
     def from_json(cls, payload: dict) -> ModelSpec:
-        fields = dict(payload)
-        fields.setdefault("normalization", "global")  # directories written before the choice existed
-        fields.setdefault("loss_scale", "global")
-        fields.setdefault("center", "mean")
+        fields = {**BEFORE_THE_CHOICE, **payload}
         for key in ("targets", "unknown_reals", "quantiles", "profiles", "target_spreads", "metrics"):
             fields.setdefault(key, ())
             fields[key] = tuple(fields[key])
@@ -89,7 +89,8 @@ def spec_for(metrics: list[str] | tuple[str, ...], encoder_length: int = 288, ho
             targets=(VALUE,), unknown_reals=(VALUE,), encoder_length=encoder_length, horizon=horizon, step=step,
             thresholds={m: {"warning": thresholds[m].warning, "critical": thresholds[m].critical}
                         for m in metrics if m in thresholds},
-            normalization="encoder", layout="series", metrics=tuple(metrics))
+            normalization="encoder", layout="series", metrics=tuple(metrics),
+            loss_scale="global")  # one target per series: nothing to weigh between targets
     available = list(metrics)
     if "cpu_idle_pct" in available and schema.CPU_BUSY not in available:
         available.append(schema.CPU_BUSY)
@@ -106,6 +107,7 @@ def spec_for(metrics: list[str] | tuple[str, ...], encoder_length: int = 288, ho
         step=step,
         thresholds={m: {"warning": thresholds[m].warning, "critical": thresholds[m].critical} for m in targets},
         normalization=normalization,
+        loss_scale=TrainConfig.loss_scale if normalization == "encoder" else "global",
     )
 
 

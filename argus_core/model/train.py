@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from argus_core.model.callbacks import Checkpoints, ProgressLine, ThreadGovernor
 from argus_core.model.config import TrainConfig
 from argus_core.model.spec import ModelSpec, spec_for, with_spreads
 from argus_core.model.streaming import streaming_loaders
+from argus_core.model.threads import use_threads
 
 Log = Callable[[str], None]
 
@@ -50,14 +50,6 @@ class TrainResult:
     device: str
 
 
-def choose_threads(requested: int | None = None) -> int:
-    """torch's default (one thread per core) collapses when another process holds a core:
-    measured 0.5 s -> 5 s per step on 2 cores. Leave one core to the rest of the machine."""
-    if requested:
-        return max(1, requested)
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
 def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig | None = None,
           log: Log = print, extra_callbacks: list | None = None) -> TrainResult:
     import lightning.pytorch as pl
@@ -65,8 +57,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
 
     config = config or TrainConfig()
     started = time.perf_counter()
-    threads = choose_threads(config.threads)
-    torch.set_num_threads(threads)
+    threads = use_threads(config.threads)
     pl.seed_everything(config.seed, verbose=False)
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*is an instance of `nn.Module`.*")
@@ -116,7 +107,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
             train_loader = train_ds.to_dataloader(train=True, batch_size=config.batch_size, num_workers=0)
             val_loader = val_ds.to_dataloader(train=False, batch_size=config.batch_size, num_workers=0)
 
-    network = _network(parameters, spec, config)
+    network = build_network(parameters, spec, config)
     if not config.streaming and forecast_inputs.supported(parameters):
         # same windows and numbers as the stock dataset, gathered per batch instead of per sample
         train_loader, val_loader = _window_loaders(prepared, spec, parameters, network, config,
@@ -205,7 +196,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
 
 # --- pieces -------------------------------------------------------------------------------------------
 
-def _network(parameters: dict, spec: ModelSpec, config: TrainConfig):
+def build_network(parameters: dict, spec: ModelSpec, config: TrainConfig):
     import torch
     from pytorch_forecasting import TemporalFusionTransformer, TimeSeriesDataSet
 

@@ -17,7 +17,6 @@ import sys
 import time
 import urllib.request
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 
 from argus_core.data import store as data_store
@@ -27,27 +26,21 @@ from argus_core.model.config import TrainConfig
 from argus_core.runs.store import RunStore, default_path
 
 _CHILDREN: dict[int, subprocess.Popen] = {}  # run id -> process started here, reaped by ``reap``
-CLI_FLAGS = {  # TrainConfig field -> `train` flag
-    "epochs": "--epochs", "batch_size": "--batch-size", "hidden_size": "--hidden-size",
-    "learning_rate": "--learning-rate", "batches_per_epoch": "--batches-per-epoch", "max_steps": "--max-steps",
-    "encoder_length": "--encoder-length", "horizon": "--horizon", "threads": "--threads", "seed": "--seed",
-    "time_limit_minutes": "--time-limit", "layout": "--layout", "holdout": "--holdout", "start_from": "--start-from",
-}
+WEBHOOK = "webhook"  # kept in a run's settings beside the TrainConfig fields
 
 
-def train_command(dataset: Path, models: Path, config: TrainConfig, run_id: int,
-                  webhook: str | None = None) -> list[str]:
-    command = [sys.executable, "-m", "argus_core", "train", "--dataset", str(dataset), "--models", str(models),
-               "--run-id", str(run_id)]
-    defaults = TrainConfig()
-    for field, flag in CLI_FLAGS.items():
-        value = getattr(config, field)
-        if value is not None and value != getattr(defaults, field):
-            command += [flag, str(value)]
-    command += ["--streaming"] if config.streaming else []
-    command += ["--fresh"] if config.fresh else []
-    command += ["--webhook", webhook] if webhook else []
-    return command
+def train_command(dataset: Path, models: Path, run_id: int) -> list[str]:
+    """The training process of run ``run_id``: its settings travel in the run record, whole
+    (``run_config``), never as a hand-kept list of flags."""
+    return [sys.executable, "-m", "argus_core", "train", "--dataset", str(dataset), "--models", str(models),
+            "--run-id", str(run_id)]
+
+
+def run_config(runs: RunStore, run_id: int) -> tuple[TrainConfig, str | None]:
+    """The TrainConfig recorded for run ``run_id`` and its webhook (SettingsError when the record
+    holds something a TrainConfig cannot be made from)."""
+    settings = runs.get(run_id).settings
+    return train_config.from_json(settings, ignore=(WEBHOOK,)), settings.get(WEBHOOK)
 
 
 @contextmanager
@@ -75,7 +68,7 @@ def claim(models: Path, dataset: Path, config: TrainConfig, name: str | None, we
             raise TrainingBusy(f"run {busy.id} ({busy.name}) is {busy.status} in {models}; one training at a time: "
                                f"wait for it or cancel it (`python -m argus_core runs cancel {busy.id}`)")
         run_id = runs.create(name or f"{Path(dataset).name} {time.strftime('%m-%d %H:%M')}",
-                             {**asdict(config), "webhook": webhook}, str(dataset), status=status,
+                             {**train_config.to_json(config), WEBHOOK: webhook}, str(dataset), status=status,
                              resumed_from=resumed_from)
     return runs, run_id
 
@@ -91,7 +84,7 @@ def start(dataset: str | Path, models: str | Path, config: TrainConfig, name: st
     runs, run_id = claim(models, dataset, config, name, webhook, status="queued", resumed_from=resumed_from)
     log_path = models / ".runs" / f"run-{run_id}.log"
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(train_command(dataset, models, config, run_id, webhook), stdout=log,
+        process = subprocess.Popen(train_command(dataset, models, run_id), stdout=log,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
     runs.update(run_id, pid=process.pid, log_path=str(log_path))
@@ -125,10 +118,13 @@ def resume(models: str | Path, run_id: int) -> int:
     run = runs.get(run_id)
     if run.status not in ("interrupted", "failed", "cancelled"):
         raise ArgusError(f"run {run_id} is {run.status}; only interrupted, failed or cancelled runs resume")
-    settings = dict(run.settings)
-    webhook = settings.pop("webhook", None)
-    config = TrainConfig(**{k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__})
+    config, webhook = run_config(runs, run_id)
     return start(run.dataset, models, config, name=f"{run.name} (resumed)", webhook=webhook, resumed_from=run_id)
+
+
+def child(run_id: int) -> subprocess.Popen | None:
+    """The process of run ``run_id`` when it was started by this process and not reaped yet."""
+    return _CHILDREN.get(run_id)
 
 
 def reap() -> None:
