@@ -1,8 +1,8 @@
 """What the dashboard pages show, computed without Streamlit (and usable from a notebook).
 
-``fleet_view(dataset, models)`` reads the window of history the model needs up to an "as of"
-time, forecasts the fleet (cached per model and data, see ``forecast.cached_forecast``) and
-scores every (server, metric). The functions below turn a ``FleetView`` into the frames each
+``fleet_view(dataset, models)`` reads the manifest and resolves the model once
+(``view_source``), reads the window of history the model needs up to an "as of" time, forecasts
+the fleet and scores every (server, metric) (``view_of``). The functions below turn a ``FleetView`` into the frames each
 page draws: the ranking, level counts, per-profile aggregates, sparklines and one server's
 detail. Raises ``ArgusError`` subclasses with the command that fixes the problem.
 """
@@ -54,7 +54,11 @@ def find_datasets(root: str | Path) -> list[Path]:
 
 def data_span(dataset: str | Path) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timedelta]:
     """First and last timestamp of a dataset and its step, from the manifest alone."""
-    manifest = store.read_manifest(dataset)
+    return span_of(dataset, store.read_manifest(dataset))
+
+
+def span_of(dataset: str | Path, manifest: dict) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timedelta]:
+    """First and last timestamp and the step of a dataset whose manifest is read already."""
     if not manifest.get("rows"):
         raise DatasetError(f"{dataset} holds no rows; generate data with "
                            "`python -m argus_core generate --output DIR` or `make demo-data`")
@@ -74,25 +78,56 @@ def thresholds_of(model) -> dict[str, schema.Threshold]:
     return out
 
 
+@dataclass(frozen=True)
+class ViewSource:
+    """What one fleet view is made of, resolved once: the dataset and its manifest, the model
+    directory (the champion resolved here, once) and what identifies their current state."""
+
+    dataset: Path
+    manifest: dict
+    model_dir: Path
+    model_id: str
+
+    @property
+    def key(self) -> tuple:
+        """Changes when new rows arrive, the champion changes or the weights are rewritten."""
+        weights = self.model_dir / "model.safetensors"
+        return (str(self.dataset), str(self.model_dir), self.manifest.get("end"), self.manifest.get("rows"),
+                weights.stat().st_mtime_ns if weights.exists() else 0)
+
+
+def view_source(dataset: str | Path, model_root: str | Path, model_id: str | None = None) -> ViewSource:
+    """Read the manifest and resolve the model (the champion by default) once for a view."""
+    dataset = Path(dataset)
+    manifest = store.read_manifest(dataset)
+    resolved = forecast.resolve_model_id(model_root, model_id)
+    return ViewSource(dataset, manifest, Path(model_root) / resolved, resolved)
+
+
 def fleet_view(dataset: str | Path, model_root: str | Path, model_id: str | None = None,
                as_of: pd.Timestamp | None = None) -> FleetView:
     """Forecast and score the fleet of ``dataset`` as of ``as_of`` (default: its last timestamp)."""
-    dataset = Path(dataset)
-    start, end, step = data_span(dataset)
-    model = forecast.load_model(model_root, model_id)
+    return view_of(view_source(dataset, model_root, model_id), as_of)
+
+
+def view_of(source: ViewSource, as_of: pd.Timestamp | None = None) -> FleetView:
+    """The fleet view of a resolved source. Not cached here: callers that show it again (the
+    pages, ``ui.data``) keep one cache keyed on ``source.key``."""
+    start, end, step = span_of(source.dataset, source.manifest)
+    model = forecast.load_model_dir(source.model_dir)
     spec = model.spec
     if pd.Timedelta(spec.step) != step:
         raise ArgusError(f"model {model.model_id} works in steps of {spec.step}, the dataset in {step}; "
                          "train a model on this dataset")
     as_of = end if as_of is None else min(max(pd.Timestamp(as_of), start), end)
-    history = store.read_recent(dataset, spec.encoder_length + store.LATE_SLACK, as_of)
+    history = store.read_recent(source.dataset, spec.encoder_length + store.LATE_SLACK, as_of)
     if history.empty:
-        raise DatasetError(f"{dataset} has no data in the 24 h before {as_of:%Y-%m-%d %H:%M}")
-    result = forecast.cached_forecast(model, history)
+        raise DatasetError(f"{source.dataset} has no data in the 24 h before {as_of:%Y-%m-%d %H:%M}")
+    result = forecast.forecast_fleet(model, history)
     thresholds = thresholds_of(model)
     per_metric = risk.metric_risk(result.quantiles, thresholds)
     profiles = history.groupby(schema.SERVER, observed=True)[schema.PROFILE].last().astype(str).to_dict()
-    return FleetView(dataset, model.model_id, result.as_of, step, spec.horizon, history, result, per_metric,
+    return FleetView(source.dataset, model.model_id, result.as_of, step, spec.horizon, history, result, per_metric,
                      thresholds, profiles)
 
 
@@ -131,7 +166,7 @@ def profile_aggregates(view: FleetView, metric: str) -> tuple[pd.DataFrame, pd.D
     timestamp, q10, q50, q90). The band is the mean of the servers' quantiles: the typical
     server's band, not a quantile of the fleet mean."""
     hist = view.history[[schema.SERVER, schema.TIMESTAMP]].copy()
-    hist["value"] = metric_values(view.history, metric)
+    hist["value"] = schema.metric_values(view.history, metric)
     hist[schema.PROFILE] = hist[schema.SERVER].map(view.profiles)
     past = hist.groupby([schema.PROFILE, schema.TIMESTAMP], observed=True)["value"].mean().reset_index()
     q = view.forecast.quantiles
@@ -151,7 +186,7 @@ def sparklines(view: FleetView, ranked: pd.DataFrame, hours: int = SPARK_HOURS) 
     for metric, servers in ranked.groupby("driver", observed=True)[schema.SERVER]:
         past = recent[recent[schema.SERVER].isin(servers)]
         past = pd.DataFrame({schema.SERVER: past[schema.SERVER].astype(str), schema.TIMESTAMP: past[schema.TIMESTAMP],
-                             "value": metric_values(past, metric)})
+                             "value": schema.metric_values(past, metric)})
         future = q[(q["metric"] == metric) & q[schema.SERVER].isin(servers)]
         future = pd.DataFrame({schema.SERVER: future[schema.SERVER].astype(str),
                                schema.TIMESTAMP: future[schema.TIMESTAMP], "value": future["q50"]})
@@ -182,7 +217,7 @@ def server_detail(view: FleetView, server: str) -> ServerDetail:
     hist = view.history[view.history[schema.SERVER] == server]
     columns = {schema.TIMESTAMP: hist[schema.TIMESTAMP].to_numpy()}
     for metric in view.metrics:
-        columns[metric] = metric_values(hist, metric)
+        columns[metric] = schema.metric_values(hist, metric)
     q = view.forecast.quantiles
     imp = view.forecast.importance
     imp = imp[imp[schema.SERVER] == server].sort_values("importance", ascending=False)
@@ -197,11 +232,3 @@ def server_detail(view: FleetView, server: str) -> ServerDetail:
         skipped_reason=view.forecast.skipped.get(server),
     )
 
-
-def metric_values(frame: pd.DataFrame, metric: str) -> np.ndarray:
-    """``metric`` of each row as float64; CPU busy derived from idle when the frame lacks it."""
-    if metric in frame.columns:
-        return frame[metric].to_numpy(np.float64)
-    if metric == schema.CPU_BUSY and "cpu_idle_pct" in frame.columns:
-        return 100.0 - frame["cpu_idle_pct"].to_numpy(np.float64)
-    return np.full(len(frame), np.nan)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from argus_core import risk
-from argus_core.dashboard import metric_values, thresholds_of
+from argus_core.dashboard import thresholds_of
 from argus_core.data import schema, store
 from argus_core.errors import DatasetError
 from argus_core.model import forecast
@@ -85,10 +85,10 @@ def tick(frame: pd.DataFrame, scenario: Scenario, model, now: pd.Timestamp,
     step = pd.Timedelta(spec.step)
     window = frame[(frame[schema.TIMESTAMP] > now - step * spec.encoder_length) & (frame[schema.TIMESTAMP] <= now)]
     result = forecast.cached_forecast(model, window)
-    ranked = risk.rank_servers(risk.metric_risk(result.quantiles, thresholds_of(model)), previous_levels)
+    ranked = risk.fleet_risk(result.quantiles, previous_levels, thresholds_of(model))
     mine = window[window[schema.SERVER] == scenario.server]
     actual = pd.DataFrame({schema.TIMESTAMP: mine[schema.TIMESTAMP].to_numpy(),
-                           "value": metric_values(mine, scenario.metric)})
+                           "value": schema.metric_values(mine, scenario.metric)})
     q = result.quantiles
     band = q[(q[schema.SERVER] == scenario.server) & (q["metric"] == scenario.metric)]
     band = band[[schema.TIMESTAMP, *schema.QUANTILE_COLUMNS]].reset_index(drop=True)

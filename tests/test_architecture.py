@@ -12,12 +12,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "argus_core"
 HEAVY = ("torch", "lightning", "pytorch_forecasting", "safetensors")
+VIEWS = ("risk", "dashboard", "replay", "charts", "console", "quality")  # what the pages draw
 # wing -> the argus_core wings it must never import
 FORBIDDEN = {
-    "data": ("model", "runs", "cli", "risk", "dashboard", "replay", "charts"),
-    "model": ("runs", "cli", "risk", "dashboard", "replay", "charts"),
-    "runs": ("cli", "dashboard", "replay", "charts"),
-    "risk": ("model", "runs", "cli", "dashboard", "replay", "charts"),
+    "data": ("model", "runs", "cli", *VIEWS),
+    "model": ("runs", "cli", *VIEWS),
+    "runs": ("cli", *VIEWS),
+    "risk": ("model", "runs", "cli", "dashboard", "replay", "charts", "console", "quality"),
 }
 TORCH_FREE_MODEL_PARTS = ("config", "spec", "layout", "registry", "threads")
 

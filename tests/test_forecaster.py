@@ -252,7 +252,10 @@ def small_setup():
     from argus_core.model.train import build_network
 
     frame = store.read(DEMO)
-    spec = spec_for(list(schema.METRIC_COLUMNS), encoder_length=96, horizon=24)
+    from dataclasses import replace
+
+    # per-target weights fixed over the training data ("global"), as the library's own loss has them
+    spec = replace(spec_for(list(schema.METRIC_COLUMNS), encoder_length=96, horizon=24), loss_scale="global")
     prepared = layout.prepare(frame, spec)
     spec = with_spreads(spec, prepared)
     train_ds, _ = datasets.training_datasets(prepared, spec)

@@ -18,11 +18,11 @@ KEY_MEMORY = "argus.level_memory"
 
 
 @st.cache_resource(max_entries=8, show_spinner="Forecasting the fleet...")
-def _view(dataset: str, models: str, model_id: str, as_of: str | None, stamp: tuple) -> dashboard.FleetView:
+def _view(key: tuple, as_of: str | None, _source: dashboard.ViewSource) -> dashboard.FleetView:
+    # the one cache of a fleet view: ``key`` (dataset rows and end, model directory and weights)
+    # changes with new data, a promote or a retrained model. The view is shared: pages never mutate it.
     _set_threads()
-    # ``stamp`` (the manifest's end and rows, the weights' mtime) is part of the key: new data
-    # or a retrained model directory gives a new view. The view is shared: pages never mutate it.
-    return dashboard.fleet_view(dataset, models, model_id, pd.Timestamp(as_of) if as_of else None)
+    return dashboard.view_of(_source, pd.Timestamp(as_of) if as_of else None)
 
 
 def _set_threads() -> None:
@@ -36,12 +36,9 @@ def fleet_view(selection) -> dashboard.FleetView:
         raise DatasetError(selection.problem)
     if selection.dataset is None:
         raise DatasetError("no dataset selected; write the demo data with `make demo-data`")
-    model_id = forecast.resolve_model_id(selection.models, selection.model_id)
-    manifest = store.read_manifest(selection.dataset)
-    weights = selection.models / model_id / "model.safetensors"
-    stamp = (manifest.get("end"), manifest.get("rows"), weights.stat().st_mtime_ns if weights.exists() else 0)
+    source = dashboard.view_source(selection.dataset, selection.models, selection.model_id)
     as_of = selection.as_of.isoformat() if selection.as_of is not None else None
-    return _view(str(selection.dataset), str(selection.models), model_id, as_of, stamp)
+    return _view(source.key, as_of, source)
 
 
 def ranking_with_memory(view: dashboard.FleetView) -> tuple[pd.DataFrame, dict[str, int], dict[str, int] | None]:
@@ -77,7 +74,7 @@ def demo_inputs(selection):
     manifest = store.read_manifest(dataset)
     scenario, frame = _scenario(str(dataset), (manifest.get("end"), manifest.get("rows")))
     _set_threads()
-    model = forecast.load_model(selection.models, forecast.resolve_model_id(selection.models, selection.model_id))
+    model = forecast.load_model(selection.models, selection.model_id)
     return scenario, frame, model
 
 

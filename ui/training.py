@@ -1,12 +1,13 @@
-"""Glue for the training console: the run store of the selected models directory, run tables,
-settings side by side, and the toasts for runs that finished since the last look."""
+"""Glue for the training console: the run store of the selected models directory, the live panel
+and the comparison (drawn from ``argus_core.console``), promote and roll back, and the toasts for
+runs that finished since the last look."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
-from argus_core.model import forecast, registry
+from argus_core import charts, console
+from argus_core.model import registry
 from argus_core.runs import jobs
 from argus_core.runs.store import Run, RunStore, default_path
 
@@ -20,28 +21,6 @@ def run_store(models) -> RunStore:
     return runs
 
 
-def history_table(runs: RunStore, items: list[Run]) -> pd.DataFrame:
-    metrics = runs.metrics([r.id for r in items]) if items else pd.DataFrame(columns=["run", "name", "value"])
-    best = metrics[metrics["name"] == "val_loss"].groupby("run")["value"].min()
-    return pd.DataFrame({
-        "id": [r.id for r in items],
-        "name": [r.name for r in items],
-        "status": [r.status for r in items],
-        "started": [pd.Timestamp(r.started, unit="s", tz="UTC") if r.started else pd.NaT for r in items],
-        "duration_min": [round(r.duration_s / 60, 1) if r.duration_s is not None else None for r in items],
-        "best_val_loss": [best.get(r.id) for r in items],
-        "dataset": [r.dataset for r in items],
-        "model_id": [r.model_id for r in items],
-    })
-
-
-def settings_side_by_side(items: list[Run]) -> pd.DataFrame:
-    """One column per run, one row per setting; a 'differs' column flags rows that are not equal."""
-    table = pd.DataFrame({f"run {r.id}": {**r.settings, "dataset": r.dataset} for r in items}).astype(str)
-    table["differs"] = table.nunique(axis=1) > 1
-    return table.sort_values("differs", ascending=False, kind="stable")
-
-
 def announce_finished(items: list[Run]) -> None:
     """A toast for each run that completed or failed since this session last looked."""
     seen = st.session_state.setdefault(KEY_SEEN, {})
@@ -51,6 +30,38 @@ def announce_finished(items: list[Run]) -> None:
             icon = ":material/check_circle:" if run.status == "completed" else ":material/error:"
             st.toast(f"Run {run.id} ({run.name}) {run.status}", icon=icon)
         seen[run.id] = run.status
+
+
+def live_panel(status: console.LiveStatus) -> None:
+    """Progress, the latest figures, the error if any, and the curves of one run."""
+    run = status.run
+    st.subheader(f"Run {run.id}: {run.name}")
+    st.progress(status.progress, text=f"{run.status} · epoch {status.epoch} · step {status.step}")
+    cols = st.columns(5)
+    cols[0].metric("ETA", f"{status.eta_min:.1f} min" if status.eta_min is not None else "-")
+    cols[1].metric("Validation loss", f"{status.val_loss:.4f}" if status.val_loss is not None else "-")
+    cols[2].metric("Learning rate", f"{status.learning_rate:.1e}" if status.learning_rate is not None else "-")
+    if status.cpu_pct is not None:
+        cols[3].metric("CPU", f"{status.cpu_pct:.0f} %")
+    if status.memory is not None:
+        cols[4].metric(status.memory[0], f"{status.memory[1]:.0f} MB")
+    st.caption(status.last_written)
+    if run.error:
+        st.error(f"Run {run.id} {run.status}: {run.error.splitlines()[0]}")
+        with st.expander("Details"):
+            st.code(run.error)
+    st.plotly_chart(charts.training_curves(status.metrics), key="console-curves")
+
+
+def comparison(runs: RunStore, chosen: list[Run], history) -> None:
+    """Curves, final figures and settings of two or more runs side by side."""
+    ids = [r.id for r in chosen]
+    st.plotly_chart(charts.compare_curves(runs.metrics(ids), {r.id: f"run {r.id}" for r in chosen}),
+                    key="console-compare-chart")
+    st.dataframe(history[history["id"].isin(ids)], hide_index=True, key="console-compare-final")
+    side = console.settings_side_by_side(chosen)
+    st.dataframe(side.style.apply(lambda row: ["background-color: #fff3cd" if row["differs"] else ""] * len(row),
+                                  axis=1), key="console-compare-settings")
 
 
 def promote(models, model_id: str) -> None:
@@ -66,5 +77,4 @@ def rollback(models) -> str:
 
 def _forget_forecasts() -> None:
     # the pages key their views on the resolved champion, so they follow at once; this frees memory
-    forecast.clear_caches()
     st.cache_resource.clear()

@@ -122,11 +122,26 @@ class Problem:
         return text
 
 
+def cpu_busy(idle: np.ndarray | pd.Series) -> np.ndarray:
+    """CPU busy % from idle %: the one place the derived metric is defined."""
+    return 100.0 - np.asarray(idle, dtype=np.float64)
+
+
 def add_derived(df: pd.DataFrame) -> pd.DataFrame:
-    """Return ``df`` with ``cpu_busy_pct`` (= 100 - idle) added."""
+    """Return ``df`` with ``cpu_busy_pct`` (``cpu_busy`` of idle) added."""
     out = df.copy()
-    out[CPU_BUSY] = (100.0 - out["cpu_idle_pct"]).astype("float32")
+    out[CPU_BUSY] = cpu_busy(out["cpu_idle_pct"]).astype("float32")
     return out
+
+
+def metric_values(frame: pd.DataFrame, metric: str) -> np.ndarray:
+    """``metric`` of each row as float64; CPU busy derived from idle when the frame lacks it; NaN
+    when the frame has neither."""
+    if metric in frame.columns:
+        return frame[metric].to_numpy(np.float64)
+    if metric == CPU_BUSY and "cpu_idle_pct" in frame.columns:
+        return cpu_busy(frame["cpu_idle_pct"])
+    return np.full(len(frame), np.nan)
 
 
 def check(df: pd.DataFrame, step: str = DEFAULT_STEP,
@@ -260,27 +275,44 @@ def _labels(raw: pd.Series, strip: bool = False) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(new_codes, categories=categories), index=raw.index)
 
 
+# Argus keeps times in nanoseconds: what pandas can hold that way (about 1677..2262)
+_EARLIEST, _LATEST = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+
+
+def parse_times(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """A time column as UTC nanosecond times, with the rules of the contract and of imports alike:
+    naive times are UTC; text must be ISO 8601; a column must not mix times with and without a UTC
+    offset. Returns (times, unreadable, mixed): ``unreadable`` marks non-empty values that are not
+    times or lie outside 1677..2262 (NaT in ``times``), ``mixed`` the rows in the minority form."""
+    none = np.zeros(len(raw), dtype=bool)
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        parsed, text_given, mixed = raw.dt.tz_convert("UTC"), raw.notna().to_numpy(), none
+    elif pd.api.types.is_datetime64_dtype(raw.dtype):
+        parsed, text_given, mixed = raw.dt.tz_localize("UTC"), raw.notna().to_numpy(), none
+    else:
+        text = raw.astype("string").str.strip()
+        text_given = text.notna().to_numpy() & (text.str.len() > 0).fillna(False).to_numpy()
+        zoned = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).fillna(False).to_numpy()
+        zoned_given, naive_given = zoned & text_given, ~zoned & text_given
+        mixed = (naive_given if naive_given.sum() <= zoned_given.sum() else zoned_given) \
+            if zoned_given.any() and naive_given.any() else none
+        parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    in_range = (parsed >= _EARLIEST) & (parsed <= _LATEST)
+    times = parsed.where(in_range).astype("datetime64[ns, UTC]")
+    return times, text_given & times.isna().to_numpy(), mixed
+
+
 def _parse_timestamps(df: pd.DataFrame) -> tuple[pd.Series, list[Problem], np.ndarray]:
     raw = df[TIMESTAMP]
     problems: list[Problem] = []
-    if isinstance(raw.dtype, pd.DatetimeTZDtype):
-        ts = raw.dt.tz_convert("UTC")
-    elif pd.api.types.is_datetime64_dtype(raw.dtype):
-        ts = raw.dt.tz_localize("UTC")  # naive times are taken as UTC, as the contract says
-    else:
-        text = raw.astype("string")
-        ts = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-        unparsed = ts.isna().to_numpy() & text.notna().to_numpy()
-        if unparsed.any():
-            problems.append(
-                Problem(
-                    "wrong type",
-                    TIMESTAMP,
-                    int(unparsed.sum()),
-                    _examples(df, unparsed, TIMESTAMP, note="expected ISO 8601 times"),
-                )
-            )
-    ts = ts.astype("datetime64[ns, UTC]")
+    ts, unparsed, mixed = parse_times(raw)
+    if unparsed.any():
+        problems.append(Problem("wrong type", TIMESTAMP, int(unparsed.sum()),
+                                _examples(df, unparsed, TIMESTAMP, note="expected ISO 8601 times, 1677..2262")))
+    if mixed.any():
+        problems.append(Problem("mixed time zones", TIMESTAMP, int(mixed.sum()), _examples(
+            df, mixed, TIMESTAMP, note="some times carry a UTC offset and some do not: give every time the same "
+                                       "form (Argus reads times without an offset as UTC)")))
     missing = raw.isna().to_numpy()
     if missing.any():
         problems.append(Problem("missing value", TIMESTAMP, int(missing.sum()), _examples(df, missing, TIMESTAMP)))

@@ -60,8 +60,12 @@ def resolve_model_id(model_root: str | Path, model_id: str | None = None) -> str
 
 def load_model(model_root: str | Path, model_id: str | None = None) -> artifacts.LoadedModel:
     """The model (champion by default), loaded once per directory and weight file."""
-    model_id = resolve_model_id(model_root, model_id)
-    path = Path(model_root) / model_id
+    return load_model_dir(Path(model_root) / resolve_model_id(model_root, model_id))
+
+
+def load_model_dir(path: str | Path) -> artifacts.LoadedModel:
+    """The model in directory ``path``, loaded once per directory and weight file."""
+    path = Path(path)
     weights = path / "model.safetensors"
     key = (str(path.resolve()), weights.stat().st_mtime_ns if weights.exists() else 0)
     with _LOCK:

@@ -1,0 +1,72 @@
+"""What the model quality page shows, computed without Streamlit: the scoreboard of a saved
+backtest, its breakdowns, the labelled-anomaly rows, the series it scored, and the champion
+against a candidate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+SCORE_NAMES = {"mean_mase": "mean MASE", "median_mase": "median MASE", "pinball_q10": "pinball p10",
+               "pinball_q50": "pinball p50", "pinball_q90": "pinball p90", "coverage": "p10-p90 coverage"}
+LOWER_IS_BETTER = ["mean MASE", "median MASE", "pinball p10", "pinball p50", "pinball p90", "coverage gap"]
+CALIBRATED = 0.8  # the share of actuals a p10-p90 band should hold
+BREAKDOWNS = ("metric", "profile", "series")
+
+
+def scoreboard(summary: dict) -> pd.DataFrame:
+    """One row per method (the TFT and each baseline): MASE, pinball losses, coverage and its gap."""
+    overall = pd.DataFrame(summary["overall"]).T
+    overall = overall[[*SCORE_NAMES, "series"]]
+    overall["coverage gap"] = (overall["coverage"] - CALIBRATED).abs()
+    return overall.astype({"series": int}).rename(columns=SCORE_NAMES)
+
+
+def breakdown(summary: dict, by: str) -> pd.DataFrame:
+    """Mean MASE per ``by`` (metric, profile or series) and method."""
+    if by not in BREAKDOWNS:
+        raise ValueError(f"breakdown by {by!r}: use one of {', '.join(BREAKDOWNS)}")
+    if by == "series":
+        return pd.DataFrame(summary["per_series"]).pivot_table(index=["server_name", "metric"], columns="model",
+                                                               values="mase")
+    return pd.DataFrame(summary[f"per_{by}"]).pivot_table(index=by, columns="model", values="mase")
+
+
+def anomaly_rows(summary: dict) -> pd.DataFrame:
+    """Error and coverage inside and outside the labelled anomaly windows, per method (empty: none)."""
+    rows = [{"model": m, "where": w, "MASE-scaled error": v["mase"], "coverage": v["coverage"], "points": v["points"]}
+            for m, parts in (summary.get("anomaly_windows") or {}).items() for w, v in parts.items()]
+    return pd.DataFrame(rows)
+
+
+def scored_series(forecasts: pd.DataFrame) -> list[tuple[str, str]]:
+    """(server, metric) of every series in a backtest, sorted."""
+    pairs = forecasts[["server_name", "metric"]].drop_duplicates().sort_values(["server_name", "metric"])
+    return [(str(s), str(m)) for s, m in pairs.itertuples(index=False)]
+
+
+def series_forecasts(forecasts: pd.DataFrame, server: str, metric: str) -> pd.DataFrame:
+    return forecasts[(forecasts["server_name"] == server) & (forecasts["metric"] == metric)]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    table: pd.DataFrame  # one row per model: the TFT's mean and median MASE, coverage, series
+    same_data: bool  # both backtests ran on the same dataset (otherwise their figures do not compare)
+    candidate_better: bool  # the candidate's mean MASE is lower
+
+
+def champion_against(champion: str, champion_summary: dict, candidate: str, candidate_summary: dict) -> Comparison:
+    pair = {champion: champion_summary, candidate: candidate_summary}
+    table = pd.DataFrame({f"{name} ({'champion' if name == champion else 'candidate'})": s["overall"]["tft"]
+                          for name, s in pair.items()}).T[["mean_mase", "median_mase", "coverage", "series"]]
+    better = candidate_summary["overall"]["tft"]["mean_mase"] < champion_summary["overall"]["tft"]["mean_mase"]
+    return Comparison(table, champion_summary["dataset"] == candidate_summary["dataset"], better)
+
+
+def caption(model_id: str, summary: dict) -> str:
+    return (f"Backtest of {model_id} on {summary['dataset']}: {summary['series']} series, {summary['origins']} "
+            f"origins, {summary['horizon']} steps ahead ({summary['evaluation']}), run {summary['created'][:16]} "
+            "UTC. MASE: mean absolute error of p50 over the in-sample seasonal-naive error (below 1 beats "
+            "'same time yesterday'); coverage: share of actuals inside p10-p90 (0.80 is calibrated).")
