@@ -181,9 +181,13 @@ def read(
     end: str | pd.Timestamp | None = None,
     servers: Iterable[str] | None = None,
     columns: list[str] | None = None,
+    manifest: dict | None = None,
 ) -> pd.DataFrame:
-    """Rows with start <= timestamp <= end for ``servers`` (all when None), sorted by server and time."""
-    read_manifest(directory)
+    """Rows with start <= timestamp <= end for ``servers`` (all when None), sorted by server and time.
+    ``manifest``: the dataset's, when the caller has read it already (otherwise read here, so that a
+    directory that is not a dataset is a DatasetError)."""
+    if manifest is None:
+        read_manifest(directory)
     start_ts = None if start is None else _utc(start)
     end_ts = None if end is None else _utc(end)
     files = partitions_for_window(directory, start_ts, end_ts)
@@ -209,13 +213,14 @@ def read(
 LATE_SLACK = 24  # steps of extra history a forecast reads: real series that report late still get a full window
 
 
-def read_recent(directory: str | Path, steps: int, end: str | pd.Timestamp | None = None) -> pd.DataFrame:
+def read_recent(directory: str | Path, steps: int, end: str | pd.Timestamp | None = None,
+                manifest: dict | None = None) -> pd.DataFrame:
     """The last ``steps`` steps up to and including ``end`` (default: the dataset's last
     timestamp), read from the day partitions that hold them: what a forecast needs."""
-    manifest = read_manifest(directory)
+    manifest = read_manifest(directory) if manifest is None else manifest
     end_ts = _utc(end if end is not None else manifest["end"])
     step = pd.Timedelta(manifest.get("step", schema.DEFAULT_STEP))
-    return read(directory, start=end_ts - step * (steps - 1), end=end_ts)
+    return read(directory, start=end_ts - step * (steps - 1), end=end_ts, manifest=manifest)
 
 
 def read_incidents(directory: str | Path) -> pd.DataFrame:
