@@ -151,6 +151,14 @@ def training_config(args: argparse.Namespace):
     return config, args.webhook
 
 
+def _resumes_a_run(models: Path, run_id: int) -> bool:
+    """Whether run ``run_id`` was started to resume another (its checkpoint is then taken on purpose,
+    even one a failed run left)."""
+    from argus_core.runs.store import RunStore, default_path
+
+    return RunStore(default_path(models)).get(run_id).resumed_from is not None
+
+
 def _train(args: argparse.Namespace) -> int:
     from argus_core.model.config import check
     from argus_core.model.train import train
@@ -162,9 +170,10 @@ def _train(args: argparse.Namespace) -> int:
         print("error: invalid training settings: " + "; ".join(problems), file=sys.stderr)
         return 2
     store.read_manifest(args.dataset)  # a clear error before the slow imports
+    resuming = args.run_id is not None and _resumes_a_run(args.models, args.run_id)
     result = recorded_training(args.models, args.dataset, config, lambda callbacks: train(
-        args.dataset, args.models, config, log=lambda line: print(line, flush=True), extra_callbacks=callbacks),
-        run_id=args.run_id, webhook=webhook)
+        args.dataset, args.models, config, log=lambda line: print(line, flush=True), extra_callbacks=callbacks,
+        resume_failed=resuming), run_id=args.run_id, webhook=webhook)
     print(f"trained {result.model_id} in {result.seconds:.0f} s on {result.device}: {result.epochs} epochs, "
           f"{result.steps} steps, best val loss {result.best_val_loss:.4f}")
     return 0

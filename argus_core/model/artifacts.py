@@ -145,6 +145,21 @@ class LoadedModel:
     training_info: dict
 
 
+def is_complete(path: str | Path) -> bool:
+    """Whether ``path`` is a model directory with every file (a save is all or nothing)."""
+    return Path(path).is_dir() and all((Path(path) / name).is_file() for name in FILES)
+
+
+def remove_stale_staging(model_root: str | Path) -> list[Path]:
+    """Delete the temporary directories of saves that were killed (``.tft-...`` under the root).
+    Call only while no other save runs there (one training at a time per models directory)."""
+    root = Path(model_root)
+    stale = [p for p in root.glob(".tft-*") if p.is_dir()] if root.is_dir() else []
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
 def save(model_root: str | Path, model_id: str, network, spec: ModelSpec, dataset_parameters: dict,
          training: dict, training_info: dict) -> Path:
     """Write a model directory atomically (built under a temporary name, then renamed)."""

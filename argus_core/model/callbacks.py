@@ -27,7 +27,7 @@ class ProgressLine(pl.Callback):
         self.say = log
         self.checkpoints = checkpoints
         self.best = checkpoints.resumed_best
-        self.best_state: dict | None = None
+        self.best_state: dict | None = checkpoints.resumed_best_state  # a resumed run keeps its best so far
         self.epochs_seen = 0
         self.started = time.perf_counter()
 
@@ -47,7 +47,8 @@ class ProgressLine(pl.Callback):
         if self.time_limit_s is not None:  # the time limit may end the run first
             eta = min(eta, max(0.0, self.time_limit_s - (time.perf_counter() - self.started)))
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
-        self.checkpoints.save(trainer, module, epoch - 1, self.best)  # before the line: a kill after it loses nothing
+        # before the line: a kill after it loses nothing (the best weights go with it when they changed)
+        self.checkpoints.save(trainer, module, epoch - 1, self.best, self.best_state if improved else None)
         self.say(
             f"epoch {epoch:>3}/{self.total}  train {_fmt(train_loss)}  val {_fmt(val)}{' BEST' if improved else ''}"
             f"  lr {lr:.1e}  {per_epoch:.1f} s/epoch  ETA {_duration(eta)}"
@@ -124,7 +125,10 @@ def _batch_size(batch) -> int:
 
 
 class Checkpoints(pl.Callback):
-    """Pickle-free resumable checkpoints: weights, optimiser tensors, counters."""
+    """Pickle-free resumable checkpoints: weights, the best weights so far, optimiser tensors,
+    counters. ``state.json`` vouches for the rest and says how the run left them: ``final_model_id``
+    once training is over and the model is being saved (a rerun saves that model instead of
+    training on), ``failed`` when the run raised (a rerun starts over unless it resumes on purpose)."""
 
     def __init__(self, directory: Path, config, log) -> None:
         self.directory = directory
@@ -133,12 +137,13 @@ class Checkpoints(pl.Callback):
         self.last_save = time.monotonic()
         self.resumed: dict | None = None
         self.resumed_best = math.inf
+        self.resumed_best_state: dict[str, torch.Tensor] | None = None
         self._pending_optimizer: dict[str, torch.Tensor] | None = None
         self._offset_steps = 0
         self.listeners: list = []  # called with the saved state after each checkpoint (the run store's recorder)
         self._epoch_offset = 0
 
-    def restore(self, network: torch.nn.Module) -> dict | None:
+    def restore(self, network: torch.nn.Module, resume_failed: bool = False) -> dict | None:
         from safetensors.torch import load_file, load_model
 
         state_path = self.directory / "state.json"
@@ -146,8 +151,16 @@ class Checkpoints(pl.Callback):
             return None
         try:
             state = json.loads(state_path.read_text())
+            if state.get("failed") and not resume_failed:
+                self.say(f"the checkpoint in {self.directory} is from a run that failed ({state['failed']}); "
+                         "starting over (resume that run on purpose: `python -m argus_core runs list`, then the "
+                         "console's Resume)")
+                self.clear()
+                return None
             load_model(network, str(self.directory / "weights.safetensors"))
             self._pending_optimizer = load_file(str(self.directory / "optimizer.safetensors"))
+            best = self.directory / "best.safetensors"
+            self.resumed_best_state = load_file(str(best)) if best.exists() else None
         except Exception as exc:  # a torn checkpoint is not fatal: start over, say why
             self.say(f"ignoring the unreadable checkpoint in {self.directory}: {exc}")
             return None
@@ -175,7 +188,8 @@ class Checkpoints(pl.Callback):
         if time.monotonic() - self.last_save >= self.every:
             self.save(trainer, module, self._epoch_offset + trainer.current_epoch - 1, None)
 
-    def save(self, trainer: pl.Trainer, module: pl.LightningModule, epoch: int, best: float | None) -> None:
+    def save(self, trainer: pl.Trainer, module: pl.LightningModule, epoch: int, best: float | None,
+             best_state: dict[str, torch.Tensor] | None = None) -> None:
         from safetensors.torch import save_file
 
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -189,6 +203,8 @@ class Checkpoints(pl.Callback):
         save_file(_weights_on_cpu(module), str(staged / "weights.safetensors"))
         save_file(tensors, str(staged / "optimizer.safetensors"))
         (staged / "optimizer_groups.json").write_text(json.dumps(optimizer["param_groups"]))
+        if best_state is not None:
+            save_file({k: v.contiguous() for k, v in best_state.items()}, str(staged / "best.safetensors"))
         previous = json.loads((self.directory / "state.json").read_text()) if (self.directory / "state.json").exists() \
             else {}
         state = {
@@ -198,16 +214,28 @@ class Checkpoints(pl.Callback):
             "saved_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
         }
         (staged / "state.json").write_text(json.dumps(state))
-        for name in ("weights.safetensors", "optimizer.safetensors", "optimizer_groups.json"):
-            os.replace(staged / name, self.directory / name)
+        for name in ("weights.safetensors", "optimizer.safetensors", "optimizer_groups.json", "best.safetensors"):
+            if (staged / name).exists():
+                os.replace(staged / name, self.directory / name)
         os.replace(staged / "state.json", self.directory / "state.json")  # last: it vouches for the rest
         staged.rmdir()
         self.last_save = time.monotonic()
         for listener in self.listeners:
             listener(state)
 
+    def mark(self, **fields) -> None:
+        """Add fields to ``state.json`` (written atomically): ``final_model_id``, ``failed``."""
+        state_path = self.directory / "state.json"
+        if not state_path.exists():
+            return
+        state = {**json.loads(state_path.read_text()), **fields}
+        staged = self.directory / ".state.json.tmp"
+        staged.write_text(json.dumps(state))
+        os.replace(staged, state_path)
+
     def clear(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
 
 
 def _weights_on_cpu(module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -10,6 +10,7 @@ a temporary file and renamed over the registry, so readers see the old or the ne
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from argus_core import atomic
@@ -25,10 +26,17 @@ def read(model_root: str | Path) -> dict:
         return {"champion": None, "history": [], "models": {}}
     try:
         registry = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArgusError(f"the model registry {path} is unreadable: {exc}") from exc
+    if not isinstance(registry, dict):
+        raise ArgusError(f"the model registry {path} is not a JSON object (found {type(registry).__name__}); "
+                         "restore it from a backup, or move it away and register models again")
     registry.setdefault("history", [])
     registry.setdefault("models", {})
+    if not isinstance(registry["models"], dict) or not isinstance(registry["history"], list) \
+            or not isinstance(registry.get("champion"), str | None):
+        raise ArgusError(f"the model registry {path} is malformed: expected champion (a model id or null), "
+                         "history (a list) and models (an object)")
     return registry
 
 
@@ -38,7 +46,10 @@ def champion_model_id(model_root: str | Path) -> str | None:
 
 def register(model_root: str | Path, model_id: str, summary: dict) -> bool:
     """Record a new candidate; the first model ever registered becomes champion. Returns
-    True when it did."""
+    True when it did. A model without a finite validation loss is refused (ArgusError)."""
+    val_loss = summary.get("val_loss")
+    if not isinstance(val_loss, int | float) or not math.isfinite(val_loss):
+        raise ArgusError(f"model {model_id} has no finite validation loss ({val_loss!r}): not registered")
     registry = read(model_root)
     registry["models"][model_id] = {**summary, "status": "candidate"}
     became_champion = registry.get("champion") is None

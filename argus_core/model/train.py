@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -25,11 +26,11 @@ import numpy as np
 import pandas as pd
 
 from argus_core.data import schema, store
-from argus_core.errors import ArgusError
+from argus_core.errors import ArgusError, SettingsError
 from argus_core.model import artifacts, datasets, layout, registry
 from argus_core.model import inputs as forecast_inputs
 from argus_core.model.callbacks import Checkpoints, ProgressLine, ThreadGovernor
-from argus_core.model.config import TrainConfig
+from argus_core.model.config import TrainConfig, check
 from argus_core.model.spec import ModelSpec, spec_for, with_spreads
 from argus_core.model.streaming import streaming_loaders
 from argus_core.model.threads import use_threads
@@ -51,11 +52,20 @@ class TrainResult:
 
 
 def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig | None = None,
-          log: Log = print, extra_callbacks: list | None = None) -> TrainResult:
+          log: Log = print, extra_callbacks: list | None = None, resume_failed: bool = False) -> TrainResult:
+    """Train (or continue) a TFT on ``dataset_dir`` and register it in ``model_root``.
+
+    Killed and started again with the same settings, it resumes from its last checkpoint; a run
+    killed while saving saves that same model on the rerun instead of training on. A run that
+    raised leaves its checkpoint marked failed: the next run starts over unless ``resume_failed``
+    (an explicit resume of that run). Raises ArgusError subclasses for anything a user can fix."""
     import lightning.pytorch as pl
     import torch
 
     config = config or TrainConfig()
+    problems = check(config)
+    if problems:
+        raise SettingsError("invalid training settings: " + "; ".join(problems))
     started = time.perf_counter()
     threads = use_threads(config.threads)
     pl.seed_everything(config.seed, verbose=False)
@@ -64,6 +74,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
 
     manifest = store.read_manifest(dataset_dir)
     model_root = Path(model_root)
+    artifacts.remove_stale_staging(model_root)  # a kill during a save leaves its temporary directory
     base_spec = spec_for(
         manifest.get("metrics", list(schema.METRIC_COLUMNS)), config.encoder_length, config.horizon,
         manifest.get("step", schema.DEFAULT_STEP), thresholds=thresholds_of(manifest),
@@ -120,10 +131,10 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
 
     run_key = _run_key(dataset_dir, manifest, config)
     checkpoints = Checkpoints(model_root / ".checkpoints" / run_key, config, log)
-    resumed = checkpoints.restore(network)
+    resumed = checkpoints.restore(network, resume_failed=resume_failed)
     epochs_left = config.epochs - (resumed["epoch"] + 1 if resumed else 0)
-    if epochs_left <= 0:
-        epochs_left = 1  # the run had finished its epochs but died before saving: one more, then save
+    # the run had finished its epochs (or was saving its model) when it died: save, do not train on
+    finished = resumed is not None and (epochs_left <= 0 or bool(resumed.get("final_model_id")))
 
     time_limit_s = config.time_limit_minutes * 60 if config.time_limit_minutes else None
     progress = ProgressLine(config.epochs, epochs_left, log, checkpoints, time_limit_s)
@@ -143,7 +154,9 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         accelerator="auto",
         devices=1,
         precision="bf16-mixed" if accelerator_is_gpu else "32-true",
-        limit_train_batches=config.batches_per_epoch,
+        # a run of fewer steps than one epoch ends its one epoch there, so it is validated
+        limit_train_batches=min(config.batches_per_epoch, config.max_steps) if config.max_steps > 0
+        else config.batches_per_epoch,
         limit_val_batches=config.val_batches,
         gradient_clip_val=0.1,
         callbacks=callbacks,
@@ -154,14 +167,27 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         num_sanity_val_steps=0,
         max_time={"minutes": config.time_limit_minutes} if config.time_limit_minutes else None,
     )
-    trainer.fit(network, train_dataloaders=train_loader, val_dataloaders=val_loader)
+    if finished:
+        log("the run had finished training when it stopped: saving its model")
+    else:
+        try:
+            trainer.fit(network, train_dataloaders=train_loader, val_dataloaders=val_loader)
+        except Exception as exc:
+            checkpoints.mark(failed=f"{type(exc).__name__}: {exc}"[:300])
+            raise
 
     if progress.best_state is not None:
         network.load_state_dict(progress.best_state)
+    if not math.isfinite(progress.best):
+        checkpoints.clear()
+        raise ArgusError("training ended without a finite validation loss (no validation ran, or the loss "
+                         "diverged): nothing was saved or registered; train for more steps or lower the "
+                         "learning rate")
     network = network.float().cpu().eval()
     device = torch.cuda.get_device_name(0) if accelerator_is_gpu else f"cpu ({threads} threads)"
     seconds = time.perf_counter() - started
-    model_id = _model_id(run_key)
+    model_id = (resumed or {}).get("final_model_id") or _model_id(run_key)
+    checkpoints.mark(final_model_id=model_id)  # a kill from here on: the rerun saves this same model
     info = {
         "dataset": str(Path(dataset_dir).resolve()),
         "data_span": list(span),
@@ -173,7 +199,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         "evaluation_start": {key: _stamp(idx, spec) for key, idx in held.items()} if config.holdout > 0 else {},
         "best_val_loss": progress.best,
         "epochs": progress.epochs_seen + (resumed["epoch"] + 1 if resumed else 0),
-        "steps": trainer.global_step + (resumed["global_step"] if resumed else 0),
+        "steps": (0 if finished else trainer.global_step) + (resumed["global_step"] if resumed else 0),
         "seconds": round(seconds, 1),
         "device": device,
         "resumed_from": resumed,
@@ -181,11 +207,16 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         "versions": _versions(),
         "created": pd.Timestamp.now(tz="UTC").isoformat(),
     }
-    path = artifacts.save(model_root, model_id, network, spec, parameters, asdict(config), info)
-    became_champion = registry.register(model_root, model_id, {
-        "created": info["created"], "val_loss": progress.best, "dataset": info["dataset"],
-        "continued_from": info["continued_from"],
-    })
+    path = model_root / model_id
+    if not artifacts.is_complete(path):  # a rerun after a kill between the save and the registration
+        path = artifacts.save(model_root, model_id, network, spec, parameters, asdict(config), info)
+    if model_id in registry.read(model_root).get("models", {}):  # registered before a kill: not twice
+        became_champion = registry.champion_model_id(model_root) == model_id
+    else:
+        became_champion = registry.register(model_root, model_id, {
+            "created": info["created"], "val_loss": progress.best, "dataset": info["dataset"],
+            "continued_from": info["continued_from"],
+        })
     checkpoints.clear()
     log(f"saved {model_id} (best val loss {progress.best:.4f}) to {path}"
         + ("; it is the champion (first model)" if became_champion else "; promote it with "
