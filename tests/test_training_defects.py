@@ -1,0 +1,157 @@
+"""Training defects found by trying Argus as a new user would (issue 15, items 1, 4, 8, 11):
+untrained models crowned, short runs crashing, failed checkpoints resumed silently, a kill during
+the final save training on and registering a second model."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+
+from argus_core import atomic
+from argus_core.cli.main import main
+from argus_core.data import store
+from argus_core.data.simulate import SimConfig, simulate_fleet
+from argus_core.errors import ArgusError, DatasetError
+from argus_core.model import artifacts, registry
+from argus_core.model.train import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "demo_data" / "incident"
+TINY = TrainConfig(epochs=2, hidden_size=8, attention_heads=1, batch_size=16, batches_per_epoch=3, val_batches=1,
+                   encoder_length=96, horizon=24, threads=1, fresh=True, seed=1)
+TINY_ARGS = ["--epochs", "1", "--batches-per-epoch", "3", "--hidden-size", "8", "--batch-size", "16",
+             "--encoder-length", "96", "--horizon", "24", "--threads", "1", "--fresh"]
+
+
+def quiet(line: str) -> None:
+    pass
+
+
+@pytest.mark.parametrize("steps", ["0", "-5", "-2"])
+def test_max_steps_is_validated_and_nothing_is_written(tmp_path, capsys, steps):
+    models = tmp_path / "models"
+    assert main(["train", "--dataset", str(DEMO), "--models", str(models), *TINY_ARGS, "--max-steps", steps]) == 2
+    err = capsys.readouterr().err
+    assert "max_steps must be -1 (no limit) or a positive whole number" in err and "Traceback" not in err
+    assert not models.exists()
+
+
+def test_no_model_without_a_finite_validation_loss_is_registered(tmp_path):
+    registry.register(tmp_path, "tft-good", {"val_loss": 0.5})
+    before = (tmp_path / registry.REGISTRY).read_bytes()
+    for bad in (math.inf, math.nan, None):
+        with pytest.raises(ArgusError, match="no finite validation loss"):
+            registry.register(tmp_path, "tft-bad", {"val_loss": bad})
+    assert (tmp_path / registry.REGISTRY).read_bytes() == before
+    with pytest.raises(ValueError):
+        atomic.write_json(tmp_path / "x.json", {"val_loss": math.inf})  # never "Infinity" in a JSON file
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_registry_writes_keep_the_files_readable(tmp_path):
+    registry.register(tmp_path, "tft-a", {"val_loss": 0.5})
+    (tmp_path / "tft-a").mkdir()
+    registry.register(tmp_path, "tft-b", {"val_loss": 0.4})
+    (tmp_path / "tft-b").mkdir()
+    registry.promote(tmp_path, "tft-b")
+    assert (tmp_path / registry.REGISTRY).stat().st_mode & 0o777 == 0o666 & ~atomic.UMASK
+
+
+def test_a_run_shorter_than_one_epoch_validates_at_its_end(tmp_path, capsys):
+    models = tmp_path / "models"
+    assert main(["train", "--dataset", str(DEMO), "--models", str(models), *TINY_ARGS, "--batches-per-epoch", "50",
+                 "--max-steps", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "val_loss" not in out.lower() or "Traceback" not in out
+    entry = registry.read(models)["models"][registry.champion_model_id(models)]
+    assert math.isfinite(entry["val_loss"])
+    info = json.loads((models / registry.champion_model_id(models) / "training_info.json").read_text())
+    assert info["steps"] == 3
+
+
+class FailOnSecondEpoch(pl.Callback):
+    def on_train_epoch_start(self, trainer, module) -> None:
+        if trainer.current_epoch == 1:
+            raise RuntimeError("disk full (simulated)")
+
+
+def test_a_failed_runs_checkpoint_is_not_resumed_silently(tmp_path):
+    models = tmp_path / "models"
+    with pytest.raises(RuntimeError, match="disk full"):
+        train(DEMO, models, TINY, log=quiet, extra_callbacks=[FailOnSecondEpoch()])
+    lines: list[str] = []
+    result = train(DEMO, models, TINY, log=lines.append)  # the same command again
+    assert any("from a run that failed" in line and "starting over" in line for line in lines)
+    assert not any(line.startswith("resuming from checkpoint") for line in lines)
+    assert any(line.startswith("epoch   1/2") for line in lines)
+    assert result.epochs == 2
+
+
+def test_an_explicit_resume_takes_the_failed_runs_checkpoint(tmp_path):
+    models = tmp_path / "models"
+    with pytest.raises(RuntimeError):
+        train(DEMO, models, TINY, log=quiet, extra_callbacks=[FailOnSecondEpoch()])
+    lines: list[str] = []
+    train(DEMO, models, TINY, log=lines.append, resume_failed=True)
+    assert any(line.startswith("resuming from checkpoint: epoch 1 done") for line in lines)
+    assert not any(line.startswith("epoch   1/2") for line in lines)
+
+
+def test_a_kill_between_save_and_registration_saves_the_same_model_on_the_rerun(tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    real_register = registry.register
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the process dies here: after the model directory, before the registry
+
+    monkeypatch.setattr(registry, "register", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(DEMO, models, TINY, log=quiet)
+    saved = [p.name for p in models.iterdir() if p.name.startswith("tft-")]
+    assert len(saved) == 1 and registry.champion_model_id(models) is None
+    monkeypatch.setattr(registry, "register", real_register)
+    lines: list[str] = []
+    result = train(DEMO, models, TINY, log=lines.append)
+    assert result.model_id == saved[0]  # that model, not a second one
+    assert not any(line.startswith("epoch") for line in lines)  # no extra epoch
+    assert list(registry.read(models)["models"]) == saved
+    assert result.epochs == TINY.epochs
+
+
+def test_a_kill_during_the_save_leaves_no_staging_and_the_rerun_stops_at_its_epochs(tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    real_save = artifacts.save
+
+    def killed(model_root, model_id, *args, **kwargs):
+        staging = Path(model_root) / f".{model_id}.x1y2z3"
+        staging.mkdir(parents=True)
+        (staging / "model.safetensors").write_bytes(b"half")
+        raise KeyboardInterrupt  # SIGKILL skips the cleanup: its staging directory stays
+
+    monkeypatch.setattr(artifacts, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(DEMO, models, TINY, log=quiet)
+    assert list(models.glob(".tft-*"))
+    monkeypatch.setattr(artifacts, "save", real_save)
+    lines: list[str] = []
+    result = train(DEMO, models, TINY, log=lines.append)
+    assert not list(models.glob(".tft-*"))
+    assert not any(line.startswith("epoch") for line in lines)
+    assert result.epochs == TINY.epochs and len(registry.read(models)["models"]) == 1
+
+
+def test_streaming_on_a_one_day_dataset_is_a_clear_error(tmp_path, capsys):
+    sim = simulate_fleet(SimConfig(servers=3, hours=20, seed=2))
+    dataset = tmp_path / "day"
+    store.write_dataset(dataset, sim.frame, kind="simulated", step="5min")
+    with pytest.raises(DatasetError, match="at least two day partitions"):
+        train(dataset, tmp_path / "models", replace(TINY, streaming=True), log=quiet)
+    assert main(["train", "--dataset", str(dataset), "--models", str(tmp_path / "m2"), "--streaming",
+                 *TINY_ARGS]) == 1
+    err = capsys.readouterr().err
+    assert "streaming needs at least two day partitions" in err and "Traceback" not in err
