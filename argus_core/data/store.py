@@ -118,8 +118,8 @@ def append(directory: str | Path, frame: pd.DataFrame, *, source: str, progress:
     merged: dict[str, pd.DataFrame] = {}
     for day in touched:
         new_rows = frame[days == day]
-        path = target / f"date={day}" / PART
-        old_rows = _read_files([path]) if path.exists() else None
+        path = partition_file(target, manifest, day)
+        old_rows = _read_files([path]) if day in manifest.get("partitions", {}) and path.exists() else None
         combined = new_rows if old_rows is None else pd.concat([old_rows, new_rows], ignore_index=True)
         keys = combined[[schema.SERVER, schema.TIMESTAMP]].astype({schema.SERVER: str})
         dup = keys.duplicated(keep=False).to_numpy()
@@ -137,41 +137,80 @@ def append(directory: str | Path, frame: pd.DataFrame, *, source: str, progress:
     everything = pd.concat(list(merged.values()), ignore_index=True)
     # the merged days must still be a valid series
     schema.validate(everything, step=step, source=source, metrics=kinds)
-    staged = []
+    _remove_unlisted(target, manifest)  # what an append killed before its commit left behind
+    # New day files get names no manifest has listed; the manifest's rename is the one commit
+    # point. Killed before it, the dataset reads as before (the new files are unlisted and go at
+    # the next append); after it, it reads the new rows (the old files go right after).
+    generation = int(manifest.get("generation", 0)) + 1
+    files = dict(manifest.get("files", {}))
+    written: list[Path] = []
+    superseded: list[Path] = []
+    rows = dict(manifest.get("partitions", {}))
     try:
         for day, combined in tqdm(merged.items(), desc="writing", unit="day", disable=not progress):
             canonical = schema.validate(combined, step=step, source=source, metrics=kinds)
-            staged.append(_stage_parquet(_to_table(canonical), target / f"date={day}" / PART))
-        for tmp, final in staged:
-            os.replace(tmp, final)
-    finally:
-        for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
-    partitions = {p.name.removeprefix("date="): pq.read_metadata(p / PART).num_rows
-                  for p in sorted(target.glob("date=*")) if (p / PART).exists()}
-    servers = {**known, **new_profiles.to_dict()}
-    manifest.update(
-        servers=dict(sorted(servers.items())),
-        rows=int(sum(partitions.values())),
-        partitions=partitions,
-        start=min(manifest["start"], _iso(frame[schema.TIMESTAMP].min())),
-        end=max(manifest["end"], _iso(frame[schema.TIMESTAMP].max())),
-        sources=[*manifest.get("sources", []), source],
-    )
-    atomic.write_json(target / MANIFEST, manifest)
-    return manifest
+            name = f"date={day}/part-{generation}.parquet"
+            tmp, final = _stage_parquet(_to_table(canonical), target / name)
+            written.append(final)
+            atomic.publish(tmp, final)
+            if day in rows:
+                superseded.append(partition_file(target, manifest, day))
+            files[day], rows[day] = name, len(canonical)
+        servers = {**known, **new_profiles.to_dict()}
+        updated = {
+            **manifest,
+            "servers": dict(sorted(servers.items())),
+            "rows": int(sum(rows.values())),
+            "partitions": dict(sorted(rows.items())),
+            "files": dict(sorted(files.items())),
+            "generation": generation,
+            "start": min(manifest["start"], _iso(frame[schema.TIMESTAMP].min())),
+            "end": max(manifest["end"], _iso(frame[schema.TIMESTAMP].max())),
+            "sources": [*manifest.get("sources", []), source],
+        }
+        atomic.write_json(target / MANIFEST, updated)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+            for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+        raise
+    for path in superseded:
+        path.unlink(missing_ok=True)
+    return updated
+
+
+def partition_file(directory: str | Path, manifest: dict, day: str) -> Path:
+    """The file holding day ``day``: the one the manifest lists (appends write new names), else
+    the name a new dataset gives it."""
+    return Path(directory) / manifest.get("files", {}).get(day, f"date={day}/{PART}")
+
+
+def _remove_unlisted(directory: Path, manifest: dict) -> None:
+    """Delete partition files (and temporary files) the manifest does not list."""
+    listed = {partition_file(directory, manifest, day) for day in manifest.get("partitions", {})}
+    for tmp in directory.glob(f".{MANIFEST}.*.tmp"):  # a manifest staged but never renamed
+        tmp.unlink(missing_ok=True)
+    for part in directory.glob("date=*"):
+        for path in part.iterdir():
+            if path.is_file() and path not in listed and (path.suffix in (".parquet", ".tmp")):
+                path.unlink(missing_ok=True)
+        if part.is_dir() and not any(part.iterdir()):
+            part.rmdir()
 
 
 def partitions_for_window(directory: str | Path, start: pd.Timestamp | None = None,
-                          end: pd.Timestamp | None = None) -> list[Path]:
-    """The partition files that can hold rows in [start, end] (UTC days), oldest first."""
+                          end: pd.Timestamp | None = None, manifest: dict | None = None) -> list[Path]:
+    """The partition files that can hold rows in [start, end] (UTC days), oldest first: the ones
+    the manifest lists, so files of an append that never committed are never read."""
+    manifest = read_manifest(directory) if manifest is None else manifest
     first = None if start is None else _utc(start).strftime("%Y-%m-%d")
     last = None if end is None else _utc(end).strftime("%Y-%m-%d")
     files = []
-    for part in sorted(Path(directory).glob("date=*")):
-        day = part.name.removeprefix("date=")
-        if (first is None or day >= first) and (last is None or day <= last) and (part / PART).exists():
-            files.append(part / PART)
+    for day in sorted(manifest.get("partitions", {})):
+        path = partition_file(directory, manifest, day)
+        if (first is None or day >= first) and (last is None or day <= last) and path.exists():
+            files.append(path)
     return files
 
 
@@ -186,11 +225,10 @@ def read(
     """Rows with start <= timestamp <= end for ``servers`` (all when None), sorted by server and time.
     ``manifest``: the dataset's, when the caller has read it already (otherwise read here, so that a
     directory that is not a dataset is a DatasetError)."""
-    if manifest is None:
-        read_manifest(directory)
+    manifest = read_manifest(directory) if manifest is None else manifest
     start_ts = None if start is None else _utc(start)
     end_ts = None if end is None else _utc(end)
-    files = partitions_for_window(directory, start_ts, end_ts)
+    files = partitions_for_window(directory, start_ts, end_ts, manifest)
     condition = None
     if start_ts is not None:
         condition = pc.field(schema.TIMESTAMP) >= pa.scalar(start_ts.as_unit("ns"), pa.timestamp("ns", "UTC"))
