@@ -15,8 +15,17 @@ from argus_core.cli.main import EXIT_PROBLEM, EXIT_USAGE
 from argus_core.data import schema, store
 from argus_core.data.profiles import PROFILE_NAMES
 from argus_core.data.simulate import SimConfig
-from argus_core.errors import SchemaError
+from argus_core.errors import SchemaError, SettingsError
 from argus_core.model.registry import DEFAULT_ROOT as DEFAULT_MODELS
+
+
+def step_argument(text: str) -> str:
+    """``--step``: a duration with a unit (``5`` alone would be five nanoseconds to pandas)."""
+    try:
+        schema.parse_step(text)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text.strip()
 
 
 def add_data_commands(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +38,8 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--hours", type=float, default=defaults.hours,
                      help=f"length of the history (default: {defaults.hours:g} = {defaults.hours / 24:g} days)")
     gen.add_argument("--seed", type=int, default=defaults.seed, help=f"random seed (default: {defaults.seed})")
-    gen.add_argument("--step", default=defaults.step, help=f"sampling cadence (default: {defaults.step})")
+    gen.add_argument("--step", type=step_argument, default=defaults.step,
+                     help=f"sampling cadence (default: {defaults.step})")
     gen.add_argument("--start", default=defaults.start, help="first timestamp, UTC (default: a Monday)")
     gen.add_argument("--incident-rate", type=float, default=defaults.incident_rate,
                      help=f"incidents per server-day (default: {defaults.incident_rate}, about 32 on 90 servers "
@@ -55,7 +65,8 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
                                      "mapping file and get an import report.")
     imp.add_argument("files", nargs="+", type=Path, metavar="FILE", help="files, or directories of .csv/.parquet")
     imp.add_argument("--dataset", required=True, type=Path, help="dataset directory")
-    imp.add_argument("--step", default=None, help="cadence (default: the mapping's, the dataset's, else 5min)")
+    imp.add_argument("--step", type=step_argument, default=None,
+                     help="cadence (default: the mapping's, the dataset's, else 5min)")
     imp.add_argument("--mapping", type=Path, default=None,
                      help="TOML mapping: column and metric names, units, thresholds, profiles, file-name pattern")
     imp.add_argument("--duplicates", choices=("mean", "reject"), default=None,
@@ -69,7 +80,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     val = sub.add_parser("validate", help="check a file against the data contract",
                          description="Print a validation report; exit 1 when the file has problems.")
     val.add_argument("file", type=Path, metavar="FILE")
-    val.add_argument("--step", default=schema.DEFAULT_STEP, help="expected cadence (default: 5min)")
+    val.add_argument("--step", type=step_argument, default=schema.DEFAULT_STEP, help="expected cadence (default: 5min)")
     val.set_defaults(handler=_validate)
 
     stat = sub.add_parser("status", help="datasets, servers per profile, time span, champion, riskiest servers",
@@ -86,7 +97,6 @@ def _generate(args: argparse.Namespace) -> int:
 
     fixed = {name: getattr(args, f"num_{name}") for name in PROFILE_NAMES if getattr(args, f"num_{name}") is not None}
     try:
-        pd.Timedelta(args.step)
         config = SimConfig(servers=args.servers, hours=args.hours, seed=args.seed, step=args.step,
                            start=args.start, composition=fixed, incident_rate=args.incident_rate)
         started = time.perf_counter()
@@ -142,7 +152,7 @@ def _import(args: argparse.Namespace) -> int:
     if len(frames) > 1:
         combined = schema.validate(combined, step=step, source=source)
     before = store.read_manifest(args.dataset)["rows"] if store.is_dataset(args.dataset) else 0
-    manifest = store.append(args.dataset, combined, source=source, progress=_tty())
+    manifest = store.append(args.dataset, combined, source=source, step=step, progress=_tty())
     print(f"imported {len(combined):,} rows ({combined[schema.SERVER].nunique()} servers) into {args.dataset}; "
           f"it now holds {manifest['rows']:,} rows (was {before:,})")
     return 0

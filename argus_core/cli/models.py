@@ -16,6 +16,17 @@ from argus_core.model import registry
 from argus_core.model.registry import DEFAULT_ROOT as DEFAULT_MODELS
 
 
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
+    return value
+
+
 def add_model_commands(sub: argparse._SubParsersAction) -> None:
     from argus_core.model.config import TrainConfig
 
@@ -80,9 +91,9 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     bt.add_argument("--dataset", required=True, type=Path)
     bt.add_argument("--models", type=Path, default=DEFAULT_MODELS)
     bt.add_argument("--model", default=None, help="model id (default: the champion)")
-    bt.add_argument("--origins", type=int, default=None, metavar="N",
+    bt.add_argument("--origins", type=positive_int, default=None, metavar="N",
                     help="the last N origins of each series (default: every origin that fits)")
-    bt.add_argument("--every", type=int, default=None, metavar="STEPS", help="steps between origins (default: "
+    bt.add_argument("--every", type=positive_int, default=None, metavar="STEPS", help="steps between origins (default: "
                                                                                "one horizon)")
     bt.add_argument("--horizon", type=int, default=None,
                     help="steps ahead; must be the model's horizon (default: the model's)")

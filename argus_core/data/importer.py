@@ -48,6 +48,7 @@ The mapping file (TOML), every table optional::
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import re
 import tomllib
@@ -61,7 +62,7 @@ from argus_core.data import schema, store
 from argus_core.data.files import read_table
 from argus_core.data.profiles import PROFILE_NAMES, infer_profiles
 from argus_core.data.schema import Problem
-from argus_core.errors import ArgusError, SchemaError
+from argus_core.errors import ArgusError, SchemaError, SettingsError
 
 SUFFIXES = (".csv", ".parquet", ".pq")
 MIN_ROWS = 2  # one row has no cadence: nothing to forecast from
@@ -155,8 +156,51 @@ class ImportReport:
         return out
 
 
+TOP_KEYS = ("step", "duplicates", "resample", "file_pattern", "labels", "columns", "metrics", "sources", "files",
+            "servers")
+TABLES = ("columns", "metrics", "sources", "files", "servers")
+METRIC_KEYS = ("unit", "kind", "warning", "critical")
+SOURCE_KEYS = ("metric", "server_prefix", "profile")
+FILE_KEYS = ("server", "source", "metric", "profile")
+
+
+def _unknown(keys, allowed: tuple[str, ...], where: str) -> list[Problem]:
+    """A problem for each key not in ``allowed``, naming the nearest valid one."""
+    out = []
+    for key in sorted(k for k in keys if k not in allowed):
+        near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]!r}?" if near else f"valid: {', '.join(allowed)}"
+        out.append(Problem("unknown key", where, 1, (f"{key!r}: {hint}",)))
+    return out
+
+
+def _typed(raw: dict, key: str, kinds: tuple[type, ...], where: str, problems: list[Problem], default=None):
+    """``raw[key]`` when it has one of ``kinds`` (a problem naming the key otherwise)."""
+    value = raw.get(key, default)
+    if value is None or (isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)):
+        return value
+    names = " or ".join("a number" if k in (int, float) else {str: "text", dict: "a table"}.get(k, k.__name__)
+                        for k in dict.fromkeys(kinds))
+    problems.append(Problem("wrong type", f"{where}{key}", 1, (f"{value!r}: must be {names}",)))
+    return default
+
+
+def _table_of(raw: dict, key: str, problems: list[Problem], values: tuple[type, ...]) -> dict:
+    """A table whose values each have one of ``values``; problems name what is off."""
+    table = _typed(raw, key, (dict,), "", problems, {})
+    out = {}
+    for name, value in (table or {}).items():
+        if isinstance(value, values) and not isinstance(value, bool):
+            out[str(name)] = value
+        else:
+            kind = "a table" if values == (dict,) else "text"
+            problems.append(Problem("wrong type", f"{key}.{name}", 1, (f"{value!r}: must be {kind}",)))
+    return out
+
+
 def load_mapping(path: str | Path | None) -> Mapping:
-    """The mapping file as a ``Mapping``; SchemaError naming the file for anything wrong in it."""
+    """The mapping file as a ``Mapping``; SchemaError naming the file and every problem in it:
+    unknown keys (with the nearest valid one), values of the wrong type, unknown options."""
     if path is None:
         return Mapping()
     path = Path(path)
@@ -164,19 +208,32 @@ def load_mapping(path: str | Path | None) -> Mapping:
         raw = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SchemaError([Problem("unreadable mapping file", None, 0, (str(exc),))], str(path)) from exc
-    problems = []
+    problems = _unknown(raw, TOP_KEYS, "mapping")
+    text = (str,)
     mapping = Mapping(
-        step=str(raw.get("step", schema.DEFAULT_STEP)), duplicates=str(raw.get("duplicates", "mean")),
-        resample=str(raw.get("resample", "none")), file_pattern=raw.get("file_pattern"), labels=raw.get("labels"),
-        columns=dict(raw.get("columns", {})), sources=dict(raw.get("sources", {})), files=dict(raw.get("files", {})),
-        servers=dict(raw.get("servers", {})),
+        step=_typed(raw, "step", text, "", problems, schema.DEFAULT_STEP),
+        duplicates=_typed(raw, "duplicates", text, "", problems, "mean"),
+        resample=_typed(raw, "resample", text, "", problems, "none"),
+        file_pattern=_typed(raw, "file_pattern", text, "", problems),
+        labels=_typed(raw, "labels", text, "", problems),
+        columns=_table_of(raw, "columns", problems, text),
+        sources=_table_of(raw, "sources", problems, (dict,)),
+        files=_table_of(raw, "files", problems, (dict,)),
+        servers=_table_of(raw, "servers", problems, text),
     )
-    for name, info in raw.get("metrics", {}).items():
-        unknown = set(info) - {"unit", "kind", "warning", "critical"}
-        if unknown:
-            problems.append(Problem("unknown key", f"metrics.{name}", len(unknown), tuple(sorted(unknown))))
-        metric = MetricInfo(unit=str(info.get("unit", "")), kind=str(info.get("kind", "rate")),
-                            warning=info.get("warning"), critical=info.get("critical"))
+    for table, allowed in (("sources", SOURCE_KEYS), ("files", FILE_KEYS)):
+        for name, entry in getattr(mapping, table).items():
+            problems += _unknown(entry, allowed, f"{table}.{name}")
+            for key in allowed:
+                _typed(entry, key, text, f"{table}.{name}.", problems)
+    number = (int, float)
+    for name, info in _table_of(raw, "metrics", problems, (dict,)).items():
+        where = f"metrics.{name}."
+        problems += _unknown(info, METRIC_KEYS, f"metrics.{name}")
+        metric = MetricInfo(unit=_typed(info, "unit", text, where, problems, ""),
+                            kind=_typed(info, "kind", text, where, problems, "rate"),
+                            warning=_typed(info, "warning", number, where, problems),
+                            critical=_typed(info, "critical", number, where, problems))
         if metric.kind not in schema.METRIC_KINDS:
             problems.append(Problem("unknown kind", f"metrics.{name}", 1, (f"{metric.kind!r}; use one of "
                                                                            f"{', '.join(schema.METRIC_KINDS)}",)))
@@ -197,9 +254,9 @@ def load_mapping(path: str | Path | None) -> Mapping:
                                 tuple(f"{k} = {v!r}" for k, v in list(bad_profiles.items())[:3])
                                 + (f"allowed: {', '.join(PROFILE_NAMES)}",)))
     try:
-        pd.Timedelta(mapping.step)
-    except ValueError:
-        problems.append(Problem("unknown step", "step", 1, (repr(mapping.step),)))
+        schema.parse_step(mapping.step)
+    except SettingsError as exc:
+        problems.append(Problem("unknown step", "step", 1, (str(exc),)))
     if mapping.file_pattern:
         try:
             re.compile(mapping.file_pattern)

@@ -7,13 +7,14 @@ Everything else imports names from here. ``validate(df)`` returns the frame in c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from argus_core.data.profiles import PROFILE_NAMES, infer_profiles  # noqa: F401  (re-exported)
-from argus_core.errors import SchemaError
+from argus_core.errors import SchemaError, SettingsError
 
 SCHEMA_VERSION = 1
 DEFAULT_STEP = "5min"
@@ -273,6 +274,21 @@ def _labels(raw: pd.Series, strip: bool = False) -> pd.Series:
     code_of_unique[usable] = inverse
     new_codes = np.where(codes >= 0, code_of_unique[np.maximum(codes, 0)] if len(text) else -1, -1)
     return pd.Series(pd.Categorical.from_codes(new_codes, categories=categories), index=raw.index)
+
+
+def parse_step(text: str) -> pd.Timedelta:
+    """A cadence such as ``5min``, ``30s`` or ``1h``; SettingsError for a number without a unit
+    (pandas would read ``5`` as five nanoseconds) or a step under a second or over a day."""
+    raw = str(text).strip()
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[A-Za-z]+", raw):
+        raise SettingsError(f"step {raw!r} needs a number and a unit, such as 5min, 30s or 1h")
+    try:
+        step = pd.Timedelta(raw)
+    except ValueError as exc:
+        raise SettingsError(f"step {raw!r} is not a duration (use e.g. 5min, 30s or 1h)") from exc
+    if not pd.Timedelta("1s") <= step <= pd.Timedelta("1D"):
+        raise SettingsError(f"step {raw!r} must be between 1s and 1 day")
+    return step
 
 
 # Argus keeps times in nanoseconds: what pandas can hold that way (about 1677..2262)

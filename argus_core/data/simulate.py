@@ -11,6 +11,7 @@ Python loops run over incidents and maintenance windows (dozens), each a vectori
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -84,13 +85,38 @@ class Simulation:
     settings: dict
 
 
+MAX_HOURS = 24 * 366 * 5  # five years: more is a typo, and would not fit in memory for a large fleet
+
+
+def check(config: SimConfig) -> None:
+    """SettingsError naming the first setting out of range."""
+    hours = config.hours
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not math.isfinite(hours) or hours <= 0:
+        raise SettingsError(f"hours must be a positive number, not {hours!r}")
+    if hours > MAX_HOURS:
+        raise SettingsError(f"hours must be at most {MAX_HOURS:,} (five years), not {hours:,}")
+    if config.servers is not None and (not isinstance(config.servers, int) or config.servers < 1):
+        raise SettingsError(f"servers must be a positive whole number, not {config.servers!r}")
+    if not 0 <= config.incident_rate <= 10:
+        raise SettingsError(f"incident_rate must be between 0 and 10 per server-day, not {config.incident_rate!r}")
+    schema.parse_step(config.step)
+    try:
+        start = pd.Timestamp(config.start)
+    except ValueError as exc:
+        raise SettingsError(f"start {config.start!r} is not an ISO 8601 time") from exc
+    if pd.isna(start) or not 1970 <= start.year <= 2200:
+        raise SettingsError(f"start {config.start!r} must be a time between 1970 and 2200")
+
+
 def simulate_fleet(
     config: SimConfig,
     scripted: tuple[ScriptedIncident, ...] | None = None,
     spikes: tuple[ScriptedSpike, ...] = (),
 ) -> Simulation:
     """Simulate a fleet. With ``scripted`` given, only those incidents happen and there are no
-    random outages, maintenance or chronic issues (the demo must run the same every time)."""
+    random outages, maintenance or chronic issues (the demo must run the same every time).
+    SettingsError when a setting is out of range (``check``)."""
+    check(config)
     rng = np.random.default_rng(config.seed)
     composition = fleet_composition(config.servers, config.composition or None)
     fleet = fleet_names(composition)

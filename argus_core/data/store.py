@@ -97,14 +97,17 @@ def write_dataset(
     return manifest
 
 
-def append(directory: str | Path, frame: pd.DataFrame, *, source: str, progress: bool = False) -> dict:
-    """Add a canonical frame to a dataset (created when missing); returns the new manifest.
+def append(directory: str | Path, frame: pd.DataFrame, *, source: str, step: str | None = None,
+           progress: bool = False) -> dict:
+    """Add a canonical frame to a dataset (created when missing, with ``step``: the default 5min
+    when None); returns the new manifest. An existing dataset keeps its own step.
 
     Rows that already exist for the same (server, timestamp) are refused, as is a server whose
     profile disagrees with the manifest. Nothing is written until every check has passed."""
     target = Path(directory)
     if not is_dataset(target):
-        return write_dataset(target, frame, kind="imported", extra={"sources": [source]}, progress=progress)
+        return write_dataset(target, frame, kind="imported", step=step or schema.DEFAULT_STEP,
+                             extra={"sources": [source]}, progress=progress)
     manifest = read_manifest(target)
     known = manifest.get("servers", {})
     new_profiles = frame.groupby(schema.SERVER, observed=True)[schema.PROFILE].first().astype(str)

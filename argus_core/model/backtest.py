@@ -33,7 +33,7 @@ import pandas as pd
 
 from argus_core import atomic
 from argus_core.data import schema, store
-from argus_core.errors import ArgusError, DatasetError
+from argus_core.errors import ArgusError, DatasetError, SettingsError
 from argus_core.model import datasets, forecast, layout
 from argus_core.model.spec import ModelSpec
 from argus_core.model.threads import use_threads
@@ -70,6 +70,9 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
 
     from argus_core.model.batches import WindowBatches
 
+    for name, value in (("origins", origins), ("every", every)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise SettingsError(f"{name} must be a positive whole number (or left out for the default), not {value!r}")
     started = time.perf_counter()
     model = forecast.load_model(model_root, model_id)
     spec, network = model.spec, model.network
@@ -145,6 +148,12 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
         classical=classical, seconds=round(time.perf_counter() - started, 1),
         evaluation=evaluation,
     )
+    scored = forecasts[(forecasts["model"] == TFT) & forecasts["actual"].notna()]
+    tft_mase = (summary.get("overall") or {}).get(TFT, {}).get("mean_mase")
+    if scored.empty or tft_mase is None or not math.isfinite(float(tft_mase)):
+        raise DatasetError(f"nothing could be scored in {dataset}: no forecast origin has actual values after "
+                           f"{spec.encoder_length} steps of history (the data is too short for model "
+                           f"{model.model_id}); the model's previous backtest is kept")
     result = Backtest(summary, forecasts)
     save(model.path, result)
     return result
