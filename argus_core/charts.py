@@ -1,7 +1,7 @@
 """Plotly figures from the frames of ``argus_core.dashboard`` and ``argus_core.replay``.
 
 No Streamlit here: a figure can be saved or shown from a notebook. Plotly renders a subset of
-HTML in text and hover labels, so every server name goes through ``html.escape`` first.
+HTML in text and hover labels, so every server name goes through ``label`` first.
 """
 
 from __future__ import annotations
@@ -27,6 +27,12 @@ _SCORE_SCALE = [
 ]
 
 
+def label(text: object) -> str:
+    """``text`` for a plotly label: <, > and & escaped (plotly reads a subset of HTML), quotes left
+    alone (plotly shows ``&quot;`` literally, in heat-map cells for one)."""
+    return html.escape(str(text), quote=False)
+
+
 def _layout(fig: go.Figure, title: str | None = None, height: int = 320) -> go.Figure:
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right"),
@@ -45,7 +51,7 @@ def fleet_heatmap(ranked: pd.DataFrame) -> go.Figure:
         group = ranked[ranked[schema.PROFILE] == profile].sort_values("score", ascending=False, kind="stable")
         for c, row in enumerate(group.itertuples(index=False)):
             z[r, c] = row.score
-            names[r, c] = html.escape(str(row.server_name))
+            names[r, c] = label(row.server_name)
             hover[r, c] = (f"{names[r, c]}<br>{row.level} (score {row.score:.0f})<br>driver {row.driver}"
                            f"<br>P(critical) {row.p_critical:.0%}")
     fig = go.Figure(go.Heatmap(
@@ -161,7 +167,7 @@ def demo_chart(tick, scenario, first_predicted: pd.Timestamp | None) -> go.Figur
     moments "model predicts the breach" and "breach" with the lead time between them."""
     fig = forecast_chart(tick.actual, tick.band, scenario.metric,
                          threshold=(None, scenario.threshold), height=380,
-                         title=f"{html.escape(scenario.server)}: {scenario.metric}")
+                         title=f"{label(scenario.server)}: {scenario.metric}")
     fig.update_xaxes(range=[scenario.start - pd.Timedelta(hours=6), scenario.end])
     fig.update_yaxes(range=[0, 105] if scenario.metric.endswith("_pct") else None)
     if first_predicted is not None:
@@ -218,7 +224,7 @@ def compare_curves(metrics: pd.DataFrame, labels: dict[int, str], name: str = "v
     """``name`` per epoch for several runs, overlaid."""
     fig = go.Figure()
     for i, (run, group) in enumerate(metrics[metrics["name"] == name].groupby("run")):
-        fig.add_scatter(x=group["epoch"] + 1, y=group["value"], name=html.escape(labels.get(run, str(run))),
+        fig.add_scatter(x=group["epoch"] + 1, y=group["value"], name=label(labels.get(run, str(run))),
                         mode="lines+markers", line=dict(color=PROFILE_COLORS[i % len(PROFILE_COLORS)]))
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title=name.replace("_", " "))
@@ -236,7 +242,7 @@ def calibration_chart(calibration: dict[str, dict[str, float]]) -> go.Figure:
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect", line=dict(color="#bdbdbd", dash="dot"))
     for model, shares in calibration.items():
         fig.add_scatter(x=[0.1, 0.5, 0.9], y=[shares["p10"], shares["p50"], shares["p90"]], mode="lines+markers",
-                        name=html.escape(model), line=dict(color=MODEL_COLORS.get(model, "#9c27b0")))
+                        name=label(model), line=dict(color=MODEL_COLORS.get(model, "#9c27b0")))
     fig.update_xaxes(title="nominal quantile", range=[0, 1])
     fig.update_yaxes(title="share of actuals below", range=[0, 1])
     return _layout(fig, height=340)
@@ -257,7 +263,7 @@ def backtest_window(window: pd.DataFrame, history: pd.DataFrame | None = None) -
                         fillcolor="rgba(30,136,229,0.2)", name="tft p10-p90")
     for model, rows in window.groupby("model", sort=False):
         rows = rows.sort_values("timestamp")
-        fig.add_scatter(x=rows["timestamp"], y=rows["q50"], mode="lines", name=f"{html.escape(model)} p50",
+        fig.add_scatter(x=rows["timestamp"], y=rows["q50"], mode="lines", name=f"{label(model)} p50",
                         line=dict(color=MODEL_COLORS.get(model, "#9c27b0"), width=2.5 if model == "tft" else 1.5,
                                   dash=None if model == "tft" else "dash"))
     actual = window.drop_duplicates("timestamp").sort_values("timestamp")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from argus_core.cli.main import EXIT_PROBLEM, EXIT_USAGE
+from argus_core.cli.main import EXIT_PROBLEM, EXIT_USAGE, printable
 from argus_core.data import schema, store
 from argus_core.data.profiles import PROFILE_NAMES
 from argus_core.data.simulate import SimConfig
@@ -144,7 +144,7 @@ def _import(args: argparse.Namespace) -> int:
             failures.append(exc)
     if failures:
         for exc in failures:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {printable(str(exc))}", file=sys.stderr)
         print(f"nothing was written to {args.dataset}", file=sys.stderr)
         return EXIT_PROBLEM
     combined = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
@@ -181,7 +181,7 @@ def _import_own(args: argparse.Namespace) -> int:
     mapping = replace(mapping, **overrides)
     report = importer.import_files(list(args.files), args.dataset, mapping, dry_run=args.dry_run)
     for line in report.lines():
-        print(line)
+        print(printable(line))
     if not report.ok:
         print(f"nothing was written to {args.dataset}", file=sys.stderr)
         return EXIT_PROBLEM
@@ -200,13 +200,13 @@ def _validate(args: argparse.Namespace) -> int:
     try:
         raw = read_table(args.file)
     except SchemaError as exc:
-        print(f"INVALID {args.file}\n{exc}")
+        print(printable(f"INVALID {args.file}\n{exc}"))
         return EXIT_PROBLEM
     canonical, problems = schema.check(raw, step=args.step)
     if problems:
         print(f"INVALID {args.file}: {len(raw):,} rows, {len(problems)} problem(s)")
         for problem in problems:
-            print(f"  - {problem}")
+            print(printable(f"  - {problem}"))
         return EXIT_PROBLEM
     assert canonical is not None
     gaps = schema.find_gaps(canonical, args.step)
@@ -217,7 +217,7 @@ def _validate(args: argparse.Namespace) -> int:
     if len(gaps):
         print(f"  {len(gaps)} gap(s), {int(gaps['missing_steps'].sum())} missing step(s) (kept as gaps); e.g.")
         for row in gaps.head(3).itertuples(index=False):
-            print(f"    {row.server_name}: {row.gap_start} .. {row.gap_end} ({row.missing_steps} steps)")
+            print(printable(f"    {row.server_name}: {row.gap_start} .. {row.gap_end} ({row.missing_steps} steps)"))
     return 0
 
 
@@ -243,18 +243,19 @@ def _status(args: argparse.Namespace) -> int:
 
 def _print_dataset(directory: Path, manifest: dict) -> None:
     profiles = Counter(manifest.get("servers", {}).values())
-    print(f"{directory}  [{manifest.get('kind', '?')}, schema v{manifest.get('schema_version', '?')}]")
+    print(printable(f"{directory}  [{manifest.get('kind', '?')}, schema v{manifest.get('schema_version', '?')}]"))
     print(f"  span     {manifest.get('start')} .. {manifest.get('end')}  (step {manifest.get('step')})")
     print(f"  rows     {manifest.get('rows', 0):,} in {len(manifest.get('partitions', {}))} day partition(s)")
-    print(f"  servers  {sum(profiles.values())}: " + ", ".join(f"{p} {n}" for p, n in sorted(profiles.items())))
+    print(printable(f"  servers  {sum(profiles.values())}: "
+                    + ", ".join(f"{p} {n}" for p, n in sorted(profiles.items()))))
     if "incidents" in manifest:
         truth = store.read_incidents(directory)
         kinds = Counter(truth["kind"]) if len(truth) else {}
         print(f"  incidents {manifest['incidents']}: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
     if "scenario" in manifest:
         scenario = manifest["scenario"]
-        print(f"  scenario {scenario['name']} on {scenario['incident_server']}: "
-              + " -> ".join(p["name"] for p in scenario["phases"]))
+        print(printable(f"  scenario {scenario['name']} on {scenario['incident_server']}: "
+                        + " -> ".join(p["name"] for p in scenario["phases"])))
 
 
 def _tty() -> bool:

@@ -7,12 +7,22 @@ and exit non-zero; they never print a Python traceback.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from argus_core.errors import ArgusError
 
 EXIT_PROBLEM = 1  # the data or the request has a problem the message explains
 EXIT_USAGE = 2  # argparse's own convention for bad arguments
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters (escape sequences a server name or a file
+    could carry) shown as ``\\x1b`` instead of being obeyed."""
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,8 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.handler(args)
-    except (ArgusError, FileNotFoundError, IsADirectoryError, PermissionError, NotADirectoryError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except ArgusError as exc:
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
+        return EXIT_PROBLEM
+    except OSError as exc:  # a path that cannot be read or written: missing, a file where a folder must be
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_PROBLEM
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

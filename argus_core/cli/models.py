@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from argus_core.cli.main import printable
 from argus_core.data import schema, store
-from argus_core.errors import ArgusError
+from argus_core.errors import ArgusError, SettingsError
 from argus_core.model import registry
 from argus_core.model.registry import DEFAULT_ROOT as DEFAULT_MODELS
 
@@ -194,9 +195,10 @@ def _predict(args: argparse.Namespace) -> int:
     from argus_core.model import forecast
 
     store.read_manifest(args.dataset)
+    as_of = _as_of(args.as_of)
     model = forecast.load_model(args.models, args.model)
-    history = _history_for(args.dataset, model.spec, args.as_of)
-    result = forecast.forecast_fleet(model, history, as_of=args.as_of)
+    history = _history_for(args.dataset, model.spec, as_of)
+    result = forecast.forecast_fleet(model, history, as_of=as_of)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if args.output.suffix.lower() == ".csv":
         result.quantiles.to_csv(args.output, index=False)
@@ -210,7 +212,18 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _history_for(dataset: Path, spec, as_of: str | None) -> pd.DataFrame:
+def _as_of(text: str | None) -> pd.Timestamp | None:
+    """``--as-of`` as a UTC time; SettingsError naming the value when it is not one."""
+    if text is None:
+        return None
+    times, unreadable, _ = schema.parse_times(pd.Series([text], dtype="string"))
+    if unreadable.any() or pd.isna(times.iloc[0]):
+        raise SettingsError(f"--as-of {text!r} is not a time: give an ISO 8601 time such as 2026-03-11T15:00Z "
+                            "(UTC unless it carries an offset), between 1677 and 2262")
+    return times.iloc[0]
+
+
+def _history_for(dataset: Path, spec, as_of: pd.Timestamp | None) -> pd.DataFrame:
     """The encoder's window (plus one step) up to ``as_of`` or the end of the data."""
     history = store.read_recent(dataset, spec.encoder_length + store.LATE_SLACK, as_of)
     if history.empty:
@@ -270,5 +283,5 @@ def print_model_status(models: Path, dataset: Path | None) -> None:
     for row in ranked.head(10).itertuples(index=False):
         when = "no breach at p90" if pd.isna(row.breach_p90) else f"p90 breach {row.breach_p90:%m-%d %H:%M}"
         likely = "" if pd.isna(row.breach_p50) else f", p50 breach {row.breach_p50:%m-%d %H:%M}"
-        print(f"    {row.server_name:<12} {row.level:<8} score {row.score:5.1f}  {row.driver:<16} "
+        print(f"    {printable(str(row.server_name)):<12} {row.level:<8} score {row.score:5.1f}  {row.driver:<16} "
               f"P(critical) {row.p_critical:.2f}  {when}{likely}")

@@ -8,6 +8,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from argus_core.cli.main import printable
 from argus_core.errors import ArgusError
 from argus_core.model import registry
 from argus_core.runs import jobs
@@ -58,7 +59,8 @@ def _list(args: argparse.Namespace) -> int:
     for run in items:
         best = runs.metrics(run.id).query("name == 'val_loss'")["value"].min()
         duration = f"{run.duration_s:.0f} s" if run.duration_s is not None else "-"
-        print(f"{run.id:>4}  {run.status:<11} {duration:>9} {best:>9.4f}  {run.model_id or '-':<28} {run.name}")
+        print(printable(f"{run.id:>4}  {run.status:<11} {duration:>9} {best:>9.4f}  {run.model_id or '-':<28} "
+                        f"{run.name}"))
     return 0
 
 
@@ -75,7 +77,7 @@ def _show(args: argparse.Namespace) -> int:
         if key in ("started", "ended") and value is not None:
             value = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value))
         if key != "epochs":
-            print(f"{key:>13}: {value}")
+            print(f"{key:>13}: {printable(str(value))}")
     for row in summary["epochs"]:
         print(f"  epoch {row['epoch'] + 1:>3}  " + "  ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch"))
     return 0

@@ -226,11 +226,15 @@ def load(path: str | Path) -> LoadedModel:
         spec = ModelSpec.from_json(config["spec"])
         params = decode(dataset_file["parameters"])
         hparams = decode(config["hparams"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelDirectoryError(f"{path} has an unreadable config: {exc}") from exc
-    loss = quantile_loss(spec, params)
-    network = TemporalFusionTransformer(**hparams, loss=loss, output_transformer=params["target_normalizer"],
-                                        dataset_parameters=params)
+    try:
+        loss = quantile_loss(spec, params)
+        network = TemporalFusionTransformer(**hparams, loss=loss, output_transformer=params["target_normalizer"],
+                                            dataset_parameters=params)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+        raise ModelDirectoryError(f"{path} has a config the network cannot be built from: "
+                                  f"{type(exc).__name__}: {exc}") from exc
     try:
         missing_keys, unexpected = load_model(network, str(path / "model.safetensors"), strict=False)
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:

@@ -15,6 +15,7 @@ and the last timestamp of the data are the same (``cached_forecast``).
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from argus_core.model import artifacts, datasets, layout, registry
 from argus_core.model import inputs as forecast_inputs
 from argus_core.model.spec import ModelSpec
 
+MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # a directory name: no separators, no ".."
 _LOCK = threading.Lock()
 _MODELS: OrderedDict[tuple, artifacts.LoadedModel] = OrderedDict()
 _FORECASTS: OrderedDict[tuple, FleetForecast] = OrderedDict()
@@ -46,7 +48,11 @@ class FleetForecast:
 
 
 def resolve_model_id(model_root: str | Path, model_id: str | None = None) -> str:
-    """``model_id`` or the champion; ModelNotFound with the command to fix it otherwise."""
+    """``model_id`` or the champion; ModelNotFound with the command to fix it otherwise. A model id
+    is a name inside ``model_root``, never a path out of it."""
+    if model_id is not None and (not MODEL_ID.fullmatch(str(model_id)) or model_id in (".", "..")):
+        raise ModelNotFound(f"{model_id!r} is not a model id (a name such as tft-20261123-210642-7e2bd1 inside "
+                            f"{model_root}); see `python -m argus_core models list`")
     if model_id:
         if not (Path(model_root) / model_id).is_dir():
             raise ModelNotFound(f"no model {model_id!r} in {model_root}; see `python -m argus_core models list`")

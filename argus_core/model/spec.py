@@ -17,8 +17,8 @@ import pandas as pd
 
 from argus_core.data import schema
 from argus_core.data.profiles import PROFILE_NAMES
-from argus_core.errors import DatasetError
-from argus_core.model.config import NEW_MODEL_CENTER, TrainConfig
+from argus_core.errors import DatasetError, SettingsError
+from argus_core.model.config import CENTERS, LOSS_SCALES, NEW_MODEL_CENTER, TrainConfig
 from argus_core.model.layout import VALUE
 
 # what model directories written before each choice existed did (they do not name it)
@@ -71,8 +71,34 @@ class ModelSpec:
         fields = {**BEFORE_THE_CHOICE, **payload}
         for key in ("targets", "unknown_reals", "quantiles", "profiles", "target_spreads", "metrics"):
             fields.setdefault(key, ())
+            if not isinstance(fields[key], list | tuple):
+                raise ValueError(f"spec.{key} must be a list, not {fields[key]!r}")
             fields[key] = tuple(fields[key])
-        return cls(**fields)
+        spec = cls(**fields)
+        problems = spec.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return spec
+
+    def problems(self) -> list[str]:
+        """What makes this spec unusable (a hand-edited or damaged config.json)."""
+        out = [f"spec.{name} must be a positive whole number, not {getattr(self, name)!r}"
+               for name in ("encoder_length", "horizon")
+               if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int)
+               or getattr(self, name) < 1]
+        if not self.targets or not all(isinstance(t, str) for t in (*self.targets, *self.unknown_reals)):
+            out.append("spec.targets and spec.unknown_reals must be lists of metric names")
+        if not isinstance(self.thresholds, dict):
+            out.append("spec.thresholds must be an object")
+        for name, allowed in (("layout", ("wide", "series")), ("normalization", ("encoder", "global")),
+                              ("loss_scale", LOSS_SCALES), ("center", CENTERS)):
+            if getattr(self, name) not in allowed:
+                out.append(f"spec.{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        try:
+            schema.parse_step(self.step)
+        except (SettingsError, TypeError) as exc:
+            out.append(f"spec.step: {exc}")
+        return out
 
 
 def spec_for(metrics: list[str] | tuple[str, ...], encoder_length: int = 288, horizon: int = 96,
