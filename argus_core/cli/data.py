@@ -136,10 +136,20 @@ def _import(args: argparse.Namespace) -> int:
         return _import_own(args)
     step = args.step or (store.read_manifest(args.dataset).get("step") if store.is_dataset(args.dataset)
                          else schema.DEFAULT_STEP)
-    frames, failures = [], []
+    frames, failures, notes = [], [], []
     for path in args.files:
         try:
-            frames.append(schema.validate(read_table(path), step=step, source=str(path)))
+            raw = read_table(path)
+            if 0 < len(raw) < schema.MIN_ROWS:  # no rows at all: validate says the file is empty
+                raise SchemaError([schema.Problem("too short", None, len(raw), (
+                    f"{len(raw)} row(s): a series needs at least {schema.MIN_ROWS} rows to have a cadence",))],
+                    str(path))
+            frames.append(schema.validate(raw, step=step, source=str(path)))
+            extra = [str(c) for c in raw.columns if c not in schema.COLUMNS]
+            if extra:
+                notes.append(f"{path}: ignored {len(extra)} column(s) that are not in the data contract: "
+                             + ", ".join(extra[:5]) + (", ..." if len(extra) > 5 else "")
+                             + " (import with --mapping to keep your own metrics)")
         except SchemaError as exc:
             failures.append(exc)
     if failures:
@@ -153,6 +163,8 @@ def _import(args: argparse.Namespace) -> int:
         combined = schema.validate(combined, step=step, source=source)
     before = store.read_manifest(args.dataset)["rows"] if store.is_dataset(args.dataset) else 0
     manifest = store.append(args.dataset, combined, source=source, step=step, progress=_tty())
+    for note in notes:
+        print(printable(f"note: {note}"))
     print(f"imported {len(combined):,} rows ({combined[schema.SERVER].nunique()} servers) into {args.dataset}; "
           f"it now holds {manifest['rows']:,} rows (was {before:,})")
     return 0

@@ -65,7 +65,7 @@ from argus_core.data.schema import Problem
 from argus_core.errors import ArgusError, SchemaError, SettingsError
 
 SUFFIXES = (".csv", ".parquet", ".pq")
-MIN_ROWS = 2  # one row has no cadence: nothing to forecast from
+MIN_ROWS = schema.MIN_ROWS
 
 
 @dataclass
@@ -99,7 +99,8 @@ class Mapping:
 class FileReport:
     path: str
     rows_read: int = 0
-    rows_kept: int = 0
+    rows_kept: int = 0  # distinct (server, time) rows
+    values_kept: int = 0  # metric values: a long-form row holds one per metric column
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
     notes: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
@@ -126,6 +127,7 @@ class ImportReport:
             "files": len(self.files),
             "rows_read": sum(f.rows_read for f in self.files),
             "rows_kept": sum(f.rows_kept for f in self.files),
+            "values_kept": sum(f.values_kept for f in self.files),
             "dropped": _sum_dicts(f.dropped for f in self.files),
             "gaps": int(len(gaps)),
             "missing_steps": int(gaps["missing_steps"].sum()) if len(gaps) else 0,
@@ -139,12 +141,13 @@ class ImportReport:
         for f in self.files:
             status = "REJECTED" if f.problems else "ok"
             dropped = ", ".join(f"{n:,} {why}" for why, n in f.dropped.items()) or "none"
-            out.append(f"{status:<8} {f.path}: read {f.rows_read:,} rows, kept {f.rows_kept:,}, dropped {dropped}")
+            out.append(f"{status:<8} {f.path}: read {f.rows_read:,} rows, kept {f.rows_kept:,} rows "
+                       f"({f.values_kept:,} values), dropped {dropped}")
             out += [f"         - {problem}" for problem in f.problems]
             out += [f"         . {note}" for note in f.notes]
         summary = self.to_json()
-        out.append(f"total: {summary['rows_read']:,} rows read, {summary['rows_kept']:,} kept, "
-                   f"{sum(summary['dropped'].values()):,} dropped"
+        out.append(f"total: {summary['rows_read']:,} rows read, {summary['rows_kept']:,} rows kept "
+                   f"({summary['values_kept']:,} values), {sum(summary['dropped'].values()):,} values dropped"
                    + (" (" + ", ".join(f"{n:,} {why}" for why, n in summary["dropped"].items()) + ")"
                       if summary["dropped"] else ""))
         if self.ok:
@@ -407,7 +410,8 @@ def _read_one(path: Path, mapping: Mapping, report: FileReport) -> pd.DataFrame 
     long = _on_grid(long, mapping, report)
     if long is None:
         return None
-    report.rows_kept = int(len(long))
+    report.values_kept = int(len(long))
+    report.rows_kept = int(len(long[[schema.SERVER, schema.TIMESTAMP]].drop_duplicates()))
     report.series = sorted(set(zip(long[schema.SERVER], long["metric"], strict=True)))
     return long[[schema.SERVER, "metric", schema.TIMESTAMP, "value", "source"]]
 

@@ -18,6 +18,7 @@ from argus_core.errors import SchemaError, SettingsError
 
 SCHEMA_VERSION = 1
 DEFAULT_STEP = "5min"
+MIN_ROWS = 2  # a file of one row has no cadence: nothing to forecast from (both import paths)
 
 TIMESTAMP = "timestamp"
 SERVER = "server_name"
