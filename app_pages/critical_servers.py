@@ -24,15 +24,16 @@ with ui.guard("the critical servers"):
         shown = shown[shown["level"].isin(levels)]
     shown = shown.reset_index(drop=True)
 
-    table = shown[["server_name", "level", "profile", "driver", "p_critical", "p_warning", "hours_to_breach_p50",
-                   "hours_to_breach_p90", "score", "drivers"]].copy()
-    table.insert(4, "trend", table["server_name"].map(dashboard.sparklines(view, shown)))
+    table = shown[["server_name", "level", "now", "profile", "driver", "p_critical", "p_warning",
+                   "hours_to_breach_p50", "hours_to_breach_p90", "score", "drivers"]].copy()
+    table.insert(5, "trend", table["server_name"].map(dashboard.sparklines(view, shown)))
     st.caption(f"{len(shown)} of {len(ranked)} servers · as of {view.as_of:%Y-%m-%d %H:%M} UTC · "
                "select a row to open its detail")
     event = st.dataframe(
         table, hide_index=True, on_select="rerun", selection_mode="single-row", key="critical-table",
         column_config={
             "server_name": st.column_config.TextColumn("server"),
+            "now": st.column_config.TextColumn("now", help="a metric at or over its threshold at the latest sample"),
             "trend": st.column_config.LineChartColumn(
                 "driver: last 6 h, then p50", width="medium",
                 help="the driving metric's recent history followed by its median forecast"),

@@ -42,7 +42,8 @@ with ui.guard("the fleet overview"):
                                       "critical": "red"}[row.level])
         when = "no critical breach at p90" if pd.isna(row.breach_p90) else \
             f"p90 reaches critical in {row.hours_to_breach_p90:g} h"
-        detail.text(f"{row.driver}: P(critical) {row.p_critical:.0%}, {when}")
+        detail.text(f"{row.now}: {row.driver} at {row.value_now:.1f}" if row.now else
+                    f"{row.driver}: P(critical) {row.p_critical:.0%}, {when}")
         if button.button("Details", key=f"open-{row.server_name}"):
             ui.open_server(row.server_name)
 

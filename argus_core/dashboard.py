@@ -125,7 +125,7 @@ def view_of(source: ViewSource, as_of: pd.Timestamp | None = None) -> FleetView:
         raise DatasetError(f"{source.dataset} has no data in the 24 h before {as_of:%Y-%m-%d %H:%M}")
     result = forecast.forecast_fleet(model, history)
     thresholds = thresholds_of(model)
-    per_metric = risk.metric_risk(result.quantiles, thresholds)
+    per_metric = risk.metric_risk(result.quantiles, thresholds, risk.current_values(history, list(thresholds), step))
     profiles = history.groupby(schema.SERVER, observed=True)[schema.PROFILE].last().astype(str).to_dict()
     return FleetView(source.dataset, model.model_id, result.as_of, step, spec.horizon, history, result, per_metric,
                      thresholds, profiles)
@@ -142,8 +142,17 @@ def ranking(view: FleetView, previous_levels: dict[str, str] | None = None) -> p
         # for a moment already past is due now, not "-0.4 h"
         ranked[name] = ((ranked[col] - view.as_of) / pd.Timedelta("1h")).clip(lower=0).round(1)
     ranked["drivers"] = ranked[schema.SERVER].map(drivers_text(view.forecast.importance))
+    ranked["now"] = now_text(ranked)
     ranked["unseen"] = ranked[schema.SERVER].isin(view.forecast.unseen_servers)
     return ranked
+
+
+def now_text(ranked: pd.DataFrame) -> list[str]:
+    """Per ranked server: "breaching now (critical)" when a metric is over a threshold at the
+    latest sample, else "" (the level then comes from the forecast alone)."""
+    if "breaching_now" not in ranked:
+        return [""] * len(ranked)
+    return [f"breaching now ({level})" if isinstance(level, str) else "" for level in ranked["breaching_now"]]
 
 
 def level_counts(ranked: pd.DataFrame) -> dict[str, int]:

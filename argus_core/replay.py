@@ -85,7 +85,9 @@ def tick(frame: pd.DataFrame, scenario: Scenario, model, now: pd.Timestamp,
     step = pd.Timedelta(spec.step)
     window = frame[(frame[schema.TIMESTAMP] > now - step * spec.encoder_length) & (frame[schema.TIMESTAMP] <= now)]
     result = forecast.cached_forecast(model, window)
-    ranked = risk.fleet_risk(result.quantiles, previous_levels, thresholds_of(model))
+    thresholds = thresholds_of(model)
+    present = risk.current_values(window, list(thresholds), step)
+    ranked = risk.fleet_risk(result.quantiles, previous_levels, thresholds, present)
     mine = window[window[schema.SERVER] == scenario.server]
     actual = pd.DataFrame({schema.TIMESTAMP: mine[schema.TIMESTAMP].to_numpy(),
                            "value": schema.metric_values(mine, scenario.metric)})

@@ -13,6 +13,10 @@ Per server and metric, from the p10/p50/p90 path over the horizon:
 
 A server's score is that of its worst metric (the ``driver``). Levels use hysteresis: a server
 enters a level at its threshold and leaves only when its score falls ``HYSTERESIS`` below it.
+
+The present counts too (``current``: each series' last observed value): a metric at or over a
+threshold now is ``breaching_now`` (warning or critical), its probability of that breach is 1,
+its breach time is now, and its server is at least at that level whatever the forecast says.
 """
 
 from __future__ import annotations
@@ -40,8 +44,33 @@ def exceedance_probability(q10: np.ndarray, q50: np.ndarray, q90: np.ndarray, th
     return 1.0 - np.clip(cdf, 0.0, 1.0)
 
 
-def metric_risk(quantiles: pd.DataFrame, thresholds: dict[str, schema.Threshold] | None = None) -> pd.DataFrame:
-    """One row per (server, metric) with probabilities, breach times and a score.
+RECENT_STEPS = 3  # a value older than this many steps before the end of the data is not "now"
+
+
+def current_values(history: pd.DataFrame, metrics, step: str | pd.Timedelta = schema.DEFAULT_STEP) -> pd.DataFrame:
+    """The last observed value of each (server, metric) in a long history frame, when it is at
+    most ``RECENT_STEPS`` steps older than the frame's end: ``server_name, metric, timestamp,
+    value`` (NaN values skipped; CPU busy derived from idle)."""
+    if history.empty:
+        return pd.DataFrame(columns=[schema.SERVER, "metric", schema.TIMESTAMP, "value"])
+    history = history[history[schema.TIMESTAMP] >= history[schema.TIMESTAMP].max() - RECENT_STEPS * pd.Timedelta(step)]
+    pieces = []
+    for metric in metrics:
+        values = schema.metric_values(history, metric)
+        frame = pd.DataFrame({schema.SERVER: history[schema.SERVER].astype(str).to_numpy(),
+                              schema.TIMESTAMP: history[schema.TIMESTAMP].to_numpy(), "value": values})
+        frame = frame[np.isfinite(values)]
+        last = frame.sort_values(schema.TIMESTAMP, kind="stable").groupby(schema.SERVER, sort=False).tail(1)
+        pieces.append(last.assign(metric=metric))
+    if not pieces:
+        return pd.DataFrame(columns=[schema.SERVER, "metric", schema.TIMESTAMP, "value"])
+    return pd.concat(pieces, ignore_index=True)[[schema.SERVER, "metric", schema.TIMESTAMP, "value"]]
+
+
+def metric_risk(quantiles: pd.DataFrame, thresholds: dict[str, schema.Threshold] | None = None,
+                current: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per (server, metric) with probabilities, breach times and a score; with
+    ``current`` (``current_values``), what is breaching now overrides the forecast.
 
     Vectorised: the paths of equal length are scored as one (paths, horizon) array."""
     thresholds = thresholds or schema.THRESHOLDS
@@ -54,6 +83,35 @@ def metric_risk(quantiles: pd.DataFrame, thresholds: dict[str, schema.Threshold]
     frame = frame.sort_values(keys, kind="stable").reset_index(drop=True)
     for col in ("breach_p50", "breach_p90", "warning_p50"):
         frame[col] = pd.to_datetime(frame[col], utc=True)
+    return _with_present(frame, thresholds, current)
+
+
+def _with_present(frame: pd.DataFrame, thresholds: dict[str, schema.Threshold],
+                  current: pd.DataFrame | None) -> pd.DataFrame:
+    """Add ``value_now`` (the last observed value) and ``breaching_now``; a breach now is certain and due now."""
+    frame["value_now"] = np.nan
+    frame["breaching_now"] = pd.Series([None] * len(frame), dtype=object)
+    if current is None or current.empty or frame.empty:
+        return frame
+    keys = [schema.SERVER, "metric"]
+    present = frame[keys].merge(current.astype({schema.SERVER: str}), on=keys, how="left")
+    value = present["value"].to_numpy(np.float64)
+    stamp = pd.to_datetime(present[schema.TIMESTAMP], utc=True)
+    warning = np.array([thresholds[m].warning for m in frame["metric"]])
+    critical = np.array([thresholds[m].critical for m in frame["metric"]])
+    at_critical = value >= critical  # NaN compares False: a metric with no recent value is not breaching
+    at_warning = (value >= warning) & ~at_critical
+    frame["value_now"] = value
+    frame.loc[at_critical, "breaching_now"] = "critical"
+    frame.loc[at_warning, "breaching_now"] = "warning"
+    breaching = at_critical | at_warning
+    frame.loc[breaching, "p_warning"] = 1.0
+    frame.loc[at_critical, "p_critical"] = 1.0
+    for col in ("breach_p50", "breach_p90"):
+        frame.loc[at_critical, col] = stamp[at_critical].to_numpy()
+    frame.loc[breaching, "warning_p50"] = stamp[breaching].to_numpy()
+    frame.loc[at_critical, "score"] = 100.0
+    frame.loc[at_warning, "score"] = np.maximum(frame.loc[at_warning, "score"], ENTER["warning"])
     return frame
 
 
@@ -97,9 +155,10 @@ def _first_times(stamps: np.ndarray, hits: np.ndarray) -> pd.Series:
 
 
 def fleet_risk(quantiles: pd.DataFrame, previous_levels: dict[str, str] | None = None,
-               thresholds: dict[str, schema.Threshold] | None = None) -> pd.DataFrame:
+               thresholds: dict[str, schema.Threshold] | None = None,
+               current: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per server, riskiest first: score, level, driving metric and its breach figures."""
-    return rank_servers(metric_risk(quantiles, thresholds), previous_levels)
+    return rank_servers(metric_risk(quantiles, thresholds, current), previous_levels)
 
 
 def rank_servers(per_metric: pd.DataFrame, previous_levels: dict[str, str] | None = None) -> pd.DataFrame:
@@ -110,10 +169,21 @@ def rank_servers(per_metric: pd.DataFrame, previous_levels: dict[str, str] | Non
     worst = per_metric.sort_values("score", ascending=False, kind="stable").groupby(schema.SERVER).head(1)
     worst = worst.rename(columns={"metric": "driver"}).reset_index(drop=True)
     previous_levels = previous_levels or {}
-    worst["level"] = [level_with_hysteresis(score, previous_levels.get(server))
-                      for server, score in zip(worst[schema.SERVER], worst["score"], strict=True)]
+    floor = per_metric.groupby(schema.SERVER)["breaching_now"].agg(_worst_now) if "breaching_now" in per_metric \
+        else pd.Series(dtype=object)
+    now = [v if v in LEVELS else None for v in worst[schema.SERVER].map(floor)]
+    worst["breaching_now"] = pd.Series(now, dtype=object)
+    worst["level"] = [max(level_with_hysteresis(score, previous_levels.get(server)), breach or "healthy",
+                          key=LEVELS.index)
+                      for server, score, breach in zip(worst[schema.SERVER], worst["score"], now, strict=True)]
     worst = worst.sort_values(["score", schema.SERVER], ascending=[False, True], kind="stable")
     return worst.reset_index(drop=True)
+
+
+def _worst_now(values: pd.Series) -> str | None:
+    """The worst level any metric of a server breaches now (None: none)."""
+    found = [v for v in values if v in LEVELS]
+    return max(found, key=LEVELS.index) if found else None
 
 
 def level_for(score: float) -> str:

@@ -15,7 +15,7 @@ KEY_SEEN = "argus.console.seen_status"
 
 
 def run_store(models) -> RunStore:
-    runs = RunStore(default_path(models))
+    runs = RunStore(default_path(models), create=False)  # looking creates nothing; starting a run does
     runs.mark_dead_runs()
     jobs.reap()
     return runs

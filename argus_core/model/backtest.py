@@ -143,7 +143,7 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
     labels = incident_labels(manifest)
     summary = summarise(forecasts, scales, labels)
     summary.update(
-        model_id=model.model_id, dataset=str(Path(dataset).resolve()), created=pd.Timestamp.now(tz="UTC").isoformat(),
+        model_id=model.model_id, dataset=_shown_path(dataset), created=pd.Timestamp.now(tz="UTC").isoformat(),
         horizon=horizon, every=every, origins=int(len(chosen)), series=int(len(np.unique(chosen[:, 0]))),
         classical=classical, seconds=round(time.perf_counter() - started, 1),
         evaluation=evaluation,
@@ -157,6 +157,16 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
     result = Backtest(summary, forecasts)
     save(model.path, result)
     return result
+
+
+def _shown_path(dataset: str | Path) -> str:
+    """The dataset's path relative to the working directory when it lies inside it (a shipped
+    backtest then names ``demo_data/fleet`` on every checkout), absolute otherwise."""
+    where = Path(dataset).resolve()
+    try:
+        return str(where.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(where)
 
 
 def starts_at(starts: dict[str, int], name: str, windows) -> int:

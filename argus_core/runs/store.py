@@ -84,11 +84,27 @@ def default_path(model_root: str | Path) -> Path:
 
 
 class RunStore:
-    def __init__(self, path: str | Path):
+    """One SQLite file of runs. ``create=False`` opens it for reading only: a missing file reads as
+    no runs and is not created (looking at an empty models directory writes nothing there); the
+    first write creates it."""
+
+    def __init__(self, path: str | Path, create: bool = True):
         self.path = Path(path)
+        self._ready = False
+        if create:
+            self._ensure()
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(_SCHEMA)
+        self._ready = True
+
+    def _absent(self) -> bool:
+        """Read-only and nothing written yet: every read answers "no runs"."""
+        return not self._ready and not self.path.exists()
 
     @contextmanager
     def _connect(self):
@@ -111,6 +127,7 @@ class RunStore:
     # runs -------------------------------------------------------------------------------
     def create(self, name: str, settings: dict, dataset: str, status: str = "queued",
                resumed_from: int | None = None) -> int:
+        self._ensure()
         with self._connect() as db:
             cursor = db.execute(
                 "INSERT INTO runs (name, settings, dataset, status, started, resumed_from) VALUES (?, ?, ?, ?, ?, ?)",
@@ -127,6 +144,7 @@ class RunStore:
         if "status" in fields and fields["status"] not in STATUSES:
             raise ValueError(f"unknown status {fields['status']!r}")
         assignments = ", ".join(f"{key} = ?" for key in fields)
+        self._ensure()
         with self._connect() as db:
             db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))
             if "status" in fields:
@@ -138,19 +156,25 @@ class RunStore:
         self.update(run_id, status=status, ended=time.time(), error=error, model_id=model_id)
 
     def get(self, run_id: int) -> Run:
-        with self._connect() as db:
-            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = None
+        if not self._absent():
+            with self._connect() as db:
+                row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise ArgusError(f"no run {run_id} in {self.path}; see `python -m argus_core runs list`")
         return _run(row)
 
     def list(self, limit: int = 200) -> list[Run]:
+        if self._absent():
+            return []
         with self._connect() as db:
             rows = db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [_run(r) for r in rows]
 
     def active(self) -> Run | None:
         """The queued or running run, if any (one training at a time per models directory)."""
+        if self._absent():
+            return None
         with self._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE status IN ('queued', 'running') ORDER BY id DESC").fetchone()
         return _run(row) if row else None
@@ -158,36 +182,45 @@ class RunStore:
     # curves, resources, events ----------------------------------------------------------
     def log_metrics(self, run_id: int, step: int, epoch: int, values: dict[str, float]) -> None:
         now = time.time()
+        self._ensure()
         with self._connect() as db:
             db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
                            [(run_id, step, epoch, name, float(value), now) for name, value in values.items()])
 
     def log_resources(self, run_id: int, cpu_pct: float | None, rss_mb: float | None,
                       gpu_util_pct: float | None = None, gpu_mem_mb: float | None = None) -> None:
+        self._ensure()
         with self._connect() as db:
             db.execute("INSERT INTO resources VALUES (?, ?, ?, ?, ?, ?)",
                        (run_id, time.time(), cpu_pct, rss_mb, gpu_util_pct, gpu_mem_mb))
 
     def event(self, run_id: int, kind: str, detail: str = "") -> None:
+        self._ensure()
         with self._connect() as db:
             db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (run_id, time.time(), kind, detail))
 
     def metrics(self, run_ids: int | list[int]) -> pd.DataFrame:
         ids = [run_ids] if isinstance(run_ids, int) else list(run_ids)
-        with self._connect() as db:
-            marks = ",".join("?" * len(ids))
-            rows = db.execute(f"SELECT * FROM metrics WHERE run IN ({marks}) ORDER BY run, time", ids).fetchall()
+        rows = []
+        if not self._absent():
+            with self._connect() as db:
+                marks = ",".join("?" * len(ids))
+                rows = db.execute(f"SELECT * FROM metrics WHERE run IN ({marks}) ORDER BY run, time", ids).fetchall()
         return pd.DataFrame([dict(r) for r in rows], columns=["run", "step", "epoch", "name", "value", "time"])
 
     def resources(self, run_id: int) -> pd.DataFrame:
-        with self._connect() as db:
-            rows = db.execute("SELECT * FROM resources WHERE run = ? ORDER BY time", (run_id,)).fetchall()
+        rows = []
+        if not self._absent():
+            with self._connect() as db:
+                rows = db.execute("SELECT * FROM resources WHERE run = ? ORDER BY time", (run_id,)).fetchall()
         return pd.DataFrame([dict(r) for r in rows],
                             columns=["run", "time", "cpu_pct", "rss_mb", "gpu_util_pct", "gpu_mem_mb"])
 
     def events(self, run_id: int) -> pd.DataFrame:
-        with self._connect() as db:
-            rows = db.execute("SELECT * FROM events WHERE run = ? ORDER BY time", (run_id,)).fetchall()
+        rows = []
+        if not self._absent():
+            with self._connect() as db:
+                rows = db.execute("SELECT * FROM events WHERE run = ? ORDER BY time", (run_id,)).fetchall()
         return pd.DataFrame([dict(r) for r in rows], columns=["run", "time", "kind", "detail"])
 
     def mark_dead_runs(self) -> list[int]:
