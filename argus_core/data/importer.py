@@ -171,7 +171,10 @@ def _unknown(keys, allowed: tuple[str, ...], where: str) -> list[Problem]:
     """A problem for each key not in ``allowed``, naming the nearest valid one."""
     out = []
     for key in sorted(k for k in keys if k not in allowed):
-        near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        # also against each name's last word: "prefx" is meant for "server_prefix"
+        words = {name.rsplit("_", 1)[-1]: name for name in allowed}
+        near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6) or \
+            [words[w] for w in difflib.get_close_matches(key, list(words), n=1, cutoff=0.6)]
         hint = f"did you mean {near[0]!r}?" if near else f"valid: {', '.join(allowed)}"
         out.append(Problem("unknown key", where, 1, (f"{key!r}: {hint}",)))
     return out

@@ -94,7 +94,7 @@ def start(dataset: str | Path, models: str | Path, config: TrainConfig, name: st
 
 def cancel(models: str | Path, run_id: int, grace_s: float = 10.0) -> None:
     """Stop a queued or running training's whole process group and mark it cancelled."""
-    runs = RunStore(default_path(models))
+    runs = RunStore(default_path(models), create=False)  # an unknown run: nothing created
     run = runs.get(run_id)
     if run.status not in ("queued", "running"):
         raise ArgusError(f"run {run_id} is {run.status}: nothing to cancel")
@@ -114,7 +114,7 @@ def cancel(models: str | Path, run_id: int, grace_s: float = 10.0) -> None:
 def resume(models: str | Path, run_id: int) -> int:
     """Start a new run with the settings of an interrupted, failed or cancelled one; the
     training finds the old run's checkpoint (same dataset and settings) and continues from it."""
-    runs = RunStore(default_path(models))
+    runs = RunStore(default_path(models), create=False)
     run = runs.get(run_id)
     if run.status not in ("interrupted", "failed", "cancelled"):
         raise ArgusError(f"run {run_id} is {run.status}; only interrupted, failed or cancelled runs resume")
