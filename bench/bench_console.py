@@ -45,7 +45,8 @@ def main() -> None:
         shipped = registry.champion_model_id(ROOT / "models")
         models.mkdir()
         shutil.copytree(ROOT / "models" / shipped, models / shipped)
-        registry.register(models, shipped, {})
+        shipped_loss = registry.read(ROOT / "models")["models"][shipped]["val_loss"]
+        registry.register(models, shipped, {"val_loss": shipped_loss})
         config = TrainConfig(epochs=40, batches_per_epoch=5, val_batches=1, hidden_size=8, batch_size=16,
                              encoder_length=96, horizon=24, threads=1, fresh=True)
         run_id = jobs.start(ROOT / "demo_data" / "incident", models, config, name="lag probe")

@@ -24,7 +24,7 @@ def models(tmp_path, monkeypatch) -> Path:
     runs = RunStore(default_path(root))
     for index, (model_id, lr) in enumerate((("tft-run-a", 0.003), ("tft-run-b", 0.001))):
         shutil.copytree(SHIPPED, root / model_id)
-        registry.register(root, model_id, {"best_val_loss": 0.1 + index})
+        registry.register(root, model_id, {"val_loss": 0.1 + index})
         run_id = runs.create(f"run {model_id}", {"epochs": 3, "learning_rate": lr}, "demo_data/fleet",
                              status="running")
         for epoch in range(3):
