@@ -223,6 +223,15 @@ class RunStore:
                 rows = db.execute("SELECT * FROM events WHERE run = ? ORDER BY time", (run_id,)).fetchall()
         return pd.DataFrame([dict(r) for r in rows], columns=["run", "time", "kind", "detail"])
 
+    def prune_metrics(self, before: float) -> int:
+        """Delete metric and resource rows written before ``before`` (Unix time); how many went."""
+        if self._absent():
+            return 0
+        with self._connect() as db:
+            gone = db.execute("DELETE FROM metrics WHERE time < ?", (before,)).rowcount
+            db.execute("DELETE FROM resources WHERE time < ?", (before,))
+        return int(gone)
+
     def mark_dead_runs(self) -> list[int]:
         """Runs that say 'running' but whose process is gone become 'interrupted'."""
         dead = []

@@ -1,0 +1,122 @@
+"""Request bodies -> rows for the live dataset, under the rules ``import`` applies to files.
+
+A batch is JSON (a list of records, or ``{"samples": [...]}``) or CSV with a header, in the data
+contract or in the dataset's own metric set. Every problem of a batch is reported at once and a
+batch with any problem stores nothing (``SchemaError``). Rows already stored or already waiting
+are dropped, not refused, so a client that retries a batch stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from argus_core.data import schema
+from argus_core.data.profiles import infer_profiles
+from argus_core.data.schema import Problem
+from argus_core.errors import SchemaError
+
+MAX_BODY_BYTES = 16 * 1024 * 1024  # a batch larger than this is refused (413) before it is parsed
+# a server name is shown in terminals, pages and metric labels: no control characters, no markup
+SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a batch must satisfy besides the data contract."""
+
+    step: str = schema.DEFAULT_STEP
+    metrics: dict[str, str] | None = None  # the dataset's own metric set (None: schema v1)
+    late: pd.Timedelta = pd.Timedelta("24h")  # how far before the newest stored sample a row may be
+    future: pd.Timedelta = pd.Timedelta("10min")  # how far past "now" a row may be (clock skew)
+
+
+def parse_body(body: bytes, content_type: str | None) -> pd.DataFrame:
+    """The rows of a request body; SchemaError when it is not UTF-8, JSON records or CSV."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SchemaError([Problem("not UTF-8", None, 1, (f"byte {exc.start}: the body must be UTF-8 text",))],
+                          "the request") from exc
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind in ("text/csv", "application/csv"):
+        try:
+            return pd.read_csv(io.StringIO(text), dtype={schema.SERVER: str, schema.STATUS: str})
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+            raise SchemaError([Problem("unreadable CSV", None, 1, (str(exc).splitlines()[0],))], "the request") \
+                from exc
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError([Problem("unreadable JSON", None, 1, (f"{exc.msg} at line {exc.lineno} column "
+                                                               f"{exc.colno}",))], "the request") from exc
+    records = payload.get("samples") if isinstance(payload, dict) else payload
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise SchemaError([Problem("wrong shape", None, 1, ('send a JSON list of records, or {"samples": [...]}, '
+                                                            "one object per (server_name, timestamp)",))],
+                          "the request")
+    return pd.DataFrame.from_records(records)
+
+
+def validate_batch(raw: pd.DataFrame, rules: Rules, newest: pd.Timestamp | None,
+                   now: pd.Timestamp) -> pd.DataFrame:
+    """The batch in canonical form; SchemaError listing every problem (nothing is stored then).
+
+    ``newest`` is the newest stored sample: rows more than ``rules.late`` before it are refused;
+    rows more than ``rules.future`` after ``now`` are refused."""
+    problems: list[Problem] = []
+    if raw.empty:
+        raise SchemaError([Problem("empty", None, 0, ("the batch has no rows",))], "the request")
+    allowed = {schema.TIMESTAMP, schema.SERVER, schema.STATUS, schema.PROFILE,
+               *(rules.metrics or schema.METRIC_COLUMNS)}
+    unknown = [str(c) for c in raw.columns if c not in allowed]
+    if unknown:
+        problems.append(Problem("unknown field", None, len(unknown), tuple(unknown[:5])
+                                + (f"the dataset's fields: {', '.join(sorted(allowed))}",)))
+    if schema.SERVER in raw.columns:
+        names = raw[schema.SERVER]
+        bad = ~names.map(lambda n: isinstance(n, str) and bool(SERVER_NAME.fullmatch(n))).to_numpy(dtype=bool)
+        if bad.any():
+            where = np.flatnonzero(bad)[:3]
+            problems.append(Problem("bad server name", schema.SERVER, int(bad.sum()), tuple(
+                f"row {i + 1}: {names.iloc[i]!r}".encode("unicode_escape").decode("ascii") for i in where)
+                + ("letters, digits and . _ : @ / - only, at most 128, starting with a letter or digit",)))
+    if problems:
+        raise SchemaError(problems, "the request")
+    frame = raw.copy()
+    if schema.PROFILE not in frame.columns:
+        frame[schema.PROFILE] = infer_profiles(frame[schema.SERVER].astype(str).to_numpy())
+    canonical, problems = schema.check(frame, step=rules.step, metrics=rules.metrics)
+    if problems:
+        raise SchemaError(problems, "the request")
+    assert canonical is not None
+    stamps = canonical[schema.TIMESTAMP]
+    future = (stamps > now + rules.future).to_numpy()
+    if future.any():
+        problems.append(Problem("in the future", schema.TIMESTAMP, int(future.sum()), (
+            f"latest {stamps.max()}", f"the service's clock says {now:%Y-%m-%d %H:%M:%S} UTC; at most "
+            f"{rules.future} ahead is accepted")))
+    if newest is not None:
+        late = (stamps < newest - rules.late).to_numpy()
+        if late.any():
+            problems.append(Problem("too late", schema.TIMESTAMP, int(late.sum()), (
+                f"earliest {stamps.min()}", f"the dataset already runs to {newest}; samples up to {rules.late} "
+                "older than that are placed, older ones belong in `import`")))
+    if problems:
+        raise SchemaError(problems, "the request")
+    return canonical
+
+
+def new_rows(batch: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``batch`` whose (server, timestamp) is not in ``stored``."""
+    if stored.empty or batch.empty:
+        return batch
+    key = [schema.SERVER, schema.TIMESTAMP]
+    seen = pd.MultiIndex.from_frame(stored[key].astype({schema.SERVER: str}))
+    mine = pd.MultiIndex.from_frame(batch[key].astype({schema.SERVER: str}))
+    return batch[~mine.isin(seen)].reset_index(drop=True)

@@ -1,0 +1,258 @@
+"""The live cycle: take what arrived, store it atomically, forecast the fleet with the champion,
+score risk and levels (with the hysteresis of the last snapshot), publish one snapshot.
+
+One ``Service`` owns one live dataset; only it writes there. Cycles never overlap (a lock): the
+timer's and one asked for (``POST /api/v1/cycle``) take turns. A champion that fails to load is
+reported and the model that served before keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from argus_core import dashboard, risk
+from argus_core.data import schema, store
+from argus_core.errors import ArgusError, DatasetError, ModelNotFound
+from argus_core.live import ingest, snapshot
+from argus_core.live.events import EventHub
+from argus_core.live.sources import Inbox, Source
+from argus_core.model import forecast, registry, threads
+
+log = logging.getLogger("argus.live")
+
+
+@dataclass(frozen=True)
+class Settings:
+    dataset: Path
+    models: Path = registry.DEFAULT_ROOT
+    every: pd.Timedelta = pd.Timedelta("5min")  # time between cycles
+    state: Path | None = None  # snapshot, levels and the inbox (default: <dataset>/.live)
+    late: pd.Timedelta = pd.Timedelta("24h")  # how much older than the newest sample a pushed row may be
+    future: pd.Timedelta = pd.Timedelta("10min")  # how far past the service's clock a pushed row may be
+    max_body_bytes: int = ingest.MAX_BODY_BYTES
+    threads: int | None = None  # torch threads for the forecast (default: cores - 1)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.state or self.dataset / ".live"
+
+
+@dataclass
+class Counters:
+    samples_accepted: int = 0  # values (rows x metrics) spooled for storage
+    samples_rejected: int = 0  # values of refused batches
+    samples_duplicate: int = 0  # values already stored or waiting
+    cycles: int = 0
+    cycle_failures: int = 0
+    last_success: float | None = None  # wall-clock time of the last good cycle
+    last_error: str | None = None
+    last_cycle_seconds: float | None = None
+    last_reasons: list[str] = field(default_factory=list)
+
+
+def utc_now() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC")
+
+
+class Service:
+    def __init__(self, settings: Settings, sources: list[Source] | None = None, clock=utc_now) -> None:
+        manifest = store.read_manifest(settings.dataset)  # DatasetError with the command to make one
+        self.settings = settings
+        self.clock = clock
+        kinds = manifest.get("metric_kinds")
+        self.rules = ingest.Rules(step=manifest.get("step", schema.DEFAULT_STEP),
+                                  metrics=kinds if kinds and dict(kinds) != schema.V1_KINDS else None,
+                                  late=settings.late, future=settings.future)
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.inbox = Inbox(settings.state_dir / "inbox")
+        self.sources: list[Source] = [self.inbox, *(sources or [])]
+        self.events = EventHub()
+        self.counters = Counters()
+        self._cycle_lock = threading.Lock()
+        self._ingest_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.model = None
+        self.model_error: str | None = None
+        self.snapshot = snapshot.load(settings.state_dir)  # levels and the last findings survive a restart
+        self.levels = dict(self.snapshot.levels) if self.snapshot else {}
+
+    # --- ingestion -------------------------------------------------------------------------------
+    def accept(self, body: bytes, content_type: str | None) -> dict:
+        """Validate and spool one pushed batch; SchemaError (nothing stored) on any bad row."""
+        try:
+            raw = ingest.parse_body(body, content_type)
+            manifest = store.read_manifest(self.settings.dataset)
+            newest = pd.Timestamp(manifest["end"]) if manifest.get("rows") else None
+            batch = ingest.validate_batch(raw, self.rules, newest, self.clock())
+        except ArgusError:
+            self.counters.samples_rejected += _values(locals().get("raw"))
+            raise
+        with self._ingest_lock:
+            stored = store.read(self.settings.dataset, start=batch[schema.TIMESTAMP].min(),
+                                end=batch[schema.TIMESTAMP].max(), servers=batch[schema.SERVER].astype(str).unique(),
+                                columns=[schema.SERVER, schema.TIMESTAMP])
+            fresh = ingest.new_rows(batch, stored)
+            waiting = self.inbox.pending()
+            if waiting is not None:
+                fresh = ingest.new_rows(fresh, waiting)
+            if len(fresh):
+                self.inbox.put(fresh)  # OSError (a full or read-only disk) reaches the caller: nothing spooled
+        per_row = len(self.rules.metrics or schema.METRIC_COLUMNS)
+        self.counters.samples_accepted += len(fresh) * per_row
+        self.counters.samples_duplicate += (len(batch) - len(fresh)) * per_row
+        return {"rows": len(batch), "accepted": len(fresh), "duplicates": len(batch) - len(fresh),
+                "stored_at_next_cycle": True}
+
+    # --- the model ---------------------------------------------------------------------------------
+    def champion_id(self) -> str | None:
+        try:
+            return registry.champion_model_id(self.settings.models)
+        except ArgusError as exc:
+            self.model_error = str(exc)
+            return None
+
+    def ensure_model(self, force: bool = False):
+        """The champion, loaded; after a promote or roll back the new one. A champion that fails
+        to load leaves the serving model in place and is reported in ``model_error``."""
+        wanted = self.champion_id()
+        if wanted is None and self.model is None:
+            raise ModelNotFound(self.model_error or f"no champion in {self.settings.models}; train one with "
+                                "`python -m argus_core train --dataset DIR`")
+        if wanted is None or (not force and self.model is not None and self.model.model_id == wanted):
+            return self.model
+        try:
+            candidate = forecast.load_model(self.settings.models, wanted)
+        except ArgusError as exc:
+            self.model_error = f"champion {wanted} failed to load: {exc}"
+            log.error("%s", self.model_error)
+            if self.model is None:
+                raise
+            return self.model
+        previous = self.model.model_id if self.model is not None else None
+        self.model, self.model_error = candidate, None
+        if previous != candidate.model_id:
+            self.events.publish("model", model_id=candidate.model_id, previous=previous)
+        return self.model
+
+    # --- the cycle ---------------------------------------------------------------------------------
+    def cycle(self) -> snapshot.Snapshot:
+        """Store what arrived, forecast, score, publish. ArgusError when no forecast can be made
+        (the previous snapshot stays published)."""
+        with self._cycle_lock:
+            started = time.perf_counter()
+            try:
+                result = self._cycle(started)
+            except Exception as exc:
+                self.counters.cycle_failures += 1
+                self.counters.last_error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ArgusError) \
+                    else str(exc)
+                self.events.publish("cycle_failed", error=self.counters.last_error)
+                raise
+            self.counters.cycles += 1
+            self.counters.last_success = time.time()
+            self.counters.last_error = None
+            self.counters.last_cycle_seconds = result.cycle_seconds
+            return result
+
+    def _cycle(self, started: float) -> snapshot.Snapshot:
+        accepted = 0
+        for source in self.sources:
+            rows, token = source.pull()
+            if rows is not None and len(rows):
+                accepted += self._store(rows, source.name)
+            if rows is not None:
+                source.done(token)
+        model = self.ensure_model()
+        spec = model.spec
+        manifest = store.read_manifest(self.settings.dataset)
+        if not manifest.get("rows"):
+            raise DatasetError(f"{self.settings.dataset} holds no rows yet: push samples to /api/v1/samples")
+        history = store.read_recent(self.settings.dataset, spec.encoder_length + store.LATE_SLACK, None, manifest)
+        threads.use_threads(self.settings.threads)
+        result = forecast.forecast_fleet(model, history)
+        thresholds = dashboard.thresholds_of(model)
+        step = pd.Timedelta(manifest.get("step", schema.DEFAULT_STEP))
+        per_metric = risk.metric_risk(result.quantiles, thresholds, risk.current_values(history, list(thresholds),
+                                                                                        step))
+        ranking = risk.rank_servers(per_metric, self.levels)
+        levels = dict(zip(ranking[schema.SERVER].astype(str), ranking["level"], strict=True)) if len(ranking) else {}
+        last = history.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].max()
+        generation = (self.snapshot.generation + 1) if self.snapshot else 1
+        published = snapshot.Snapshot(
+            generation=generation, model_id=model.model_id, data_end=manifest.get("end"),
+            as_of=result.as_of.isoformat(), created=self.clock().isoformat(),
+            cycle_seconds=round(time.perf_counter() - started, 4),
+            horizon_seconds=float(pd.Timedelta(spec.step).total_seconds() * spec.horizon),
+            ranking=ranking, per_metric=per_metric, quantiles=result.quantiles, importance=result.importance,
+            levels=levels, last_sample={str(k): v.isoformat() for k, v in last.items()}, skipped=result.skipped,
+            model_error=self.model_error, accepted=accepted)
+        snapshot.save(self.settings.state_dir, published)
+        changes = {s: (self.levels.get(s), level) for s, level in levels.items() if self.levels.get(s) != level}
+        self.snapshot, self.levels = published, levels
+        for server, (before, after) in changes.items():
+            self.events.publish("level", server=server, before=before, after=after)
+        self.events.publish("cycle", generation=generation, model_id=model.model_id, data_end=published.data_end,
+                            seconds=published.cycle_seconds, accepted=accepted,
+                            levels=dashboard.level_counts(ranking) if len(ranking) else {})
+        return published
+
+    def _store(self, rows: pd.DataFrame, source: str) -> int:
+        """Append rows the dataset does not hold yet (a kill after the last append stores nothing twice)."""
+        canonical = schema.validate(rows, step=self.rules.step, source=f"live {source}", metrics=self.rules.metrics)
+        stored = store.read(self.settings.dataset, start=canonical[schema.TIMESTAMP].min(),
+                            end=canonical[schema.TIMESTAMP].max(), columns=[schema.SERVER, schema.TIMESTAMP])
+        fresh = ingest.new_rows(canonical.drop_duplicates([schema.SERVER, schema.TIMESTAMP], keep="last"), stored)
+        if len(fresh):
+            store.append(self.settings.dataset, schema.validate(fresh, step=self.rules.step, source=f"live {source}",
+                                                                metrics=self.rules.metrics),
+                         source=f"live {source}")
+        return len(fresh)
+
+    # --- the timer -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Run a cycle now and then every ``settings.every`` in a background thread."""
+        self._thread = threading.Thread(target=self._loop, name="argus-cycle", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.cycle()
+            except ArgusError as exc:
+                log.warning("cycle: %s", exc)
+            except Exception:  # noqa: BLE001 - the loop must outlive one bad cycle; the error is counted
+                log.exception("cycle failed")
+            self._wake.wait(self.settings.every.total_seconds())
+            self._wake.clear()
+
+    # --- reads -------------------------------------------------------------------------------------
+    def late_by(self) -> float | None:
+        """Seconds past the moment the next cycle was due (None before the first good one)."""
+        if self.counters.last_success is None:
+            return None
+        return max(0.0, time.time() - self.counters.last_success - self.settings.every.total_seconds())
+
+
+def _values(raw) -> int:
+    """Values in a refused batch, for the rejected counter (0 when it was not even parseable)."""
+    if raw is None:
+        return 0
+    metrics = [c for c in raw.columns if c not in (schema.TIMESTAMP, schema.SERVER, schema.STATUS, schema.PROFILE)]
+    return int(len(raw) * max(1, len(metrics)))

@@ -1,0 +1,72 @@
+"""Where a live dataset's samples come from. A source is a small plug-in: ``pull()`` returns the
+rows that arrived since the last call (canonical frames), ``done()`` is told once they are stored.
+
+``Inbox`` is the push source: every accepted batch is written to a spool folder at once (an
+atomic rename), so a service killed before its next cycle loses nothing; the cycle appends the
+spooled batches and only then deletes them (a kill in between stores nothing twice: the cycle
+drops rows the dataset already holds).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from argus_core import atomic
+
+
+class Source(Protocol):
+    name: str
+
+    def pull(self) -> tuple[pd.DataFrame | None, object]:
+        """(rows that arrived, a token for ``done``); None when nothing arrived."""
+        ...
+
+    def done(self, token: object) -> None:
+        """The rows of ``token`` are stored: forget them."""
+        ...
+
+
+class Inbox:
+    """Pushed batches spooled to ``folder`` until a cycle stores them."""
+
+    name = "push"
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._counter = itertools.count()
+        for stale in self.folder.glob(".*.tmp"):  # a batch being written when the process died
+            stale.unlink(missing_ok=True)
+
+    def put(self, frame: pd.DataFrame) -> Path:
+        """Spool one validated batch; once this returns the batch survives a kill."""
+        name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._counter):06d}.parquet"
+        final = self.folder / name
+        with atomic.staged(final) as tmp:
+            frame.to_parquet(tmp, index=False)
+        return final
+
+    def waiting(self) -> list[Path]:
+        return sorted(self.folder.glob("*.parquet"))
+
+    def pending(self) -> pd.DataFrame | None:
+        """Every spooled row (for duplicate checks on ingestion), None when the inbox is empty."""
+        frame, _ = self.pull()
+        return frame
+
+    def pull(self) -> tuple[pd.DataFrame | None, list[Path]]:
+        files = self.waiting()
+        if not files:
+            return None, []
+        frames = [pd.read_parquet(f) for f in files]
+        return pd.concat(frames, ignore_index=True), files
+
+    def done(self, token: list[Path]) -> None:
+        for path in token:
+            path.unlink(missing_ok=True)
