@@ -1,0 +1,231 @@
+"""The live service in-process (FastAPI's TestClient) on a copy of the demo scenario cut at noon of
+its last day, fed the real rows that follow: ingestion (good, bad, repeated, late, future), a
+cycle, /metrics through prometheus_client's parser, hot reload after a promote, a champion that
+fails to load, restart, tokens, events, and the run store over REST."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from argus_core.data import schema, store
+from argus_core.live import snapshot
+from argus_core.live.api import Access, create_app
+from argus_core.live.service import Service, Settings
+from argus_core.model import registry
+from tests.test_store import snapshot as files_of
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "demo_data" / "incident"
+CUT = pd.Timestamp("2026-03-11T12:00Z")
+CLOCK = pd.Timestamp("2026-03-11T14:00Z")  # the service's "now" in these tests
+FULL = store.read(DEMO)
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    monkeypatch.setenv("ARGUS_THREADS", "1")
+
+
+@pytest.fixture
+def live(tmp_path) -> tuple[Path, Path]:
+    dataset = tmp_path / "live"
+    store.write_dataset(dataset, FULL[FULL[schema.TIMESTAMP] <= CUT], kind="simulated", step="5min")
+    models = tmp_path / "models"
+    shutil.copytree(ROOT / "models", models, ignore=shutil.ignore_patterns("runs.sqlite*", ".*"))
+    return dataset, models
+
+
+def make(live, token: str | None = None, **settings) -> tuple[Service, TestClient]:
+    dataset, models = live
+    service = Service(Settings(dataset=dataset, models=models, threads=1, **settings), clock=lambda: CLOCK)
+    return service, TestClient(create_app(service, Access(token=token)))
+
+
+def rows_after(start: pd.Timestamp, steps: int) -> pd.DataFrame:
+    end = start + pd.Timedelta("5min") * steps
+    part = FULL[(FULL[schema.TIMESTAMP] > start) & (FULL[schema.TIMESTAMP] <= end)]
+    return part.astype({schema.SERVER: str, schema.STATUS: str, schema.PROFILE: str})
+
+
+def as_json(frame: pd.DataFrame) -> list[dict]:
+    return json.loads(frame.drop(columns=[schema.PROFILE]).to_json(orient="records", date_format="iso"))
+
+
+def test_a_cycle_serves_risk_server_detail_and_readiness(live):
+    service, client = make(live)
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 503  # no forecast yet
+    done = client.post("/api/v1/cycle").json()
+    assert done["generation"] == 1 and done["model_id"] == registry.champion_model_id(live[1])
+    assert client.get("/readyz").json()["ready"] is True
+    risk = client.get("/api/v1/risk").json()
+    assert len(risk["servers"]) == 14 and risk["data_end"].startswith("2026-03-11T12:00")
+    assert {"server_name", "level", "score", "driver", "p_critical"} <= set(risk["servers"][0])
+    detail = client.get("/api/v1/servers/ppdb001").json()
+    assert detail["level"] in ("healthy", "watch", "warning", "critical")
+    assert len(detail["forecast"]) == 96 * len(detail["metrics"]) and detail["why"]
+    assert client.get("/api/v1/servers/nobody").status_code == 404
+
+
+def test_pushed_samples_are_stored_once_at_the_next_cycle(live):
+    service, client = make(live)
+    batch = rows_after(CUT, 6)
+    before = store.read_manifest(live[0])["rows"]
+    first = client.post("/api/v1/samples", json=as_json(batch)).json()
+    assert first["accepted"] == len(batch) == 14 * 6
+    again = client.post("/api/v1/samples", json={"samples": as_json(batch)}).json()
+    assert again["accepted"] == 0 and again["duplicates"] == len(batch)  # a retried batch stores nothing twice
+    done = client.post("/api/v1/cycle").json()
+    assert done["accepted"] == len(batch) and done["data_end"].startswith("2026-03-11T12:30")
+    assert store.read_manifest(live[0])["rows"] == before + len(batch)
+    csv = rows_after(CUT + pd.Timedelta("30min"), 2).drop(columns=[schema.PROFILE]).to_csv(index=False)
+    assert client.post("/api/v1/samples", content=csv, headers={"content-type": "text/csv"}).json()["accepted"] == 28
+    assert client.post("/api/v1/samples", json=as_json(batch)).json()["accepted"] == 0  # stored ones too
+    client.post("/api/v1/cycle")
+    assert store.read_manifest(live[0])["rows"] == before + len(batch) + 28
+
+
+def test_late_samples_are_placed_and_too_late_or_future_ones_refused(live):
+    service, client = make(live)
+    late = rows_after(CUT - pd.Timedelta("1h"), 3)
+    late = late[late[schema.SERVER] == "ppweb001"].assign(server_name="ppweb777")  # a new server, an hour late
+    assert client.post("/api/v1/samples", json=as_json(late)).json()["accepted"] == 3
+    too_late = late.assign(timestamp=late[schema.TIMESTAMP] - pd.Timedelta("3D"), server_name="ppweb778")
+    answer = client.post("/api/v1/samples", json=as_json(too_late))
+    assert answer.status_code == 422 and "too late" in answer.json()["detail"]
+    future = late.assign(timestamp=late[schema.TIMESTAMP] + pd.Timedelta("1D"), server_name="ppweb779")
+    answer = client.post("/api/v1/samples", json=as_json(future))
+    assert answer.status_code == 422 and "in the future" in answer.json()["detail"]
+    client.post("/api/v1/cycle")
+    stored = store.read(live[0], servers=["ppweb777"])
+    assert len(stored) == 3 and stored[schema.PROFILE].astype(str).unique().tolist() == ["WEB_API"]
+
+
+@pytest.mark.parametrize("change, status, message", [
+    (lambda rows: rows.assign(mem_used_pct=[150.0] + [50.0] * (len(rows) - 1)), 422, "mem_used_pct"),
+    (lambda rows: rows.assign(favourite_colour="blue"), 422, "unknown field"),
+    (lambda rows: rows.assign(server_name=["ppdb\x1b[31m001"] + ["ppdb001"] * (len(rows) - 1)), 422,
+     "bad server name"),
+    (lambda rows: rows.assign(server_name=["<b>db</b>"] + ["ppdb001"] * (len(rows) - 1)), 422, "bad server name"),
+    (lambda rows: rows.assign(cpu_idle_pct="lots"), 422, "cpu_idle_pct"),
+])
+def test_a_batch_with_any_bad_row_stores_nothing(live, change, status, message):
+    service, client = make(live)
+    batch = rows_after(CUT, 2)
+    before = files_of(live[0])
+    answer = client.post("/api/v1/samples", json=as_json(change(batch)))
+    assert answer.status_code == status and message in answer.text, answer.text
+    assert answer.json()["problems"]
+    assert not service.inbox.waiting() and files_of(live[0]) == before
+    assert service.counters.samples_rejected > 0
+
+
+def test_bodies_that_are_not_batches_get_a_clear_4xx(live):
+    service, client = make(live, max_body_bytes=10_000)
+    assert client.post("/api/v1/samples", content=b"\xff\xfe not utf-8",
+                       headers={"content-type": "application/json"}).status_code == 422
+    assert "JSON list of records" in client.post("/api/v1/samples", json={"rows": 3}).text
+    assert client.post("/api/v1/samples", content=b"{oops", headers={"content-type": "application/json"}
+                       ).status_code == 422
+    big = client.post("/api/v1/samples", content=b"x" * 20_000, headers={"content-type": "text/csv"})
+    assert big.status_code == 413 and "limit" in big.text
+    assert client.post("/api/v1/samples", json=[]).status_code == 422
+    assert not service.inbox.waiting()
+
+
+def test_metrics_parse_and_stay_bounded(live):
+    service, client = make(live)
+    client.post("/api/v1/samples", json=as_json(rows_after(CUT, 1)))
+    client.post("/api/v1/cycle")
+    text = client.get("/metrics").text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    for name in ("argus_breach_probability", "argus_time_to_breach_seconds", "argus_forecast_peak",
+                 "argus_risk_score", "argus_risk_level", "argus_cycle_duration_seconds", "argus_samples_accepted",
+                 "argus_samples_rejected", "argus_last_cycle_success_timestamp_seconds", "argus_model_info"):
+        assert name in families, name
+    probability = families["argus_breach_probability"].samples
+    metrics = len(service.snapshot.per_metric["metric"].unique())
+    assert len(probability) == 14 * metrics * 2
+    assert {s.labels["threshold"] for s in probability} == {"warning", "critical"}
+    assert {s.labels["horizon"] for s in probability} == {"8h"}
+    assert all(0 <= s.value <= 1 for s in probability)
+    assert all(s.timestamp is None for f in families.values() for s in f.samples)  # never future-stamped
+    assert families["argus_model_info"].samples[0].labels["model_id"] == service.snapshot.model_id
+    assert families["argus_samples_accepted"].samples[0].value == 14 * len(schema.METRIC_COLUMNS)
+    labels = {k for f in families.values() for s in f.samples for k in s.labels}
+    assert labels <= {"server", "metric", "threshold", "horizon", "path", "quantile", "model_id"}
+
+
+def test_a_promote_is_served_at_the_next_cycle_and_a_broken_champion_is_not(live):
+    service, client = make(live)
+    first = client.post("/api/v1/cycle").json()["model_id"]
+    retired = next(m for m in registry.read(live[1])["models"] if m != first)
+    registry.promote(live[1], retired)
+    assert client.post("/api/v1/cycle").json()["model_id"] == retired
+    events = [e["kind"] for e in service.events.after(0)]
+    assert "model" in events
+    (live[1] / first / "model.safetensors").write_bytes(b"torn")
+    registry.promote(live[1], first)
+    answer = client.post("/api/v1/models/reload").json()
+    assert answer["serving"] == retired and "failed to load" in answer["model_error"]
+    assert client.post("/api/v1/cycle").json()["model_id"] == retired  # the previous one keeps serving
+    assert "failed to load" in client.get("/api/v1/risk").json()["model_error"]
+
+
+def test_levels_and_the_snapshot_survive_a_restart_and_spooled_samples_are_not_lost(live):
+    service, client = make(live)
+    client.post("/api/v1/cycle")
+    levels = dict(service.levels)
+    client.post("/api/v1/samples", json=as_json(rows_after(CUT, 3)))  # spooled, then the process dies
+    before = store.read_manifest(live[0])["rows"]
+    again, client2 = make(live)
+    assert again.snapshot.generation == 1 and again.levels == levels
+    assert client2.get("/readyz").json()["ready"] is True  # the last snapshot is served at once
+    assert client2.post("/api/v1/cycle").json()["accepted"] == 14 * 3
+    assert store.read_manifest(live[0])["rows"] == before + 14 * 3
+    assert snapshot.load(live[0] / ".live").generation == 2
+
+
+def test_writes_need_the_token_when_one_is_set(live):
+    token = "a-long-enough-secret-token"
+    service, client = make(live, token=token)
+    batch = as_json(rows_after(CUT, 1))
+    assert client.post("/api/v1/samples", json=batch).status_code == 401
+    assert client.post("/api/v1/samples", json=batch, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.post("/api/v1/cycle").status_code == 401 and client.post("/api/v1/runs", json={}).status_code == 401
+    assert not service.inbox.waiting()
+    ok = client.post("/api/v1/samples", json=batch, headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200 and ok.json()["accepted"] == 14
+    assert client.get("/healthz").status_code == 200 and client.get("/metrics").status_code == 200
+
+
+def test_events_stream_one_message_per_cycle(live):
+    service, client = make(live)
+    client.post("/api/v1/cycle")
+    with client.stream("GET", "/api/v1/events?after=0&limit=1") as stream:
+        text = "".join(stream.iter_text())
+    assert "event: cycle" in text or "event: level" in text or "event: model" in text
+    kinds = [e["kind"] for e in service.events.after(0)]
+    assert "cycle" in kinds
+
+
+def test_any_training_loop_can_log_into_the_run_store(live):
+    service, client = make(live)
+    run = client.post("/api/v1/runs", json={"name": "my own loop", "settings": {"lr": 0.01}}).json()["id"]
+    rows = [{"step": i, "epoch": 0, "values": {"train_loss": 1.0 / (i + 1)}} for i in range(5)]
+    assert client.post(f"/api/v1/runs/{run}/metrics", json=rows).json() == {"stored": 5}
+    assert client.post(f"/api/v1/runs/{run}/metrics", json=[{"step": "x"}]).status_code == 422
+    done = client.post(f"/api/v1/runs/{run}/status", json={"status": "completed"}).json()
+    assert done["status"] == "completed"
+    detail = client.get(f"/api/v1/runs/{run}").json()
+    assert len(detail["metrics"]) == 5 and detail["settings"] == {"lr": 0.01}
+    assert [r["name"] for r in client.get("/api/v1/runs").json()] == ["my own loop"]
+    assert client.get("/api/v1/runs/999").status_code == 404
+    assert client.post(f"/api/v1/runs/{run}/status", json={"status": "great"}).status_code == 422
