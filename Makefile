@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: run test lint chromium bench demo-data clean extras
+.PHONY: run test lint chromium bench demo-data clean extras live-demo
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,13 @@ $(STAMP): requirements.txt
 PORT ?= 8501
 run: $(STAMP)
 	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+# The live service on a simulated fleet fed in accelerated time, with the dashboard in live mode:
+# API at http://localhost:8000/docs, dashboard at http://localhost:8501. Options, e.g.
+# make live-demo DEMO_ARGS="--servers 90 --incident disk_filling --seed 3 --speed 240"
+DEMO_ARGS ?=
+live-demo: $(STAMP)
+	$(PY) -m argus_core live-demo $(DEMO_ARGS)
 
 # The optional classical baseline of `backtest` (statsforecast): see requirements-extras.txt
 extras: $(STAMP)

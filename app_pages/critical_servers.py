@@ -8,6 +8,7 @@ from argus_core import dashboard, risk
 st.title("Critical servers")
 with ui.guard("the critical servers"):
     view = ui.fleet_view(ui.current())
+    ui.freshness(view)
     ranked, _, _ = ui.ranking_with_memory(view)
     if ranked.empty:
         st.warning("No server has enough history for a forecast at this time; move the 'As of' cursor later.")

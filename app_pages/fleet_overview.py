@@ -10,6 +10,7 @@ from argus_core import charts, dashboard, risk
 st.title("Fleet overview")
 with ui.guard("the fleet overview"):
     view = ui.fleet_view(ui.current())
+    ui.freshness(view)
     ranked, counts, before = ui.ranking_with_memory(view)
     if ranked.empty:
         st.warning("No server in this dataset has the 24 h of history a forecast needs; "

@@ -11,6 +11,7 @@ from ui.state import KEY_SERVER
 st.title("Server detail")
 with ui.guard("the server detail"):
     view = ui.fleet_view(ui.current())
+    ui.freshness(view)
     servers = sorted(view.profiles)
     wanted = st.session_state.get(KEY_SERVER)
     if wanted not in servers:

@@ -23,6 +23,20 @@ from argus_core.model import forecast
 SPARK_HOURS = 6  # history shown in a sparkline before the forecast part
 
 
+@dataclass(frozen=True)
+class LiveStatus:
+    """How fresh a live service's snapshot is, for the banner and the stale marks."""
+
+    generation: int
+    created: pd.Timestamp  # when the cycle published it
+    every: pd.Timedelta  # the service's cycle period
+    late_by: pd.Timedelta  # how far past due the next cycle is (zero when on time)
+    levels: dict[str, str]  # the service's levels (its hysteresis, not this browser session's)
+    last_sample: dict[str, pd.Timestamp]  # server -> its newest sample
+    stale: list[str]  # servers whose newest sample is well behind the fleet's
+    model_error: str | None
+
+
 @dataclass
 class FleetView:
     dataset: Path
@@ -35,6 +49,7 @@ class FleetView:
     per_metric: pd.DataFrame  # risk.metric_risk: one row per (server, metric)
     thresholds: dict[str, schema.Threshold]
     profiles: dict[str, str]  # server -> profile
+    live: LiveStatus | None = None  # set when the view is a live service's snapshot
 
     @property
     def metrics(self) -> list[str]:

@@ -229,3 +229,31 @@ def test_any_training_loop_can_log_into_the_run_store(live):
     assert [r["name"] for r in client.get("/api/v1/runs").json()] == ["my own loop"]
     assert client.get("/api/v1/runs/999").status_code == 404
     assert client.post(f"/api/v1/runs/{run}/status", json={"status": "great"}).status_code == 422
+
+
+def test_the_dashboard_shows_the_live_snapshot_and_its_freshness(live, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    service, client = make(live)
+    # every server but one reports for another half hour: that one is stale
+    batch = rows_after(CUT, 6)
+    client.post("/api/v1/samples", json=as_json(batch[batch[schema.SERVER] != "ppcon001"]))
+    generation = client.post("/api/v1/cycle").json()["generation"]
+    monkeypatch.setenv("ARGUS_DATASETS", str(live[0]))
+    monkeypatch.setenv("ARGUS_MODELS", str(live[1]))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.sidebar.selectbox[0].value == live[0]  # the live dataset is offered first
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith(f"Live: snapshot {generation} published") for c in captions), captions
+    assert any(f"live · snapshot {generation}" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert any("ppcon001" in w.value and "stopped sending" in w.value for w in at.warning)
+    counts = {m.label: int(m.value) for m in at.metric}
+    assert sum(counts.values()) == 14
+    levels = service.snapshot.ranking.set_index("server_name")["level"].value_counts()
+    assert counts == {level.capitalize(): int(levels.get(level, 0)) for level in ("healthy", "watch", "warning",
+                                                                                    "critical")}
+    at.switch_page("app_pages/critical_servers.py").run()
+    assert not at.exception and at.dataframe[0].value["server_name"].iloc[0] == \
+        service.snapshot.ranking["server_name"].iloc[0]

@@ -4,6 +4,7 @@ sessions; per-session memory of the last levels for hysteresis and "changed sinc
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ import streamlit as st
 from argus_core import dashboard, replay
 from argus_core.data import store
 from argus_core.errors import DatasetError
+from argus_core.live import view as live_view
 from argus_core.model import backtest, forecast, threads
 
 KEY_MEMORY = "argus.level_memory"
@@ -30,12 +32,23 @@ def _set_threads() -> None:
     threads.use_threads(threads.from_environment())
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _live_view(dataset: str, models: str, generation: int) -> dashboard.FleetView:
+    # keyed on the snapshot's generation: a new cycle's snapshot is read once, then shared
+    return live_view.fleet_view(dataset, models)
+
+
 def fleet_view(selection) -> dashboard.FleetView:
-    """The fleet forecast for the sidebar's selection; ArgusError says what is missing."""
+    """The fleet forecast for the sidebar's selection; ArgusError says what is missing. A live
+    dataset followed at its latest data with the champion shows the service's last snapshot."""
     if selection.problem:
         raise DatasetError(selection.problem)
     if selection.dataset is None:
         raise DatasetError("no dataset selected; write the demo data with `make demo-data`")
+    generation = live_view.generation(selection.dataset)
+    if generation is not None and selection.as_of is None and selection.model_id is None:
+        view = _live_view(str(selection.dataset), str(selection.models), generation)
+        return replace(view, live=replace(view.live, late_by=live_view.late_by(view.live)))
     source = dashboard.view_source(selection.dataset, selection.models, selection.model_id)
     as_of = selection.as_of.isoformat() if selection.as_of is not None else None
     return _view(source.key, as_of, source)
@@ -46,6 +59,14 @@ def ranking_with_memory(view: dashboard.FleetView) -> tuple[pd.DataFrame, dict[s
     level counts, and the counts of that previous view (None on the first view)."""
     memory = st.session_state.setdefault(KEY_MEMORY, {})
     key = (view.model_id, str(view.as_of))
+    if view.live is not None:  # the service's levels, with its hysteresis over every cycle
+        ranked = dashboard.ranking(view, view.live.levels)
+        counts = dashboard.level_counts(ranked)
+        entry = memory.get(str(view.dataset))
+        before = entry["counts"] if entry and entry["key"] != key else (entry or {}).get("before")
+        memory[str(view.dataset)] = {"key": key, "levels": view.live.levels, "counts": counts,
+                                     "previous_levels": None, "before": before}
+        return ranked, counts, before
     entry = memory.get(str(view.dataset))
     if entry is None:
         previous_levels, before = None, None

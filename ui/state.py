@@ -12,7 +12,9 @@ import streamlit as st
 
 from argus_core import dashboard
 from argus_core.errors import ArgusError
+from argus_core.live import view as live_view
 from argus_core.model import registry
+from ui import live
 
 ROOT = Path(__file__).resolve().parents[1]
 DETAIL_PAGE = "app_pages/server_detail.py"
@@ -46,9 +48,10 @@ def available_datasets() -> list[Path]:
 
 def _label(path: Path) -> str:
     try:
-        return str(path.relative_to(ROOT))
+        name = str(path.relative_to(ROOT))
     except ValueError:
-        return str(path)
+        name = str(path)
+    return f"{name} · live" if live_view.is_live(path) else name
 
 
 def sidebar() -> Selection:
@@ -67,6 +70,8 @@ def sidebar() -> Selection:
         dataset = st.selectbox("Dataset", datasets, format_func=_label, key=KEY_DATASET)
         model_id = _model_picker(models)
         as_of, problem = _cursor(dataset)
+        if as_of is None and live_view.is_live(dataset):
+            live.watch(str(dataset))
         st.button("Refresh", icon=":material/refresh:", help="Re-read the dataset and the models directory",
                   width="stretch")
     selection = Selection(dataset, models, model_id, as_of, problem)

@@ -86,3 +86,84 @@ def _serve(args: argparse.Namespace) -> int:
         service.stop()
     print("stopped", file=sys.stderr)
     return 0
+
+
+def add_live_demo_command(sub: argparse._SubParsersAction) -> None:
+    from argus_core.data.simulate import INCIDENT_KINDS
+    from argus_core.live.demo import DemoPlan
+
+    defaults = DemoPlan()
+    de = sub.add_parser("live-demo", help="watch the live service follow a simulated fleet with an incident",
+                        description="Simulate a fleet with one scripted incident, write its first day as a live "
+                                    "dataset, serve it, push the rest to the service in accelerated fleet time "
+                                    "(as an agent would) and open the dashboard in live mode. Ctrl-C stops it all.")
+    de.add_argument("--servers", type=int, default=defaults.servers)
+    de.add_argument("--incident", choices=sorted(INCIDENT_KINDS), default=defaults.incident)
+    de.add_argument("--seed", type=int, default=defaults.seed)
+    de.add_argument("--speed", type=float, default=defaults.speed,
+                    help=f"fleet seconds per second (default {defaults.speed:g}: a 5-minute step every 2.5 s)")
+    de.add_argument("--dataset", type=Path, default=Path("data/live-demo"),
+                    help="written anew (default data/live-demo)")
+    de.add_argument("--models", type=Path, default=DEFAULT_ROOT)
+    de.add_argument("--port", type=int, default=8000, help="the service's port (default 8000)")
+    de.add_argument("--dashboard-port", type=int, default=8501)
+    de.add_argument("--no-dashboard", action="store_true", help="the service and the replayer only")
+    de.add_argument("--minutes", type=float, default=None, help="stop after this many minutes (default: Ctrl-C)")
+    de.set_defaults(handler=_live_demo)
+
+
+def _live_demo(args: argparse.Namespace) -> int:
+    import subprocess
+    import threading
+    import time
+
+    import uvicorn
+
+    from argus_core.live import demo
+    from argus_core.live.api import create_app
+    from argus_core.live.service import Service, Settings
+
+    plan = demo.DemoPlan(servers=args.servers, incident=args.incident, seed=args.seed, speed=args.speed)
+    sim, replay_from, incident = demo.simulate(plan)
+    demo.write_history(args.dataset, sim, replay_from)
+    step_s = pd.Timedelta("5min").total_seconds() / plan.speed
+    service = Service(Settings(dataset=args.dataset, models=args.models,
+                               every=pd.Timedelta(seconds=max(2.0, 2 * step_s))))
+    server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=args.port,
+                                           log_level="warning"))
+    threading.Thread(target=server.run, name="argus-http", daemon=True).start()
+    base = f"http://127.0.0.1:{args.port}"
+    demo.wait_until_up(f"{base}/healthz")
+    service.start()
+    replayer = demo.Replayer(sim, replay_from, f"{base}/api/v1/samples", plan.speed, log=lambda line: print(
+        line, flush=True))
+    replayer.start()
+    print(f"live demo: {plan.servers} servers in {args.dataset}; {incident.kind} on {incident.server_name}: "
+          f"precursor {incident.precursor_start[11:16]}, breach {incident.breach_time[11:16]} UTC fleet time, "
+          f"{(pd.Timestamp(incident.precursor_start) - replay_from) / pd.Timedelta('1s') / plan.speed:.0f} s from "
+          f"now; API {base}/docs", flush=True)
+    dashboard = None
+    if not args.no_dashboard:
+        dashboard = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port",
+                                      str(args.dashboard_port), "--server.headless", "true"],
+                                     env={**os.environ, "ARGUS_MODELS": str(args.models),
+                                          "ARGUS_DATASETS": str(args.dataset)})
+        print(f"dashboard: http://localhost:{args.dashboard_port} (pick {args.dataset} · live in the sidebar)",
+              flush=True)
+    try:
+        deadline = time.monotonic() + args.minutes * 60 if args.minutes else None
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        replayer.stop()
+        service.stop()
+        server.should_exit = True
+        if dashboard is not None:
+            dashboard.terminate()
+            dashboard.wait(timeout=30)
+    snap = service.snapshot
+    print(f"stopped after {replayer.pushed:,} pushed rows; last snapshot {snap.generation if snap else '-'}"
+          + (f", {incident.server_name} {snap.levels.get(incident.server_name)}" if snap else ""))
+    return 0

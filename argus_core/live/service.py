@@ -164,12 +164,13 @@ class Service:
 
     def _cycle(self, started: float) -> snapshot.Snapshot:
         accepted = 0
-        for source in self.sources:
-            rows, token = source.pull()
-            if rows is not None and len(rows):
-                accepted += self._store(rows, source.name)
-            if rows is not None:
-                source.done(token)
+        with self._ingest_lock:  # a push sees the inbox and the dataset before this or after it
+            for source in self.sources:
+                rows, token = source.pull()
+                if rows is not None and len(rows):
+                    accepted += self._store(rows, source.name)
+                if rows is not None:
+                    source.done(token)
         model = self.ensure_model()
         spec = model.spec
         manifest = store.read_manifest(self.settings.dataset)
@@ -188,12 +189,12 @@ class Service:
         generation = (self.snapshot.generation + 1) if self.snapshot else 1
         published = snapshot.Snapshot(
             generation=generation, model_id=model.model_id, data_end=manifest.get("end"),
-            as_of=result.as_of.isoformat(), created=self.clock().isoformat(),
+            as_of=result.as_of.isoformat(), created=utc_now().isoformat(),
             cycle_seconds=round(time.perf_counter() - started, 4),
             horizon_seconds=float(pd.Timedelta(spec.step).total_seconds() * spec.horizon),
             ranking=ranking, per_metric=per_metric, quantiles=result.quantiles, importance=result.importance,
             levels=levels, last_sample={str(k): v.isoformat() for k, v in last.items()}, skipped=result.skipped,
-            model_error=self.model_error, accepted=accepted)
+            model_error=self.model_error, accepted=accepted, every_seconds=self.settings.every.total_seconds())
         snapshot.save(self.settings.state_dir, published)
         changes = {s: (self.levels.get(s), level) for s, level in levels.items() if self.levels.get(s) != level}
         self.snapshot, self.levels = published, levels

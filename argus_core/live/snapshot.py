@@ -40,11 +40,12 @@ class Snapshot:
     skipped: dict[str, str] = field(default_factory=dict)  # servers without enough history, and why
     model_error: str | None = None  # a champion that failed to load (the previous one kept serving)
     accepted: int = 0  # rows stored by this cycle
+    every_seconds: float = 300.0  # the service's cycle period (the dashboard's "late" banner)
 
     def meta(self) -> dict:
         return {k: getattr(self, k) for k in ("generation", "model_id", "data_end", "as_of", "created",
                                               "cycle_seconds", "horizon_seconds", "levels", "last_sample",
-                                              "skipped", "model_error", "accepted")}
+                                              "skipped", "model_error", "accepted", "every_seconds")}
 
 
 def save(state: Path, snapshot: Snapshot) -> None:

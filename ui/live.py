@@ -1,0 +1,55 @@
+"""The dashboard in live mode: a watcher that reruns the app when the service publishes a new
+snapshot, and the freshness banner the SRE pages show."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from argus_core import dashboard
+from argus_core.live import view as live_view
+
+KEY_SEEN = "argus.live.seen"
+POLL_S = 5  # how often the watcher reads the snapshot pointer (a small JSON file)
+
+
+@st.fragment(run_every=POLL_S)
+def watch(dataset: str) -> None:
+    """Rerun the whole app once a new snapshot lands, so every page shows it in place."""
+    generation = live_view.generation(dataset)
+    seen = st.session_state.get(KEY_SEEN)
+    st.session_state[KEY_SEEN] = (dataset, generation)
+    st.caption(f"live · snapshot {generation}" if generation is not None else "live · no snapshot yet")
+    if seen is not None and seen[0] == dataset and seen[1] != generation:
+        st.rerun()
+
+
+def freshness(view: dashboard.FleetView) -> None:
+    """For a live view: when the snapshot was made, a warning when the service is late, and the
+    servers whose samples stopped arriving."""
+    status = view.live
+    if status is None:
+        return
+    age = pd.Timestamp.now(tz="UTC") - status.created
+    text = (f"Live: snapshot {status.generation} published {status.created:%H:%M:%S} UTC "
+            f"({_duration(age)} ago), a cycle every {_duration(status.every)}")
+    if status.late_by > pd.Timedelta(0):
+        st.warning(f"{text}. The service is late by {_duration(status.late_by)}: is "
+                   "`python -m argus_core serve` still running?", icon=":material/schedule:")
+    else:
+        st.caption(text)
+    if status.model_error:
+        st.warning(status.model_error)
+    if status.stale:
+        shown = ", ".join(status.stale[:8]) + (f" and {len(status.stale) - 8} more" if len(status.stale) > 8 else "")
+        st.warning(f"{len(status.stale)} server(s) stopped sending samples: {shown} "
+                   "(their forecast is from their last sample)", icon=":material/signal_disconnected:")
+
+
+def _duration(delta: pd.Timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
