@@ -19,8 +19,7 @@ timestamps or free text. Names follow Prometheus's conventions: ``argus_`` prefi
 
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import pandas as pd
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
@@ -37,8 +36,8 @@ def horizon_label(seconds: float) -> str:
     return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
 
 
-class SnapshotCollector:
-    """Reads the service's current snapshot and counters at every scrape."""
+class ServiceCollector:
+    """The service's own figures (counters, last cycle), read at every scrape."""
 
     def __init__(self, service) -> None:
         self.service = service
@@ -48,18 +47,14 @@ class SnapshotCollector:
         counters = service.counters
         yield _gauge("argus_cycle_duration_seconds", "Duration of the last successful cycle.",
                      counters.last_cycle_seconds)
-        cycles = CounterMetricFamily("argus_cycles", "Cycles that published a snapshot.")
-        cycles.add_metric([], counters.cycles)
-        yield cycles
-        failures = CounterMetricFamily("argus_cycle_failures", "Cycles that failed (the previous snapshot stayed).")
-        failures.add_metric([], counters.cycle_failures)
-        yield failures
-        accepted = CounterMetricFamily("argus_samples_accepted", "Pushed values (rows x metrics) accepted.")
-        accepted.add_metric([], counters.samples_accepted)
-        yield accepted
-        rejected = CounterMetricFamily("argus_samples_rejected", "Pushed values (rows x metrics) refused.")
-        rejected.add_metric([], counters.samples_rejected)
-        yield rejected
+        for name, text, value in (
+                ("argus_cycles", "Cycles that published a snapshot.", counters.cycles),
+                ("argus_cycle_failures", "Cycles that failed (the previous snapshot stayed).", counters.cycle_failures),
+                ("argus_samples_accepted", "Pushed values (rows x metrics) accepted.", counters.samples_accepted),
+                ("argus_samples_rejected", "Pushed values (rows x metrics) refused.", counters.samples_rejected)):
+            family = CounterMetricFamily(name, text)
+            family.add_metric([], value)
+            yield family
         yield _gauge("argus_last_cycle_success_timestamp_seconds", "When the last cycle published (Unix time).",
                      counters.last_success)
         if snap is None:
@@ -70,46 +65,88 @@ class SnapshotCollector:
         info = InfoMetricFamily("argus_model", "The model that made the published forecast.")
         info.add_metric([], {"model_id": snap.model_id})
         yield info
-        horizon = horizon_label(snap.horizon_seconds)
-        yield from _per_metric(snap.per_metric, horizon, pd.Timestamp(snap.as_of) if snap.as_of else None)
-        score = GaugeMetricFamily("argus_risk_score", "Risk score 0..100 of the server's worst metric.",
-                                  labels=["server", "horizon"])
-        level = GaugeMetricFamily("argus_risk_level", "Level: 0 healthy, 1 watch, 2 warning, 3 critical.",
-                                  labels=["server"])
-        for row in snap.ranking.itertuples(index=False):
-            server = str(getattr(row, schema.SERVER))
-            score.add_metric([server, horizon], float(row.score))
-            level.add_metric([server], float(risk.LEVELS.index(row.level)))
-        yield score
-        yield level
 
 
-def _per_metric(per_metric: pd.DataFrame, horizon: str, as_of: pd.Timestamp | None):
-    probability = GaugeMetricFamily("argus_breach_probability", "Probability of crossing the threshold within "
-                                    "the horizon.", labels=["server", "metric", "threshold", "horizon"])
-    to_breach = GaugeMetricFamily("argus_time_to_breach_seconds", "Seconds from the forecast start to the first "
-                                  "critical breach on the path (absent: no breach).",
-                                  labels=["server", "metric", "path", "horizon"])
-    peak = GaugeMetricFamily("argus_forecast_peak", "Peak of the forecast path over the horizon, in the metric's "
-                             "unit.", labels=["server", "metric", "quantile", "horizon"])
-    value = GaugeMetricFamily("argus_metric_value", "The latest sample of the metric.", labels=["server", "metric"])
-    now = GaugeMetricFamily("argus_breaching_now", "1 while the latest sample is at or over a threshold.",
-                            labels=["server", "metric"])
-    for row in per_metric.itertuples(index=False):
-        server, metric = str(getattr(row, schema.SERVER)), str(row.metric)
-        probability.add_metric([server, metric, "warning", horizon], float(row.p_warning))
-        probability.add_metric([server, metric, "critical", horizon], float(row.p_critical))
-        for path, column in (("p50", "breach_p50"), ("p90", "breach_p90")):
-            when = getattr(row, column)
-            if as_of is not None and not pd.isna(when):
-                to_breach.add_metric([server, metric, path, horizon], max(0.0, (when - as_of).total_seconds()))
-        peak.add_metric([server, metric, "0.5", horizon], float(row.peak_p50))
-        peak.add_metric([server, metric, "0.9", horizon], float(row.peak_p90))
-        current = getattr(row, "value_now", math.nan)
-        if current is not None and not pd.isna(current):
-            value.add_metric([server, metric], float(current))
-        now.add_metric([server, metric], 1.0 if isinstance(getattr(row, "breaching_now", None), str) else 0.0)
-    yield from (probability, to_breach, peak, value, now)
+# --- the snapshot's series: written once per snapshot, as text (50,000 lines at 1,000 servers) ---------
+
+def _label_values(values) -> np.ndarray:
+    """Label values escaped as the text format wants them (backslash, double quote, newline)."""
+    text = pd.Series(values, dtype="object").astype(str)
+    return (text.str.replace("\\", "\\\\", regex=False).str.replace('"', '\\"', regex=False)
+            .str.replace("\n", "\\n", regex=False)).to_numpy(dtype=object)
+
+
+def _family(name: str, help_text: str, labels: list[tuple[str, np.ndarray]], values: np.ndarray,
+            keep: np.ndarray | None = None) -> list[str]:
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+    if keep is not None:
+        labels = [(k, v[keep]) for k, v in labels]
+        values = values[keep]
+    if len(values):
+        joined = None
+        for key, column in labels:
+            piece = key + '="' + column.astype(object) + '"'
+            joined = piece if joined is None else joined + "," + piece
+        numbers = np.char.mod("%.10g", values.astype(np.float64)).astype(object)
+        lines += list(name + "{" + joined + "} " + numbers)
+    return lines
+
+
+def render_snapshot(snap) -> str:
+    """The snapshot's per-server and per-metric gauges in the Prometheus text format."""
+    horizon = horizon_label(snap.horizon_seconds)
+    pm, ranking = snap.per_metric, snap.ranking
+    server, metric = _label_values(pm[schema.SERVER]), _label_values(pm["metric"])
+    hz = np.full(len(pm), horizon, dtype=object)
+    as_of = pd.Timestamp(snap.as_of) if snap.as_of else None
+    out: list[str] = []
+    out += _family("argus_breach_probability", "Probability of crossing the threshold within the horizon.",
+                   [("server", np.concatenate([server, server])), ("metric", np.concatenate([metric, metric])),
+                    ("threshold", np.array(["warning"] * len(pm) + ["critical"] * len(pm), dtype=object)),
+                    ("horizon", np.concatenate([hz, hz]))],
+                   np.concatenate([pm["p_warning"].to_numpy(float), pm["p_critical"].to_numpy(float)]))
+    for_paths = []
+    for path, column in (("p50", "breach_p50"), ("p90", "breach_p90")):
+        when = pd.to_datetime(pm[column], utc=True)
+        seconds = ((when - as_of).dt.total_seconds().clip(lower=0) if as_of is not None
+                   else pd.Series(np.nan, index=pm.index)).to_numpy(float)
+        for_paths.append((path, seconds))
+    paths = np.concatenate([np.full(len(pm), p, dtype=object) for p, _ in for_paths])
+    seconds = np.concatenate([s for _, s in for_paths])
+    out += _family("argus_time_to_breach_seconds", "Seconds from the forecast start to the first critical breach "
+                   "on the path (absent: no breach).",
+                   [("server", np.concatenate([server, server])), ("metric", np.concatenate([metric, metric])),
+                    ("path", paths), ("horizon", np.concatenate([hz, hz]))], seconds, keep=~np.isnan(seconds))
+    out += _family("argus_forecast_peak", "Peak of the forecast path over the horizon, in the metric's unit.",
+                   [("server", np.concatenate([server, server])), ("metric", np.concatenate([metric, metric])),
+                    ("quantile", np.array(["0.5"] * len(pm) + ["0.9"] * len(pm), dtype=object)),
+                    ("horizon", np.concatenate([hz, hz]))],
+                   np.concatenate([pm["peak_p50"].to_numpy(float), pm["peak_p90"].to_numpy(float)]))
+    current = pm["value_now"].to_numpy(float) if "value_now" in pm else np.full(len(pm), np.nan)
+    out += _family("argus_metric_value", "The latest sample of the metric.", [("server", server), ("metric", metric)],
+                   current, keep=~np.isnan(current))
+    breaching = pm["breaching_now"].map(lambda v: isinstance(v, str)).to_numpy(float) if "breaching_now" in pm \
+        else np.zeros(len(pm))
+    out += _family("argus_breaching_now", "1 while the latest sample is at or over a threshold.",
+                   [("server", server), ("metric", metric)], breaching)
+    names = _label_values(ranking[schema.SERVER])
+    out += _family("argus_risk_score", "Risk score 0..100 of the server's worst metric.",
+                   [("server", names), ("horizon", np.full(len(ranking), horizon, dtype=object))],
+                   ranking["score"].to_numpy(float))
+    out += _family("argus_risk_level", "Level: 0 healthy, 1 watch, 2 warning, 3 critical.", [("server", names)],
+                   ranking["level"].map(risk.LEVELS.index).to_numpy(float))
+    return "\n".join(out) + "\n"
+
+
+_RENDERED: dict[tuple[int, int], str] = {}  # (id of the snapshot, generation) -> its text
+
+
+def snapshot_text(snap) -> str:
+    key = (id(snap), snap.generation)
+    if key not in _RENDERED:
+        _RENDERED.clear()  # only the current snapshot is ever scraped
+        _RENDERED[key] = render_snapshot(snap)
+    return _RENDERED[key]
 
 
 def _gauge(name: str, documentation: str, number: float | None) -> GaugeMetricFamily:
@@ -120,7 +157,8 @@ def _gauge(name: str, documentation: str, number: float | None) -> GaugeMetricFa
 
 
 def exposition(service) -> bytes:
-    """The text format a Prometheus server scrapes."""
+    """The text format a Prometheus server scrapes: the service's figures, then the snapshot's."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(service))
-    return generate_latest(registry)
+    registry.register(ServiceCollector(service))
+    head = generate_latest(registry)
+    return head + (snapshot_text(service.snapshot).encode() if service.snapshot is not None else b"")
