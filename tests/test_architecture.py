@@ -15,10 +15,12 @@ HEAVY = ("torch", "lightning", "pytorch_forecasting", "safetensors")
 VIEWS = ("risk", "dashboard", "replay", "charts", "console", "quality")  # what the pages draw
 # wing -> the argus_core wings it must never import
 FORBIDDEN = {
-    "data": ("model", "runs", "cli", *VIEWS),
-    "model": ("runs", "cli", *VIEWS),
-    "runs": ("cli", *VIEWS),
-    "risk": ("model", "runs", "cli", "dashboard", "replay", "charts", "console", "quality"),
+    "data": ("model", "runs", "live", "cli", *VIEWS),
+    "model": ("runs", "live", "cli", *VIEWS),
+    "runs": ("live", "cli", *VIEWS),
+    "live": ("cli",),
+    **{view: ("live", "cli") for view in VIEWS if view != "risk"},
+    "risk": ("model", "runs", "live", "cli", "dashboard", "replay", "charts", "console", "quality"),
 }
 TORCH_FREE_MODEL_PARTS = ("config", "spec", "layout", "registry", "threads")
 

@@ -257,3 +257,19 @@ def test_the_dashboard_shows_the_live_snapshot_and_its_freshness(live, monkeypat
     at.switch_page("app_pages/critical_servers.py").run()
     assert not at.exception and at.dataframe[0].value["server_name"].iloc[0] == \
         service.snapshot.ranking["server_name"].iloc[0]
+
+
+def test_a_full_disk_refuses_pushes_clearly_and_reads_keep_working(live, monkeypatch):
+    import errno
+
+    service, client = make(live)
+    client.post("/api/v1/cycle")
+
+    def full(frame):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(service.inbox, "put", full)
+    answer = client.post("/api/v1/samples", json=as_json(rows_after(CUT, 1)))
+    assert answer.status_code == 507 and "No space left on device" in answer.json()["detail"]
+    assert client.get("/api/v1/risk").status_code == 200 and client.get("/metrics").status_code == 200
+    assert not service.inbox.waiting()

@@ -19,6 +19,8 @@ import pandas as pd
 
 from argus_core.cli.main import main
 from argus_core.data import schema, store
+from argus_core.runs.client import RunLogger
+from argus_core.runs.store import RunStore, default_path
 from tests.test_live import CUT, FULL, as_json, rows_after
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,6 +103,12 @@ def test_serve_survives_a_kill_without_losing_or_doubling_a_push(tmp_path):
         assert again["accepted"] == 0
         status, risk = call(f"{base}/api/v1/risk")
         assert set(levels) == {s["server_name"] for s in risk["servers"]}
+        run = RunLogger(base, "an outside loop", settings={"lr": 0.1}, every=3)  # the client, over real HTTP
+        for step in range(7):
+            run.log(step, 0, train_loss=1.0 / (step + 1))
+        assert run.finish("completed")["status"] == "completed"
+        runs = RunStore(default_path(models))
+        assert len(runs.metrics(run.id)) == 7 and runs.get(run.id).name == "an outside loop"
     finally:
         stop(child)
 

@@ -112,11 +112,15 @@ def validate_batch(raw: pd.DataFrame, rules: Rules, newest: pd.Timestamp | None,
     return canonical
 
 
-def new_rows(batch: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``batch`` whose (server, timestamp) is not in ``stored``."""
-    if stored.empty or batch.empty:
+def keys_of(frame: pd.DataFrame) -> pd.MultiIndex:
+    """(server, timestamp) of each row, comparable across frames (server as text, times in UTC)."""
+    return pd.MultiIndex.from_arrays([frame[schema.SERVER].astype(str).to_numpy(),
+                                      pd.to_datetime(frame[schema.TIMESTAMP], utc=True).to_numpy()])
+
+
+def new_rows(batch: pd.DataFrame, stored: pd.DataFrame | pd.MultiIndex | None) -> pd.DataFrame:
+    """The rows of ``batch`` whose (server, timestamp) is not in ``stored`` (a frame or keys)."""
+    if stored is None or len(stored) == 0 or batch.empty:
         return batch
-    key = [schema.SERVER, schema.TIMESTAMP]
-    seen = pd.MultiIndex.from_frame(stored[key].astype({schema.SERVER: str}))
-    mine = pd.MultiIndex.from_frame(batch[key].astype({schema.SERVER: str}))
-    return batch[~mine.isin(seen)].reset_index(drop=True)
+    seen = stored if isinstance(stored, pd.MultiIndex) else keys_of(stored)
+    return batch[~keys_of(batch).isin(seen)].reset_index(drop=True)

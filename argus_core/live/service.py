@@ -19,7 +19,7 @@ import pandas as pd
 from argus_core import dashboard, risk
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, DatasetError, ModelNotFound
-from argus_core.live import ingest, snapshot
+from argus_core.live import exporter, ingest, snapshot
 from argus_core.live.events import EventHub
 from argus_core.live.sources import Inbox, Source
 from argus_core.model import forecast, registry, threads
@@ -99,10 +99,7 @@ class Service:
             stored = store.read(self.settings.dataset, start=batch[schema.TIMESTAMP].min(),
                                 end=batch[schema.TIMESTAMP].max(), servers=batch[schema.SERVER].astype(str).unique(),
                                 columns=[schema.SERVER, schema.TIMESTAMP])
-            fresh = ingest.new_rows(batch, stored)
-            waiting = self.inbox.pending()
-            if waiting is not None:
-                fresh = ingest.new_rows(fresh, waiting)
+            fresh = ingest.new_rows(ingest.new_rows(batch, stored), self.inbox.waiting_keys())
             if len(fresh):
                 self.inbox.put(fresh)  # OSError (a full or read-only disk) reaches the caller: nothing spooled
         per_row = len(self.rules.metrics or schema.METRIC_COLUMNS)
@@ -196,6 +193,7 @@ class Service:
             levels=levels, last_sample={str(k): v.isoformat() for k, v in last.items()}, skipped=result.skipped,
             model_error=self.model_error, accepted=accepted, every_seconds=self.settings.every.total_seconds())
         snapshot.save(self.settings.state_dir, published)
+        exporter.snapshot_text(published)  # rendered here, once, so no scrape waits for it
         changes = {s: (self.levels.get(s), level) for s, level in levels.items() if self.levels.get(s) != level}
         self.snapshot, self.levels = published, levels
         for server, (before, after) in changes.items():

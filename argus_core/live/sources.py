@@ -33,7 +33,8 @@ class Source(Protocol):
 
 
 class Inbox:
-    """Pushed batches spooled to ``folder`` until a cycle stores them."""
+    """Pushed batches spooled to ``folder`` until a cycle stores them. The (server, time) keys of
+    what waits are also kept in memory, so checking a push for duplicates does not reread the spool."""
 
     name = "push"
 
@@ -43,6 +44,8 @@ class Inbox:
         self._counter = itertools.count()
         for stale in self.folder.glob(".*.tmp"):  # a batch being written when the process died
             stale.unlink(missing_ok=True)
+        self._keys: dict[Path, pd.MultiIndex] = {path: _keys(pd.read_parquet(path, columns=KEY))
+                                                 for path in self.waiting()}
 
     def put(self, frame: pd.DataFrame) -> Path:
         """Spool one validated batch; once this returns the batch survives a kill."""
@@ -50,15 +53,18 @@ class Inbox:
         final = self.folder / name
         with atomic.staged(final) as tmp:
             frame.to_parquet(tmp, index=False)
+        self._keys[final] = _keys(frame)
         return final
 
     def waiting(self) -> list[Path]:
         return sorted(self.folder.glob("*.parquet"))
 
-    def pending(self) -> pd.DataFrame | None:
-        """Every spooled row (for duplicate checks on ingestion), None when the inbox is empty."""
-        frame, _ = self.pull()
-        return frame
+    def waiting_keys(self) -> pd.MultiIndex | None:
+        """(server, time) of every spooled row, None when nothing waits."""
+        keys = [k for k in self._keys.values() if len(k)]
+        if not keys:
+            return None
+        return keys[0].append(keys[1:]) if len(keys) > 1 else keys[0]
 
     def pull(self) -> tuple[pd.DataFrame | None, list[Path]]:
         files = self.waiting()
@@ -70,3 +76,12 @@ class Inbox:
     def done(self, token: list[Path]) -> None:
         for path in token:
             path.unlink(missing_ok=True)
+            self._keys.pop(path, None)
+
+
+KEY = ["server_name", "timestamp"]
+
+
+def _keys(frame: pd.DataFrame) -> pd.MultiIndex:
+    return pd.MultiIndex.from_arrays([frame[KEY[0]].astype(str).to_numpy(),
+                                      pd.to_datetime(frame[KEY[1]], utc=True).to_numpy()])
