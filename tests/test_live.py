@@ -273,3 +273,31 @@ def test_a_full_disk_refuses_pushes_clearly_and_reads_keep_working(live, monkeyp
     assert answer.status_code == 507 and "No space left on device" in answer.json()["detail"]
     assert client.get("/api/v1/risk").status_code == 200 and client.get("/metrics").status_code == 200
     assert not service.inbox.waiting()
+
+
+def test_an_outside_run_that_finishes_calls_its_webhook(live):
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        service, client = make(live)
+        hook = f"http://127.0.0.1:{server.server_port}/hook"
+        run = client.post("/api/v1/runs", json={"name": "nightly", "settings": {"webhook": hook}}).json()["id"]
+        client.post(f"/api/v1/runs/{run}/status", json={"status": "failed", "error": "out of memory"})
+        assert received and "nightly" in received[0]["text"] and "failed: out of memory" in received[0]["text"]
+        assert "webhook" not in client.get(f"/api/v1/runs/{run}").json()["settings"]  # not shown back
+    finally:
+        server.shutdown()
