@@ -70,6 +70,7 @@ def test_a_run_shorter_than_one_epoch_validates_at_its_end(tmp_path, capsys):
     assert "val_loss" not in out.lower() or "Traceback" not in out
     entry = registry.read(models)["models"][registry.champion_model_id(models)]
     assert math.isfinite(entry["val_loss"])
+    assert (models / registry.champion_model_id(models) / "anomaly.json").is_file()  # fitted beside it
     info = json.loads((models / registry.champion_model_id(models) / "training_info.json").read_text())
     assert info["steps"] == 3
 

@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
+    from argus_core.cli.anomaly import add_anomaly_commands
     from argus_core.cli.data import add_data_commands
     from argus_core.cli.models import add_model_commands
     from argus_core.cli.runs import add_run_commands
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_commands(sub)
     add_run_commands(sub)
     add_serve_command(sub)
+    add_anomaly_commands(sub)
     add_live_demo_command(sub)
     return parser
 

@@ -1,0 +1,358 @@
+"""Abnormal now: a k-means model of nominal behaviour per profile, beside the forecast.
+
+Each (server, step) becomes a feature vector: every metric as a robust z-score against the
+server's own nominal level (median and MAD), its change since the previous step on the same
+scale, and the time of day. Per profile, a scaler and ``MiniBatchKMeans`` are fitted on nominal
+rows (known incident windows and labelled anomalies left out), the number of clusters chosen by
+the Calinski-Harabasz score. The deviation D(x) is the distance to the nearest centre;
+``tau_fast`` and ``tau_persist`` are the 95th and 98th percentiles of D on nominal rows.
+
+A server is abnormal after D >= tau_fast for ``fast_steps`` steps in a row, or D >= tau_persist
+once, and normal again after ``clear_steps`` steps below tau_fast. Each score names the metrics
+that contribute most to D. Saved as plain JSON (centres, scalers, thresholds): loading builds
+arrays from numbers and never unpickles.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from argus_core import atomic
+from argus_core.data import schema
+from argus_core.data.profiles import GENERIC, infer_profiles
+from argus_core.errors import DatasetError, ModelDirectoryError
+
+FILE = "anomaly.json"
+FORMAT_VERSION = 1
+MAD_FLOOR = 1e-3  # a metric that never moves still gets a scale (its first move then stands out)
+Z_CLIP = 12.0  # one wild value should not dominate the squared distance without bound
+
+
+@dataclass(frozen=True)
+class AnomalySettings:
+    fast_quantile: float = 0.95  # tau_fast: what nominal behaviour exceeds 5% of the time
+    persist_quantile: float = 0.98  # tau_persist: 2% of nominal rows; crossing it once is enough
+    fast_steps: int = 3  # consecutive steps over tau_fast before "abnormal" (15 min at 5-minute steps)
+    clear_steps: int = 6  # steps under tau_fast before "normal" again (30 min): no flapping
+    clusters: tuple[int, ...] = (2, 4, 6, 8, 12)  # candidates; the Calinski-Harabasz score picks one
+    sample: int = 60_000  # nominal rows per profile the centres are fitted on (seeded sample)
+    seed: int = 0
+
+
+@dataclass
+class ProfileModel:
+    mean: list[float]  # the feature scaler (StandardScaler's mean_ and scale_)
+    scale: list[float]
+    centres: list[list[float]]
+    tau_fast: float
+    tau_persist: float
+    rows: int  # nominal rows it was fitted on
+
+
+@dataclass
+class AnomalyModel:
+    metrics: list[str]
+    step: str
+    settings: AnomalySettings
+    profiles: dict[str, ProfileModel] = field(default_factory=dict)
+    baselines: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # server -> {median, mad}
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.metrics, *(f"d_{m}" for m in self.metrics), "hour_sin", "hour_cos"]
+
+    # --- files ------------------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        payload = {"format_version": FORMAT_VERSION, "metrics": self.metrics, "step": self.step,
+                   "settings": asdict(self.settings),
+                   "profiles": {p: asdict(m) for p, m in self.profiles.items()}, "baselines": self.baselines}
+        path = Path(directory) / FILE
+        atomic.write_json(path, payload, compact=True)
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> AnomalyModel:
+        path = Path(directory) / FILE
+        try:
+            payload = json.loads(path.read_text())
+            if payload.get("format_version") != FORMAT_VERSION:
+                raise ValueError(f"format version {payload.get('format_version')!r}, this Argus reads {FORMAT_VERSION}")
+            settings = payload["settings"]
+            settings["clusters"] = tuple(settings["clusters"])
+            metrics = [str(m) for m in payload["metrics"]]
+            width = 2 * len(metrics) + 2
+            return cls(metrics=metrics, step=str(payload["step"]),
+                       settings=AnomalySettings(**settings),
+                       profiles={str(p): _profile(m, width) for p, m in payload["profiles"].items()},
+                       baselines={str(s): {k: [float(x) for x in v] for k, v in b.items()}
+                                  for s, b in payload["baselines"].items()})
+        except FileNotFoundError as exc:
+            raise ModelDirectoryError(f"no anomaly detector in {directory}: fit one with "
+                                      "`python -m argus_core anomaly fit --dataset DIR`") from exc
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelDirectoryError(f"{path} is not a readable anomaly detector: {exc}") from exc
+
+
+def _profile(raw: dict, width: int) -> ProfileModel:
+    """A profile's arrays from plain numbers, checked: ``width`` features, finite values."""
+    mean = np.asarray(raw["mean"], dtype=np.float64)
+    scale = np.asarray(raw["scale"], dtype=np.float64)
+    centres = np.asarray(raw["centres"], dtype=np.float64)
+    if mean.shape != (width,) or scale.shape != (width,) or centres.ndim != 2 or centres.shape[1] != width \
+            or not np.isfinite(centres).all() or not (scale > 0).all():
+        raise ValueError(f"a profile's arrays do not fit {width} features")
+    return ProfileModel(mean=mean.tolist(), scale=scale.tolist(), centres=centres.tolist(),
+                        tau_fast=float(raw["tau_fast"]), tau_persist=float(raw["tau_persist"]), rows=int(raw["rows"]))
+
+
+# --- features -------------------------------------------------------------------------------------
+
+def metric_matrix(frame: pd.DataFrame, metrics: list[str]) -> np.ndarray:
+    """(rows, metrics) float64 of ``frame``; CPU busy derived when only idle is there; NaN kept."""
+    return np.column_stack([schema.metric_values(frame, m) for m in metrics]) if metrics else \
+        np.empty((len(frame), 0))
+
+
+def server_baselines(frame: pd.DataFrame, metrics: list[str]) -> dict[str, dict[str, list[float]]]:
+    """Each server's median and MAD per metric (its own nominal level and spread)."""
+    values = metric_matrix(frame, metrics)
+    out = {}
+    servers = frame[schema.SERVER].astype(str).to_numpy()
+    for server in np.unique(servers):
+        mine = values[servers == server]
+        median = np.nanmedian(mine, axis=0) if len(mine) else np.full(len(metrics), np.nan)
+        mad = np.nanmedian(np.abs(mine - median), axis=0) * 1.4826
+        level = np.abs(np.nan_to_num(median))
+        mad = np.maximum(np.nan_to_num(mad, nan=0.0), np.maximum(MAD_FLOOR, 0.01 * level))
+        out[str(server)] = {"median": [float(x) if math.isfinite(x) else 0.0 for x in median],
+                            "mad": [float(x) for x in mad]}
+    return out
+
+
+def features(frame: pd.DataFrame, metrics: list[str], baselines: dict[str, dict[str, list[float]]]) -> np.ndarray:
+    """(rows, 2 x metrics + 2) for a frame sorted by server and time: robust z-scores, their change
+    since the previous step of the same server, and the time of day. A server without a baseline
+    (never seen) is standardised by its own data in ``frame``."""
+    values = metric_matrix(frame, metrics)
+    servers = frame[schema.SERVER].astype(str).to_numpy()
+    missing = [s for s in np.unique(servers) if s not in baselines]
+    if missing:
+        baselines = {**baselines, **server_baselines(frame[np.isin(servers, missing)], metrics)}
+    codes, names = pd.factorize(servers)
+    median = np.array([baselines[n]["median"] for n in names])[codes]
+    mad = np.array([baselines[n]["mad"] for n in names])[codes]
+    z = np.clip(np.nan_to_num((values - median) / mad, nan=0.0), -Z_CLIP, Z_CLIP)
+    change = np.zeros_like(z)
+    same = codes[1:] == codes[:-1]
+    change[1:][same] = z[1:][same] - z[:-1][same]
+    stamps = frame[schema.TIMESTAMP]
+    hours = (stamps.dt.hour + stamps.dt.minute / 60.0).to_numpy(np.float64)
+    return np.column_stack([z, change, np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24)])
+
+
+def profiles_of(frame: pd.DataFrame) -> np.ndarray:
+    if schema.PROFILE in frame.columns:
+        return frame[schema.PROFILE].astype(str).to_numpy()
+    return infer_profiles(frame[schema.SERVER].astype(str).to_numpy())
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values([schema.SERVER, schema.TIMESTAMP], kind="stable").reset_index(drop=True)
+
+
+# --- fit --------------------------------------------------------------------------------------------
+
+def _utc_ns(values) -> np.ndarray:
+    stamps = pd.to_datetime(pd.Series(values), utc=True).dt.tz_convert(None)
+    return stamps.to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+
+def nominal_mask(frame: pd.DataFrame, windows: pd.DataFrame | None) -> np.ndarray:
+    """Rows outside every ``server_name, start, end`` window (incidents, labelled anomalies)."""
+    keep = np.ones(len(frame), dtype=bool)
+    if windows is None or windows.empty:
+        return keep
+    servers = frame[schema.SERVER].astype(str).to_numpy()
+    stamps = _utc_ns(frame[schema.TIMESTAMP])
+    starts, ends = _utc_ns(windows["start"]), _utc_ns(windows["end"])
+    for server, start, end in zip(windows[schema.SERVER].astype(str), starts, ends, strict=True):
+        keep &= ~((servers == server) & (stamps >= start) & (stamps <= end))
+    return keep
+
+
+def fit(frame: pd.DataFrame, metrics: list[str], step: str = schema.DEFAULT_STEP,
+        windows: pd.DataFrame | None = None, settings: AnomalySettings = AnomalySettings()) -> AnomalyModel:
+    """Fit per profile on the nominal rows of ``frame`` (``windows``: server_name, start, end to
+    leave out). DatasetError when no profile has enough nominal rows."""
+    from sklearn.cluster import MiniBatchKMeans
+    from sklearn.metrics import calinski_harabasz_score
+    from sklearn.preprocessing import StandardScaler
+
+    if not metrics:
+        raise DatasetError("the dataset has no metric the anomaly detector can read")
+    frame = _sorted(frame)
+    nominal = frame[nominal_mask(frame, windows)].reset_index(drop=True)
+    baselines = server_baselines(nominal, metrics)
+    x_all = features(nominal, metrics, baselines)
+    profiles = profiles_of(nominal)
+    model = AnomalyModel(metrics=list(metrics), step=step, settings=settings, baselines=baselines)
+    rng = np.random.default_rng(settings.seed)
+    for profile in sorted(set(profiles)):
+        x = x_all[profiles == profile]
+        if len(x) < 50:
+            continue
+        pick = rng.choice(len(x), size=min(len(x), settings.sample), replace=False)
+        scaler = StandardScaler().fit(x[pick])
+        scaler.scale_ = np.where(scaler.scale_ > 1e-9, scaler.scale_, 1.0)
+        xs = scaler.transform(x[pick])
+        best, best_score = None, -np.inf
+        probe = xs[rng.choice(len(xs), size=min(len(xs), 8000), replace=False)]
+        for k in settings.clusters:
+            if k >= len(xs):
+                continue
+            km = MiniBatchKMeans(n_clusters=k, random_state=settings.seed, n_init=3, batch_size=2048).fit(xs)
+            labels = km.predict(probe)
+            score = calinski_harabasz_score(probe, labels) if len(set(labels)) > 1 else -np.inf
+            if score > best_score:
+                best, best_score = km, score
+        if best is None:
+            continue
+        deviation = _deviation(scaler.transform(x), best.cluster_centers_)[0]
+        model.profiles[profile] = ProfileModel(
+            mean=scaler.mean_.tolist(), scale=scaler.scale_.tolist(), centres=best.cluster_centers_.tolist(),
+            tau_fast=float(np.quantile(deviation, settings.fast_quantile)),
+            tau_persist=float(np.quantile(deviation, settings.persist_quantile)), rows=int(len(x)))
+    if not model.profiles:
+        raise DatasetError("too little nominal data to fit the anomaly detector (50 rows per profile at least)")
+    return model
+
+
+def _deviation(xs: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distance to the nearest centre, index of that centre) of standardised rows."""
+    centres = np.asarray(centres)
+    d2 = (xs ** 2).sum(axis=1)[:, None] - 2 * xs @ centres.T + (centres ** 2).sum(axis=1)[None, :]
+    nearest = d2.argmin(axis=1)
+    return np.sqrt(np.maximum(d2[np.arange(len(xs)), nearest], 0.0)), nearest
+
+
+# --- score ------------------------------------------------------------------------------------------
+
+def deviations(model: AnomalyModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """Per row of ``frame``: ``server_name, timestamp, profile, deviation, tau_fast, tau_persist,
+    drivers`` (the metrics contributing most to the deviation)."""
+    frame = _sorted(frame)
+    x = features(frame, model.metrics, model.baselines)
+    profiles = profiles_of(frame)
+    known = np.array([p if p in model.profiles else (GENERIC if GENERIC in model.profiles else
+                                                     next(iter(model.profiles))) for p in profiles], dtype=object)
+    deviation = np.full(len(frame), np.nan)
+    tau_fast = np.full(len(frame), np.nan)
+    tau_persist = np.full(len(frame), np.nan)
+    drivers = np.empty(len(frame), dtype=object)
+    n = len(model.metrics)
+    for profile in np.unique(known):
+        rows = known == profile
+        fitted = model.profiles[profile]
+        xs = (x[rows] - np.array(fitted.mean)) / np.array(fitted.scale)
+        d, nearest = _deviation(xs, fitted.centres)
+        gap = (xs - np.asarray(fitted.centres)[nearest]) ** 2
+        per_metric = gap[:, :n] + gap[:, n:2 * n]  # level and change of the same metric together
+        top = np.argsort(-per_metric, axis=1)[:, :3]
+        drivers[rows] = [", ".join(model.metrics[i] for i in r) for r in top]
+        deviation[rows], tau_fast[rows], tau_persist[rows] = d, fitted.tau_fast, fitted.tau_persist
+    return pd.DataFrame({schema.SERVER: frame[schema.SERVER].astype(str).to_numpy(),
+                         schema.TIMESTAMP: frame[schema.TIMESTAMP].to_numpy(), schema.PROFILE: known,
+                         "deviation": deviation, "tau_fast": tau_fast, "tau_persist": tau_persist,
+                         "drivers": drivers})
+
+
+def abnormal_states(deviation: np.ndarray, tau_fast: np.ndarray, tau_persist: np.ndarray,
+                    settings: AnomalySettings, start_abnormal: bool = False) -> np.ndarray:
+    """The hysteresis, for one server's deviations in time order: True where it is abnormal."""
+    out = np.zeros(len(deviation), dtype=bool)
+    abnormal, over, under = start_abnormal, 0, 0
+    for i, (d, fast, persist) in enumerate(zip(deviation, tau_fast, tau_persist, strict=True)):
+        over = over + 1 if d >= fast else 0
+        under = under + 1 if d < fast else 0
+        if not abnormal and (over >= settings.fast_steps or d >= persist):
+            abnormal = True
+        elif abnormal and under >= settings.clear_steps:
+            abnormal = False
+        out[i] = abnormal
+    return out
+
+
+def score(model: AnomalyModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """``deviations`` plus ``abnormal`` (the hysteresis run over each server's rows in time order)."""
+    scored = deviations(model, frame)
+    flags = np.zeros(len(scored), dtype=bool)
+    for _, rows in scored.groupby(schema.SERVER, sort=False).indices.items():
+        flags[rows] = abnormal_states(scored["deviation"].to_numpy()[rows], scored["tau_fast"].to_numpy()[rows],
+                                      scored["tau_persist"].to_numpy()[rows], model.settings)
+    return scored.assign(abnormal=flags)
+
+
+def abnormal_now(model: AnomalyModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per server at its last step: abnormal or not, deviation, thresholds, drivers, and
+    since when it has been abnormal."""
+    scored = score(model, frame)
+    last = scored.groupby(schema.SERVER, sort=True).tail(1).set_index(schema.SERVER)
+    since = {}
+    for server, rows in scored.groupby(schema.SERVER, sort=False):
+        flags = rows["abnormal"].to_numpy()
+        if flags[-1]:
+            start = len(flags) - np.argmin(flags[::-1]) if not flags.all() else 0
+            since[server] = rows[schema.TIMESTAMP].iloc[start]
+    last["abnormal_since"] = pd.Series(since, dtype="datetime64[ns, UTC]")
+    return last.reset_index().sort_values(["abnormal", "deviation"], ascending=[False, False]).reset_index(drop=True)
+
+
+# --- datasets ---------------------------------------------------------------------------------------
+
+def known_windows(dataset: str | Path, manifest: dict) -> pd.DataFrame:
+    """What a dataset says was not nominal: simulated incidents (precursor to end) and labelled
+    anomaly windows, as ``server_name, start, end``."""
+    from argus_core.data import store
+
+    pieces = []
+    incidents = store.read_incidents(dataset)
+    if len(incidents):
+        pieces.append(pd.DataFrame({schema.SERVER: incidents[schema.SERVER].astype(str),
+                                    "start": pd.to_datetime(incidents["precursor_start"], utc=True),
+                                    "end": pd.to_datetime(incidents["end_time"], utc=True)}))
+    labels = manifest.get("labels") or []
+    if labels:
+        frame = pd.DataFrame(labels)
+        pieces.append(pd.DataFrame({schema.SERVER: frame[schema.SERVER].astype(str),
+                                    "start": pd.to_datetime(frame["start"], utc=True),
+                                    "end": pd.to_datetime(frame["end"], utc=True)}))
+    if not pieces:
+        return pd.DataFrame(columns=[schema.SERVER, "start", "end"])
+    return pd.concat(pieces, ignore_index=True)
+
+
+def dataset_metrics(manifest: dict) -> list[str]:
+    """The metrics a dataset carries (schema v1's, or an import's own), CPU busy for v1's idle."""
+    metrics = list(manifest.get("metrics") or schema.METRIC_COLUMNS)
+    if "cpu_idle_pct" in metrics:
+        metrics = [m for m in metrics if m not in ("cpu_idle_pct", "cpu_user_pct", "cpu_sys_pct")] + [schema.CPU_BUSY]
+    return metrics
+
+
+def fit_dataset(dataset: str | Path, settings: AnomalySettings = AnomalySettings(),
+                end: pd.Timestamp | None = None) -> AnomalyModel:
+    """Fit on a dataset's rows (up to ``end``), leaving its known incidents and labels out."""
+    from argus_core.data import store
+
+    manifest = store.read_manifest(dataset)
+    frame = store.read(dataset, end=end, manifest=manifest)
+    if frame.empty:
+        raise DatasetError(f"{dataset} has no rows to fit the anomaly detector on")
+    return fit(frame, dataset_metrics(manifest), manifest.get("step", schema.DEFAULT_STEP),
+               known_windows(dataset, manifest), settings)

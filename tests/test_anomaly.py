@@ -1,0 +1,102 @@
+"""The abnormal-now detector: hysteresis on hand-made deviations with known answers, a fit whose
+thresholds mean what they say on nominal data, an incident flagged, the JSON file loaded without
+pickle, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from argus_core.cli.main import main
+from argus_core.data import schema
+from argus_core.errors import ModelDirectoryError
+from argus_core.model import anomaly
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = anomaly.AnomalySettings(fast_steps=3, clear_steps=2)
+
+
+@pytest.mark.parametrize("deviation, expected", [
+    # two steps over tau_fast (1.0) are not enough; the third makes it abnormal
+    ([0.5, 1.2, 1.3, 0.4, 1.1, 1.2, 1.5, 0.2, 0.3, 0.1], [0, 0, 0, 0, 0, 0, 1, 1, 0, 0]),
+    # one step over tau_persist (2.0) is enough; it clears after two steps under tau_fast
+    ([0.1, 2.5, 0.2, 1.1, 0.3, 0.2, 0.1], [0, 1, 1, 1, 1, 0, 0]),
+    # a dip of one step under tau_fast does not clear it
+    ([2.1, 0.5, 1.4, 0.6, 0.4], [1, 1, 1, 1, 0]),
+])
+def test_hysteresis_on_known_deviations(deviation, expected):
+    d = np.array(deviation)
+    flags = anomaly.abnormal_states(d, np.full(len(d), 1.0), np.full(len(d), 2.0), SETTINGS)
+    assert flags.astype(int).tolist() == expected
+
+
+@pytest.fixture(scope="module")
+def fitted(small_sim):
+    windows = pd.DataFrame({"server_name": small_sim.incidents["server_name"],
+                            "start": small_sim.incidents["precursor_start"], "end": small_sim.incidents["end_time"]})
+    metrics = anomaly.dataset_metrics({"metrics": list(schema.METRIC_COLUMNS)})
+    return anomaly.fit(small_sim.frame, metrics, windows=windows), windows
+
+
+def test_thresholds_are_the_nominal_percentiles(fitted, small_sim):
+    model, windows = fitted
+    assert model.profiles and all(len(p.centres) in model.settings.clusters for p in model.profiles.values())
+    scored = anomaly.deviations(model, small_sim.frame)
+    nominal = scored[anomaly.nominal_mask(scored, windows)]
+    over_fast = (nominal["deviation"] >= nominal["tau_fast"]).mean()
+    over_persist = (nominal["deviation"] >= nominal["tau_persist"]).mean()
+    assert 0.03 <= over_fast <= 0.08 and 0.01 <= over_persist <= 0.04
+    assert set(scored["drivers"].iloc[0].split(", ")) <= set(model.metrics)
+
+
+def test_an_incident_makes_its_server_abnormal_and_names_its_metric(fitted, small_sim):
+    model, _ = fitted
+    scored = anomaly.score(model, small_sim.frame)
+    found = 0
+    for incident in small_sim.incidents.itertuples(index=False):
+        start, end = pd.Timestamp(incident.precursor_start), pd.Timestamp(incident.end_time)
+        rows = scored[(scored["server_name"] == incident.server_name) & (scored["timestamp"] >= start)
+                      & (scored["timestamp"] <= end)]
+        hit = rows[rows["abnormal"]]
+        metric = schema.CPU_BUSY if incident.metric == schema.CPU_BUSY else incident.metric
+        found += bool(len(hit)) and metric in " ".join(hit["drivers"])
+    assert found >= 0.7 * len(small_sim.incidents)
+
+
+def test_the_detector_file_is_json_and_loads_without_pickle(fitted, small_sim, tmp_path):
+    model, _ = fitted
+    path = model.save(tmp_path)
+    payload = json.loads(path.read_text())  # plain JSON: numbers and names, nothing executable
+    assert payload["format_version"] == anomaly.FORMAT_VERSION
+    again = anomaly.AnomalyModel.load(tmp_path)
+    frame = small_sim.frame.head(2000)
+    pd.testing.assert_frame_equal(anomaly.deviations(again, frame), anomaly.deviations(model, frame))
+    payload["profiles"]["DATABASE"]["centres"] = "os.system('rm -rf /')"
+    path.write_text(json.dumps(payload))
+    with pytest.raises(ModelDirectoryError, match="not a readable anomaly detector"):
+        anomaly.AnomalyModel.load(tmp_path)
+    path.write_text("{not json")
+    with pytest.raises(ModelDirectoryError, match="not a readable anomaly detector"):
+        anomaly.AnomalyModel.load(tmp_path)
+    with pytest.raises(ModelDirectoryError, match="anomaly fit"):
+        anomaly.AnomalyModel.load(tmp_path / "none")
+
+
+def test_cli_fits_and_names_the_leaking_database(tmp_path, capsys):
+    models = tmp_path / "models"
+    shutil.copytree(ROOT / "models", models, ignore=shutil.ignore_patterns("runs.sqlite*", ".*", "anomaly.json"))
+    demo = str(ROOT / "demo_data" / "incident")
+    assert main(["anomaly", "score", "--dataset", demo, "--models", str(models)]) == 1
+    assert "anomaly fit" in capsys.readouterr().err
+    assert main(["anomaly", "fit", "--dataset", demo, "--models", str(models)]) == 0
+    assert "nominal rows" in capsys.readouterr().out
+    assert main(["anomaly", "score", "--dataset", demo, "--models", str(models), "--as-of", "2026-03-11T17:30Z"]) == 0
+    out = capsys.readouterr().out
+    assert "ppdb001" in out and "mem_used_pct" in out.split("ppdb001", 1)[1].splitlines()[0]
+    assert main(["anomaly", "score", "--dataset", demo, "--models", str(models), "--as-of", "2026-03-11T08:00Z"]) == 0
+    assert "ppdb001" not in capsys.readouterr().out  # before the leak it is normal
