@@ -1,0 +1,313 @@
+"""Abnormal-now detection scored at event level (never point-adjusted), every detector in one run.
+
+    .venv/bin/python bench/bench_anomaly.py [--sets simulated,nab-aws,jumpstarter-d2] [--speed]
+
+Detectors: Argus's k-means per profile (``model.anomaly``); a rolling z-score per metric (one
+day's mean and spread, the largest |z| of a server's metrics); per-metric k-means (k=2) on the
+last six one-step differences, as Netdata does it. Each is fitted on a nominal period and gets
+the same thresholds (p95 and p98 of its own scores on that period) and the same hysteresis, so
+only the score differs.
+
+Scoring: a labelled window counts as detected when any of its points is flagged (the delay from
+its start is reported); each flagged run that touches no window is one false event. Precision is
+over flagged runs, recall over windows. NAB's standard profile (A_TP 1, A_FP 0.11, A_FN 1,
+scaled sigmoid) on nab-aws, with the start of each flagged run as a detection, normalised so
+that never firing scores 0 and firing at every window's start scores 100.
+
+Data:
+- simulated: fit on a 90-server, 30-day fleet (seed 1), score a 14-day fleet of seed 98
+  (never fitted on); windows = its incidents (precursor start to end). Healthy servers (no
+  incident) give the false events per server-week.
+- nab-aws: the 17 series imported with mappings/nab-aws.toml; fit on each series' first 15%
+  (NAB's probationary period), score the rest.
+- jumpstarter-d2: 30 services x 19 metrics; fit on the training period (split.json), score the
+  test period against anomaly_windows.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+warnings.filterwarnings("ignore")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from argus_core.data import schema, store  # noqa: E402
+from argus_core.data.profiles import infer_profiles  # noqa: E402
+from argus_core.data.simulate import SimConfig, simulate_fleet  # noqa: E402
+from argus_core.model import anomaly  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+SETTINGS = anomaly.AnomalySettings()
+
+
+# --- detectors: (fit rows, test rows) -> (fit scores, test scores) -----------------------------------
+
+def argus_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows) -> tuple:
+    model = anomaly.fit(fit_rows, metrics, windows=windows)
+    fit_d = anomaly.deviations(model, fit_rows)
+    test_d = anomaly.deviations(model, test_rows)
+    # per profile thresholds are the detector's own; normalise so one threshold pair fits all rows
+    return (fit_d["deviation"] / fit_d["tau_fast"]).to_numpy(), (test_d["deviation"] / test_d["tau_fast"]).to_numpy(), \
+        test_d
+
+
+def zscore_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows, day: int) -> tuple:
+    both = pd.concat([fit_rows.assign(_test=False), test_rows.assign(_test=True)], ignore_index=True)
+    both = both.sort_values([schema.SERVER, schema.TIMESTAMP], kind="stable").reset_index(drop=True)
+    values = anomaly.metric_matrix(both, metrics)
+    frame = pd.DataFrame(values)
+    grouped = frame.groupby(both[schema.SERVER].astype(str).to_numpy())
+    mean = grouped.transform(lambda s: s.shift(1).rolling(day, min_periods=12).mean()).to_numpy()
+    std = grouped.transform(lambda s: s.shift(1).rolling(day, min_periods=12).std()).to_numpy()
+    z = np.abs(values - mean) / np.maximum(np.nan_to_num(std), 1e-6)
+    score = np.nan_to_num(np.nanmax(np.where(np.isnan(z), -np.inf, z), axis=1), neginf=0.0, posinf=0.0)
+    test = both["_test"].to_numpy()
+    return score[~test], score[test], both[test].drop(columns="_test").reset_index(drop=True)
+
+
+def netdata_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows) -> tuple:
+    from sklearn.cluster import KMeans
+
+    both = pd.concat([fit_rows.assign(_test=False), test_rows.assign(_test=True)], ignore_index=True)
+    both = both.sort_values([schema.SERVER, schema.TIMESTAMP], kind="stable").reset_index(drop=True)
+    values = anomaly.metric_matrix(both, metrics)
+    servers = both[schema.SERVER].astype(str).to_numpy()
+    test = both["_test"].to_numpy()
+    score = np.zeros(len(both))
+    for server in np.unique(servers):
+        rows = np.flatnonzero(servers == server)
+        for m in range(values.shape[1]):
+            series = pd.Series(values[rows, m]).ffill().fillna(0.0).to_numpy()
+            diffs = np.diff(series, prepend=series[0])
+            lags = np.column_stack([np.roll(diffs, k) for k in range(6)])
+            lags[:6] = 0.0
+            train = lags[~test[rows]]
+            if len(train) < 20 or np.allclose(train, 0):
+                continue
+            km = KMeans(n_clusters=2, n_init=2, random_state=0).fit(train)
+            distance = np.min(km.transform(lags), axis=1)
+            scale = np.quantile(np.min(km.transform(train), axis=1), 0.99) or 1.0
+            score[rows] = np.maximum(score[rows], distance / scale)
+    return score[~test], score[test], both[test].drop(columns="_test").reset_index(drop=True)
+
+
+# --- flags and scoring ---------------------------------------------------------------------------------
+
+def flags_of(fit_score: np.ndarray, test_score: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
+    fast, persist = np.quantile(fit_score, SETTINGS.fast_quantile), np.quantile(fit_score, SETTINGS.persist_quantile)
+    flags = np.zeros(len(rows), dtype=bool)
+    for _, index in rows.groupby(schema.SERVER, sort=False).indices.items():
+        order = index[np.argsort(rows[schema.TIMESTAMP].to_numpy()[index], kind="stable")]
+        flags[order] = anomaly.abnormal_states(test_score[order], np.full(len(order), fast),
+                                               np.full(len(order), persist), SETTINGS)
+    return flags
+
+
+def runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    edges = np.diff(np.concatenate([[0], flags.astype(int), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1, strict=True))
+
+
+def sigmoid_weight(position: float) -> float:
+    """NAB's scaled sigmoid: 0.987 at a window's start (-1), 0 at its end, towards -1 after it."""
+    return -1.0 if position > 3.0 else 2.0 / (1.0 + math.exp(5.0 * position)) - 1.0
+
+
+def event_scores(rows: pd.DataFrame, flags: np.ndarray, windows: pd.DataFrame, step: pd.Timedelta) -> dict:
+    found, delays, true_runs, false_runs = 0, [], 0, 0
+    nab, nab_null, nab_perfect = 0.0, 0.0, 0.0
+    for server, index in rows.groupby(schema.SERVER, sort=False).indices.items():
+        order = index[np.argsort(rows[schema.TIMESTAMP].to_numpy()[index], kind="stable")]
+        stamps = pd.to_datetime(rows[schema.TIMESTAMP].to_numpy()[order], utc=True)
+        mine = windows[windows[schema.SERVER] == server]
+        spans = [(pd.Timestamp(w.start), pd.Timestamp(w.end)) for w in mine.itertuples(index=False)]
+        f = flags[order]
+        for start, end in spans:
+            inside = f & (stamps >= start) & (stamps <= end)
+            nab_null -= 1.0
+            nab_perfect += sigmoid_weight(-1.0)
+            if inside.any():
+                found += 1
+                delays.append((stamps[np.argmax(inside)] - start) / pd.Timedelta("1min"))
+        for a, b in runs(f):
+            touches = any(stamps[a] <= end and stamps[b] >= start for start, end in spans)
+            true_runs += touches
+            false_runs += not touches
+        # NAB: the start of each flagged run is a detection
+        detected = set()
+        for a, _ in runs(f):
+            t = stamps[a]
+            hit = next((i for i, (s, e) in enumerate(spans) if s <= t <= e), None)
+            if hit is not None:
+                if hit not in detected:
+                    detected.add(hit)
+                    s, e = spans[hit]
+                    length = max((e - s) / step, 1.0)
+                    nab += sigmoid_weight(-((e - t) / step) / length)
+                continue
+            before = [(s, e) for s, e in spans if e < t]
+            if before:
+                s, e = before[-1]
+                nab += 0.11 * sigmoid_weight(((t - e) / step) / max((e - s) / step, 1.0))
+            else:
+                nab -= 0.11
+        nab -= sum(1.0 for i in range(len(spans)) if i not in detected)
+    total = int(len(windows))
+    precision = true_runs / (true_runs + false_runs) if true_runs + false_runs else 0.0
+    recall = found / total if total else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"windows": total, "found": found, "precision": precision, "recall": recall, "f1": f1,
+            "delay": float(np.median(delays)) if delays else float("nan"), "false": false_runs,
+            "nab": 100.0 * (nab - nab_null) / (nab_perfect - nab_null) if nab_perfect != nab_null else float("nan")}
+
+
+def report(name: str, rows: pd.DataFrame, windows: pd.DataFrame, step: pd.Timedelta, detectors: dict,
+           healthy: list[str] | None = None) -> None:
+    weeks = rows.groupby(schema.SERVER)[schema.TIMESTAMP].agg(lambda t: (t.max() - t.min()) / pd.Timedelta("7D"))
+    print(f"\n## {name}: {rows[schema.SERVER].nunique()} servers, {len(windows)} labelled windows, "
+          f"{weeks.sum():.1f} server-weeks")
+    print(f"{'detector':<26} {'found':>7} {'precision':>9} {'recall':>7} {'F1':>6} {'delay':>8} "
+          f"{'false':>6} {'false/srv-wk':>12} {'healthy f/wk':>12} {'NAB':>6} {'fit+score':>9}")
+    for label, (fit_score, test_score, scored_rows, seconds) in detectors.items():
+        flags = flags_of(fit_score, test_score, scored_rows)
+        s = event_scores(scored_rows, flags, windows, step)
+        healthy_rate = ""
+        if healthy is not None:
+            mask = scored_rows[schema.SERVER].isin(healthy).to_numpy()
+            false_healthy = event_scores(scored_rows[mask].reset_index(drop=True), flags[mask], windows.iloc[:0],
+                                         step)["false"]
+            healthy_rate = f"{false_healthy / max(weeks[healthy].sum(), 1e-9):.2f}"
+        print(f"{label:<26} {s['found']:>3}/{s['windows']:<3} {s['precision']:>9.2f} {s['recall']:>7.2f} "
+              f"{s['f1']:>6.2f} {s['delay']:>6.0f}mn {s['false']:>6} {s['false'] / weeks.sum():>12.2f} "
+              f"{healthy_rate:>12} {s['nab']:>6.1f} {seconds:>8.1f}s", flush=True)
+
+
+def run_all(fit_rows, test_rows, metrics, windows, step) -> dict:
+    out = {}
+    day = int(pd.Timedelta("1D") / step)
+    for label, fn in (("argus k-means per profile", lambda: argus_scores(fit_rows, test_rows, metrics, windows)),
+                      ("rolling z-score", lambda: zscore_scores(fit_rows, test_rows, metrics, windows, day)),
+                      ("netdata k-means (k=2)", lambda: netdata_scores(fit_rows, test_rows, metrics, windows))):
+        started = time.perf_counter()
+        fit_score, test_score, rows = fn()
+        out[label] = (fit_score, test_score, rows, time.perf_counter() - started)
+    return out
+
+
+# --- data sets -----------------------------------------------------------------------------------------
+
+def simulated() -> None:
+    fit_sim = simulate_fleet(SimConfig(servers=90, hours=720, seed=1, incident_rate=0.03))
+    test_sim = simulate_fleet(SimConfig(servers=90, hours=24 * 14, seed=98, incident_rate=0.03))
+    win = lambda inc: pd.DataFrame({schema.SERVER: inc[schema.SERVER].astype(str),  # noqa: E731
+                                    "start": pd.to_datetime(inc["precursor_start"], utc=True),
+                                    "end": pd.to_datetime(inc["end_time"], utc=True)})
+    metrics = anomaly.dataset_metrics({"metrics": list(schema.METRIC_COLUMNS)})
+    windows = win(test_sim.incidents)
+    healthy = sorted(set(test_sim.frame[schema.SERVER].astype(str)) - set(windows[schema.SERVER]))
+    detectors = run_all(fit_sim.frame, test_sim.frame, metrics, win(fit_sim.incidents), pd.Timedelta("5min"))
+    report("simulated fleet, seed 98 (fitted on seed 1)", test_sim.frame.reset_index(drop=True), windows,
+           pd.Timedelta("5min"), detectors, healthy)
+    # detection within 15 min of the precursor, per incident kind (Argus)
+    fit_score, test_score, rows, _ = detectors["argus k-means per profile"]
+    flags = flags_of(fit_score, test_score, rows)
+    stamps = pd.to_datetime(rows[schema.TIMESTAMP], utc=True)
+    kinds: dict[str, list[float]] = {}
+    for inc in test_sim.incidents.itertuples(index=False):
+        start, end = pd.Timestamp(inc.precursor_start), pd.Timestamp(inc.end_time)
+        hit = flags & (rows[schema.SERVER].astype(str).to_numpy() == inc.server_name) & (stamps >= start).to_numpy() \
+            & (stamps <= end).to_numpy()
+        delay = (stamps[np.argmax(hit)] - start) / pd.Timedelta("1min") if hit.any() else float("inf")
+        kinds.setdefault(inc.kind, []).append(delay)
+    print("argus, per incident kind: detected within 15 min of the precursor / all; median delay")
+    for kind, delays in sorted(kinds.items()):
+        finite = [d for d in delays if math.isfinite(d)]
+        print(f"  {kind:<20} {sum(d <= 15 for d in delays)}/{len(delays)}; "
+              f"median {np.median(finite) if finite else float('nan'):.0f} min")
+
+
+def nab_aws(tmp: Path) -> None:
+    dataset = tmp / "nab"
+    subprocess.run([sys.executable, "-m", "argus_core", "import", str(SHARED / "nab-aws"), "--mapping",
+                    str(ROOT / "mappings" / "nab-aws.toml"), "--dataset", str(dataset)], check=True, cwd=ROOT,
+                   capture_output=True)
+    manifest = store.read_manifest(dataset)
+    frame = store.read(dataset)
+    metrics = anomaly.dataset_metrics(manifest)
+    labels = pd.DataFrame(manifest["labels"])
+    windows = pd.DataFrame({schema.SERVER: labels[schema.SERVER].astype(str),
+                            "start": pd.to_datetime(labels["start"], utc=True),
+                            "end": pd.to_datetime(labels["end"], utc=True)}).drop_duplicates()
+    first = frame.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].transform("min")
+    last = frame.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].transform("max")
+    probation = (frame[schema.TIMESTAMP] < first + 0.15 * (last - first)).to_numpy()
+    detectors = run_all(frame[probation], frame[~probation], metrics, windows, pd.Timedelta("5min"))
+    report("nab-aws (fit on each series' first 15%)", frame[~probation].reset_index(drop=True), windows,
+           pd.Timedelta("5min"), detectors)
+
+
+def jumpstarter() -> None:
+    folder = SHARED / "jumpstarter-d2"
+    frame = pd.read_parquet(folder / "metrics.parquet")
+    frame[schema.TIMESTAMP] = pd.to_datetime(frame[schema.TIMESTAMP], utc=True)
+    frame[schema.PROFILE] = infer_profiles(frame[schema.SERVER].astype(str).to_numpy())
+    metrics = [c for c in frame.columns if c.startswith("m")]
+    split = {k: pd.Timestamp(v) for k, v in json.loads((folder / "split.json").read_text()).items()}
+    test = (frame[schema.TIMESTAMP] >= frame[schema.SERVER].map(split)).to_numpy()
+    windows = pd.read_csv(folder / "anomaly_windows.csv")
+    windows["start"] = pd.to_datetime(windows["start"], utc=True)
+    windows["end"] = pd.to_datetime(windows["end"], utc=True)
+    detectors = run_all(frame[~test], frame[test], metrics, None, pd.Timedelta("5min"))
+    report("jumpstarter-d2 (fit on the training period)", frame[test].reset_index(drop=True), windows,
+           pd.Timedelta("5min"), detectors)
+
+
+def speed() -> None:
+    print("\n## speed")
+    sim = simulate_fleet(SimConfig(servers=90, hours=720, seed=1, incident_rate=0.03))
+    metrics = anomaly.dataset_metrics({"metrics": list(schema.METRIC_COLUMNS)})
+    started = time.perf_counter()
+    model = anomaly.fit(sim.frame, metrics)
+    print(f"fit, 90 servers x 30 days ({len(sim.frame):,} rows): {time.perf_counter() - started:.1f} s (goal 30 s)")
+    big = simulate_fleet(SimConfig(servers=1000, hours=2, seed=3, incident_rate=0.0)).frame
+    one_step = big[big[schema.TIMESTAMP] == big[schema.TIMESTAMP].max()]
+    anomaly.deviations(model, one_step)
+    times = []
+    for _ in range(20):
+        started = time.perf_counter()
+        anomaly.deviations(model, one_step)
+        times.append(time.perf_counter() - started)
+    print(f"score one step of 1,000 servers: {np.median(times) * 1000:.1f} ms (goal 20 ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default="simulated,nab-aws,jumpstarter-d2")
+    parser.add_argument("--speed", action="store_true")
+    args = parser.parse_args()
+    sets = args.sets.split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        if "simulated" in sets:
+            simulated()
+        if "nab-aws" in sets:
+            nab_aws(Path(tmp))
+        if "jumpstarter-d2" in sets:
+            jumpstarter()
+    if args.speed:
+        speed()
+
+
+if __name__ == "__main__":
+    main()
