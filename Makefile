@@ -51,11 +51,12 @@ bench: $(STAMP)
 	$(PY) bench/bench_forecast.py
 
 # Regenerates everything under demo_data/ (deterministic: same bytes every time) and the
-# champion's backtest on the demo fleet, which the Model quality page shows on a fresh checkout.
+# champion's backtest and anomaly detector on the demo fleet, which the pages show on a fresh checkout.
 demo-data: $(STAMP)
 	$(PY) -m argus_core demo-data --output demo_data/incident
 	$(PY) -m argus_core generate --servers 90 --hours 72 --seed 7 --output demo_data/fleet
 	$(PY) -m argus_core backtest --dataset demo_data/fleet --classical none --origins 1
+	$(PY) -m argus_core anomaly fit --dataset demo_data/fleet
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -18,16 +18,18 @@ with ui.guard("the critical servers"):
     profiles = left.multiselect("Profiles", sorted(ranked["profile"].unique()), placeholder="all profiles",
                                 key="critical-profiles")
     levels = right.multiselect("Levels", list(risk.LEVELS), placeholder="all levels", key="critical-levels")
-    shown = ranked
+    only_abnormal = left.toggle("Abnormal now only", key="critical-abnormal",
+                                help="servers far from their profile's nominal behaviour at the latest sample")
+    shown = ranked[ranked["abnormal"]] if only_abnormal else ranked
     if profiles:
         shown = shown[shown["profile"].isin(profiles)]
     if levels:
         shown = shown[shown["level"].isin(levels)]
     shown = shown.reset_index(drop=True)
 
-    table = shown[["server_name", "level", "now", "profile", "driver", "p_critical", "p_warning",
-                   "hours_to_breach_p50", "hours_to_breach_p90", "score", "drivers"]].copy()
-    table.insert(5, "trend", table["server_name"].map(dashboard.sparklines(view, shown)))
+    table = shown[["server_name", "level", "now", "abnormal", "abnormal_metrics", "profile", "driver", "p_critical",
+                   "p_warning", "hours_to_breach_p50", "hours_to_breach_p90", "score", "drivers"]].copy()
+    table.insert(7, "trend", table["server_name"].map(dashboard.sparklines(view, shown)))
     st.caption(f"{len(shown)} of {len(ranked)} servers · as of {view.as_of:%Y-%m-%d %H:%M} UTC · "
                "select a row to open its detail")
     event = st.dataframe(
@@ -35,6 +37,8 @@ with ui.guard("the critical servers"):
         column_config={
             "server_name": st.column_config.TextColumn("server"),
             "now": st.column_config.TextColumn("now", help="a metric at or over its threshold at the latest sample"),
+            "abnormal": st.column_config.CheckboxColumn("abnormal now"),
+            "abnormal_metrics": st.column_config.TextColumn("off metrics"),
             "trend": st.column_config.LineChartColumn(
                 "driver: last 6 h, then p50", width="medium",
                 help="the driving metric's recent history followed by its median forecast"),

@@ -26,9 +26,11 @@ with ui.guard("the fleet overview"):
         column.metric(level.capitalize(), counts[level], delta=delta or None,
                       delta_color="inverse" if level != "healthy" else "normal",
                       help="change since the previous refresh or time cursor position")
+    st.markdown(dashboard.abnormal_text(ranked))
 
     st.subheader("Fleet heat map")
-    st.caption("One row per profile, one cell per server, riskiest on the left; hover for the driver.")
+    st.caption("One row per profile, one cell per server, riskiest on the left; ◆ abnormal now; hover for the "
+               "driver.")
     st.plotly_chart(charts.fleet_heatmap(ranked), key="heatmap")
 
     st.subheader("Needs attention")

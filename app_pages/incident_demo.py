@@ -11,15 +11,16 @@ import ui
 from argus_core import charts, replay
 
 NOW, PLAYING, FIRST, LEVELS, LAST_TICK = "demo.now", "demo.playing", "demo.first_predicted", "demo.levels", "demo.t"
+ABNORMAL = "demo.first_abnormal"
 
 st.title("Incident demo")
 with ui.guard("the incident demo"):
-    scenario, frame, model = ui.demo_inputs(ui.current())
+    scenario, frame, model, detector = ui.demo_inputs(ui.current())
 state = st.session_state
 
 
 def reset() -> None:
-    state.update({NOW: scenario.start, PLAYING: False, FIRST: None, LEVELS: {}, LAST_TICK: 0.0})
+    state.update({NOW: scenario.start, PLAYING: False, FIRST: None, ABNORMAL: None, LEVELS: {}, LAST_TICK: 0.0})
 
 
 if NOW not in state:
@@ -47,13 +48,15 @@ def stage() -> None:
             st.rerun()  # the whole page: the Play button's label and the timer follow
     with ui.guard("the incident demo"):
         now = state[NOW]
-        current = replay.tick(frame, scenario, model, now, state[LEVELS])
+        current = replay.tick(frame, scenario, model, now, state[LEVELS], detector)
     state[LEVELS] = dict(zip(current.ranking["server_name"], current.ranking["level"], strict=True))
     if current.predicted and state[FIRST] is None and now <= scenario.breach_time:
         state[FIRST] = now
+    if current.abnormal and state.get(ABNORMAL) is None:
+        state[ABNORMAL] = now
     first = state[FIRST]
 
-    clock, phase, lead = st.columns([1, 1, 2])
+    clock, phase, lead, odd = st.columns([1, 1, 2, 2])
     clock.metric("Fleet time (UTC)", f"{now:%H:%M}", help=f"{now:%Y-%m-%d}")
     phase.metric("Phase", current.phase["name"])
     if first is not None and now >= scenario.breach_time:
@@ -62,6 +65,9 @@ def stage() -> None:
         lead.metric("Model predicts the breach since", f"{first:%H:%M}")
     else:
         lead.metric("Model predicts the breach", "not yet")
+    if detector is not None:
+        odd.metric(f"{scenario.server} abnormal", f"since {state[ABNORMAL]:%H:%M}" if state.get(ABNORMAL) else "no",
+                   help="the anomaly detector: far from the profile's nominal behaviour for a while")
     st.info(current.phase["narrative"])
     st.plotly_chart(charts.demo_chart(current, scenario, first), key="demo-chart")
     st.dataframe(current.ranking.head(8)[["server_name", "level", "driver", "p_critical", "score"]],

@@ -49,6 +49,12 @@ with ui.guard("the server detail"):
     st.plotly_chart(charts.metric_grid(detail.history, detail.quantiles, detail.risk, metrics, view.thresholds),
                     key="detail-metrics")
 
+    if detail.deviation is not None and len(detail.deviation):
+        st.subheader("Abnormal now?")
+        st.caption("Distance of the server's behaviour from its profile's nominal clusters; abnormal after 3 steps "
+                   "over the fast threshold or one over the persistent one (shaded), normal after 6 steps under.")
+        st.plotly_chart(charts.deviation_chart(detail.deviation), key="detail-deviation")
+
     st.subheader("What the model looked at")
     st.caption("The TFT's variable selection weights over the last 24 h, for this server.")
     st.plotly_chart(charts.importance_bar(detail.importance), key="detail-importance")

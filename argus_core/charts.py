@@ -51,9 +51,11 @@ def fleet_heatmap(ranked: pd.DataFrame) -> go.Figure:
         group = ranked[ranked[schema.PROFILE] == profile].sort_values("score", ascending=False, kind="stable")
         for c, row in enumerate(group.itertuples(index=False)):
             z[r, c] = row.score
-            names[r, c] = label(row.server_name)
-            hover[r, c] = (f"{names[r, c]}<br>{row.level} (score {row.score:.0f})<br>driver {row.driver}"
-                           f"<br>P(critical) {row.p_critical:.0%}")
+            abnormal = bool(getattr(row, "abnormal", False))
+            names[r, c] = label(row.server_name) + (" ◆" if abnormal else "")  # the mark: abnormal now
+            hover[r, c] = (f"{label(row.server_name)}<br>{row.level} (score {row.score:.0f})<br>driver {row.driver}"
+                           f"<br>P(critical) {row.p_critical:.0%}"
+                           + (f"<br>abnormal now: {label(row.abnormal_metrics)}" if abnormal else ""))
     fig = go.Figure(go.Heatmap(
         z=z, y=rows, customdata=hover, hovertemplate="%{customdata}<extra></extra>", zmin=0, zmax=100,
         colorscale=_SCORE_SCALE, xgap=2, ygap=2, colorbar=dict(title="risk", thickness=12),
@@ -149,6 +151,24 @@ def _forecast_traces(times, values, q: pd.DataFrame, breaches: tuple, legend: bo
                                      legendgroup=label, showlegend=legend,
                                      marker=dict(symbol="x", size=10, color=CRITICAL_COLOR), **axes))
     return traces
+
+
+def deviation_chart(deviation: pd.DataFrame) -> go.Figure:
+    """A server's deviation from nominal behaviour over time, both thresholds, abnormal periods shaded."""
+    fig = go.Figure()
+    fig.add_scatter(x=deviation[schema.TIMESTAMP], y=deviation["deviation"], name="deviation",
+                    line=dict(color="#455a64", width=1.5))
+    fig.add_scatter(x=deviation[schema.TIMESTAMP], y=deviation["tau_fast"], name="fast threshold (p95)",
+                    line=dict(color=WARNING_COLOR, width=1, dash="dot"))
+    fig.add_scatter(x=deviation[schema.TIMESTAMP], y=deviation["tau_persist"], name="persistent threshold (p98)",
+                    line=dict(color=CRITICAL_COLOR, width=1, dash="dash"))
+    flags = deviation["abnormal"].to_numpy(dtype=bool)
+    edges = np.diff(np.concatenate([[0], flags.astype(int), [0]]))
+    stamps = deviation[schema.TIMESTAMP].to_numpy()
+    for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1, strict=True):
+        fig.add_vrect(x0=stamps[start], x1=stamps[end], fillcolor=_alpha(CRITICAL_COLOR, 0.12), line_width=0,
+                      annotation_text="abnormal" if start == np.flatnonzero(edges == 1)[0] else None)
+    return _layout(fig, height=260)
 
 
 def importance_bar(importance: pd.DataFrame, top: int = 10) -> go.Figure:

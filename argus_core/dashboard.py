@@ -18,7 +18,7 @@ import pandas as pd
 from argus_core import risk
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, DatasetError
-from argus_core.model import forecast
+from argus_core.model import anomaly, forecast
 
 SPARK_HOURS = 6  # history shown in a sparkline before the forecast part
 
@@ -50,6 +50,10 @@ class FleetView:
     thresholds: dict[str, schema.Threshold]
     profiles: dict[str, str]  # server -> profile
     live: LiveStatus | None = None  # set when the view is a live service's snapshot
+    # "abnormal now" (model.anomaly), one row per server at as_of: abnormal, deviation, drivers;
+    # None when the model has no detector beside it
+    abnormal: pd.DataFrame | None = None
+    deviations: pd.DataFrame | None = None  # every scored step of the history window (server detail)
 
     @property
     def metrics(self) -> list[str]:
@@ -142,8 +146,20 @@ def view_of(source: ViewSource, as_of: pd.Timestamp | None = None) -> FleetView:
     thresholds = thresholds_of(model)
     per_metric = risk.metric_risk(result.quantiles, thresholds, risk.current_values(history, list(thresholds), step))
     profiles = history.groupby(schema.SERVER, observed=True)[schema.PROFILE].last().astype(str).to_dict()
+    abnormal, scored = abnormal_of(source.model_dir, history)
     return FleetView(source.dataset, model.model_id, result.as_of, step, spec.horizon, history, result, per_metric,
-                     thresholds, profiles)
+                     thresholds, profiles, abnormal=abnormal, deviations=scored)
+
+
+def abnormal_of(model_dir: Path, history: pd.DataFrame) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """(abnormal now per server, every scored step) with the detector beside the model; (None,
+    None) when there is none or it cannot read this data."""
+    try:
+        detector = anomaly.AnomalyModel.load(model_dir)
+        scored = anomaly.score(detector, history)
+    except ArgusError:
+        return None, None
+    return anomaly.summarise(scored), scored
 
 
 def ranking(view: FleetView, previous_levels: dict[str, str] | None = None) -> pd.DataFrame:
@@ -159,6 +175,14 @@ def ranking(view: FleetView, previous_levels: dict[str, str] | None = None) -> p
     ranked["drivers"] = ranked[schema.SERVER].map(drivers_text(view.forecast.importance))
     ranked["now"] = now_text(ranked)
     ranked["unseen"] = ranked[schema.SERVER].isin(view.forecast.unseen_servers)
+    if view.abnormal is not None and len(view.abnormal):
+        found = view.abnormal.set_index(schema.SERVER)
+        ranked["abnormal"] = ranked[schema.SERVER].map(found["abnormal"]).fillna(False).astype(bool)
+        ranked["abnormal_metrics"] = [found["drivers"].get(s, "") if a else "" for s, a in
+                                      zip(ranked[schema.SERVER], ranked["abnormal"], strict=True)]
+    else:
+        ranked["abnormal"] = False
+        ranked["abnormal_metrics"] = ""
     return ranked
 
 
@@ -168,6 +192,17 @@ def now_text(ranked: pd.DataFrame) -> list[str]:
     if "breaching_now" not in ranked:
         return [""] * len(ranked)
     return [f"breaching now ({level})" if isinstance(level, str) else "" for level in ranked["breaching_now"]]
+
+
+def abnormal_text(ranked: pd.DataFrame, shown: int = 5) -> str:
+    """One line for the overview: how many servers are abnormal now, and which metrics are off."""
+    if "abnormal" not in ranked or not ranked["abnormal"].any():
+        return "**Abnormal now: none** (every server is near its nominal behaviour)"
+    off = ranked[ranked["abnormal"]]
+    pairs = list(zip(off[schema.SERVER], off["abnormal_metrics"], strict=True))[:shown]
+    names = ", ".join(f"{server} ({metrics.split(', ')[0]})" for server, metrics in pairs)
+    more = f" and {len(off) - shown} more" if len(off) > shown else ""
+    return f"**Abnormal now: {len(off)}** ◆ {names}{more}"
 
 
 def level_counts(ranked: pd.DataFrame) -> dict[str, int]:
@@ -232,6 +267,7 @@ class ServerDetail:
     risk: pd.DataFrame  # metric_risk rows of this server
     importance: pd.DataFrame  # variable, importance, largest first
     skipped_reason: str | None = None
+    deviation: pd.DataFrame | None = None  # timestamp, deviation, tau_fast, tau_persist, abnormal (None: no detector)
 
 
 def server_detail(view: FleetView, server: str) -> ServerDetail:
@@ -254,5 +290,7 @@ def server_detail(view: FleetView, server: str) -> ServerDetail:
         risk=view.per_metric[view.per_metric[schema.SERVER] == server].set_index("metric"),
         importance=imp[["variable", "importance"]].reset_index(drop=True),
         skipped_reason=view.forecast.skipped.get(server),
+        deviation=None if view.deviations is None else view.deviations[view.deviations[schema.SERVER] == server]
+        [[schema.TIMESTAMP, "deviation", "tau_fast", "tau_persist", "abnormal"]].reset_index(drop=True),
     )
 

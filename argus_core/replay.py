@@ -17,7 +17,7 @@ from argus_core import risk
 from argus_core.dashboard import thresholds_of
 from argus_core.data import schema, store
 from argus_core.errors import DatasetError
-from argus_core.model import forecast
+from argus_core.model import anomaly, forecast
 
 SPEEDS = {"5 min per tick": 5, "15 min per tick": 15, "30 min per tick": 30}  # fleet minutes per tick
 
@@ -76,11 +76,13 @@ class Tick:
     band: pd.DataFrame  # its forecast: timestamp, q10, q50, q90
     predicted: bool  # the p90 path reaches the critical threshold within the horizon
     breached: bool  # the actual value has reached it
+    abnormal: bool = False  # the incident server is abnormal now (the detector beside the model, when there is one)
 
 
 def tick(frame: pd.DataFrame, scenario: Scenario, model, now: pd.Timestamp,
-         previous_levels: dict[str, str] | None = None) -> Tick:
-    """Forecast the demo fleet from the data up to ``now``."""
+         previous_levels: dict[str, str] | None = None, detector=None) -> Tick:
+    """Forecast the demo fleet from the data up to ``now``; with ``detector`` (model.anomaly),
+    also say whether the incident server is abnormal now."""
     spec = model.spec
     step = pd.Timedelta(spec.step)
     window = frame[(frame[schema.TIMESTAMP] > now - step * spec.encoder_length) & (frame[schema.TIMESTAMP] <= now)]
@@ -94,6 +96,11 @@ def tick(frame: pd.DataFrame, scenario: Scenario, model, now: pd.Timestamp,
     q = result.quantiles
     band = q[(q[schema.SERVER] == scenario.server) & (q["metric"] == scenario.metric)]
     band = band[[schema.TIMESTAMP, *schema.QUANTILE_COLUMNS]].reset_index(drop=True)
+    abnormal = False
+    if detector is not None:
+        recent = mine[mine[schema.TIMESTAMP] > now - pd.Timedelta("6h")]
+        abnormal = bool(len(recent)) and bool(anomaly.score(detector, recent)["abnormal"].iloc[-1])
     return Tick(now, scenario.phase_at(now), ranked, actual, band,
                 predicted=bool((band["q90"] >= scenario.threshold).any()),
-                breached=bool((actual["value"] >= scenario.threshold).any()) and now >= scenario.breach_time)
+                breached=bool((actual["value"] >= scenario.threshold).any()) and now >= scenario.breach_time,
+                abnormal=abnormal)

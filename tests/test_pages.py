@@ -91,7 +91,8 @@ def test_critical_servers_table_filters_and_csv():
 
 def test_server_detail_follows_the_selected_server():
     at = open_page(PAGES[2])
-    assert len(charts(at)) == 2  # every metric's forecast (one figure) and the variable importance
+    # every metric's forecast (one figure), the deviation from nominal behaviour, the variable importance
+    assert [c.key for c in charts(at)] == ["detail-metrics", "detail-deviation", "detail-importance"]
     assert len(figure(charts(at)[0])["layout"]["annotations"]) == 8  # one titled panel per forecast metric
     first = at.selectbox(key="detail-server").value
     other = "ppdb001" if first != "ppdb001" else "ppweb001"

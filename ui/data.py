@@ -12,9 +12,9 @@ import streamlit as st
 
 from argus_core import dashboard, replay
 from argus_core.data import store
-from argus_core.errors import DatasetError
+from argus_core.errors import ArgusError, DatasetError
 from argus_core.live import view as live_view
-from argus_core.model import backtest, forecast, threads
+from argus_core.model import anomaly, backtest, forecast, threads
 
 KEY_MEMORY = "argus.level_memory"
 
@@ -88,7 +88,8 @@ def _scenario(dataset: str, stamp: tuple):
 
 
 def demo_inputs(selection):
-    """The scripted scenario (demo_data/incident, or ARGUS_DEMO), its data, and the model."""
+    """The scripted scenario (demo_data/incident, or ARGUS_DEMO), its data, the model and the
+    anomaly detector beside it (None when it has none)."""
     dataset = Path(os.environ.get("ARGUS_DEMO", Path(__file__).resolve().parents[1] / "demo_data" / "incident"))
     if not store.looks_like_dataset(dataset):
         raise DatasetError(f"the incident demo needs its scenario at {dataset}; write it with `make demo-data`")
@@ -96,7 +97,19 @@ def demo_inputs(selection):
     scenario, frame = _scenario(str(dataset), (manifest.get("end"), manifest.get("rows")))
     _set_threads()
     model = forecast.load_model(selection.models, selection.model_id)
-    return scenario, frame, model
+    return scenario, frame, model, _detector(str(model.path), _mtime(model.path / anomaly.FILE))
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _detector(model_dir: str, stamp: float):
+    try:
+        return anomaly.AnomalyModel.load(model_dir)
+    except ArgusError:
+        return None
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)

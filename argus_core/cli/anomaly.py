@@ -46,13 +46,13 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from argus_core.cli.models import _as_of
+    from argus_core.cli.models import parse_as_of
     from argus_core.model import anomaly, forecast
 
     model_dir = Path(args.models) / forecast.resolve_model_id(args.models, args.model)
     detector = anomaly.AnomalyModel.load(model_dir)
     manifest = store.read_manifest(args.dataset)
-    end = _as_of(args.as_of) or pd.Timestamp(manifest["end"])
+    end = parse_as_of(args.as_of) or pd.Timestamp(manifest["end"])
     frame = store.read(args.dataset, start=end - pd.Timedelta(hours=args.hours), end=end, manifest=manifest)
     if frame.empty:
         print(f"no rows in the {args.hours:g} h up to {end}", file=sys.stderr)

@@ -195,7 +195,7 @@ def _predict(args: argparse.Namespace) -> int:
     from argus_core.model import forecast
 
     store.read_manifest(args.dataset)
-    as_of = _as_of(args.as_of)
+    as_of = parse_as_of(args.as_of)
     model = forecast.load_model(args.models, args.model)
     history = _history_for(args.dataset, model.spec, as_of)
     result = forecast.forecast_fleet(model, history, as_of=as_of)
@@ -212,7 +212,7 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _as_of(text: str | None) -> pd.Timestamp | None:
+def parse_as_of(text: str | None) -> pd.Timestamp | None:
     """``--as-of`` as a UTC time; SettingsError naming the value when it is not one."""
     if text is None:
         return None

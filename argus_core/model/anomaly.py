@@ -1,8 +1,9 @@
 """Abnormal now: a k-means model of nominal behaviour per profile, beside the forecast.
 
-Each (server, step) becomes a feature vector: every metric as a robust z-score against the
-server's own nominal level (median and MAD), its change since the previous step on the same
-scale, and the time of day. Per profile, a scaler and ``MiniBatchKMeans`` are fitted on nominal
+Each (server, step) becomes a feature vector: every metric as a z-score against the server's
+own previous day (trailing mean and spread, the current step left out, so a server is compared
+with itself and a fleet of other servers needs no refit), its change since the previous step on
+the same scale, and the time of day. Per profile, a scaler and ``MiniBatchKMeans`` are fitted on nominal
 rows (known incident windows and labelled anomalies left out), the number of clusters chosen by
 the Calinski-Harabasz score. The deviation D(x) is the distance to the nearest centre;
 ``tau_fast`` and ``tau_persist`` are the 95th and 98th percentiles of D on nominal rows.
@@ -16,7 +17,6 @@ arrays from numbers and never unpickles.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,7 +30,10 @@ from argus_core.errors import DatasetError, ModelDirectoryError
 
 FILE = "anomaly.json"
 FORMAT_VERSION = 1
-MAD_FLOOR = 1e-3  # a metric that never moves still gets a scale (its first move then stands out)
+SPREAD_FLOOR = 1e-3  # a metric that never moves still gets a scale (its first move then stands out)
+BASELINE_STEPS = 288  # the trailing window a step is compared with: one day of 5-minute steps
+MIN_BASELINE = 12  # steps of history before a z-score is taken (an hour): before that it reads 0
+NOT_BEHAVIOUR = ("uptime_days",)  # a clock, not behaviour: it only ever grows
 Z_CLIP = 12.0  # one wild value should not dominate the squared distance without bound
 
 
@@ -61,7 +64,6 @@ class AnomalyModel:
     step: str
     settings: AnomalySettings
     profiles: dict[str, ProfileModel] = field(default_factory=dict)
-    baselines: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # server -> {median, mad}
 
     @property
     def features(self) -> list[str]:
@@ -71,7 +73,7 @@ class AnomalyModel:
     def save(self, directory: str | Path) -> Path:
         payload = {"format_version": FORMAT_VERSION, "metrics": self.metrics, "step": self.step,
                    "settings": asdict(self.settings),
-                   "profiles": {p: asdict(m) for p, m in self.profiles.items()}, "baselines": self.baselines}
+                   "profiles": {p: asdict(m) for p, m in self.profiles.items()}}
         path = Path(directory) / FILE
         atomic.write_json(path, payload, compact=True)
         return path
@@ -89,9 +91,7 @@ class AnomalyModel:
             width = 2 * len(metrics) + 2
             return cls(metrics=metrics, step=str(payload["step"]),
                        settings=AnomalySettings(**settings),
-                       profiles={str(p): _profile(m, width) for p, m in payload["profiles"].items()},
-                       baselines={str(s): {k: [float(x) for x in v] for k, v in b.items()}
-                                  for s, b in payload["baselines"].items()})
+                       profiles={str(p): _profile(m, width) for p, m in payload["profiles"].items()})
         except FileNotFoundError as exc:
             raise ModelDirectoryError(f"no anomaly detector in {directory}: fit one with "
                                       "`python -m argus_core anomaly fit --dataset DIR`") from exc
@@ -119,35 +119,19 @@ def metric_matrix(frame: pd.DataFrame, metrics: list[str]) -> np.ndarray:
         np.empty((len(frame), 0))
 
 
-def server_baselines(frame: pd.DataFrame, metrics: list[str]) -> dict[str, dict[str, list[float]]]:
-    """Each server's median and MAD per metric (its own nominal level and spread)."""
-    values = metric_matrix(frame, metrics)
-    out = {}
-    servers = frame[schema.SERVER].astype(str).to_numpy()
-    for server in np.unique(servers):
-        mine = values[servers == server]
-        median = np.nanmedian(mine, axis=0) if len(mine) else np.full(len(metrics), np.nan)
-        mad = np.nanmedian(np.abs(mine - median), axis=0) * 1.4826
-        level = np.abs(np.nan_to_num(median))
-        mad = np.maximum(np.nan_to_num(mad, nan=0.0), np.maximum(MAD_FLOOR, 0.01 * level))
-        out[str(server)] = {"median": [float(x) if math.isfinite(x) else 0.0 for x in median],
-                            "mad": [float(x) for x in mad]}
-    return out
-
-
-def features(frame: pd.DataFrame, metrics: list[str], baselines: dict[str, dict[str, list[float]]]) -> np.ndarray:
-    """(rows, 2 x metrics + 2) for a frame sorted by server and time: robust z-scores, their change
-    since the previous step of the same server, and the time of day. A server without a baseline
-    (never seen) is standardised by its own data in ``frame``."""
+def features(frame: pd.DataFrame, metrics: list[str]) -> np.ndarray:
+    """(rows, 2 x metrics + 2) for a frame sorted by server and time: each metric's z-score against
+    the server's trailing day (current step excluded), its change since the previous step, and
+    the time of day. Rows with less than an hour of history before them read 0."""
     values = metric_matrix(frame, metrics)
     servers = frame[schema.SERVER].astype(str).to_numpy()
-    missing = [s for s in np.unique(servers) if s not in baselines]
-    if missing:
-        baselines = {**baselines, **server_baselines(frame[np.isin(servers, missing)], metrics)}
-    codes, names = pd.factorize(servers)
-    median = np.array([baselines[n]["median"] for n in names])[codes]
-    mad = np.array([baselines[n]["mad"] for n in names])[codes]
-    z = np.clip(np.nan_to_num((values - median) / mad, nan=0.0), -Z_CLIP, Z_CLIP)
+    codes, _ = pd.factorize(servers)
+    past = pd.DataFrame(values).groupby(codes, sort=False).shift(1)
+    rolling = past.groupby(codes, sort=False).rolling(BASELINE_STEPS, min_periods=MIN_BASELINE)
+    mean = rolling.mean().reset_index(level=0, drop=True).sort_index().to_numpy()
+    spread = rolling.std().reset_index(level=0, drop=True).sort_index().to_numpy()
+    spread = np.maximum(np.nan_to_num(spread, nan=0.0), np.maximum(SPREAD_FLOOR, 0.01 * np.abs(np.nan_to_num(mean))))
+    z = np.clip(np.nan_to_num((values - mean) / spread, nan=0.0), -Z_CLIP, Z_CLIP)
     change = np.zeros_like(z)
     same = codes[1:] == codes[:-1]
     change[1:][same] = z[1:][same] - z[:-1][same]
@@ -197,11 +181,10 @@ def fit(frame: pd.DataFrame, metrics: list[str], step: str = schema.DEFAULT_STEP
     if not metrics:
         raise DatasetError("the dataset has no metric the anomaly detector can read")
     frame = _sorted(frame)
-    nominal = frame[nominal_mask(frame, windows)].reset_index(drop=True)
-    baselines = server_baselines(nominal, metrics)
-    x_all = features(nominal, metrics, baselines)
-    profiles = profiles_of(nominal)
-    model = AnomalyModel(metrics=list(metrics), step=step, settings=settings, baselines=baselines)
+    nominal = nominal_mask(frame, windows)  # features over the whole series, centres on nominal rows
+    x_all = features(frame, metrics)[nominal]
+    profiles = profiles_of(frame)[nominal]
+    model = AnomalyModel(metrics=list(metrics), step=step, settings=settings)
     rng = np.random.default_rng(settings.seed)
     for profile in sorted(set(profiles)):
         x = x_all[profiles == profile]
@@ -247,7 +230,7 @@ def deviations(model: AnomalyModel, frame: pd.DataFrame) -> pd.DataFrame:
     """Per row of ``frame``: ``server_name, timestamp, profile, deviation, tau_fast, tau_persist,
     drivers`` (the metrics contributing most to the deviation)."""
     frame = _sorted(frame)
-    x = features(frame, model.metrics, model.baselines)
+    x = features(frame, model.metrics)
     profiles = profiles_of(frame)
     known = np.array([p if p in model.profiles else (GENERIC if GENERIC in model.profiles else
                                                      next(iter(model.profiles))) for p in profiles], dtype=object)
@@ -301,9 +284,13 @@ def score(model: AnomalyModel, frame: pd.DataFrame) -> pd.DataFrame:
 def abnormal_now(model: AnomalyModel, frame: pd.DataFrame) -> pd.DataFrame:
     """One row per server at its last step: abnormal or not, deviation, thresholds, drivers, and
     since when it has been abnormal."""
-    scored = score(model, frame)
+    return summarise(score(model, frame))
+
+
+def summarise(scored: pd.DataFrame) -> pd.DataFrame:
+    """``score``'s rows -> one row per server at its last step, with ``abnormal_since``."""
     last = scored.groupby(schema.SERVER, sort=True).tail(1).set_index(schema.SERVER)
-    since = {}
+    since: dict[str, pd.Timestamp] = {}
     for server, rows in scored.groupby(schema.SERVER, sort=False):
         flags = rows["abnormal"].to_numpy()
         if flags[-1]:
@@ -339,7 +326,7 @@ def known_windows(dataset: str | Path, manifest: dict) -> pd.DataFrame:
 
 def dataset_metrics(manifest: dict) -> list[str]:
     """The metrics a dataset carries (schema v1's, or an import's own), CPU busy for v1's idle."""
-    metrics = list(manifest.get("metrics") or schema.METRIC_COLUMNS)
+    metrics = [m for m in manifest.get("metrics") or schema.METRIC_COLUMNS if m not in NOT_BEHAVIOUR]
     if "cpu_idle_pct" in metrics:
         metrics = [m for m in metrics if m not in ("cpu_idle_pct", "cpu_user_pct", "cpu_sys_pct")] + [schema.CPU_BUSY]
     return metrics
