@@ -100,3 +100,30 @@ def test_cli_fits_and_names_the_leaking_database(tmp_path, capsys):
     assert "ppdb001" in out and "mem_used_pct" in out.split("ppdb001", 1)[1].splitlines()[0]
     assert main(["anomaly", "score", "--dataset", demo, "--models", str(models), "--as-of", "2026-03-11T08:00Z"]) == 0
     assert "ppdb001" not in capsys.readouterr().out  # before the leak it is normal
+
+
+def test_pages_show_abnormal_now(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("ARGUS_THREADS", "1")
+    monkeypatch.setenv("ARGUS_DATASETS", str(ROOT / "demo_data" / "incident"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.session_state["argus.follow_latest"] = False
+    cursor = pd.Timestamp("2026-03-11 17:30").to_pydatetime()
+    at.session_state[f"argus.as_of.{ROOT / 'demo_data' / 'incident'}"] = cursor
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    line = next(m.value for m in at.markdown if "Abnormal now" in m.value)
+    assert "ppdb001" in line and "**Abnormal now: 1**" in line
+    heat = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert any("ppdb001 ◆" in cell for row in heat["text"] for cell in row if cell)
+    at.switch_page("app_pages/critical_servers.py").run()
+    table = at.dataframe[0].value
+    assert table.set_index("server_name").loc["ppdb001", "abnormal"] and "abnormal_metrics" in table
+    at.toggle(key="critical-abnormal").set_value(True).run()
+    assert at.dataframe[0].value["server_name"].tolist() == ["ppdb001"]
+
+
+def test_status_names_the_abnormal_servers(capsys):
+    assert main(["status", "--dataset", str(ROOT / "demo_data" / "fleet"), "--models", str(ROOT / "models")]) == 0
+    assert "abnormal now:" in capsys.readouterr().out

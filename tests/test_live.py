@@ -159,6 +159,7 @@ def test_metrics_parse_and_stay_bounded(live):
     assert all(s.timestamp is None for f in families.values() for s in f.samples)  # never future-stamped
     assert families["argus_model_info"].samples[0].labels["model_id"] == service.snapshot.model_id
     assert families["argus_samples_accepted"].samples[0].value == 14 * len(schema.METRIC_COLUMNS)
+    assert len(families["argus_abnormal"].samples) == 14  # the detector beside the champion
     labels = {k for f in families.values() for s in f.samples for k in s.labels}
     assert labels <= {"server", "metric", "threshold", "horizon", "path", "quantile", "model_id"}
 

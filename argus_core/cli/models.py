@@ -285,3 +285,15 @@ def print_model_status(models: Path, dataset: Path | None) -> None:
         likely = "" if pd.isna(row.breach_p50) else f", p50 breach {row.breach_p50:%m-%d %H:%M}"
         print(f"    {printable(str(row.server_name)):<12} {row.level:<8} score {row.score:5.1f}  {row.driver:<16} "
               f"P(critical) {row.p_critical:.2f}  {when}{likely}")
+    from argus_core.dashboard import abnormal_of
+
+    history = _history_for(dataset, model.spec, None)
+    abnormal, _ = abnormal_of(model.path, history)
+    if abnormal is None:
+        print("  abnormal now: no detector beside the champion (`python -m argus_core anomaly fit --dataset DIR`)")
+        return
+    odd = abnormal[abnormal["abnormal"]]
+    print(f"  abnormal now: {len(odd)} of {len(abnormal)} servers")
+    for row in odd.head(10).itertuples(index=False):
+        print(printable(f"    {row.server_name:<12} deviation {row.deviation:.1f} (fast threshold {row.tau_fast:.1f}); "
+                        f"off: {row.drivers}"))

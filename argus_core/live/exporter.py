@@ -12,6 +12,7 @@ timestamps or free text. Names follow Prometheus's conventions: ``argus_`` prefi
     argus_risk_score{server,horizon}                             0..100, the ranking's order
     argus_risk_level{server}                                     0 healthy, 1 watch, 2 warning, 3 critical
     argus_breaching_now{server,metric}                           1 while a metric is over a threshold now
+    argus_abnormal{server}, argus_anomaly_deviation_ratio{server}  abnormal now (model.anomaly)
     argus_cycle_duration_seconds, argus_cycles_total, argus_cycle_failures_total,
     argus_last_cycle_success_timestamp_seconds, argus_data_last_sample_timestamp_seconds,
     argus_samples_accepted_total, argus_samples_rejected_total, argus_model_info{model_id}
@@ -135,6 +136,14 @@ def render_snapshot(snap) -> str:
                    ranking["score"].to_numpy(float))
     out += _family("argus_risk_level", "Level: 0 healthy, 1 watch, 2 warning, 3 critical.", [("server", names)],
                    ranking["level"].map(risk.LEVELS.index).to_numpy(float))
+    odd = snap.abnormal
+    if len(odd):
+        who = _label_values(odd[schema.SERVER])
+        out += _family("argus_abnormal", "1 while the server is abnormal now (far from nominal behaviour).",
+                       [("server", who)], odd["abnormal"].to_numpy(float))
+        out += _family("argus_anomaly_deviation_ratio", "Deviation from nominal behaviour over the fast "
+                       "threshold (1 = at it).", [("server", who)],
+                       (odd["deviation"] / odd["tau_fast"]).to_numpy(float))
     return "\n".join(out) + "\n"
 
 

@@ -181,6 +181,7 @@ class Service:
         per_metric = risk.metric_risk(result.quantiles, thresholds, risk.current_values(history, list(thresholds),
                                                                                         step))
         ranking = risk.rank_servers(per_metric, self.levels)
+        abnormal, _ = dashboard.abnormal_of(model.path, history)
         levels = dict(zip(ranking[schema.SERVER].astype(str), ranking["level"], strict=True)) if len(ranking) else {}
         last = history.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].max()
         generation = (self.snapshot.generation + 1) if self.snapshot else 1
@@ -190,6 +191,7 @@ class Service:
             cycle_seconds=round(time.perf_counter() - started, 4),
             horizon_seconds=float(pd.Timedelta(spec.step).total_seconds() * spec.horizon),
             ranking=ranking, per_metric=per_metric, quantiles=result.quantiles, importance=result.importance,
+            abnormal=abnormal if abnormal is not None else pd.DataFrame(),
             levels=levels, last_sample={str(k): v.isoformat() for k, v in last.items()}, skipped=result.skipped,
             model_error=self.model_error, accepted=accepted, every_seconds=self.settings.every.total_seconds())
         snapshot.save(self.settings.state_dir, published)

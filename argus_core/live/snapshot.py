@@ -20,6 +20,7 @@ from argus_core.errors import DatasetError
 
 POINTER = "snapshot.json"
 FRAMES = ("ranking", "per_metric", "quantiles", "importance")
+OPTIONAL = ("abnormal",)  # absent from snapshots written before it existed
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Snapshot:
     per_metric: pd.DataFrame  # risk.metric_risk: one row per (server, metric)
     quantiles: pd.DataFrame  # the forecast paths: server_name, metric, timestamp, q10, q50, q90
     importance: pd.DataFrame  # server_name, variable, importance (the "why")
+    abnormal: pd.DataFrame = field(default_factory=pd.DataFrame)  # model.anomaly.summarise: one row per server
     levels: dict[str, str] = field(default_factory=dict)  # server -> level (the next cycle's hysteresis)
     last_sample: dict[str, str] = field(default_factory=dict)  # server -> its newest sample
     skipped: dict[str, str] = field(default_factory=dict)  # servers without enough history, and why
@@ -52,7 +54,7 @@ def save(state: Path, snapshot: Snapshot) -> None:
     """Publish ``snapshot`` (frames first, the pointer last) and drop older generations."""
     folder = state / f"snapshot-{snapshot.generation}"
     folder.mkdir(parents=True, exist_ok=True)
-    for name in FRAMES:
+    for name in (*FRAMES, *OPTIONAL):
         with atomic.staged(folder / f"{name}.parquet") as tmp:
             getattr(snapshot, name).to_parquet(tmp, index=False)
     atomic.write_json(state / POINTER, {**snapshot.meta(), "frames": folder.name})
@@ -70,6 +72,8 @@ def load(state: Path) -> Snapshot | None:
         meta = json.loads(pointer.read_text())
         folder = state / meta.pop("frames")
         frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in FRAMES}
+        frames.update({name: pd.read_parquet(folder / f"{name}.parquet") for name in OPTIONAL
+                       if (folder / f"{name}.parquet").exists()})
     except (OSError, ValueError, KeyError) as exc:
         raise DatasetError(f"the live snapshot in {state} is unreadable ({exc}); move it aside and the next "
                            "cycle writes a new one") from exc

@@ -76,4 +76,5 @@ def fleet_view(dataset: str | Path, model_root: str | Path, now: pd.Timestamp | 
                                   snap.model_error)
     status = replace(status, late_by=late_by(status, now))
     return dashboard.FleetView(dataset, snap.model_id, as_of, step, spec.horizon, history, result, snap.per_metric,
-                               dashboard.thresholds_of(_Model(spec)), profiles, status)
+                               dashboard.thresholds_of(_Model(spec)), profiles, status,
+                               abnormal=snap.abnormal if len(snap.abnormal) else None)
