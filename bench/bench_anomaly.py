@@ -5,8 +5,9 @@
 Detectors: Argus's k-means per profile (``model.anomaly``); a rolling z-score per metric (one
 day's mean and spread, the largest |z| of a server's metrics); per-metric k-means (k=2) on the
 last six one-step differences, as Netdata does it. Each is fitted on a nominal period and gets
-the same thresholds (p95 and p98 of its own scores on that period) and the same hysteresis, so
-only the score differs.
+thresholds the same way (the lowest quantiles from p95/p98 up whose hysteresis gives at most 0.5
+false events per server-week on that period: ``anomaly.calibrated_quantiles``) and the same
+hysteresis, so only the score differs.
 
 Scoring: a labelled window counts as detected when any of its points is flagged (the delay from
 its start is reported); each flagged run that touches no window is one false event. Precision is
@@ -55,12 +56,10 @@ SETTINGS = anomaly.AnomalySettings()
 # --- detectors: (fit rows, test rows) -> (fit scores, test scores) -----------------------------------
 
 def argus_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows) -> tuple:
+    """Argus flags with its own per-profile thresholds (no fit scores to calibrate: None)."""
     model = anomaly.fit(fit_rows, metrics, windows=windows)
-    fit_d = anomaly.deviations(model, fit_rows)
-    test_d = anomaly.deviations(model, test_rows)
-    # per profile thresholds are the detector's own; normalise so one threshold pair fits all rows
-    return (fit_d["deviation"] / fit_d["tau_fast"]).to_numpy(), (test_d["deviation"] / test_d["tau_fast"]).to_numpy(), \
-        test_d
+    scored = anomaly.score(model, test_rows)
+    return None, scored["abnormal"].to_numpy(), scored
 
 
 def zscore_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows, day: int) -> tuple:
@@ -74,7 +73,8 @@ def zscore_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list
     z = np.abs(values - mean) / np.maximum(np.nan_to_num(std), 1e-6)
     score = np.nan_to_num(np.nanmax(np.where(np.isnan(z), -np.inf, z), axis=1), neginf=0.0, posinf=0.0)
     test = both["_test"].to_numpy()
-    return score[~test], score[test], both[test].drop(columns="_test").reset_index(drop=True)
+    return (score[~test], both[~test].reset_index(drop=True)), score[test], \
+        both[test].drop(columns="_test").reset_index(drop=True)
 
 
 def netdata_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows) -> tuple:
@@ -100,13 +100,28 @@ def netdata_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: lis
             distance = np.min(km.transform(lags), axis=1)
             scale = np.quantile(np.min(km.transform(train), axis=1), 0.99) or 1.0
             score[rows] = np.maximum(score[rows], distance / scale)
-    return score[~test], score[test], both[test].drop(columns="_test").reset_index(drop=True)
+    return (score[~test], both[~test].reset_index(drop=True)), score[test], \
+        both[test].drop(columns="_test").reset_index(drop=True)
 
 
 # --- flags and scoring ---------------------------------------------------------------------------------
 
-def flags_of(fit_score: np.ndarray, test_score: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
-    fast, persist = np.quantile(fit_score, SETTINGS.fast_quantile), np.quantile(fit_score, SETTINGS.persist_quantile)
+STEP = pd.Timedelta("5min")
+
+
+def flags_of(fit: tuple | None, test_score: np.ndarray, rows: pd.DataFrame, fit_windows=None,
+             step: pd.Timedelta = STEP) -> np.ndarray:
+    """Flags from scores with thresholds calibrated on the fit period; Argus's come flagged (fit None)."""
+    if fit is None:
+        return test_score.astype(bool)
+    fit_score, fit_rows = fit
+    order = np.lexsort((fit_rows[schema.TIMESTAMP].to_numpy(), fit_rows[schema.SERVER].astype(str).to_numpy()))
+    fit_score, fit_rows = fit_score[order], fit_rows.iloc[order].reset_index(drop=True)
+    nominal = anomaly.nominal_mask(fit_rows, fit_windows)
+    servers = pd.factorize(fit_rows[schema.SERVER].astype(str).to_numpy())[0]
+    fast_q, persist_q = anomaly.calibrated_quantiles(fit_score[nominal], fit_score, servers, nominal, SETTINGS,
+                                                     weeks=len(fit_rows) * (step / pd.Timedelta("7D")))
+    fast, persist = np.quantile(fit_score[nominal], fast_q), np.quantile(fit_score[nominal], persist_q)
     flags = np.zeros(len(rows), dtype=bool)
     for _, index in rows.groupby(schema.SERVER, sort=False).indices.items():
         order = index[np.argsort(rows[schema.TIMESTAMP].to_numpy()[index], kind="stable")]
@@ -180,8 +195,8 @@ def report(name: str, rows: pd.DataFrame, windows: pd.DataFrame, step: pd.Timede
           f"{weeks.sum():.1f} server-weeks")
     print(f"{'detector':<26} {'found':>7} {'precision':>9} {'recall':>7} {'F1':>6} {'delay':>8} "
           f"{'false':>6} {'false/srv-wk':>12} {'healthy f/wk':>12} {'NAB':>6} {'fit+score':>9}")
-    for label, (fit_score, test_score, scored_rows, seconds) in detectors.items():
-        flags = flags_of(fit_score, test_score, scored_rows)
+    for label, (fit_score, test_score, scored_rows, seconds, fit_windows) in detectors.items():
+        flags = flags_of(fit_score, test_score, scored_rows, fit_windows, step)
         s = event_scores(scored_rows, flags, windows, step)
         healthy_rate = ""
         if healthy is not None:
@@ -202,7 +217,7 @@ def run_all(fit_rows, test_rows, metrics, windows, step) -> dict:
                       ("netdata k-means (k=2)", lambda: netdata_scores(fit_rows, test_rows, metrics, windows))):
         started = time.perf_counter()
         fit_score, test_score, rows = fn()
-        out[label] = (fit_score, test_score, rows, time.perf_counter() - started)
+        out[label] = (fit_score, test_score, rows, time.perf_counter() - started, windows)
     return out
 
 
@@ -221,7 +236,7 @@ def simulated() -> None:
     report("simulated fleet, seed 98 (fitted on seed 1)", test_sim.frame.reset_index(drop=True), windows,
            pd.Timedelta("5min"), detectors, healthy)
     # detection within 15 min of the precursor, per incident kind (Argus)
-    fit_score, test_score, rows, _ = detectors["argus k-means per profile"]
+    fit_score, test_score, rows, _, _ = detectors["argus k-means per profile"]
     flags = flags_of(fit_score, test_score, rows)
     stamps = pd.to_datetime(rows[schema.TIMESTAMP], utc=True)
     kinds: dict[str, list[float]] = {}

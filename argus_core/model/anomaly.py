@@ -44,6 +44,10 @@ class AnomalySettings:
     fast_steps: int = 3  # consecutive steps over tau_fast before "abnormal" (15 min at 5-minute steps)
     clear_steps: int = 6  # steps under tau_fast before "normal" again (30 min): no flapping
     clusters: tuple[int, ...] = (2, 4, 6, 8, 12)  # candidates; the Calinski-Harabasz score picks one
+    # p95/p98 alone flag 5% of nominal time, which is many events: the fit raises both quantiles
+    # until its own nominal data gives at most this many false events per server-week
+    false_events_per_week: float = 0.5
+    quantile_ladder: tuple[float, ...] = (0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999)
     sample: int = 60_000  # nominal rows per profile the centres are fitted on (seeded sample)
     seed: int = 0
 
@@ -56,6 +60,8 @@ class ProfileModel:
     tau_fast: float
     tau_persist: float
     rows: int  # nominal rows it was fitted on
+    fast_quantile: float = 0.95  # where tau_fast ended on the ladder (the false-event budget)
+    persist_quantile: float = 0.98
 
 
 @dataclass
@@ -108,7 +114,9 @@ def _profile(raw: dict, width: int) -> ProfileModel:
             or not np.isfinite(centres).all() or not (scale > 0).all():
         raise ValueError(f"a profile's arrays do not fit {width} features")
     return ProfileModel(mean=mean.tolist(), scale=scale.tolist(), centres=centres.tolist(),
-                        tau_fast=float(raw["tau_fast"]), tau_persist=float(raw["tau_persist"]), rows=int(raw["rows"]))
+                        tau_fast=float(raw["tau_fast"]), tau_persist=float(raw["tau_persist"]), rows=int(raw["rows"]),
+                        fast_quantile=float(raw.get("fast_quantile", 0.95)),
+                        persist_quantile=float(raw.get("persist_quantile", 0.98)))
 
 
 # --- features -------------------------------------------------------------------------------------
@@ -182,8 +190,12 @@ def fit(frame: pd.DataFrame, metrics: list[str], step: str = schema.DEFAULT_STEP
         raise DatasetError("the dataset has no metric the anomaly detector can read")
     frame = _sorted(frame)
     nominal = nominal_mask(frame, windows)  # features over the whole series, centres on nominal rows
-    x_all = features(frame, metrics)[nominal]
-    profiles = profiles_of(frame)[nominal]
+    x_every = features(frame, metrics)
+    x_all = x_every[nominal]
+    every_profile = profiles_of(frame)
+    profiles = every_profile[nominal]
+    codes = pd.factorize(frame[schema.SERVER].astype(str).to_numpy())[0]
+    weeks_per_row = pd.Timedelta(step) / pd.Timedelta("7D")
     model = AnomalyModel(metrics=list(metrics), step=step, settings=settings)
     rng = np.random.default_rng(settings.seed)
     for profile in sorted(set(profiles)):
@@ -207,13 +219,38 @@ def fit(frame: pd.DataFrame, metrics: list[str], step: str = schema.DEFAULT_STEP
         if best is None:
             continue
         deviation = _deviation(scaler.transform(x), best.cluster_centers_)[0]
+        mine = every_profile == profile  # the profile's whole series, in time order, for the budget
+        series = _deviation(scaler.transform(x_every[mine]), best.cluster_centers_)[0]
+        fast_q, persist_q = calibrated_quantiles(deviation, series, codes[mine], nominal[mine], settings,
+                                        weeks=mine.sum() * weeks_per_row)
         model.profiles[profile] = ProfileModel(
             mean=scaler.mean_.tolist(), scale=scaler.scale_.tolist(), centres=best.cluster_centers_.tolist(),
-            tau_fast=float(np.quantile(deviation, settings.fast_quantile)),
-            tau_persist=float(np.quantile(deviation, settings.persist_quantile)), rows=int(len(x)))
+            tau_fast=float(np.quantile(deviation, fast_q)), tau_persist=float(np.quantile(deviation, persist_q)),
+            rows=int(len(x)), fast_quantile=fast_q, persist_quantile=persist_q)
     if not model.profiles:
         raise DatasetError("too little nominal data to fit the anomaly detector (50 rows per profile at least)")
     return model
+
+
+def calibrated_quantiles(nominal_d: np.ndarray, series_d: np.ndarray, servers: np.ndarray, nominal: np.ndarray,
+                settings: AnomalySettings, weeks: float) -> tuple[float, float]:
+    """The lowest (fast, persist) quantiles of the ladder, from (p95, p98) up, whose hysteresis
+    gives at most ``false_events_per_week`` flagged runs touching only nominal rows of the fit data."""
+    ladder = [q for q in settings.quantile_ladder if q >= settings.fast_quantile]
+    chosen = (ladder[-1], 1.0 - (1.0 - ladder[-1]) * 0.4)
+    for fast_q in ladder:
+        persist_q = max(settings.persist_quantile, 1.0 - (1.0 - fast_q) * 0.4)  # p95 -> p98, p99 -> p99.6 ...
+        fast, persist = np.quantile(nominal_d, fast_q), np.quantile(nominal_d, persist_q)
+        events = 0
+        for server in np.unique(servers):
+            rows = servers == server
+            flags = abnormal_states(series_d[rows], np.full(rows.sum(), fast), np.full(rows.sum(), persist), settings)
+            edges = np.diff(np.concatenate([[0], flags.astype(int), [0]]))
+            for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+                events += bool(nominal[rows][start:end].all())
+        if events <= settings.false_events_per_week * max(weeks, 1e-9):
+            return fast_q, persist_q
+    return chosen
 
 
 def _deviation(xs: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
