@@ -134,10 +134,7 @@ def features(frame: pd.DataFrame, metrics: list[str]) -> np.ndarray:
     values = metric_matrix(frame, metrics)
     servers = frame[schema.SERVER].astype(str).to_numpy()
     codes, _ = pd.factorize(servers)
-    past = pd.DataFrame(values).groupby(codes, sort=False).shift(1)
-    rolling = past.groupby(codes, sort=False).rolling(BASELINE_STEPS, min_periods=MIN_BASELINE)
-    mean = rolling.mean().reset_index(level=0, drop=True).sort_index().to_numpy()
-    spread = rolling.std().reset_index(level=0, drop=True).sort_index().to_numpy()
+    mean, spread = _trailing(values, codes)
     spread = np.maximum(np.nan_to_num(spread, nan=0.0), np.maximum(SPREAD_FLOOR, 0.01 * np.abs(np.nan_to_num(mean))))
     z = np.clip(np.nan_to_num((values - mean) / spread, nan=0.0), -Z_CLIP, Z_CLIP)
     change = np.zeros_like(z)
@@ -146,6 +143,27 @@ def features(frame: pd.DataFrame, metrics: list[str]) -> np.ndarray:
     stamps = frame[schema.TIMESTAMP]
     hours = (stamps.dt.hour + stamps.dt.minute / 60.0).to_numpy(np.float64)
     return np.column_stack([z, change, np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24)])
+
+
+def _trailing(values: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sample spread of each row's previous ``BASELINE_STEPS`` rows of the same server
+    (rows sorted by server, then time), from cumulative sums: NaN values are skipped, and fewer
+    than ``MIN_BASELINE`` of them give NaN."""
+    real = ~np.isnan(values)
+    zeros = np.zeros((1, values.shape[1]))
+    sums = np.concatenate([zeros, np.cumsum(np.where(real, values, 0.0), axis=0)])
+    squares = np.concatenate([zeros, np.cumsum(np.where(real, values, 0.0) ** 2, axis=0)])
+    counts = np.concatenate([zeros, np.cumsum(real, axis=0)])
+    index = np.arange(len(values))
+    first = np.r_[0, np.flatnonzero(codes[1:] != codes[:-1]) + 1]  # each server's first row
+    start_of = np.repeat(first, np.diff(np.r_[first, len(values)]))
+    lo = np.maximum(start_of, index - BASELINE_STEPS)  # window [lo, index): the current row left out
+    n = counts[index] - counts[lo]
+    total = sums[index] - sums[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n >= MIN_BASELINE, total / n, np.nan)
+        variance = (squares[index] - squares[lo] - n * mean ** 2) / np.maximum(n - 1, 1)
+    return mean, np.sqrt(np.maximum(variance, 0.0))
 
 
 def profiles_of(frame: pd.DataFrame) -> np.ndarray:
