@@ -388,12 +388,15 @@ def dataset_metrics(manifest: dict) -> list[str]:
 
 
 def fit_dataset(dataset: str | Path, settings: AnomalySettings = AnomalySettings(),
-                end: pd.Timestamp | None = None) -> AnomalyModel:
-    """Fit on a dataset's rows (up to ``end``), leaving its known incidents and labels out."""
+                end: pd.Timestamp | None = None, days: float | None = None) -> AnomalyModel:
+    """Fit on a dataset's rows (up to ``end``; only its last ``days`` when given, so memory stays
+    bounded on a large dataset), leaving its known incidents and labels out."""
     from argus_core.data import store
 
     manifest = store.read_manifest(dataset)
-    frame = store.read(dataset, end=end, manifest=manifest)
+    last = end if end is not None else (pd.Timestamp(manifest["end"]) if manifest.get("end") else None)
+    start = last - pd.Timedelta(days=days) if days is not None and last is not None else None
+    frame = store.read(dataset, start=start, end=end, manifest=manifest)
     if frame.empty:
         raise DatasetError(f"{dataset} has no rows to fit the anomaly detector on")
     return fit(frame, dataset_metrics(manifest), manifest.get("step", schema.DEFAULT_STEP),

@@ -210,7 +210,8 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     path = model_root / model_id
     if not artifacts.is_complete(path):  # a rerun after a kill between the save and the registration
         path = artifacts.save(model_root, model_id, network, spec, parameters, asdict(config), info)
-    _fit_anomaly(dataset_dir, path, log)
+    # a streaming run reads a few days at a time: so does its detector (the last two days)
+    _fit_anomaly(dataset_dir, path, log, days=2.0 if config.streaming else None)
     if model_id in registry.read(model_root).get("models", {}):  # registered before a kill: not twice
         became_champion = registry.champion_model_id(model_root) == model_id
     else:
@@ -228,14 +229,14 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
 
 # --- pieces -------------------------------------------------------------------------------------------
 
-def _fit_anomaly(dataset_dir: str | Path, model_dir: Path, log: Log) -> None:
+def _fit_anomaly(dataset_dir: str | Path, model_dir: Path, log: Log, days: float | None = None) -> None:
     """The abnormal-now detector, fitted on the same data and saved beside the model; a dataset
     it cannot be fitted on is said and skipped (the forecaster does not need it)."""
     from argus_core.model import anomaly
 
     started = time.perf_counter()
     try:
-        detector = anomaly.fit_dataset(dataset_dir)
+        detector = anomaly.fit_dataset(dataset_dir, days=days)
     except ArgusError as exc:
         log(f"no anomaly detector: {exc}")
         return
