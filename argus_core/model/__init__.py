@@ -13,6 +13,7 @@ Torch parts (imported when a model is trained or loaded):
     inputs, batches, streaming    tensors for forecasts, training windows, day-by-day training
     callbacks, recorder           Lightning callbacks (progress, threads, checkpoints, run store)
     train, artifacts, forecast, backtest
+    anomaly     abnormal now: a k-means model of nominal behaviour per profile (scikit-learn, plain JSON)
 
 May import: ``argus_core.data``, ``argus_core.errors``, ``argus_core.paths``. Never ``runs``,
 ``cli`` or the top-level views; this package's ``__init__`` imports nothing, so importing a
