@@ -87,9 +87,14 @@ def span_of(dataset: str | Path, manifest: dict) -> tuple[pd.Timestamp, pd.Times
 
 def thresholds_of(model) -> dict[str, schema.Threshold]:
     """The thresholds recorded with the model, in its target order (defaults for older models)."""
-    recorded = model.spec.thresholds or {}
+    return spec_thresholds(model.spec)
+
+
+def spec_thresholds(spec) -> dict[str, schema.Threshold]:
+    """``thresholds_of`` from a ModelSpec alone (a model directory's config.json, no network)."""
+    recorded = spec.thresholds or {}
     out = {}
-    for metric in model.spec.forecast_metrics:
+    for metric in spec.forecast_metrics:
         if metric in recorded:
             out[metric] = schema.Threshold(recorded[metric]["warning"], recorded[metric]["critical"])
         elif metric in schema.THRESHOLDS:

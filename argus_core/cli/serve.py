@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from argus_core.data import schema
 from argus_core.errors import SettingsError
 from argus_core.model.registry import DEFAULT_ROOT
 
@@ -19,14 +19,10 @@ TOKEN_ENV = "ARGUS_TOKEN"
 
 def duration(text: str) -> pd.Timedelta:
     """``--every 5min``, ``--late 24h``: a positive duration with a unit (argparse type)."""
-    raw = text.strip()
     try:
-        value = pd.Timedelta(raw) if re.fullmatch(r"\d+(\.\d+)?\s*[A-Za-z]+", raw) else None
-    except ValueError:
-        value = None
-    if value is None or value <= pd.Timedelta(0):
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a duration with a unit, such as 30s, 5min or 24h")
-    return value
+        return schema.parse_duration(text)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def add_serve_command(sub: argparse._SubParsersAction) -> None:

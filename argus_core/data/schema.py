@@ -277,16 +277,25 @@ def _labels(raw: pd.Series, strip: bool = False) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(new_codes, categories=categories), index=raw.index)
 
 
-def parse_step(text: str) -> pd.Timedelta:
-    """A cadence such as ``5min``, ``30s`` or ``1h``; SettingsError for a number without a unit
-    (pandas would read ``5`` as five nanoseconds) or a step under a second or over a day."""
+def parse_duration(text: str, what: str = "duration", positive: bool = True) -> pd.Timedelta:
+    """A positive duration with a unit (``5min``, ``30s``, ``24h``); SettingsError for a number
+    without one (pandas would read ``5`` as five nanoseconds) or anything else."""
     raw = str(text).strip()
     if not re.fullmatch(r"\d+(\.\d+)?\s*[A-Za-z]+", raw):
-        raise SettingsError(f"step {raw!r} needs a number and a unit, such as 5min, 30s or 1h")
+        raise SettingsError(f"{what} {raw!r} needs a number and a unit, such as 5min, 30s or 1h")
     try:
-        step = pd.Timedelta(raw)
+        value = pd.Timedelta(raw)
     except ValueError as exc:
-        raise SettingsError(f"step {raw!r} is not a duration (use e.g. 5min, 30s or 1h)") from exc
+        raise SettingsError(f"{what} {raw!r} is not a duration (use e.g. 5min, 30s or 1h)") from exc
+    if positive and value <= pd.Timedelta(0):
+        raise SettingsError(f"{what} {raw!r} must be longer than zero")
+    return value
+
+
+def parse_step(text: str) -> pd.Timedelta:
+    """A cadence (``parse_duration``) between a second and a day."""
+    raw = str(text).strip()
+    step = parse_duration(raw, "step", positive=False)  # the range below names the limits
     if not pd.Timedelta("1s") <= step <= pd.Timedelta("1D"):
         raise SettingsError(f"step {raw!r} must be between 1s and 1 day")
     return step

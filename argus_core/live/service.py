@@ -207,14 +207,13 @@ class Service:
 
     def _store(self, rows: pd.DataFrame, source: str) -> int:
         """Append rows the dataset does not hold yet (a kill after the last append stores nothing twice)."""
+        rows = rows.drop_duplicates([schema.SERVER, schema.TIMESTAMP], keep="last")  # spooled twice: once
         canonical = schema.validate(rows, step=self.rules.step, source=f"live {source}", metrics=self.rules.metrics)
         stored = store.read(self.settings.dataset, start=canonical[schema.TIMESTAMP].min(),
                             end=canonical[schema.TIMESTAMP].max(), columns=[schema.SERVER, schema.TIMESTAMP])
-        fresh = ingest.new_rows(canonical.drop_duplicates([schema.SERVER, schema.TIMESTAMP], keep="last"), stored)
-        if len(fresh):
-            store.append(self.settings.dataset, schema.validate(fresh, step=self.rules.step, source=f"live {source}",
-                                                                metrics=self.rules.metrics),
-                         source=f"live {source}")
+        fresh = ingest.new_rows(canonical, stored)
+        if len(fresh):  # append validates the merged days itself
+            store.append(self.settings.dataset, fresh, source=f"live {source}")
         return len(fresh)
 
     # --- the timer -----------------------------------------------------------------------------------

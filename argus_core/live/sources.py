@@ -18,6 +18,8 @@ from typing import Protocol
 import pandas as pd
 
 from argus_core import atomic
+from argus_core.data import schema
+from argus_core.live.ingest import keys_of
 
 
 class Source(Protocol):
@@ -44,7 +46,7 @@ class Inbox:
         self._counter = itertools.count()
         for stale in self.folder.glob(".*.tmp"):  # a batch being written when the process died
             stale.unlink(missing_ok=True)
-        self._keys: dict[Path, pd.MultiIndex] = {path: _keys(pd.read_parquet(path, columns=KEY))
+        self._keys: dict[Path, pd.MultiIndex] = {path: keys_of(pd.read_parquet(path, columns=KEY))
                                                  for path in self.waiting()}
 
     def put(self, frame: pd.DataFrame) -> Path:
@@ -53,7 +55,7 @@ class Inbox:
         final = self.folder / name
         with atomic.staged(final) as tmp:
             frame.to_parquet(tmp, index=False)
-        self._keys[final] = _keys(frame)
+        self._keys[final] = keys_of(frame)
         return final
 
     def waiting(self) -> list[Path]:
@@ -79,9 +81,5 @@ class Inbox:
             self._keys.pop(path, None)
 
 
-KEY = ["server_name", "timestamp"]
 
-
-def _keys(frame: pd.DataFrame) -> pd.MultiIndex:
-    return pd.MultiIndex.from_arrays([frame[KEY[0]].astype(str).to_numpy(),
-                                      pd.to_datetime(frame[KEY[1]], utc=True).to_numpy()])
+KEY = [schema.SERVER, schema.TIMESTAMP]

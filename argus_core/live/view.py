@@ -43,13 +43,6 @@ def late_by(status: dashboard.LiveStatus, now: pd.Timestamp | None = None) -> pd
     return max(pd.Timedelta(0), now - status.created - 2 * status.every)
 
 
-class _Model:
-    """What ``dashboard.thresholds_of`` reads of a model: its spec, from config.json (no torch)."""
-
-    def __init__(self, spec: ModelSpec) -> None:
-        self.spec = spec
-
-
 def fleet_view(dataset: str | Path, model_root: str | Path, now: pd.Timestamp | None = None) -> dashboard.FleetView:
     """The last snapshot of a live dataset as a FleetView; DatasetError when there is none."""
     dataset = Path(dataset)
@@ -76,5 +69,5 @@ def fleet_view(dataset: str | Path, model_root: str | Path, now: pd.Timestamp | 
                                   snap.model_error)
     status = replace(status, late_by=late_by(status, now))
     return dashboard.FleetView(dataset, snap.model_id, as_of, step, spec.horizon, history, result, snap.per_metric,
-                               dashboard.thresholds_of(_Model(spec)), profiles, status,
+                               dashboard.spec_thresholds(spec), profiles, status,
                                abnormal=snap.abnormal if len(snap.abnormal) else None)

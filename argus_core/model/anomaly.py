@@ -71,10 +71,6 @@ class AnomalyModel:
     settings: AnomalySettings
     profiles: dict[str, ProfileModel] = field(default_factory=dict)
 
-    @property
-    def features(self) -> list[str]:
-        return [*self.metrics, *(f"d_{m}" for m in self.metrics), "hour_sin", "hour_cos"]
-
     # --- files ------------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         payload = {"format_version": FORMAT_VERSION, "metrics": self.metrics, "step": self.step,
@@ -236,9 +232,9 @@ def fit(frame: pd.DataFrame, metrics: list[str], step: str = schema.DEFAULT_STEP
                 best, best_score = km, score
         if best is None:
             continue
-        deviation = _deviation(scaler.transform(x), best.cluster_centers_)[0]
         mine = every_profile == profile  # the profile's whole series, in time order, for the budget
         series = _deviation(scaler.transform(x_every[mine]), best.cluster_centers_)[0]
+        deviation = series[nominal[mine]]  # the rows the centres were fitted on
         fast_q, persist_q = calibrated_quantiles(deviation, series, codes[mine], nominal[mine], settings,
                                         weeks=mine.sum() * weeks_per_row)
         model.profiles[profile] = ProfileModel(
