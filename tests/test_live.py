@@ -302,3 +302,22 @@ def test_an_outside_run_that_finishes_calls_its_webhook(live):
         assert "webhook" not in client.get(f"/api/v1/runs/{run}").json()["settings"]  # not shown back
     finally:
         server.shutdown()
+
+
+def test_a_dead_service_shows_as_late_in_the_dashboard(live, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from argus_core.live import view as live_view
+
+    service, client = make(live, every=pd.Timedelta("5min"))
+    client.post("/api/v1/cycle")  # then the service dies: no further snapshot
+    created = pd.Timestamp(service.snapshot.created)
+    status = live_view.fleet_view(live[0], live[1], now=created + pd.Timedelta("1h")).live
+    assert status.late_by == pd.Timedelta("50min")  # an hour, less the two cycles it is allowed
+    monkeypatch.setattr(live_view.pd.Timestamp, "now", classmethod(lambda cls, tz=None: created + pd.Timedelta("1h")))
+    monkeypatch.setenv("ARGUS_DATASETS", str(live[0]))
+    monkeypatch.setenv("ARGUS_MODELS", str(live[1]))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.run()
+    assert not at.exception
+    assert any("The service is late by" in w.value and "still running" in w.value for w in at.warning)
