@@ -87,13 +87,14 @@ class Service:
     # --- ingestion -------------------------------------------------------------------------------
     def accept(self, body: bytes, content_type: str | None) -> dict:
         """Validate and spool one pushed batch; SchemaError (nothing stored) on any bad row."""
+        raw = None
         try:
             raw = ingest.parse_body(body, content_type)
             manifest = store.read_manifest(self.settings.dataset)
             newest = pd.Timestamp(manifest["end"]) if manifest.get("rows") else None
             batch = ingest.validate_batch(raw, self.rules, newest, self.clock())
         except ArgusError:
-            self.counters.samples_rejected += _values(locals().get("raw"))
+            self.counters.samples_rejected += _values(raw)
             raise
         with self._ingest_lock:
             stored = store.read(self.settings.dataset, start=batch[schema.TIMESTAMP].min(),
