@@ -67,10 +67,15 @@ def current_values(history: pd.DataFrame, metrics, step: str | pd.Timedelta = sc
     return pd.concat(pieces, ignore_index=True)[[schema.SERVER, "metric", schema.TIMESTAMP, "value"]]
 
 
+Overrides = dict[tuple[str, str], schema.Threshold]  # (server, metric) -> its own thresholds
+
+
 def metric_risk(quantiles: pd.DataFrame, thresholds: dict[str, schema.Threshold] | None = None,
-                current: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per (server, metric) with probabilities, breach times and a score; with
-    ``current`` (``current_values``), what is breaching now overrides the forecast.
+                current: pd.DataFrame | None = None, overrides: Overrides | None = None) -> pd.DataFrame:
+    """One row per (server, metric) with probabilities, breach times, a score and the thresholds
+    used (``warning``, ``critical``); with ``current`` (``current_values``), what is breaching now
+    overrides the forecast. ``overrides`` replace a metric's thresholds on some servers (a load
+    average of 30 is idle on a 96-core host).
 
     Vectorised: the paths of equal length are scored as one (paths, horizon) array."""
     thresholds = thresholds or schema.THRESHOLDS
@@ -78,16 +83,25 @@ def metric_risk(quantiles: pd.DataFrame, thresholds: dict[str, schema.Threshold]
     q = q.sort_values([schema.SERVER, "metric", schema.TIMESTAMP], kind="stable")
     keys = [schema.SERVER, "metric"]
     lengths = q.groupby(keys, sort=False, observed=True)[schema.TIMESTAMP].transform("size").to_numpy()
-    blocks = [_score_paths(q[lengths == length], int(length), thresholds) for length in np.unique(lengths)]
+    blocks = [_score_paths(q[lengths == length], int(length), thresholds, overrides or {})
+              for length in np.unique(lengths)]
     frame = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=[*keys, *_RISK_COLUMNS])
     frame = frame.sort_values(keys, kind="stable").reset_index(drop=True)
     for col in ("breach_p50", "breach_p90", "warning_p50"):
         frame[col] = pd.to_datetime(frame[col], utc=True)
-    return _with_present(frame, thresholds, current)
+    return _with_present(frame, current)
 
 
-def _with_present(frame: pd.DataFrame, thresholds: dict[str, schema.Threshold],
-                  current: pd.DataFrame | None) -> pd.DataFrame:
+def threshold_arrays(servers, metrics, thresholds: dict[str, schema.Threshold],
+                     overrides: Overrides) -> tuple[np.ndarray, np.ndarray]:
+    """(warning, critical) per (server, metric) pair: the metric's, or the server's override."""
+    pairs = [overrides.get((str(s), m)) or thresholds[m] for s, m in zip(servers, metrics, strict=True)] \
+        if overrides else [thresholds[m] for m in metrics]
+    return (np.array([t.warning for t in pairs], dtype=np.float64),
+            np.array([t.critical for t in pairs], dtype=np.float64))
+
+
+def _with_present(frame: pd.DataFrame, current: pd.DataFrame | None) -> pd.DataFrame:
     """Add ``value_now`` (the last observed value) and ``breaching_now``; a breach now is certain and due now."""
     frame["value_now"] = np.nan
     frame["breaching_now"] = pd.Series([None] * len(frame), dtype=object)
@@ -97,8 +111,7 @@ def _with_present(frame: pd.DataFrame, thresholds: dict[str, schema.Threshold],
     present = frame[keys].merge(current.astype({schema.SERVER: str}), on=keys, how="left")
     value = present["value"].to_numpy(np.float64)
     stamp = pd.to_datetime(present[schema.TIMESTAMP], utc=True)
-    warning = np.array([thresholds[m].warning for m in frame["metric"]])
-    critical = np.array([thresholds[m].critical for m in frame["metric"]])
+    warning, critical = frame["warning"].to_numpy(np.float64), frame["critical"].to_numpy(np.float64)
     at_critical = value >= critical  # NaN compares False: a metric with no recent value is not breaching
     at_warning = (value >= warning) & ~at_critical
     frame["value_now"] = value
@@ -116,18 +129,19 @@ def _with_present(frame: pd.DataFrame, thresholds: dict[str, schema.Threshold],
 
 
 _RISK_COLUMNS = ("p_warning", "p_critical", "breach_p50", "breach_p90", "warning_p50", "peak_p50", "peak_p90",
-                 "score")
+                 "score", "warning", "critical")
 
 
-def _score_paths(q: pd.DataFrame, horizon: int, thresholds: dict[str, schema.Threshold]) -> pd.DataFrame:
+def _score_paths(q: pd.DataFrame, horizon: int, thresholds: dict[str, schema.Threshold],
+                 overrides: Overrides) -> pd.DataFrame:
     """Score paths of ``horizon`` steps each; ``q`` is sorted by server, metric and time."""
     paths = len(q) // horizon
     q10, q50, q90 = (q[c].to_numpy(np.float64).reshape(paths, horizon) for c in schema.QUANTILE_COLUMNS)
     stamps = q[schema.TIMESTAMP].dt.tz_convert(None).to_numpy().reshape(paths, horizon)  # no per-element objects
     servers = q[schema.SERVER].to_numpy()[::horizon]
     metrics = q["metric"].to_numpy()[::horizon]
-    warning = np.array([thresholds[m].warning for m in metrics])[:, None]  # (paths, 1)
-    critical = np.array([thresholds[m].critical for m in metrics])[:, None]
+    warn_at, crit_at = threshold_arrays(servers, metrics, thresholds, overrides)
+    warning, critical = warn_at[:, None], crit_at[:, None]  # (paths, 1)
     p_warn = exceedance_probability(q10, q50, q90, warning)  # (paths, horizon)
     p_crit = exceedance_probability(q10, q50, q90, critical)
     likely_crit, likely_warn = p_crit >= 0.5, p_warn >= 0.5
@@ -145,6 +159,8 @@ def _score_paths(q: pd.DataFrame, horizon: int, thresholds: dict[str, schema.Thr
         "peak_p50": q50.max(axis=1),
         "peak_p90": q90.max(axis=1),
         "score": 100.0 * (0.7 * p_crit.max(axis=1) + 0.3 * p_warn.max(axis=1)) * urgency,
+        "warning": warn_at,
+        "critical": crit_at,
     })
 
 
@@ -156,9 +172,9 @@ def _first_times(stamps: np.ndarray, hits: np.ndarray) -> pd.Series:
 
 def fleet_risk(quantiles: pd.DataFrame, previous_levels: dict[str, str] | None = None,
                thresholds: dict[str, schema.Threshold] | None = None,
-               current: pd.DataFrame | None = None) -> pd.DataFrame:
+               current: pd.DataFrame | None = None, overrides: Overrides | None = None) -> pd.DataFrame:
     """One row per server, riskiest first: score, level, driving metric and its breach figures."""
-    return rank_servers(metric_risk(quantiles, thresholds, current), previous_levels)
+    return rank_servers(metric_risk(quantiles, thresholds, current, overrides), previous_levels)
 
 
 def rank_servers(per_metric: pd.DataFrame, previous_levels: dict[str, str] | None = None) -> pd.DataFrame:

@@ -1,0 +1,269 @@
+"""A local Prometheus stack for the tests, the benches and ``live-demo --prometheus``: a
+simulated fleet written as node_exporter's series (OpenMetrics, one file per day), backfilled with
+``promtool tsdb create-blocks-from openmetrics``, and ``prometheus`` / ``prometheus-alertmanager``
+(Debian's packages) run on 127.0.0.1 at free ports with temporary storage. Every process started
+here dies with its parent (PR_SET_PDEATHSIG) and is stopped by ``close``.
+
+The series written per server (labels ``instance="NAME:9100"``, ``job="node"``, ``argus_profile``):
+counters at a 1-minute scrape (``node_cpu_seconds_total`` by mode, ``node_network_*_bytes_total``
+for eth0 and lo), gauges at the fleet's 5-minute step (memory, swap, the root filesystem, load,
+boot and wall time, CLOSE_WAIT sockets), and two series node_exporter does not have
+(``argus_sim_java_cpu_percent``, ``argus_sim_front_close_wait``) that ``SIM_MAPPING`` adds to the
+node_exporter mapping so the built-in 14 metrics are complete.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from argus_core.data import schema
+from argus_core.errors import ArgusError
+
+BINARIES = {"prometheus": "prometheus", "promtool": "promtool", "alertmanager": "prometheus-alertmanager"}
+SCRAPE = 60  # seconds between counter samples
+MEM_TOTAL = 64 * 2**30
+SWAP_TOTAL = 8 * 2**30
+DISK_SIZE = 500 * 10**9
+EXTRA_METRICS = """
+[metrics.java_cpu_pct]
+query = 'avg by ($by) (argus_sim_java_cpu_percent)'
+
+[metrics.front_close_wait]
+query = 'sum by ($by) (argus_sim_front_close_wait)'
+"""
+
+
+class StackError(ArgusError):
+    """A local Prometheus or Alertmanager could not be started."""
+
+
+def missing() -> list[str]:
+    """The Debian binaries this machine lacks (``make test`` installs them when it can)."""
+    return [name for name in BINARIES.values() if shutil.which(name) is None]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def sim_mapping(folder: Path) -> Path:
+    """The shipped node_exporter mapping plus the two simulated series it lacks."""
+    from argus_core.live.prometheus import DEFAULT_MAPPING
+
+    path = folder / "node_exporter_sim.toml"
+    path.write_text(DEFAULT_MAPPING.read_text() + EXTRA_METRICS)
+    return path
+
+
+# --- OpenMetrics --------------------------------------------------------------------------------------
+
+def _labels(server: str, profile: str, **extra: str) -> str:
+    pairs = {"instance": f"{server}:9100", "job": "node", "argus_profile": profile, **extra}
+    return ",".join(f'{k}="{v}"' for k, v in pairs.items())
+
+
+def _lines(name: str, labels: str, stamps: np.ndarray, values: np.ndarray) -> str:
+    text = np.char.add(np.char.add(f"{name}{{{labels}}} ", np.char.mod("%.9g", values)),
+                       np.char.add(" ", stamps.astype(np.int64).astype(str)))
+    return "\n".join(text.tolist()) + "\n"
+
+
+def openmetrics_day(rows: pd.DataFrame, shift: pd.Timedelta | None = None,
+                    counters_from: dict | None = None) -> tuple[str, dict]:
+    """One day of a canonical frame (built-in metrics) as OpenMetrics text, timestamps moved by
+    ``shift``. Counters continue from ``counters_from`` (what the previous day ended at)."""
+    counters_from = dict(counters_from or {})
+    shift = pd.Timedelta(0) if shift is None else shift
+    step_s = None
+    out: dict[str, list[str]] = {}
+    for server, g in rows.groupby(schema.SERVER, observed=True, sort=True):
+        g = g.sort_values(schema.TIMESTAMP)
+        profile = str(g[schema.PROFILE].iloc[0])
+        t = ((g[schema.TIMESTAMP] + shift).astype("int64") // 10**9).to_numpy()
+        step_s = step_s or (int(np.median(np.diff(t))) if len(t) > 1 else 300)
+        per_step = step_s // SCRAPE
+        minutes = (t[:, None] - step_s + SCRAPE * np.arange(1, per_step + 1)[None, :]).ravel()  # (T-step, T]
+
+        def counter(key: str, per_second: np.ndarray, per_step: int = per_step) -> np.ndarray:
+            increments = np.repeat(np.asarray(per_second, dtype=np.float64) * SCRAPE, per_step)
+            start = counters_from.get(key, 0.0)
+            values = start + np.cumsum(increments)
+            counters_from[key] = float(values[-1])
+            return values
+
+        idle = np.clip(100.0 - g["cpu_user_pct"] - g["cpu_sys_pct"] - g["cpu_iowait_pct"], 0, 100).to_numpy()
+        for mode, pct in (("user", g["cpu_user_pct"].to_numpy()), ("system", g["cpu_sys_pct"].to_numpy()),
+                          ("iowait", g["cpu_iowait_pct"].to_numpy()), ("idle", idle)):
+            out.setdefault("node_cpu_seconds_total", []).append(_lines(
+                "node_cpu_seconds_total", _labels(server, profile, cpu="0", mode=mode), minutes,
+                counter(f"{server}/cpu/{mode}", pct / 100.0)))
+        for family, column in (("node_network_receive_bytes_total", "net_in_mb_s"),
+                               ("node_network_transmit_bytes_total", "net_out_mb_s")):
+            for device, scale in (("eth0", 1e6), ("lo", 1e4)):
+                out.setdefault(family, []).append(_lines(family, _labels(server, profile, device=device), minutes,
+                                                         counter(f"{server}/{family}/{device}",
+                                                                 g[column].to_numpy() * scale)))
+        gauges = {
+            "node_memory_MemTotal_bytes": np.full(len(t), MEM_TOTAL, dtype=np.float64),
+            "node_memory_MemAvailable_bytes": MEM_TOTAL * (1 - g["mem_used_pct"].to_numpy() / 100.0),
+            "node_memory_SwapTotal_bytes": np.full(len(t), SWAP_TOTAL, dtype=np.float64),
+            "node_memory_SwapFree_bytes": SWAP_TOTAL * (1 - g["swap_used_pct"].to_numpy() / 100.0),
+            "node_load1": g["load_average"].to_numpy(),
+            "node_time_seconds": t.astype(np.float64),
+            "node_boot_time_seconds": t - g["uptime_days"].to_numpy() * 86400.0,
+            "argus_sim_java_cpu_percent": g["java_cpu_pct"].to_numpy(),
+            "argus_sim_front_close_wait": g["front_close_wait"].to_numpy(),
+        }
+        for name, values in gauges.items():
+            out.setdefault(name, []).append(_lines(name, _labels(server, profile), t, values))
+        fs = _labels(server, profile, device="/dev/sda1", fstype="ext4", mountpoint="/")
+        out.setdefault("node_filesystem_size_bytes", []).append(
+            _lines("node_filesystem_size_bytes", fs, t, np.full(len(t), DISK_SIZE, dtype=np.float64)))
+        out.setdefault("node_filesystem_avail_bytes", []).append(
+            _lines("node_filesystem_avail_bytes", fs, t, DISK_SIZE * (1 - g["disk_usage_pct"].to_numpy() / 100.0)))
+        out.setdefault("node_tcp_connection_states", []).append(
+            _lines("node_tcp_connection_states", _labels(server, profile, state="close_wait"), t,
+                   g["back_close_wait"].to_numpy().astype(np.float64)))
+    text = "".join("".join(parts) for parts in out.values()) + "# EOF\n"
+    return text, counters_from
+
+
+def backfill_frame(frame: pd.DataFrame, data_dir: Path, work: Path, shift: pd.Timedelta | None = None) -> int:
+    """Write ``frame`` (built-in metrics) into a Prometheus storage folder, one OpenMetrics file
+    per day through promtool; returns the samples written."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    shift = pd.Timedelta(0) if shift is None else shift
+    days = (frame[schema.TIMESTAMP] + shift).dt.floor("D")
+    counters: dict = {}
+    samples = 0
+    for day in sorted(days.unique()):
+        text, counters = openmetrics_day(frame[days == day], shift, counters)
+        path = work / f"day-{pd.Timestamp(day):%Y%m%d}.om"
+        path.write_text(text)
+        samples += text.count("\n") - 1
+        done = subprocess.run([shutil.which("promtool") or "promtool", "tsdb", "create-blocks-from", "openmetrics",
+                               str(path), str(data_dir)], capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise StackError(f"promtool could not backfill {path.name}: {done.stderr.strip()[-500:]}")
+        path.unlink()
+    return samples
+
+
+# --- processes ----------------------------------------------------------------------------------------
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+@dataclass
+class Process:
+    name: str
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+def _start(name: str, args: list[str], url: str, ready: str, log: Path, timeout: float = 60.0) -> Process:
+    binary = shutil.which(BINARIES[name])
+    if binary is None:
+        raise StackError(f"{BINARIES[name]} is not installed (Debian: apt-get install prometheus "
+                         "prometheus-alertmanager)")
+    handle = log.open("w")
+    proc = subprocess.Popen([binary, *args], stdout=handle, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(f"{name} exited at start: {log.read_text()[-800:]}")
+        try:
+            if httpx.get(url + ready, timeout=1.0).status_code == 200:
+                return Process(name, url, proc, log)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise StackError(f"{name} did not become ready in {timeout:.0f} s: {log.read_text()[-800:]}")
+
+
+def prometheus_config(scrape: list[tuple[str, str]] = (), rule_files: list[Path] = (),
+                      alertmanager: str | None = None, interval: str = "15s") -> str:
+    """A prometheus.yml: scrape jobs (job, host:port), rule files, an Alertmanager."""
+    lines = ["global:", f"  scrape_interval: {interval}", f"  evaluation_interval: {interval}"]
+    if rule_files:
+        lines += ["rule_files:", *[f"  - {p}" for p in rule_files]]
+    if alertmanager:
+        lines += ["alerting:", "  alertmanagers:", "    - static_configs:", f"        - targets: ['{alertmanager}']"]
+    lines.append("scrape_configs:" if scrape else "scrape_configs: []")
+    for job, target in scrape:
+        lines += [f"  - job_name: {job}", "    static_configs:", f"      - targets: ['{target}']"]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Stack:
+    """Prometheus (and optionally Alertmanager) on loopback, over ``folder``."""
+
+    folder: Path
+    prometheus: Process | None = None
+    alertmanager: Process | None = None
+    processes: list[Process] = field(default_factory=list)
+
+    def start_prometheus(self, config: str, data_dir: Path | None = None) -> Process:
+        port = free_port()
+        data_dir = data_dir or self.folder / "prometheus-data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (self.folder / "prometheus.yml").write_text(config)
+        self.prometheus = _start("prometheus", [
+            f"--config.file={self.folder / 'prometheus.yml'}", f"--storage.tsdb.path={data_dir}",
+            "--storage.tsdb.retention.time=3650d",  # the default 15 days would delete backfilled history
+            f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
+            f"http://127.0.0.1:{port}", "/-/ready", self.folder / "prometheus.log")
+        self.processes.append(self.prometheus)
+        return self.prometheus
+
+    def start_alertmanager(self, webhook: str) -> Process:
+        port = free_port()
+        config = self.folder / "alertmanager.yml"
+        config.write_text("route:\n  receiver: hook\n  group_by: ['alertname', 'server']\n  group_wait: 1s\n"
+                          "  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n"
+                          f"    webhook_configs:\n      - url: '{webhook}'\n        send_resolved: true\n")
+        storage = self.folder / "alertmanager-data"
+        storage.mkdir(exist_ok=True)
+        self.alertmanager = _start("alertmanager", [
+            f"--config.file={config}", f"--storage.path={storage}", f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address="],  # no gossip port: a single instance on loopback only
+            f"http://127.0.0.1:{port}", "/-/ready", self.folder / "alertmanager.log")
+        self.processes.append(self.alertmanager)
+        return self.alertmanager
+
+    def reload_prometheus(self) -> None:
+        httpx.post(self.prometheus.url + "/-/reload", timeout=10).raise_for_status()
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
