@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: run test lint chromium bench demo-data clean extras live-demo
+.PHONY: run test lint chromium prometheus bench demo-data clean extras live-demo
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,19 @@ chromium:
 	    echo "could not install chromium: the browser test will be skipped"; \
 	  else echo "chromium is missing and cannot be installed here: the browser test will be skipped"; fi; }
 
-test: lint chromium
+# Debian's prometheus and prometheus-alertmanager for tests/test_prometheus.py (skipped, with the
+# reason, where they cannot be installed).
+prometheus:
+	@{ command -v prometheus && command -v promtool && command -v prometheus-alertmanager; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing prometheus and prometheus-alertmanager for the Prometheus tests"; \
+	    apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && \
+	      apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null 2>&1; } || \
+	    echo "could not install prometheus: the Prometheus tests will be skipped"; \
+	  else echo "prometheus is missing and cannot be installed here: the Prometheus tests will be skipped"; fi; }
+
+test: lint chromium prometheus
 	$(PY) -m pytest
 
 bench: $(STAMP)

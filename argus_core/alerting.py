@@ -504,7 +504,7 @@ class AlertBook:
 
     def to_json(self) -> dict:
         return {"alerts": [asdict(a) for a in self.alerts.values()],
-                "silences": [_silence_json(s) for s in self.extra_silences]}
+                "silences": [silence_json(s) for s in self.extra_silences]}
 
     @classmethod
     def from_json(cls, rules: RuleSet, data: dict) -> AlertBook:
@@ -536,7 +536,7 @@ def alerts_frame(data: dict | None) -> pd.DataFrame:
     return frame.sort_values(["state", "starts_at"], ascending=[True, False], kind="stable").reset_index(drop=True)
 
 
-def _silence_json(s: Silence) -> dict:
+def silence_json(s: Silence) -> dict:
     return {"rule": s.rule, "server": s.server, "metric": s.metric, "comment": s.comment,
             **({"start": s.start.isoformat()} if s.start is not None else {}),
             **({"until": s.until.isoformat()} if s.until is not None else {})}

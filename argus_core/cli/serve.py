@@ -14,6 +14,7 @@ from argus_core.errors import SettingsError
 from argus_core.model.registry import DEFAULT_ROOT
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DEFAULT_RULES = Path(__file__).resolve().parents[2] / "deploy" / "alerts.toml"
 TOKEN_ENV = "ARGUS_TOKEN"
 
 
@@ -45,7 +46,110 @@ def add_serve_command(sub: argparse._SubParsersAction) -> None:
                          "beyond 127.0.0.1")
     sv.add_argument("--private-reads", action="store_true", help="reads need the token too")
     sv.add_argument("--threads", type=int, default=None, help="torch threads (default: cores - 1)")
+    sv.add_argument("--source", choices=("push", "prometheus"), default="push",
+                    help="push: samples POSTed to /api/v1/samples (always on); prometheus: also pull every cycle")
+    sv.add_argument("--prometheus-url", default=None,
+                    help="Prometheus (or Thanos, Mimir, VictoriaMetrics) query API, e.g. http://prometheus:9090")
+    sv.add_argument("--mapping", type=Path, default=None,
+                    help="PromQL per Argus metric (TOML; default mappings/node_exporter.toml)")
+    sv.add_argument("--backfill", type=duration, default=None,
+                    help="history to pull when the dataset is new or has a gap (default: the champion's encoder "
+                         "window and a margin, at least 2d)")
+    sv.add_argument("--rules", default=str(DEFAULT_RULES),
+                    help="alert rules and per-profile/server thresholds (TOML; default deploy/alerts.toml; "
+                         "'none': no alerts)")
+    sv.add_argument("--alertmanager-url", action="append", default=[],
+                    help="send alerts to this Alertmanager (POST /api/v2/alerts); repeat for several")
+    sv.add_argument("--webhook-url", action="append", default=[],
+                    help="send alert messages to this Slack-compatible webhook; repeat for several")
+    sv.add_argument("--stale-after", type=duration, default=pd.Timedelta("30min"),
+                    help="a server with no sample this long leaves the ranking (default 30min)")
     sv.set_defaults(handler=_serve)
+
+
+def add_pull_command(sub: argparse._SubParsersAction) -> None:
+    pu = sub.add_parser("pull", help="fill a dataset from Prometheus's history (to train on, or to start serve)",
+                        description="Query Prometheus over the last SPAN with a mapping and write the result as a "
+                                    "new dataset (or add what is new to an existing one).")
+    pu.add_argument("--prometheus-url", required=True)
+    pu.add_argument("--mapping", type=Path, default=None, help="default mappings/node_exporter.toml")
+    pu.add_argument("--dataset", required=True, type=Path)
+    pu.add_argument("--span", type=duration, default=pd.Timedelta("30d"), help="how far back (default 30d)")
+    pu.set_defaults(handler=_pull)
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from argus_core.data import store
+    from argus_core.live import prometheus
+
+    mapping = prometheus.load_mapping(args.mapping)
+    client = prometheus.PrometheusClient(args.prometheus_url)
+    now = pd.Timestamp.now(tz="UTC")
+    if store.is_dataset(args.dataset):
+        source = prometheus.PrometheusSource(client, mapping, args.dataset, lambda: now, args.span)
+        rows, _ = source.pull()
+        stored = store.read(args.dataset, columns=[schema.SERVER, schema.TIMESTAMP]) if rows is not None else None
+        from argus_core.live import ingest
+
+        fresh = ingest.new_rows(rows, stored) if rows is not None else []
+        if len(fresh):
+            store.append(args.dataset, fresh, source=f"prometheus {client.url}")
+        print(f"{args.dataset}: {len(fresh):,} new rows from {client.url}")
+        return 0
+    manifest = prometheus.backfill(args.dataset, client, mapping, args.span, now)
+    absent = manifest.get("prometheus", {}).get("absent") or []
+    print(f"{args.dataset}: {manifest['rows']:,} rows, {len(manifest['servers'])} servers, "
+          f"{manifest['start'][:16]} to {manifest['end'][:16]} from {client.url}"
+          + (f"; not in Prometheus, left out: {', '.join(absent)}" if absent else ""))
+    return 0
+
+
+def _backfill_span(args: argparse.Namespace) -> pd.Timedelta:
+    """--backfill, else the champion's encoder window plus the late slack (at least 2 days)."""
+    import json
+
+    from argus_core.data import store
+    from argus_core.model import registry
+    from argus_core.model.spec import ModelSpec
+
+    if args.backfill is not None:
+        return args.backfill
+    span = pd.Timedelta("2d")
+    try:
+        champion = registry.champion_model_id(args.models)
+        if champion:
+            spec = ModelSpec.from_json(json.loads((args.models / champion / "config.json").read_text())["spec"])
+            span = max(span, pd.Timedelta(spec.step) * (spec.encoder_length + store.LATE_SLACK + 1))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # serve reports a missing or broken champion itself
+    return span
+
+
+def _prometheus_source(args: argparse.Namespace):
+    """The pulling source, after filling a new dataset from Prometheus's history."""
+    from argus_core.data import store
+    from argus_core.live import prometheus
+
+    if not args.prometheus_url:
+        raise SettingsError("--source prometheus needs --prometheus-url URL (e.g. http://127.0.0.1:9090)")
+    mapping = prometheus.load_mapping(args.mapping)
+    client = prometheus.PrometheusClient(args.prometheus_url)
+    span = _backfill_span(args)
+    if not store.is_dataset(args.dataset):
+        manifest = prometheus.backfill(args.dataset, client, mapping, span, pd.Timestamp.now(tz="UTC"))
+        print(f"filled {args.dataset} from {client.url}: {manifest['rows']:,} rows, {len(manifest['servers'])} "
+              f"servers over the last {span}", flush=True)
+    return prometheus.PrometheusSource(client, mapping, args.dataset, lambda: pd.Timestamp.now(tz="UTC"), span)
+
+
+def _sinks(args: argparse.Namespace) -> list:
+    from argus_core.live.sinks import AlertmanagerSink, WebhookSink
+
+    for url in [*args.alertmanager_url, *args.webhook_url]:
+        if not url.startswith(("http://", "https://")):
+            raise SettingsError(f"a sink URL must start with http:// or https://, not {url!r}")
+    return [*(AlertmanagerSink(url, args.every) for url in args.alertmanager_url),
+            *(WebhookSink(url) for url in args.webhook_url)]
 
 
 def token_of(args: argparse.Namespace) -> str | None:
@@ -70,11 +174,18 @@ def _serve(args: argparse.Namespace) -> int:
                             f"or {TOKEN_ENV}")
     if not 0 < args.port < 65536:
         raise SettingsError(f"--port must be between 1 and 65535, not {args.port}")
+    rules = None if args.rules.lower() == "none" else Path(args.rules)
+    sinks = _sinks(args)
+    sources = [_prometheus_source(args)] if args.source == "prometheus" else []
     service = Service(Settings(dataset=args.dataset, models=args.models, every=args.every, late=args.late,
-                               future=args.future, threads=args.threads))
+                               future=args.future, threads=args.threads, rules=rules, stale_after=args.stale_after),
+                      sources=sources, sinks=sinks)
     app = create_app(service, Access(token=token, private_reads=args.private_reads))
+    alerts = f"{len(service.rules_set.rules)} alert rule(s) from {rules}" if rules else "no alert rules"
     print(f"serving {args.dataset} with the champion of {args.models} on http://{args.host}:{args.port} "
-          f"(API docs at /docs), a cycle every {args.every}", flush=True)
+          f"(API docs at /docs), a cycle every {args.every}; {alerts}"
+          + (f", sent to {', '.join(s.name for s in sinks)}" if sinks else "")
+          + (f"; pulling from {args.prometheus_url}" if sources else ""), flush=True)
     service.start()
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -9,7 +9,9 @@
     GET  /api/v1/runs[/{id}]        the run store: runs, one run's metrics and events
     POST /api/v1/runs               record a run of any training loop; then POST .../{id}/metrics
                                     (batches) and POST .../{id}/status (running, completed, failed ...)
-    GET  /api/v1/events             server-sent events: one per cycle, level change and model change
+    GET  /api/v1/alerts             firing and recently resolved alerts (rule, server, metric, lead time)
+    GET  /api/v1/silences;  POST /api/v1/silences  {"server": "web-*", "until": "...", "comment": "..."}
+    GET  /api/v1/events             server-sent events: one per cycle, level change, model change, alert
     GET  /metrics                   Prometheus exposition;  GET /healthz, /readyz
 
 Writing endpoints need ``Authorization: Bearer <token>`` when the service was given a token (it
@@ -28,6 +30,7 @@ import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from argus_core import alerting
 from argus_core.data import schema
 from argus_core.errors import ArgusError, DatasetError, ModelNotFound, SchemaError, SettingsError
 from argus_core.live import exporter
@@ -93,6 +96,11 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
         if snap is None:
             return JSONResponse({"ready": False, "detail": service.counters.last_error or "no forecast yet"},
                                 status_code=503)
+        if service.source_errors:
+            problems = "; ".join(f"{name}: {text}" for name, text in service.source_errors.items())
+            return JSONResponse({"ready": False, "stale": True, "generation": snap.generation,
+                                 "detail": f"{problems}; still serving the forecast from data up to {snap.data_end}"},
+                                status_code=503)
         return JSONResponse({"ready": True, "generation": snap.generation, "model_id": snap.model_id})
 
     @app.post("/api/v1/samples", dependencies=[writer])
@@ -130,6 +138,30 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
         return {**_status(service), **frame_records(ranked)[0], "metrics": frame_records(per_metric),
                 "forecast": frame_records(paths), "why": frame_records(why),
                 "last_sample": snap.last_sample.get(name)}
+
+    @app.get("/api/v1/alerts", dependencies=[reader])
+    def alerts(state: str | None = None) -> dict:
+        if state not in (None, "firing", "resolved"):
+            raise HTTPException(422, "state must be firing or resolved")
+        frame = alerting.alerts_frame(service.alerts.to_json())
+        if state:
+            frame = frame[frame["state"] == state]
+        frame = frame.assign(lead_seconds=frame["lead"].dt.total_seconds()).drop(columns=["lead"])
+        return {"rules": [r.name for r in service.rules_set.rules], "rules_file": service.rules_set.source,
+                "alerts": frame_records(frame), "deliveries": {"ok": service.dispatcher.delivered,
+                                                               "failed": service.dispatcher.failures,
+                                                               "last_error": service.dispatcher.last_error}}
+
+    @app.get("/api/v1/silences", dependencies=[reader])
+    def silences() -> list[dict]:
+        return service.alerts.to_json()["silences"] + [
+            {**alerting.silence_json(s), "from_rules_file": True} for s in service.rules_set.silences]
+
+    @app.post("/api/v1/silences", dependencies=[writer], status_code=201)
+    async def silence(request: Request) -> dict:
+        payload = await _json_object(request, service.settings.max_body_bytes)
+        made = await asyncio.to_thread(service.add_silence, payload)
+        return alerting.silence_json(made)
 
     @app.get("/api/v1/models", dependencies=[reader])
     def models() -> dict:
@@ -241,7 +273,8 @@ def _status(service: Service) -> dict:
     snap = service.snapshot
     return {"generation": snap.generation, "model_id": snap.model_id, "data_end": snap.data_end, "as_of": snap.as_of,
             "created": snap.created, "cycle_seconds": snap.cycle_seconds, "model_error": snap.model_error,
-            "late_by_seconds": service.late_by()}
+            "late_by_seconds": service.late_by(), "stale": bool(service.source_errors),
+            "source_errors": dict(service.source_errors)}
 
 
 def _run(run) -> dict:

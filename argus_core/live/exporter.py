@@ -16,6 +16,10 @@ timestamps or free text. Names follow Prometheus's conventions: ``argus_`` prefi
     argus_cycle_duration_seconds, argus_cycles_total, argus_cycle_failures_total,
     argus_last_cycle_success_timestamp_seconds, argus_data_last_sample_timestamp_seconds,
     argus_samples_accepted_total, argus_samples_rejected_total, argus_model_info{model_id}
+    argus_alert_firing{alertname,server,metric,severity}        1 per firing alert (silenced ones too, labelled)
+    argus_alert_deliveries_total{sink}, argus_alert_deliveries_failed_total{sink}
+    argus_source_up{source}, argus_snapshot_stale              a pulling source's health; 1 while the
+                                                               served forecast is older than the source
 """
 
 from __future__ import annotations
@@ -58,6 +62,27 @@ class ServiceCollector:
             yield family
         yield _gauge("argus_last_cycle_success_timestamp_seconds", "When the last cycle published (Unix time).",
                      counters.last_success)
+        up = GaugeMetricFamily("argus_source_up", "1 when the source's last pull worked.", labels=["source"])
+        for source in service.sources:
+            if source.name != "push":
+                up.add_metric([source.name], 0.0 if source.name in service.source_errors else 1.0)
+        yield up
+        yield _gauge("argus_snapshot_stale", "1 while a source fails and the last forecast is served.",
+                     1.0 if service.source_errors else 0.0)
+        firing = GaugeMetricFamily("argus_alert_firing", "1 per firing alert.",
+                                   labels=["alertname", "server", "metric", "severity", "silenced"])
+        for alert in service.alerts.firing():
+            firing.add_metric([alert.rule, alert.server, alert.metric, alert.severity,
+                               "true" if alert.silenced else "false"], 1.0)
+        yield firing
+        for name, text, values in (
+                ("argus_alert_deliveries", "Alert deliveries that worked, per sink.", service.dispatcher.delivered),
+                ("argus_alert_deliveries_failed", "Alert deliveries that failed (retried), per sink.",
+                 service.dispatcher.failures)):
+            family = CounterMetricFamily(name, text, labels=["sink"])
+            for sink, count in values.items():
+                family.add_metric([sink], count)
+            yield family
         if snap is None:
             return
         if snap.data_end:

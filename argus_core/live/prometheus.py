@@ -313,12 +313,14 @@ def fetch(client: PrometheusClient, mapping: Mapping, start: pd.Timestamp, end: 
 
 
 def _on_grid(wide: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:
-    """Each server's rows on its own grid, short gaps carried forward (FILL_STEPS at most)."""
+    """Each server's rows on its own grid, short gaps inside it carried forward (FILL_STEPS at
+    most). The trailing edge is not filled: a metric missing there has not arrived yet, or its
+    server is gone (Prometheus's 5-minute lookback already repeats a gauge's last value once)."""
     pieces = []
     for server, rows in wide.groupby(level=0, sort=True):
         rows = rows.droplevel(0)
         grid = pd.date_range(rows.index.min(), rows.index.max(), freq=step)
-        rows = rows.reindex(grid).ffill(limit=FILL_STEPS)
+        rows = rows.reindex(grid).ffill(limit=FILL_STEPS, limit_area="inside")  # never past the last real value
         rows.index.name = schema.TIMESTAMP
         pieces.append(rows.assign(**{schema.SERVER: server}).reset_index())
     return pd.concat(pieces, ignore_index=True)
@@ -329,9 +331,9 @@ def _canonical(wide: pd.DataFrame, profiles: dict, metrics: dict[str, str] | Non
     frame = wide.reindex(columns=[schema.SERVER, schema.TIMESTAMP, *names])
     if metrics is None:  # the built-in set has no gaps: a row missing a metric is left out
         frame = frame.dropna(subset=names)
-        frame[schema.STATUS] = "healthy"  # Prometheus carries no operational state
     else:
         frame = frame.dropna(subset=names, how="all")
+    frame[schema.STATUS] = "healthy"  # Prometheus carries no operational state
     if profiles:
         frame[schema.PROFILE] = frame[schema.SERVER].map(profiles)
         if frame[schema.PROFILE].isna().any():

@@ -233,8 +233,8 @@ class Stack:
     alertmanager: Process | None = None
     processes: list[Process] = field(default_factory=list)
 
-    def start_prometheus(self, config: str, data_dir: Path | None = None) -> Process:
-        port = free_port()
+    def start_prometheus(self, config: str, data_dir: Path | None = None, port: int | None = None) -> Process:
+        port = port or free_port()
         data_dir = data_dir or self.folder / "prometheus-data"
         data_dir.mkdir(parents=True, exist_ok=True)
         (self.folder / "prometheus.yml").write_text(config)
@@ -261,7 +261,8 @@ class Stack:
         self.processes.append(self.alertmanager)
         return self.alertmanager
 
-    def reload_prometheus(self) -> None:
+    def reload_prometheus(self, config: str) -> None:
+        (self.folder / "prometheus.yml").write_text(config)
         httpx.post(self.prometheus.url + "/-/reload", timeout=10).raise_for_status()
 
     def close(self) -> None:

@@ -1,5 +1,12 @@
 """The live cycle: take what arrived, store it atomically, forecast the fleet with the champion,
-score risk and levels (with the hysteresis of the last snapshot), publish one snapshot.
+score risk and levels (with the hysteresis of the last snapshot), publish one snapshot, then
+advance the alerts (``argus_core.alerting``) and hand them to the sinks.
+
+A pulling source that fails (Prometheus away) is recorded; when nothing new arrived the cycle
+fails, so the last snapshot keeps being served and shows as stale, and the source's next pull
+fills the gap from its own history. A server with no sample for ``stale_after`` leaves the
+ranking (listed as skipped, its alerts resolved once as stale), so a decommissioned host neither
+lingers nor storms.
 
 One ``Service`` owns one live dataset; only it writes there. Cycles never overlap (a lock): the
 timer's and one asked for (``POST /api/v1/cycle``) take turns. A champion that fails to load is
@@ -16,11 +23,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from argus_core import dashboard, risk
+from argus_core import alerting, atomic, dashboard, risk
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, DatasetError, ModelNotFound
 from argus_core.live import exporter, ingest, snapshot
 from argus_core.live.events import EventHub
+from argus_core.live.sinks import Dispatcher
 from argus_core.live.sources import Inbox, Source
 from argus_core.model import forecast, registry, threads
 
@@ -37,6 +45,8 @@ class Settings:
     future: pd.Timedelta = pd.Timedelta("10min")  # how far past the service's clock a pushed row may be
     max_body_bytes: int = ingest.MAX_BODY_BYTES
     threads: int | None = None  # torch threads for the forecast (default: cores - 1)
+    rules: Path | None = None  # alert rules and thresholds per profile/server (None: no alerts)
+    stale_after: pd.Timedelta = pd.Timedelta("30min")  # a server this far behind the newest sample leaves the ranking
 
     @property
     def state_dir(self) -> Path:
@@ -60,9 +70,14 @@ def utc_now() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC")
 
 
+ALERTS = "alerts.json"  # in the state folder: open and recently resolved alerts, and API silences
+
+
 class Service:
-    def __init__(self, settings: Settings, sources: list[Source] | None = None, clock=utc_now) -> None:
+    def __init__(self, settings: Settings, sources: list[Source] | None = None, clock=utc_now,
+                 sinks: list | None = None) -> None:
         manifest = store.read_manifest(settings.dataset)  # DatasetError with the command to make one
+        self.rules_set = alerting.load_rules(settings.rules)  # SettingsError before anything starts
         self.settings = settings
         self.clock = clock
         kinds = manifest.get("metric_kinds")
@@ -83,6 +98,27 @@ class Service:
         self.model_error: str | None = None
         self.snapshot = snapshot.load(settings.state_dir)  # levels and the last findings survive a restart
         self.levels = dict(self.snapshot.levels) if self.snapshot else {}
+        self.source_errors: dict[str, str] = {}
+        self.alerts = self._load_alerts()
+        self.dispatcher = Dispatcher(list(sinks or []))
+        self._alerts_lock = threading.Lock()
+
+    def _load_alerts(self) -> alerting.AlertBook:
+        import json
+
+        path = self.settings.state_dir / ALERTS
+        if not path.is_file():
+            return alerting.AlertBook(self.rules_set)
+        try:
+            return alerting.AlertBook.from_json(self.rules_set, json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            log.error("alerts in %s are unreadable (%s): starting with none", path, exc)
+            return alerting.AlertBook(self.rules_set)
+
+    def save_alerts(self) -> None:
+        with self._alerts_lock:
+            atomic.write_json(self.settings.state_dir / ALERTS, {**self.alerts.to_json(),
+                                                                  "rules": self.rules_set.source})
 
     # --- ingestion -------------------------------------------------------------------------------
     def accept(self, body: bytes, content_type: str | None) -> dict:
@@ -161,30 +197,52 @@ class Service:
             return result
 
     def _cycle(self, started: float) -> snapshot.Snapshot:
-        accepted = 0
-        with self._ingest_lock:  # a push sees the inbox and the dataset before this or after it
-            for source in self.sources:
-                rows, token = source.pull()
-                if rows is not None and len(rows):
-                    accepted += self._store(rows, source.name)
-                if rows is not None:
-                    source.done(token)
+        accepted, failed = 0, None
+        for source in self.sources:
+            try:
+                if source is self.inbox:
+                    with self._ingest_lock:  # a push sees the inbox and the dataset before this or after it
+                        accepted += self._take(source, *source.pull())
+                    continue
+                rows, token = source.pull()  # a pull from elsewhere may be slow: pushes go on meanwhile
+                with self._ingest_lock:
+                    accepted += self._take(source, rows, token)
+            except ArgusError as exc:
+                if source is self.inbox:
+                    raise
+                self.source_errors[source.name] = str(exc)
+                failed = exc
+                log.warning("source %s: %s", source.name, exc)
+                self.events.publish("source_failed", source=source.name, error=str(exc))
+            else:
+                if source.name in self.source_errors:
+                    self.events.publish("source_recovered", source=source.name)
+                self.source_errors.pop(source.name, None)
+        if failed is not None and not accepted and self.snapshot is not None:
+            raise failed  # nothing new: the last snapshot stays, marked stale
         model = self.ensure_model()
         spec = model.spec
         manifest = store.read_manifest(self.settings.dataset)
         if not manifest.get("rows"):
             raise DatasetError(f"{self.settings.dataset} holds no rows yet: push samples to /api/v1/samples")
         history = store.read_recent(self.settings.dataset, spec.encoder_length + store.LATE_SLACK, None, manifest)
+        last = history.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].max()
+        newest = pd.Timestamp(manifest["end"])
+        stale = {str(s): f"stale: no sample since {t.isoformat()}" for s, t in last.items()
+                 if newest - t > self.settings.stale_after}
+        if stale:
+            history = history[~history[schema.SERVER].astype(str).isin(list(stale))]
         threads.use_threads(self.settings.threads)
         result = forecast.forecast_fleet(model, history)
         thresholds = dashboard.thresholds_of(model)
+        profiles = {str(k): str(v) for k, v in manifest.get("servers", {}).items()}
+        overrides = self.rules_set.overrides(profiles, thresholds)
         step = pd.Timedelta(manifest.get("step", schema.DEFAULT_STEP))
         per_metric = risk.metric_risk(result.quantiles, thresholds, risk.current_values(history, list(thresholds),
-                                                                                        step))
+                                                                                        step), overrides)
         ranking = risk.rank_servers(per_metric, self.levels)
         abnormal, _ = dashboard.abnormal_of(model.path, history)
         levels = dict(zip(ranking[schema.SERVER].astype(str), ranking["level"], strict=True)) if len(ranking) else {}
-        last = history.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].max()
         generation = (self.snapshot.generation + 1) if self.snapshot else 1
         published = snapshot.Snapshot(
             generation=generation, model_id=model.model_id, data_end=manifest.get("end"),
@@ -193,7 +251,8 @@ class Service:
             horizon_seconds=float(pd.Timedelta(spec.step).total_seconds() * spec.horizon),
             ranking=ranking, per_metric=per_metric, quantiles=result.quantiles, importance=result.importance,
             abnormal=abnormal if abnormal is not None else pd.DataFrame(),
-            levels=levels, last_sample={str(k): v.isoformat() for k, v in last.items()}, skipped=result.skipped,
+            levels=levels, last_sample={str(k): v.isoformat() for k, v in last.items()},
+            skipped={**result.skipped, **stale},
             model_error=self.model_error, accepted=accepted, every_seconds=self.settings.every.total_seconds())
         snapshot.save(self.settings.state_dir, published)
         exporter.snapshot_text(published)  # rendered here, once, so no scrape waits for it
@@ -201,10 +260,42 @@ class Service:
         self.snapshot, self.levels = published, levels
         for server, (before, after) in changes.items():
             self.events.publish("level", server=server, before=before, after=after)
+        self._advance_alerts(result, per_metric, ranking, published.abnormal, profiles, stale)
         self.events.publish("cycle", generation=generation, model_id=model.model_id, data_end=published.data_end,
                             seconds=published.cycle_seconds, accepted=accepted,
                             levels=dashboard.level_counts(ranking) if len(ranking) else {})
         return published
+
+    def _advance_alerts(self, result, per_metric, ranking, abnormal, profiles, stale) -> None:
+        with self._alerts_lock:
+            changed = self.alerts.evaluate(pd.Timestamp(result.as_of), per_metric, ranking, abnormal,
+                                           result.importance, profiles, stale)
+            current = list(self.alerts.alerts.values())
+        self.save_alerts()
+        for alert in changed:
+            self.events.publish("alert", rule=alert.rule, server=alert.server, metric=alert.metric,
+                                state=alert.state, summary=alert.summary)
+        self.dispatcher.submit(current, changed, self.clock())
+
+    def add_silence(self, entry: dict) -> alerting.Silence:
+        problems: list[str] = []
+        silence = alerting.silence_of(entry, "silence", problems)
+        if silence is None:
+            from argus_core.errors import SettingsError
+
+            raise SettingsError("; ".join(problems))
+        with self._alerts_lock:
+            self.alerts.extra_silences.append(silence)
+            for alert in self.alerts.alerts.values():
+                alert.silenced = alert.silenced or silence.covers(alert, self.clock())
+        self.save_alerts()
+        return silence
+
+    def _take(self, source: Source, rows: pd.DataFrame | None, token) -> int:
+        stored = self._store(rows, source.name) if rows is not None and len(rows) else 0
+        if rows is not None:
+            source.done(token)
+        return stored
 
     def _store(self, rows: pd.DataFrame, source: str) -> int:
         """Append rows the dataset does not hold yet (a kill after the last append stores nothing twice)."""

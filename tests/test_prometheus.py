@@ -1,0 +1,259 @@
+"""Against a real Prometheus and Alertmanager (Debian's packages, started on 127.0.0.1 at free
+ports with temporary storage): a simulated fleet with a memory leak is backfilled into Prometheus
+as node_exporter's series; ``serve``'s Prometheus source pulls it, the champion forecasts, the
+alert fires before the breach and reaches Alertmanager, whose webhook reaches a local receiver;
+Prometheus scrapes Argus's /metrics and the shipped rule file's alert fires; Prometheus goes
+away and comes back, and the gap is filled; a decommissioned server goes stale quietly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from argus_core.data import schema, store
+from argus_core.errors import SettingsError
+from argus_core.live import demo, prometheus, promlocal
+from argus_core.live.service import Service, Settings
+from argus_core.live.sinks import AlertmanagerSink, WebhookSink
+
+ROOT = Path(__file__).resolve().parents[1]
+MISSING = promlocal.missing()
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"not installed: {', '.join(MISSING)} (make test installs "
+                                                       "Debian's prometheus and prometheus-alertmanager as root)")
+GAP = pd.Timedelta("30min")  # what Prometheus gains while it is away
+
+
+class Receiver:
+    """A real HTTP server that keeps every JSON body POSTed to it."""
+
+    def __init__(self) -> None:
+        bodies = self.bodies = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                bodies.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, test, timeout: float = 30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [b for b in list(self.bodies) if test(b)]
+            if found:
+                return found
+            time.sleep(0.2)
+        return []
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """The leak fleet in Prometheus up to 30 minutes ago (the rest is the gap), with the stack."""
+    work = tmp_path_factory.mktemp("promstack")
+    plan = demo.DemoPlan(servers=8, incident="memory_leak", seed=3)
+    sim, replay_from, incident = demo.simulate(plan)
+    cut = replay_from + pd.Timedelta("4h")  # one hour before the breach
+    now = pd.Timestamp.now(tz="UTC").floor("5min")
+    shift = now - GAP - cut
+    frame = sim.frame[(sim.frame[schema.TIMESTAMP] > cut - pd.Timedelta("27h"))
+                      & (sim.frame[schema.TIMESTAMP] <= cut + GAP)]
+    before = frame[frame[schema.TIMESTAMP] <= cut]
+    promlocal.backfill_frame(before, work / "tsdb", work / "om", shift)
+    reset = work / "reset.om"  # a host whose counter restarts from 0 half-way (a reboot)
+    first = int((cut + shift - pd.Timedelta("1h")).timestamp())
+    series = 'argus_test_rx_bytes_total{instance="reset-host:9100"}'
+    reset.write_text("".join(f"{series} {(i % 30) * 6e6} {first + 60 * i}\n" for i in range(61)) + "# EOF\n")
+    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(reset), str(work / "tsdb")],
+                   check=True, capture_output=True)
+    receiver = Receiver()
+    stack = promlocal.Stack(work)
+    stack.start_prometheus(promlocal.prometheus_config(interval="1s"), work / "tsdb")
+    stack.start_alertmanager(receiver.url)
+    yield {"work": work, "stack": stack, "receiver": receiver, "frame": frame, "shift": shift, "cut": cut + shift,
+           "incident": incident, "breach": pd.Timestamp(incident.breach_time) + shift,
+           "mapping": prometheus.load_mapping(promlocal.sim_mapping(work))}
+    stack.close()
+    receiver.close()
+
+
+def test_fetch_gives_back_the_simulated_metrics(fleet):
+    client = prometheus.PrometheusClient(fleet["stack"].prometheus.url)
+    got = prometheus.fetch(client, fleet["mapping"], fleet["cut"] - pd.Timedelta("6h"), fleet["cut"], metrics=None)
+    assert got.absent == [] and got.series == 8 * 13  # 13 queried metrics, cpu_idle_pct derived
+    truth = fleet["frame"].assign(timestamp=fleet["frame"][schema.TIMESTAMP] + fleet["shift"])
+    merged = got.frame.merge(truth, on=[schema.SERVER, schema.TIMESTAMP], suffixes=("", "_sim"))
+    assert len(merged) == len(got.frame) == 8 * 73
+    for metric in schema.METRIC_COLUMNS:  # counters through rate(), ratios of gauges: all come back
+        assert np.allclose(merged[metric].astype(float), merged[f"{metric}_sim"].astype(float), atol=1e-3), metric
+    assert set(got.frame[schema.PROFILE].astype(str)) == set(truth[schema.PROFILE].astype(str))
+
+
+def test_nan_and_counter_resets_are_not_spikes(fleet):
+    """0/0 every 30 minutes is a gap carried forward; a counter reset inside rate() is no spike."""
+    client = prometheus.PrometheusClient(fleet["stack"].prometheus.url)
+    mapping = prometheus.parse_mapping({"metrics": {
+        "load_average": {"query": "avg by ($by) (node_load1 * (node_time_seconds % 1800) / "
+                                  "(node_time_seconds % 1800))", "kind": "rate"}}})
+    got = prometheus.fetch(client, mapping, fleet["cut"] - pd.Timedelta("3h"), fleet["cut"],
+                           metrics={"load_average": "rate"})
+    truth = fleet["frame"].assign(timestamp=fleet["frame"][schema.TIMESTAMP] + fleet["shift"])
+    merged = got.frame.merge(truth, on=[schema.SERVER, schema.TIMESTAMP], suffixes=("", "_sim"))
+    holes = merged[schema.TIMESTAMP].astype("int64") // 10**9 % 1800 == 0
+    assert holes.any() and merged["load_average"].notna().all()
+    exact = merged[~holes]
+    assert np.allclose(exact["load_average"], exact["load_average_sim"], atol=1e-4)
+    for _, rows in merged.sort_values(schema.TIMESTAMP).groupby(schema.SERVER, observed=True):
+        carried = rows["load_average"].to_numpy()
+        at = np.flatnonzero(holes.loc[rows.index].to_numpy())
+        at = at[at > 0]
+        assert np.allclose(carried[at], carried[at - 1])  # the step before, not 0 and not NaN
+    # a restarted host's network counter starts again from 0: rate() sees a reset, not a drop or a spike
+    mapping = prometheus.parse_mapping({"metrics": {"net_in_mb_s": {
+        "query": "sum by ($by) (rate(argus_test_rx_bytes_total[5m])) / 1e6", "kind": "rate"}}})
+    got = prometheus.fetch(client, mapping, fleet["cut"] - pd.Timedelta("50min"), fleet["cut"] - pd.Timedelta("5min"),
+                           metrics={"net_in_mb_s": "rate"})
+    rate = got.frame["net_in_mb_s"].to_numpy()
+    assert len(rate) >= 8 and rate.min() >= 0.0 and rate.max() <= 0.1 + 1e-6  # 100 kB/s throughout
+    assert np.median(rate) == pytest.approx(0.1, rel=1e-3)
+
+
+def test_bad_mappings_and_urls_are_clear():
+    with pytest.raises(SettingsError, match="kind must be one of"):
+        prometheus.parse_mapping({"metrics": {"x": {"query": "up", "kind": "bytes"}}})
+    with pytest.raises(SettingsError, match="either query"):
+        prometheus.parse_mapping({"metrics": {"x": {"kind": "rate"}}})
+    with pytest.raises(SettingsError, match="rest_of names"):
+        prometheus.parse_mapping({"metrics": {"cpu_idle_pct": {"rest_of": ["cpu_user_pct"]}}})
+    with pytest.raises(SettingsError, match="http"):
+        prometheus.PrometheusClient("prometheus:9090")
+    mapping = prometheus.load_mapping()  # the shipped node_exporter mapping loads
+    assert "mem_used_pct" in mapping.metrics and mapping.metrics["cpu_idle_pct"].rest_of
+
+
+def test_a_refused_query_names_the_promql_and_prometheus_s_message(fleet):
+    client = prometheus.PrometheusClient(fleet["stack"].prometheus.url)
+    with pytest.raises(prometheus.PrometheusError) as caught:
+        client.query_range("rate(node_load1[5m]", fleet["cut"] - pd.Timedelta("1h"), fleet["cut"],
+                           pd.Timedelta("5min"))
+    assert "rate(node_load1[5m]" in str(caught.value) and "parse error" in str(caught.value)
+
+
+def test_paging_stays_under_prometheus_s_point_limit(fleet):
+    """A 1-minute step over 9 days is 12,960 points: Prometheus refuses that in one query."""
+    client = prometheus.PrometheusClient(fleet["stack"].prometheus.url)
+    end = fleet["cut"]
+    series = client.query_range('node_load1{instance="ppdb001:9100"}', end - pd.Timedelta(days=9), end,
+                                pd.Timedelta("1min"))
+    assert client.requests == 2 and len(series) == 1
+    assert series[0][1][-1] == end.timestamp()
+
+
+def test_end_to_end_alert_before_the_breach_gap_fill_and_stale_server(fleet, tmp_path):
+    stack, receiver = fleet["stack"], fleet["receiver"]
+    leaker = fleet["incident"].server_name
+    client = prometheus.PrometheusClient(stack.prometheus.url, backoff=0.05, retries=1)
+    now = fleet["cut"]
+    dataset = tmp_path / "live"
+    manifest = prometheus.backfill(dataset, client, fleet["mapping"], pd.Timedelta("26h"), now)
+    assert manifest.get("metric_kinds") is None and len(manifest["servers"]) == 8  # the built-in 14 metrics
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rules]]\nname = "LeakSoon"\nwhen = { p_critical = 0.4 }\nfor_cycles = 2\n'
+                     'severity = "critical"\nmetrics = ["mem_used_pct"]\nlabels = { team = "sre" }\n')
+    clock = {"now": now}
+    source = prometheus.PrometheusSource(client, fleet["mapping"], dataset, lambda: clock["now"],
+                                         pd.Timedelta("26h"))
+    chat = Receiver()
+    service = Service(Settings(dataset=dataset, models=ROOT / "models", rules=rules, threads=1,
+                               stale_after=pd.Timedelta("20min")), sources=[source],
+                      sinks=[AlertmanagerSink(stack.alertmanager.url, pd.Timedelta("5min")), WebhookSink(chat.url)])
+    first = service.cycle()
+    assert first.ranking[schema.SERVER].iloc[0] == leaker and not service.alerts.firing()  # held for 2 cycles
+    service.cycle()
+    firing = service.alerts.firing()
+    assert [(a.rule, a.server, a.metric) for a in firing] == [("LeakSoon", leaker, "mem_used_pct")]
+    alert = firing[0]
+    assert pd.Timestamp(alert.starts_at) < fleet["breach"] - pd.Timedelta("30min")  # an hour ahead, in fleet time
+    assert leaker in alert.summary and "mem_used_pct" in alert.summary and "p90" in alert.summary
+    service.dispatcher.flush()
+
+    # Alertmanager groups it and its webhook reaches our receiver
+    def from_alertmanager(body):
+        return body.get("receiver") == "hook" and any(a["labels"].get("alertname") == "LeakSoon"
+                                                      for a in body.get("alerts", []))
+    delivered = receiver.wait_for(from_alertmanager)
+    assert delivered, "Alertmanager did not call its webhook"
+    labels = delivered[0]["alerts"][0]["labels"]
+    assert labels["server"] == leaker and labels["metric"] == "mem_used_pct" and labels["team"] == "sre"
+    assert chat.wait_for(lambda b: "LeakSoon" in b.get("text", "") and leaker in b["text"])  # the Slack-style one
+
+    # Prometheus scrapes Argus's /metrics, and the shipped rule file's alert fires
+    import uvicorn
+
+    from argus_core.live.api import create_app
+
+    port = promlocal.free_port()
+    http = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=http.run, daemon=True).start()
+    demo.wait_until_up(f"http://127.0.0.1:{port}/healthz")
+    shipped = (ROOT / "deploy" / "prometheus" / "argus-rules.yml").read_text()
+    quick = tmp_path / "argus-rules.yml"
+    quick.write_text(shipped.replace("for: 15m", "for: 0s").replace("for: 5m", "for: 0s"))
+    stack.reload_prometheus(promlocal.prometheus_config(scrape=[("argus", f"127.0.0.1:{port}")],
+                                                        rule_files=[quick], interval="1s"))
+    deadline, rule_alerts = time.monotonic() + 30, []
+    while time.monotonic() < deadline and not rule_alerts:
+        answer = httpx.get(stack.prometheus.url + "/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+        rule_alerts = [a for a in answer if a["labels"]["alertname"] == "ArgusRiskWarning"
+                       and a["labels"].get("server") == leaker and a["state"] == "firing"]
+        time.sleep(0.5)
+    assert rule_alerts, "the shipped ArgusRiskWarning rule did not fire in Prometheus"
+
+    # Prometheus goes away: the cycle records it, the last snapshot stays, marked stale
+    generation = service.snapshot.generation
+    stack.prometheus.stop()
+    with pytest.raises(prometheus.PrometheusError, match="unreachable"):
+        service.cycle()
+    assert service.snapshot.generation == generation and "prometheus" in service.source_errors
+    ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+    assert ready.status_code == 503 and ready.json()["stale"] and "unreachable" in ready.json()["detail"]
+    metrics_text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert 'argus_source_up{source="prometheus"} 0.0' in metrics_text and "argus_snapshot_stale 1.0" in metrics_text
+
+    # while it was away 30 minutes passed; one server was decommissioned in that time
+    gone = sorted(set(fleet["frame"][schema.SERVER].astype(str)) - {leaker})[0]
+    later = fleet["frame"][(fleet["frame"][schema.TIMESTAMP] + fleet["shift"] > now)
+                           & (fleet["frame"][schema.SERVER].astype(str) != gone)]
+    promlocal.backfill_frame(later, fleet["work"] / "tsdb", fleet["work"] / "om-gap", fleet["shift"])
+    stack.start_prometheus(promlocal.prometheus_config(interval="1s"), fleet["work"] / "tsdb",
+                           port=int(stack.prometheus.url.rsplit(":", 1)[1]))
+    clock["now"] = now + GAP
+    time.sleep(0.2)  # past the source's back-off
+    recovered = service.cycle()
+    assert not service.source_errors and recovered.generation == generation + 1
+    assert recovered.accepted == 7 * 6  # the gap, from Prometheus's history
+    assert recovered.data_end == (now + GAP).isoformat()
+    assert gone not in set(recovered.ranking[schema.SERVER].astype(str))
+    assert recovered.skipped[gone].startswith("stale")
+    assert not [a for a in service.alerts.alerts.values() if a.server == gone and a.state == "firing"]
+    stored = store.read(dataset, columns=[schema.SERVER, schema.TIMESTAMP])
+    assert not stored.duplicated().any()
+    http.should_exit = True
+    chat.close()
