@@ -50,6 +50,8 @@ with ui.guard("the fleet overview"):
         if button.button("Details", key=f"open-{row.server_name}"):
             ui.open_server(row.server_name)
 
+    ui.alerts_panel(view)
+
     st.subheader("By profile")
     metric = st.selectbox("Metric", view.metrics, key="overview-metric")
     past, future = dashboard.profile_aggregates(view, metric)

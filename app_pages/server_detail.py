@@ -42,11 +42,14 @@ with ui.guard("the server detail"):
         "score": st.column_config.NumberColumn("risk", format="%.0f"),
     })
 
+    ui.alerts_panel(view, server, key="detail-alerts")
+
     st.subheader("Forecast per metric")
     st.caption("Last 24 h, then the p10-p90 band and p50 for the horizon; dotted: warning, dashed: critical; "
                "x: first predicted critical breach. Riskiest metric first.")
     metrics = list(summary.sort_values("score", ascending=False).index)
-    st.plotly_chart(charts.metric_grid(detail.history, detail.quantiles, detail.risk, metrics, view.thresholds),
+    st.plotly_chart(charts.metric_grid(detail.history, detail.quantiles, detail.risk, metrics,
+                                       dashboard.server_thresholds(view, server)),
                     key="detail-metrics")
 
     if detail.deviation is not None and len(detail.deviation):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from argus_core import risk
+from argus_core import alerting, risk
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, DatasetError
 from argus_core.model import anomaly, forecast
@@ -149,11 +149,59 @@ def view_of(source: ViewSource, as_of: pd.Timestamp | None = None) -> FleetView:
         raise DatasetError(f"{source.dataset} has no data in the 24 h before {as_of:%Y-%m-%d %H:%M}")
     result = forecast.forecast_fleet(model, history)
     thresholds = thresholds_of(model)
-    per_metric = risk.metric_risk(result.quantiles, thresholds, risk.current_values(history, list(thresholds), step))
     profiles = history.groupby(schema.SERVER, observed=True)[schema.PROFILE].last().astype(str).to_dict()
+    overrides = rules_for(source.dataset).overrides(profiles, thresholds)
+    per_metric = risk.metric_risk(result.quantiles, thresholds, risk.current_values(history, list(thresholds), step),
+                                  overrides)
     abnormal, scored = abnormal_of(source.model_dir, history)
     return FleetView(source.dataset, model.model_id, result.as_of, step, spec.horizon, history, result, per_metric,
                      thresholds, profiles, abnormal=abnormal, deviations=scored)
+
+
+LIVE_STATE = ".live"  # a live service's state folder inside its dataset (argus_core.live)
+ALERTS_FILE = "alerts.json"
+
+
+def _alerts_json(dataset: Path) -> dict | None:
+    import json
+
+    path = Path(dataset) / LIVE_STATE / ALERTS_FILE
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def rules_for(dataset: str | Path) -> alerting.RuleSet:
+    """The rules a dataset's live service runs (its thresholds per profile and server apply to
+    what the pages compute too); ``ARGUS_RULES`` names a file for datasets without one."""
+    import os
+
+    recorded = (_alerts_json(Path(dataset)) or {}).get("rules")
+    path = os.environ.get("ARGUS_RULES") or (recorded if recorded and recorded != "(none)" else None)
+    if not path:
+        return alerting.RuleSet()
+    try:
+        return alerting.load_rules(path)
+    except ArgusError:
+        return alerting.RuleSet()
+
+
+def alerts_of(dataset: str | Path) -> pd.DataFrame | None:
+    """Firing and recently resolved alerts of the dataset's live service (None: no alerting runs
+    on it), firing first, newest first."""
+    data = _alerts_json(Path(dataset))
+    return None if data is None else alerting.alerts_frame(data)
+
+
+def server_thresholds(view: FleetView, server: str) -> dict[str, schema.Threshold]:
+    """The thresholds that apply to one server: the model's, or its profile's or own override."""
+    rows = view.per_metric[view.per_metric[schema.SERVER].astype(str) == server]
+    if "warning" not in rows:
+        return dict(view.thresholds)
+    own = {r.metric: schema.Threshold(float(r.warning), float(r.critical)) for r in rows.itertuples()
+           if not pd.isna(r.warning)}
+    return {m: own.get(m, t) for m, t in view.thresholds.items()}
 
 
 def abnormal_of(model_dir: Path, history: pd.DataFrame) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:

@@ -21,6 +21,7 @@ FORBIDDEN = {
     "live": ("cli",),
     **{view: ("live", "cli") for view in VIEWS if view != "risk"},
     "risk": ("model", "runs", "live", "cli", "dashboard", "replay", "charts", "console", "quality"),
+    "alerting": ("model", "runs", "live", "cli", "dashboard", "replay", "charts", "console", "quality"),
 }
 TORCH_FREE_MODEL_PARTS = ("config", "spec", "layout", "registry", "threads")
 

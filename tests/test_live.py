@@ -321,3 +321,49 @@ def test_a_dead_service_shows_as_late_in_the_dashboard(live, monkeypatch):
     at.run()
     assert not at.exception
     assert any("The service is late by" in w.value and "still running" in w.value for w in at.warning)
+
+
+def test_alerts_fire_resolve_and_show_on_the_pages(live, monkeypatch, tmp_path):
+    """A rule held two cycles fires once (deduplicated), shows on Fleet overview and on the
+    server's detail with its lead time, honours a silence, and per-profile thresholds reach risk."""
+    from streamlit.testing.v1 import AppTest
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rules]]\nname = "Risky"\nwhen = { level = "watch" }\nfor_cycles = 2\n'
+                     '[thresholds.profile.DATABASE]\nmem_used_pct = { warning = 10, critical = 20 }\n')
+    service, client = make(live, rules=rules)
+    client.post("/api/v1/cycle")
+    assert client.get("/api/v1/alerts").json()["alerts"] == []  # pending: held for two cycles
+    client.post("/api/v1/cycle")
+    alerts = client.get("/api/v1/alerts?state=firing").json()["alerts"]
+    databases = {s for s, p in store.read_manifest(live[0])["servers"].items() if p == "DATABASE"}
+    assert databases <= {a["server_name"] for a in alerts}  # a DATABASE at 10/20 % memory is over its thresholds
+    per_metric = service.snapshot.per_metric.set_index(["server_name", "metric"])
+    db = sorted(databases)[0]
+    assert per_metric.loc[(db, "mem_used_pct"), "critical"] == 20.0
+    assert per_metric.loc[(db, "mem_used_pct"), "breaching_now"] == "critical"
+    client.post("/api/v1/cycle")
+    again = client.get("/api/v1/alerts?state=firing").json()["alerts"]
+    assert len(again) == len(alerts)  # one alert per (rule, server, metric), not one per cycle
+    assert client.post("/api/v1/silences", json={"server": db, "comment": "known"}).status_code == 201
+    assert client.post("/api/v1/silences", json={"until": "soon"}).status_code == 400
+    silenced = {a["server_name"]: a["silenced"] for a in client.get("/api/v1/alerts").json()["alerts"]}
+    assert silenced[db] is True and not all(silenced.values())
+    firing = [line for line in client.get("/metrics").text.splitlines() if line.startswith("argus_alert_firing{")]
+    assert any('alertname="Risky"' in line and f'server="{db}"' in line and 'silenced="true"' in line
+               for line in firing) and len(firing) == len(alerts)
+
+    monkeypatch.setenv("ARGUS_DATASETS", str(live[0]))
+    monkeypatch.setenv("ARGUS_MODELS", str(live[1]))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(f"**{len(alerts)} firing**" in m.value for m in at.markdown)
+    table = next(d.value for d in at.dataframe if "rule" in d.value.columns)
+    assert set(table["server_name"]) >= databases and set(table["rule"]) == {"Risky"}
+    assert table["lead"].str.len().gt(0).all()
+    at.switch_page("app_pages/server_detail.py").run()
+    at.selectbox(key="detail-server").set_value(db).run()
+    assert not at.exception, [e.value for e in at.exception]
+    mine = next(d.value for d in at.dataframe if "rule" in d.value.columns)
+    assert list(mine["rule"]) == ["Risky"]

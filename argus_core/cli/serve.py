@@ -74,7 +74,7 @@ def add_pull_command(sub: argparse._SubParsersAction) -> None:
     pu.add_argument("--prometheus-url", required=True)
     pu.add_argument("--mapping", type=Path, default=None, help="default mappings/node_exporter.toml")
     pu.add_argument("--dataset", required=True, type=Path)
-    pu.add_argument("--span", type=duration, default=pd.Timedelta("30d"), help="how far back (default 30d)")
+    pu.add_argument("--span", type=duration, default=pd.Timedelta(days=30), help="how far back (default 30d)")
     pu.set_defaults(handler=_pull)
 
 
@@ -114,7 +114,7 @@ def _backfill_span(args: argparse.Namespace) -> pd.Timedelta:
 
     if args.backfill is not None:
         return args.backfill
-    span = pd.Timedelta("2d")
+    span = pd.Timedelta(days=2)
     try:
         champion = registry.champion_model_id(args.models)
         if champion:

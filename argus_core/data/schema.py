@@ -284,7 +284,7 @@ def parse_duration(text: str, what: str = "duration", positive: bool = True) -> 
     if not re.fullmatch(r"\d+(\.\d+)?\s*[A-Za-z]+", raw):
         raise SettingsError(f"{what} {raw!r} needs a number and a unit, such as 5min, 30s or 1h")
     try:
-        value = pd.Timedelta(raw)
+        value = pd.Timedelta(re.sub(r"(?<=[\d\s])d$", "D", raw))  # "30d": pandas deprecates the lower-case day
     except ValueError as exc:
         raise SettingsError(f"{what} {raw!r} is not a duration (use e.g. 5min, 30s or 1h)") from exc
     if positive and value <= pd.Timedelta(0):

@@ -146,7 +146,7 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
         frame = alerting.alerts_frame(service.alerts.to_json())
         if state:
             frame = frame[frame["state"] == state]
-        frame = frame.assign(lead_seconds=frame["lead"].dt.total_seconds()).drop(columns=["lead"])
+        frame = frame.assign(lead_seconds=pd.to_timedelta(frame["lead"]).dt.total_seconds()).drop(columns=["lead"])
         return {"rules": [r.name for r in service.rules_set.rules], "rules_file": service.rules_set.source,
                 "alerts": frame_records(frame), "deliveries": {"ok": service.dispatcher.delivered,
                                                                "failed": service.dispatcher.failures,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from argus_core import dashboard
 from argus_core.data import schema, store
 from argus_core.data.profiles import PROFILES, fleet_composition, fleet_names
 from argus_core.data.simulate import INCIDENT_KINDS, ScriptedIncident, SimConfig, Simulation, simulate_fleet
@@ -68,7 +69,7 @@ def write_history(dataset: Path, sim: Simulation, replay_from: pd.Timestamp) -> 
     frame = sim.frame[sim.frame[schema.TIMESTAMP] < replay_from]
     store.write_dataset(dataset, frame, kind="simulated", step=schema.DEFAULT_STEP,
                         extra={"generator": sim.settings, "live_demo": True})
-    live = dataset / ".live"
+    live = dataset / dashboard.LIVE_STATE
     if live.exists():  # a previous demo's snapshot and inbox belong to other data
         import shutil
 

@@ -50,7 +50,7 @@ class Settings:
 
     @property
     def state_dir(self) -> Path:
-        return self.state or self.dataset / ".live"
+        return self.state or self.dataset / dashboard.LIVE_STATE
 
 
 @dataclass
@@ -70,7 +70,7 @@ def utc_now() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC")
 
 
-ALERTS = "alerts.json"  # in the state folder: open and recently resolved alerts, and API silences
+ALERTS = dashboard.ALERTS_FILE  # in the state folder: open and recently resolved alerts, and API silences
 
 
 class Service:

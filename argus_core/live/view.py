@@ -16,7 +16,7 @@ from argus_core.live import snapshot
 from argus_core.model import forecast
 from argus_core.model.spec import ModelSpec
 
-STATE = ".live"
+STATE = dashboard.LIVE_STATE
 STALE_STEPS = 3  # a server this many steps behind the fleet's newest sample is stale
 
 
