@@ -1,0 +1,259 @@
+"""Early warning, scored: a simulated fleet with injected incidents (a seed never trained on)
+replayed through the live path in accelerated fleet time, and every alert rule beside the
+baselines Prometheus users have now, in the same run.
+
+    .venv/bin/python bench/bench_alerts.py [--servers 40] [--days 30] [--seed 2027]
+                                           [--incident-rate 0.04] [--every 15min]
+
+The live path: the first 26 h are the live dataset; then each cycle pushes the next ``--every``
+of samples as CSV through ``Service.accept`` (what ``POST /api/v1/samples`` calls), runs
+``Service.cycle`` (store, forecast with the shipped champion, risk, levels, abnormal now) with the
+service's clock set to fleet time, and advances an ``AlertBook`` per rule set on the cycle's
+findings (the shipped ``deploy/alerts.toml`` is the service's own).
+
+Baselines, evaluated at the same cycle times and held the same 15 minutes:
+- static: the metric at or over its warning threshold (the usual ``expr: x > 85 for: 15m``);
+- linear 8h: ``predict_linear(x[6h], 8h) >= critical`` (a least-squares line on the last 6 h);
+- mixin-style: ``predict_linear(x[6h], 4h) >= critical and x >= 0.75 * critical`` (node_exporter's
+  mixin guards its filesystem forecast alerts with the current level the same way).
+
+Scores per rule, episode level:
+- an incident is alerted when an episode on its server (and metric, for per-metric rules)
+  starts between 8 h before its precursor and its breach; the lead is breach - start, and the
+  table counts those with a lead of at least 30 minutes;
+- a false episode is one fire-to-resolve with no sample at or over the critical threshold (on
+  its metric, or on any metric for a server-wide rule) from its start to ``horizon`` after its end;
+- false episodes per server-week = false episodes / (servers x replayed days / 7).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+warnings.filterwarnings("ignore")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from argus_core import alerting  # noqa: E402
+from argus_core.data import schema, store  # noqa: E402
+from argus_core.data.simulate import SimConfig, simulate_fleet  # noqa: E402
+from argus_core.live.service import Service, Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+HISTORY = pd.Timedelta("26h")
+HORIZON = pd.Timedelta("8h")
+AHEAD = pd.Timedelta("30min")
+HOLD = pd.Timedelta("15min")
+VARIANTS = {  # rule sets scored beside the shipped file, on the same cycles
+    "p_critical >= 0.5, 15 min": {"when": {"p_critical": 0.5}, "resolve": {"p_critical": 0.3}},
+    "p_critical >= 0.3, 15 min": {"when": {"p_critical": 0.3}, "resolve": {"p_critical": 0.2}},
+    "level >= warning, 15 min": {"when": {"level": "warning"}},
+    "level critical, 15 min": {"when": {"level": "critical"}},
+}
+
+
+@dataclass
+class Episode:
+    server: str
+    metric: str  # "" for a server-wide rule
+    start: pd.Timestamp
+    end: pd.Timestamp | None = None
+
+
+def rule_sets() -> dict[str, alerting.RuleSet]:
+    shipped = alerting.load_rules(ROOT / "deploy" / "alerts.toml")
+    out = {f"shipped: {r.name} ({r.condition})": alerting.RuleSet((r,), shipped.profile_thresholds,
+                                                                   shipped.server_thresholds)
+           for r in shipped.rules}
+    for name, rule in VARIANTS.items():
+        out[name] = alerting.parse_rules({"defaults": {"for": "15min", "resolve_for": "15min"},
+                                          "rules": [{"name": name.split(",")[0].replace(" ", ""), **rule}]}, name)
+    return out
+
+
+def csv_body(rows: pd.DataFrame) -> bytes:
+    buffer = io.StringIO()
+    rows.astype({schema.SERVER: str, schema.STATUS: str}).drop(columns=[schema.PROFILE]).to_csv(buffer, index=False)
+    return buffer.getvalue().encode()
+
+
+def replay(args, work: Path):
+    sim = simulate_fleet(SimConfig(servers=args.servers, hours=args.days * 24, seed=args.seed,
+                                   incident_rate=args.incident_rate))
+    frame = sim.frame
+    start = frame[schema.TIMESTAMP].min()
+    first_end = start + HISTORY
+    dataset = work / "live"
+    store.write_dataset(dataset, frame[frame[schema.TIMESTAMP] <= first_end], kind="simulated", step="5min")
+    clock = {"now": first_end}
+    service = Service(Settings(dataset=dataset, models=ROOT / "models", rules=ROOT / "deploy" / "alerts.toml",
+                               threads=1, late=pd.Timedelta("48h")), clock=lambda: clock["now"])
+    books = {name: alerting.AlertBook(rules) for name, rules in rule_sets().items()}
+    episodes: dict[str, list[Episode]] = {name: [] for name in books}
+    open_: dict[str, dict] = {name: {} for name in books}
+    times = pd.date_range(first_end + args.every, frame[schema.TIMESTAMP].max(), freq=args.every)
+    started, cycle_seconds = time.perf_counter(), []
+    later = frame[frame[schema.TIMESTAMP] > first_end]
+    stamps = later[schema.TIMESTAMP]
+    previous = first_end
+    for index, now in enumerate(times):
+        batch = later[(stamps > previous) & (stamps <= now)]
+        previous = now
+        clock["now"] = now
+        service.accept(csv_body(batch), "text/csv")
+        t0 = time.perf_counter()
+        snap = service.cycle()
+        cycle_seconds.append(time.perf_counter() - t0)
+        at = pd.Timestamp(snap.as_of)
+        profiles = {str(k): str(v) for k, v in sim.servers.items()}
+        for name, book in books.items():
+            changed = book.evaluate(at, snap.per_metric, snap.ranking, snap.abnormal, None, profiles)
+            for alert in changed:
+                if alert.state == "firing":
+                    episode = Episode(alert.server, alert.metric, pd.Timestamp(alert.starts_at))
+                    open_[name][alert.key] = episode
+                    episodes[name].append(episode)
+                elif alert.key in open_[name]:
+                    open_[name].pop(alert.key).end = pd.Timestamp(alert.ends_at)
+        if index % 200 == 0:
+            print(f"  cycle {index}/{len(times)} at {now:%m-%d %H:%M}, {time.perf_counter() - started:.0f} s",
+                  flush=True)
+    return sim, times, episodes, cycle_seconds
+
+
+# --- baselines on the raw samples ---------------------------------------------------------------------
+
+def metric_matrix(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    values = pd.DataFrame({schema.SERVER: frame[schema.SERVER].astype(str), schema.TIMESTAMP: frame[schema.TIMESTAMP],
+                           "v": schema.metric_values(frame, metric)})
+    return values.pivot(index=schema.TIMESTAMP, columns=schema.SERVER, values="v").sort_index()
+
+
+def held_episodes(condition: pd.DataFrame, metric: str, hold: pd.Timedelta) -> list[Episode]:
+    """Episodes of a boolean (time x server) condition with the rules' hold and resolve hold."""
+    out = []
+    for server in condition.columns:
+        on = condition[server].to_numpy()
+        stamps = condition.index
+        since, clear_since, episode = None, None, None
+        for t, flag in zip(stamps, on, strict=True):
+            if flag:
+                clear_since = None
+                since = since if since is not None else t
+                if episode is None and t - since >= hold:
+                    episode = Episode(server, metric, t)
+                    out.append(episode)
+            else:
+                since = None
+                if episode is not None:
+                    clear_since = clear_since if clear_since is not None else t
+                    if t - clear_since >= hold:
+                        episode.end, episode, clear_since = t, None, None
+    return out
+
+
+def linear_prediction(values: pd.DataFrame, window_steps: int, ahead_steps: int) -> pd.DataFrame:
+    """predict_linear: a least-squares line over the last ``window_steps``, read ``ahead_steps`` on."""
+    x = np.arange(window_steps, dtype=np.float64)
+    x_mean = x.mean()
+    weights = (x - x_mean) / ((x - x_mean) ** 2).sum()
+    data = values.to_numpy(np.float64)
+    out = np.full_like(data, np.nan)
+    for i in range(window_steps - 1, len(data)):
+        block = data[i - window_steps + 1:i + 1]
+        slope = weights @ block
+        level = block.mean(axis=0)
+        out[i] = level + slope * (window_steps - 1 - x_mean + ahead_steps)
+    return pd.DataFrame(out, index=values.index, columns=values.columns)
+
+
+def baselines(sim, times: pd.DatetimeIndex) -> dict[str, list[Episode]]:
+    out = {"baseline: static >= warning, 15 min": [], "baseline: predict_linear(6h, 8h) >= critical, 15 min": [],
+           "baseline: mixin-style predict_linear(6h, 4h) and >= 0.75 x critical": []}
+    step = pd.Timedelta("5min")
+    for metric, limit in schema.THRESHOLDS.items():
+        values = metric_matrix(sim.frame, metric)
+        linear8 = linear_prediction(values, int(pd.Timedelta("6h") / step), int(HORIZON / step))
+        linear4 = linear_prediction(values, int(pd.Timedelta("6h") / step), int(pd.Timedelta("4h") / step))
+        at = values.index.intersection(times)
+        out["baseline: static >= warning, 15 min"] += held_episodes(values.loc[at] >= limit.warning, metric, HOLD)
+        out["baseline: predict_linear(6h, 8h) >= critical, 15 min"] += held_episodes(
+            linear8.loc[at] >= limit.critical, metric, HOLD)
+        out["baseline: mixin-style predict_linear(6h, 4h) and >= 0.75 x critical"] += held_episodes(
+            (linear4.loc[at] >= limit.critical) & (values.loc[at] >= 0.75 * limit.critical), metric, HOLD)
+    return out
+
+
+# --- scoring ------------------------------------------------------------------------------------------
+
+def score(episodes: list[Episode], sim, replay_start: pd.Timestamp, replay_end: pd.Timestamp) -> dict:
+    incidents = sim.incidents.copy()
+    incidents["breach_time"] = pd.to_datetime(incidents["breach_time"], utc=True)
+    incidents["precursor_start"] = pd.to_datetime(incidents["precursor_start"], utc=True)
+    incidents = incidents[(incidents["breach_time"] > replay_start + pd.Timedelta("1h"))
+                          & (incidents["breach_time"] <= replay_end)]
+    leads = []
+    for row in incidents.itertuples():
+        candidates = [e for e in episodes if e.server == str(row.server_name) and e.metric in ("", row.metric)
+                      and row.precursor_start - HORIZON <= e.start <= row.breach_time]
+        if candidates:
+            leads.append((row.breach_time - min(e.start for e in candidates)) / pd.Timedelta("1min"))
+    over = {}
+    for metric, limit in schema.THRESHOLDS.items():
+        values = metric_matrix(sim.frame, metric)
+        over[metric] = values >= limit.critical
+    any_metric = None
+    for frame in over.values():
+        any_metric = frame if any_metric is None else (any_metric | frame.reindex_like(any_metric).fillna(False))
+    false = 0
+    for e in episodes:
+        table = over.get(e.metric, any_metric) if e.metric else any_metric
+        end = (e.end or replay_end) + HORIZON
+        window = table.loc[(table.index >= e.start) & (table.index <= end), e.server] if e.server in table else []
+        if not len(window) or not bool(np.any(window)):
+            false += 1
+    weeks = len(sim.servers) * (replay_end - replay_start) / pd.Timedelta("7D")
+    ahead = sum(1 for lead in leads if lead >= AHEAD / pd.Timedelta("1min"))
+    return {"incidents": len(incidents), "alerted": len(leads), "ahead": ahead,
+            "median_lead_min": statistics.median(leads) if leads else float("nan"),
+            "episodes": len(episodes), "false": false, "false_per_server_week": false / weeks}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--servers", type=int, default=40)
+    parser.add_argument("--days", type=float, default=30)
+    parser.add_argument("--seed", type=int, default=2027)
+    parser.add_argument("--incident-rate", type=float, default=0.04)
+    parser.add_argument("--every", type=pd.Timedelta, default=pd.Timedelta("15min"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        sim, times, episodes, cycles = replay(args, Path(tmp))
+        replay_seconds = time.perf_counter() - t0
+    episodes.update(baselines(sim, times))
+    print(f"\n{args.servers} servers x {args.days:g} days (seed {args.seed}, incident rate {args.incident_rate}), "
+          f"{len(times)} cycles every {args.every} of fleet time in {replay_seconds:.0f} s "
+          f"(a cycle: median {statistics.median(cycles):.2f} s)\n")
+    print("| rule | incidents alerted >= 30 min ahead | alerted at all | median lead | episodes | "
+          "false episodes / server-week |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, found in episodes.items():
+        s = score(found, sim, times[0] - args.every, times[-1])
+        print(f"| {name} | {s['ahead']}/{s['incidents']} ({s['ahead'] / max(s['incidents'], 1):.0%}) | "
+              f"{s['alerted']}/{s['incidents']} | {s['median_lead_min']:.0f} min | {s['episodes']} | "
+              f"{s['false_per_server_week']:.2f} ({s['false']}) |")
+
+
+if __name__ == "__main__":
+    main()
