@@ -216,13 +216,14 @@ def add_live_demo_command(sub: argparse._SubParsersAction) -> None:
     de.add_argument("--dashboard-port", type=int, default=8501)
     de.add_argument("--no-dashboard", action="store_true", help="the service and the replayer only")
     de.add_argument("--minutes", type=float, default=None, help="stop after this many minutes (default: Ctrl-C)")
+    de.add_argument("--prometheus", action="store_true",
+                    help="the fleet in a local Prometheus (Debian's packages), scraped in real time and pulled by "
+                         "the service, alerts to a local Alertmanager; node_exporter scrapes this machine too")
     de.set_defaults(handler=_live_demo)
 
 
 def _live_demo(args: argparse.Namespace) -> int:
-    import subprocess
     import threading
-    import time
 
     import uvicorn
 
@@ -231,6 +232,8 @@ def _live_demo(args: argparse.Namespace) -> int:
     from argus_core.live.service import Service, Settings
 
     plan = demo.DemoPlan(servers=args.servers, incident=args.incident, seed=args.seed, speed=args.speed)
+    if args.prometheus:
+        return _live_demo_prometheus(args, plan)
     sim, replay_from, incident = demo.simulate(plan)
     demo.write_history(args.dataset, sim, replay_from)
     step_s = pd.Timedelta("5min").total_seconds() / plan.speed
@@ -249,6 +252,23 @@ def _live_demo(args: argparse.Namespace) -> int:
           f"precursor {incident.precursor_start[11:16]}, breach {incident.breach_time[11:16]} UTC fleet time, "
           f"{(pd.Timestamp(incident.precursor_start) - replay_from) / pd.Timedelta('1s') / plan.speed:.0f} s from "
           f"now; API {base}/docs", flush=True)
+    try:
+        _until_stopped(args)
+    finally:
+        replayer.stop()
+        service.stop()
+        server.should_exit = True
+    snap = service.snapshot
+    print(f"stopped after {replayer.pushed:,} pushed rows; last snapshot {snap.generation if snap else '-'}"
+          + (f", {incident.server_name} {snap.levels.get(incident.server_name)}" if snap else ""))
+    return 0
+
+
+def _until_stopped(args: argparse.Namespace) -> None:
+    """The dashboard (unless --no-dashboard) until Ctrl-C or --minutes."""
+    import subprocess
+    import time
+
     dashboard = None
     if not args.no_dashboard:
         dashboard = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port",
@@ -264,13 +284,81 @@ def _live_demo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        replayer.stop()
-        service.stop()
-        server.should_exit = True
         if dashboard is not None:
             dashboard.terminate()
             dashboard.wait(timeout=30)
+
+
+def _live_demo_prometheus(args: argparse.Namespace, plan) -> int:
+    """The demo fleet in a local Prometheus, scraped in real time, pulled by the service."""
+    import shutil
+    import threading
+
+    import uvicorn
+
+    from argus_core.live import demo, prometheus, promlocal
+    from argus_core.live.api import create_app
+    from argus_core.live.service import Service, Settings
+    from argus_core.live.sinks import AlertmanagerSink
+
+    missing = promlocal.missing()
+    if missing:
+        raise SettingsError(f"--prometheus needs {', '.join(missing)}: apt-get install prometheus "
+                            "prometheus-alertmanager (and prometheus-node-exporter for this machine)")
+    sim, replay_from, incident = demo.simulate(plan)
+    fleet_now = replay_from + pd.Timedelta("3h")  # an hour into the incident's precursor, two before its breach
+    now = pd.Timestamp.now(tz="UTC").floor("5min")
+    shift = now - fleet_now
+    work = args.dataset.parent / f"{args.dataset.name}-prometheus"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    counters: dict = {}
+    history = sim.frame[(sim.frame[schema.TIMESTAMP] <= fleet_now)
+                        & (sim.frame[schema.TIMESTAMP] > fleet_now - pd.Timedelta("27h"))]
+    print(f"backfilling {len(history):,} rows of the simulated fleet into a local Prometheus ...", flush=True)
+    promlocal.backfill_frame(history, work / "tsdb", work / "om", shift, counters)
+    fleet = promlocal.SimExporter(sim.frame[sim.frame[schema.TIMESTAMP] > fleet_now], shift, counters)
+    stack = promlocal.Stack(work)
+    try:
+        node = stack.start_node_exporter()
+        scrape = [("fleet", fleet.target)] + ([("node-self", node.url.removeprefix("http://"))] if node else [])
+        alertmanager = stack.start_alertmanager(None)
+        stack.start_prometheus(promlocal.prometheus_config(scrape=scrape, honor=("fleet",),
+                                                           alertmanager=alertmanager.url.removeprefix("http://")),
+                               work / "tsdb")
+        mapping = prometheus.load_mapping(promlocal.sim_mapping(work))
+        client = prometheus.PrometheusClient(stack.prometheus.url)
+        if args.dataset.exists():
+            shutil.rmtree(args.dataset)
+        span = pd.Timedelta("26h")
+        prometheus.backfill(args.dataset, client, mapping, span, pd.Timestamp.now(tz="UTC"))
+        every = pd.Timedelta("1min")
+        source = prometheus.PrometheusSource(client, mapping, args.dataset, lambda: pd.Timestamp.now(tz="UTC"), span)
+        service = Service(Settings(dataset=args.dataset, models=args.models, every=every, rules=DEFAULT_RULES),
+                          sources=[source], sinks=[AlertmanagerSink(alertmanager.url, every)])
+        server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=args.port,
+                                               log_level="warning"))
+        threading.Thread(target=server.run, name="argus-http", daemon=True).start()
+        demo.wait_until_up(f"http://127.0.0.1:{args.port}/healthz")
+        service.start()
+        breach = pd.Timestamp(incident.breach_time) + shift
+        print(f"live demo with Prometheus: {plan.servers} simulated servers in real time; {incident.kind} on "
+              f"{incident.server_name}, breach at {breach:%H:%M} UTC (wall clock)\n"
+              f"  Prometheus   {stack.prometheus.url}  (fleet{' and this machine' if node else ''})\n"
+              f"  Alertmanager {alertmanager.url}  (Argus's alerts arrive here)\n"
+              f"  Argus API    http://127.0.0.1:{args.port}/docs, /metrics, /api/v1/alerts"
+              + ("" if node else "\n  (install prometheus-node-exporter to scrape this machine too)")
+              + ("\n  this machine is in Prometheus; Argus leaves it out: node_exporter has no java_cpu_pct or "
+                 "front_close_wait (train on the pulled data to forecast it)" if node else ""), flush=True)
+        try:
+            _until_stopped(args)
+        finally:
+            service.stop()
+            server.should_exit = True
+    finally:
+        stack.close()
+        fleet.close()
     snap = service.snapshot
-    print(f"stopped after {replayer.pushed:,} pushed rows; last snapshot {snap.generation if snap else '-'}"
-          + (f", {incident.server_name} {snap.levels.get(incident.server_name)}" if snap else ""))
+    firing = [f"{a.rule} on {a.server}" for a in service.alerts.firing()]
+    print(f"stopped; last snapshot {snap.generation if snap else '-'}; firing: {', '.join(firing) or 'none'}")
     return 0

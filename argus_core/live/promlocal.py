@@ -30,7 +30,9 @@ import pandas as pd
 from argus_core.data import schema
 from argus_core.errors import ArgusError
 
-BINARIES = {"prometheus": "prometheus", "promtool": "promtool", "alertmanager": "prometheus-alertmanager"}
+BINARIES = {"prometheus": "prometheus", "promtool": "promtool", "alertmanager": "prometheus-alertmanager",
+            "node_exporter": "prometheus-node-exporter"}
+NEEDED = ("prometheus", "promtool", "alertmanager")
 SCRAPE = 60  # seconds between counter samples
 MEM_TOTAL = 64 * 2**30
 SWAP_TOTAL = 8 * 2**30
@@ -50,7 +52,7 @@ class StackError(ArgusError):
 
 def missing() -> list[str]:
     """The Debian binaries this machine lacks (``make test`` installs them when it can)."""
-    return [name for name in BINARIES.values() if shutil.which(name) is None]
+    return [BINARIES[name] for name in NEEDED if shutil.which(BINARIES[name]) is None]
 
 
 def free_port() -> int:
@@ -141,9 +143,11 @@ def openmetrics_day(rows: pd.DataFrame, shift: pd.Timedelta | None = None,
     return text, counters_from
 
 
-def backfill_frame(frame: pd.DataFrame, data_dir: Path, work: Path, shift: pd.Timedelta | None = None) -> int:
+def backfill_frame(frame: pd.DataFrame, data_dir: Path, work: Path, shift: pd.Timedelta | None = None,
+                   counters_out: dict | None = None) -> int:
     """Write ``frame`` (built-in metrics) into a Prometheus storage folder, one OpenMetrics file
-    per day through promtool; returns the samples written."""
+    per day through promtool; returns the samples written (``counters_out`` gets where each
+    counter ended, for a ``SimExporter`` to continue from)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
     shift = pd.Timedelta(0) if shift is None else shift
@@ -160,7 +164,86 @@ def backfill_frame(frame: pd.DataFrame, data_dir: Path, work: Path, shift: pd.Ti
         if done.returncode != 0:
             raise StackError(f"promtool could not backfill {path.name}: {done.stderr.strip()[-500:]}")
         path.unlink()
+    if counters_out is not None:
+        counters_out.update(counters)
     return samples
+
+
+class SimExporter:
+    """A simulated fleet scraped live: ``/metrics`` serves each server's sample of the fleet-time
+    step that wall time falls in (fleet time = wall time - ``shift``), the same series as
+    ``openmetrics_day``, counters continuing from ``counters``. For ``live-demo --prometheus``."""
+
+    def __init__(self, frame: pd.DataFrame, shift: pd.Timedelta, counters: dict) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.frame = frame.sort_values([schema.TIMESTAMP, schema.SERVER]).set_index(schema.TIMESTAMP)
+        self.shift, self.counters = shift, dict(counters)
+        self.last = time.time()
+        self._lock = threading.Lock()
+        exporter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                body = exporter.render().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.target = f"127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, name="argus-sim-exporter", daemon=True).start()
+
+    def render(self) -> str:
+        with self._lock:
+            now = time.time()
+            elapsed, self.last = now - self.last, now
+            fleet = (pd.Timestamp(now, unit="s", tz="UTC") - self.shift).ceil("5min")
+            if fleet > self.frame.index.max():
+                return "# the simulated fleet has ended\n"
+            rows = self.frame.loc[[fleet]]
+            lines = []
+            for row in rows.itertuples():
+                server, profile = row.server_name, row.profile
+                idle = max(0.0, 100.0 - row.cpu_user_pct - row.cpu_sys_pct - row.cpu_iowait_pct)
+                rates = {("node_cpu_seconds_total", f"{server}/cpu/{m}", _labels(server, profile, cpu="0", mode=m)):
+                         pct / 100.0 for m, pct in (("user", row.cpu_user_pct), ("system", row.cpu_sys_pct),
+                                                    ("iowait", row.cpu_iowait_pct), ("idle", idle))}
+                for family, value in (("node_network_receive_bytes_total", row.net_in_mb_s),
+                                      ("node_network_transmit_bytes_total", row.net_out_mb_s)):
+                    for device, scale in (("eth0", 1e6), ("lo", 1e4)):
+                        rates[(family, f"{server}/{family}/{device}", _labels(server, profile, device=device))] = \
+                            value * scale
+                for (family, key, labels), per_second in rates.items():
+                    self.counters[key] = self.counters.get(key, 0.0) + per_second * elapsed
+                    lines.append(f"{family}{{{labels}}} {self.counters[key]:.9g}")
+                t, plain = now, _labels(server, profile)
+                fs = _labels(server, profile, device="/dev/sda1", fstype="ext4", mountpoint="/")
+                gauges = [
+                    ("node_memory_MemTotal_bytes", plain, MEM_TOTAL),
+                    ("node_memory_MemAvailable_bytes", plain, MEM_TOTAL * (1 - row.mem_used_pct / 100)),
+                    ("node_memory_SwapTotal_bytes", plain, SWAP_TOTAL),
+                    ("node_memory_SwapFree_bytes", plain, SWAP_TOTAL * (1 - row.swap_used_pct / 100)),
+                    ("node_load1", plain, row.load_average),
+                    ("node_time_seconds", plain, t),
+                    ("node_boot_time_seconds", plain, t - row.uptime_days * 86400),
+                    ("argus_sim_java_cpu_percent", plain, row.java_cpu_pct),
+                    ("argus_sim_front_close_wait", plain, row.front_close_wait),
+                    ("node_filesystem_size_bytes", fs, DISK_SIZE),
+                    ("node_filesystem_avail_bytes", fs, DISK_SIZE * (1 - row.disk_usage_pct / 100)),
+                    ("node_tcp_connection_states", _labels(server, profile, state="close_wait"), row.back_close_wait),
+                ]
+                lines += [f"{name}{{{labels}}} {float(value):.9g}" for name, labels, value in gauges]
+            return "\n".join(lines) + "\n"
+
+    def close(self) -> None:
+        self.server.shutdown()
 
 
 # --- processes ----------------------------------------------------------------------------------------
@@ -211,8 +294,9 @@ def _start(name: str, args: list[str], url: str, ready: str, log: Path, timeout:
 
 
 def prometheus_config(scrape: list[tuple[str, str]] = (), rule_files: list[Path] = (),
-                      alertmanager: str | None = None, interval: str = "15s") -> str:
-    """A prometheus.yml: scrape jobs (job, host:port), rule files, an Alertmanager."""
+                      alertmanager: str | None = None, interval: str = "15s", honor: tuple[str, ...] = ()) -> str:
+    """A prometheus.yml: scrape jobs (job, host:port), rule files, an Alertmanager; jobs in
+    ``honor`` keep the labels their targets expose (a simulated fleet's instance names)."""
     lines = ["global:", f"  scrape_interval: {interval}", f"  evaluation_interval: {interval}"]
     if rule_files:
         lines += ["rule_files:", *[f"  - {p}" for p in rule_files]]
@@ -220,7 +304,8 @@ def prometheus_config(scrape: list[tuple[str, str]] = (), rule_files: list[Path]
         lines += ["alerting:", "  alertmanagers:", "    - static_configs:", f"        - targets: ['{alertmanager}']"]
     lines.append("scrape_configs:" if scrape else "scrape_configs: []")
     for job, target in scrape:
-        lines += [f"  - job_name: {job}", "    static_configs:", f"      - targets: ['{target}']"]
+        lines += [f"  - job_name: {job}", *(["    honor_labels: true"] if job in honor else []),
+                  "    static_configs:", f"      - targets: ['{target}']"]
     return "\n".join(lines) + "\n"
 
 
@@ -246,12 +331,13 @@ class Stack:
         self.processes.append(self.prometheus)
         return self.prometheus
 
-    def start_alertmanager(self, webhook: str) -> Process:
+    def start_alertmanager(self, webhook: str | None) -> Process:
+        """Alertmanager calling ``webhook`` for every group (None: it only shows alerts in its UI)."""
         port = free_port()
         config = self.folder / "alertmanager.yml"
+        hook = f"    webhook_configs:\n      - url: '{webhook}'\n        send_resolved: true\n" if webhook else ""
         config.write_text("route:\n  receiver: hook\n  group_by: ['alertname', 'server']\n  group_wait: 1s\n"
-                          "  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n"
-                          f"    webhook_configs:\n      - url: '{webhook}'\n        send_resolved: true\n")
+                          "  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n" + hook)
         storage = self.folder / "alertmanager-data"
         storage.mkdir(exist_ok=True)
         self.alertmanager = _start("alertmanager", [
@@ -260,6 +346,16 @@ class Stack:
             f"http://127.0.0.1:{port}", "/-/ready", self.folder / "alertmanager.log")
         self.processes.append(self.alertmanager)
         return self.alertmanager
+
+    def start_node_exporter(self) -> Process | None:
+        """Debian's node_exporter for this machine on loopback, or None when it is not installed."""
+        if shutil.which(BINARIES["node_exporter"]) is None:
+            return None
+        port = free_port()
+        process = _start("node_exporter", [f"--web.listen-address=127.0.0.1:{port}", "--collector.tcpstat"],
+                         f"http://127.0.0.1:{port}", "/metrics", self.folder / "node_exporter.log")
+        self.processes.append(process)
+        return process
 
     def reload_prometheus(self, config: str) -> None:
         (self.folder / "prometheus.yml").write_text(config)

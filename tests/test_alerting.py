@@ -1,0 +1,184 @@
+"""Alert rules on hand-made cycles with known answers: the hold before firing, the resolve value
+and its hold, deduplication, server-wide rules, stale servers, silences, per-profile and
+per-server thresholds in risk; the rules file's errors; a dead sink that never stops a cycle;
+and the CLI's messages for bad Prometheus and rules settings."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from argus_core import alerting, risk
+from argus_core.cli.main import main
+from argus_core.data import schema
+from argus_core.errors import SettingsError
+from argus_core.live.sinks import AlertmanagerSink, Dispatcher, WebhookSink
+
+ROOT = Path(__file__).resolve().parents[1]
+T0 = pd.Timestamp("2026-01-05T00:00Z")
+STEP = pd.Timedelta("5min")
+
+
+def cycle(p: float, server: str = "db1", metric: str = "mem_used_pct", level: str = "healthy",
+          breaching: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    per_metric = pd.DataFrame({schema.SERVER: [server], "metric": [metric], "p_critical": [p], "p_warning": [p],
+                               "breach_p50": [T0 + pd.Timedelta("2h")], "breach_p90": [T0 + pd.Timedelta("1h")],
+                               "value_now": [70.0], "warning": [85.0], "critical": [95.0],
+                               "breaching_now": [breaching]})
+    ranking = pd.DataFrame({schema.SERVER: [server], "level": [level], "driver": [metric]})
+    return per_metric, ranking
+
+
+def run(book: alerting.AlertBook, series: list[float], **kw) -> list[list[str]]:
+    """The state of every alert after each cycle."""
+    states = []
+    for i, p in enumerate(series):
+        book.evaluate(T0 + STEP * i, *cycle(p, **kw))
+        states.append([a.state for a in book.alerts.values()])
+    return states
+
+
+def test_hold_resolve_value_and_resolve_hold_have_known_answers():
+    rules = alerting.parse_rules({"rules": [{"name": "Leak", "when": {"p_critical": 0.8},
+                                             "resolve": {"p_critical": 0.5}, "for": "10min", "resolve_for": "10min"}]})
+    book = alerting.AlertBook(rules)
+    states = run(book, [0.9, 0.9, 0.9, 0.6, 0.4, 0.9, 0.4, 0.4, 0.4, 0.9])
+    # pending at 0 and 5 min, fires at 10; 0.6 is above the resolve value (stays); 0.4 starts clearing,
+    # 0.9 interrupts it; three cycles under 0.5 (10 min) resolve it; then a new alert starts pending
+    assert states == [["pending"], ["pending"], ["firing"], ["firing"], ["firing"], ["firing"], ["firing"],
+                      ["firing"], ["resolved"], ["pending"]]
+
+
+def test_a_blip_shorter_than_the_hold_never_fires_and_cycles_count_too():
+    rules = alerting.parse_rules({"rules": [{"name": "Leak", "when": {"p_critical": 0.8}, "for_cycles": 3}]})
+    book = alerting.AlertBook(rules)
+    assert run(book, [0.9, 0.9, 0.1, 0.9, 0.9, 0.9]) == [["pending"], ["pending"], [], ["pending"], ["pending"],
+                                                        ["firing"]]
+
+
+def test_one_alert_per_rule_server_metric_with_lead_time_and_summary():
+    rules = alerting.parse_rules({"rules": [{"name": "Leak", "when": {"p_critical": 0.5}}]})
+    book = alerting.AlertBook(rules)
+    fired = book.evaluate(T0, *cycle(0.9))
+    assert [a.state for a in fired] == ["firing"]
+    for i in range(1, 5):
+        assert book.evaluate(T0 + STEP * i, *cycle(0.9)) == []  # still one alert, not one per cycle
+    alert = book.firing()[0]
+    assert alert.lead_seconds() == 7200  # the p50 breach two hours after it fired
+    assert "db1" in alert.summary and "mem_used_pct" in alert.summary and "p90" in alert.summary
+    book.evaluate(T0 + STEP * 5, *cycle(0.9, breaching="critical"))
+    assert alert.breached_at == (T0 + STEP * 5).isoformat() and alert.lead_seconds() == 25 * 60  # the actual one
+
+
+def test_server_wide_rules_and_stale_servers_resolve_quietly():
+    rules = alerting.parse_rules({"rules": [{"name": "Hot", "when": {"level": "warning"}},
+                                            {"name": "Odd", "when": {"abnormal": True}}]})
+    book = alerting.AlertBook(rules)
+    per_metric, ranking = cycle(0.1, level="critical")
+    abnormal = pd.DataFrame({schema.SERVER: ["db1"], "abnormal": [True], "drivers": ["mem_used_pct"]})
+    fired = book.evaluate(T0, per_metric, ranking, abnormal)
+    assert sorted((a.rule, a.metric) for a in fired) == [("Hot", ""), ("Odd", "")]
+    assert "abnormal now in mem_used_pct" in next(a for a in fired if a.rule == "Odd").summary
+    gone = book.evaluate(T0 + STEP, per_metric, ranking, abnormal, stale={"db1": "stale: no sample since ..."})
+    assert sorted(a.state for a in gone) == ["resolved", "resolved"] and all(a.reason.startswith("stale")
+                                                                            for a in gone)
+    assert book.evaluate(T0 + STEP * 2, per_metric, ranking, abnormal, stale={"db1": "stale"}) == []  # no storm
+
+
+def test_silences_keep_alerts_tracked_but_marked():
+    rules = alerting.parse_rules({"rules": [{"name": "Leak", "when": {"p_critical": 0.5}}],
+                                  "silences": [{"server": "db*", "until": "2026-01-05T00:10:00Z"}]})
+    book = alerting.AlertBook(rules)
+    book.evaluate(T0, *cycle(0.9))
+    assert book.firing()[0].silenced
+    book.evaluate(T0 + pd.Timedelta("15min"), *cycle(0.9))
+    assert not book.firing()[0].silenced  # the silence ended
+
+
+def test_thresholds_per_profile_and_server_reach_risk():
+    rules = alerting.parse_rules({"thresholds": {
+        "profile": {"ML_COMPUTE": {"load_average": {"warning": 60, "critical": 80}}},
+        "server": {"web1": {"load_average": {"warning": 5, "critical": 10}}}}})
+    overrides = rules.overrides({"ml1": "ML_COMPUTE", "web1": "WEB_API", "db1": "DATABASE"}, ["load_average"])
+    stamps = pd.date_range(T0, periods=4, freq="5min")
+    quantiles = pd.concat([pd.DataFrame({schema.SERVER: s, "metric": "load_average", schema.TIMESTAMP: stamps,
+                                         "q10": 40.0, "q50": 45.0, "q90": 50.0}) for s in ("ml1", "web1", "db1")])
+    scored = risk.metric_risk(quantiles, {"load_average": schema.Threshold(30.0, 40.0)}, overrides=overrides)
+    p = scored.set_index(schema.SERVER)
+    assert p.loc["ml1", "p_critical"] < 0.01 and p.loc["ml1", "critical"] == 80  # idle on a 96-core host
+    assert p.loc["db1", "p_critical"] >= 0.9 and p.loc["db1", "critical"] == 40  # the model's own
+    assert p.loc["web1", "p_critical"] > 0.99 and p.loc["web1", "warning"] == 5
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"rules": [{"name": "x", "when": {"p_crit": 0.8}}]}, "unknown condition 'p_crit'"),
+    ({"rules": [{"name": "x", "when": {"p_critical": 1.5}}]}, "probability in (0, 1]"),
+    ({"rules": [{"name": "x", "when": {"level": "panic"}}]}, "level must be one of watch, warning, critical"),
+    ({"rules": [{"name": "x", "when": {"p_critical": 0.8}, "resolve": {"level": "watch"}}]}, "same condition"),
+    ({"rules": [{"name": "x", "when": {"p_critical": 0.8}, "for": "5"}]}, "needs a number and a unit"),
+    ({"rules": [{"name": "x", "when": {"p_critical": 0.8}, "summary": "{nope}"}]}, "is not a field"),
+    ({"rules": [{"name": "x", "when": {"abnormal": True}}, {"name": "x", "when": {"abnormal": True}}]}, "used twice"),
+    ({"thresholds": {"profile": {"DB": {}}}}, "unknown profile"),
+    ({"thresholds": {"server": {"a": {"mem_used_pct": {"warning": 99, "critical": 90}}}}}, "above critical"),
+    ({"silences": [{"until": "tomorrow"}]}, "match at least one of rule, server, metric"),
+    ({"alerts": []}, "unknown section"),
+])
+def test_bad_rules_are_named(raw, message):
+    with pytest.raises(SettingsError) as caught:
+        alerting.parse_rules(raw)
+    assert message in str(caught.value)
+
+
+def test_the_shipped_rules_file_loads():
+    rules = alerting.load_rules(ROOT / "deploy" / "alerts.toml")
+    assert {r.name for r in rules.rules} == {"ArgusCriticalBreachLikely", "ArgusServerAbnormal"}
+    assert all(r.hold == pd.Timedelta("15min") for r in rules.rules)
+
+
+def dead_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"  # nothing listens there any more
+
+
+def test_a_dead_sink_is_counted_and_never_raises():
+    rules = alerting.parse_rules({"rules": [{"name": "Leak", "when": {"p_critical": 0.5}}]})
+    book = alerting.AlertBook(rules)
+    changed = book.evaluate(T0, *cycle(0.9))
+    webhook = WebhookSink(dead_url() + "/hook", timeout=1.0)
+    dispatcher = Dispatcher([AlertmanagerSink(dead_url(), pd.Timedelta("5min"), timeout=1.0), webhook])
+    dispatcher.deliver(book.firing(), changed, T0)  # no exception reaches the cycle
+    assert dispatcher.failures == {"alertmanager": 1, "webhook": 1}
+    assert len(webhook.pending) == 1  # the message waits for the next try
+    payload = AlertmanagerSink("http://x", pd.Timedelta("5min")).payload(book.firing(), T0)
+    assert payload[0]["labels"] == {"alertname": "Leak", "server": "db1", "severity": "warning", "source": "argus",
+                                    "metric": "mem_used_pct"}
+    assert pd.Timestamp(payload[0]["endsAt"]) == T0 + pd.Timedelta("20min")  # four cycles: Alertmanager ends it alone
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--source", "prometheus"], "needs --prometheus-url"),
+    (["--source", "prometheus", "--prometheus-url", "prometheus:9090"], "must be http(s)://"),
+    (["--rules", "missing.toml"], "rules file missing.toml not found"),
+    (["--alertmanager-url", "alertmanager:9093"], "must start with http://"),
+])
+def test_serve_refuses_bad_prometheus_and_alert_settings(args, message, tmp_path, capsys):
+    from argus_core.data import store
+    from argus_core.data.simulate import SimConfig, simulate_fleet
+
+    dataset = tmp_path / "live"
+    store.write_dataset(dataset, simulate_fleet(SimConfig(servers=2, hours=2, seed=1)).frame, kind="simulated")
+    assert main(["serve", "--dataset", str(dataset), *args]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_serve_says_when_prometheus_is_unreachable(tmp_path, capsys):
+    assert main(["serve", "--dataset", str(tmp_path / "new"), "--source", "prometheus", "--prometheus-url",
+                 dead_url(), "--backfill", "1h"]) == 1
+    err = capsys.readouterr().err
+    assert "unreachable" in err and "Traceback" not in err and not (tmp_path / "new").exists()
