@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -42,6 +41,7 @@ import pandas as pd
 
 from argus_core import risk
 from argus_core.data import schema
+from argus_core.data.files import read_toml
 from argus_core.errors import SettingsError
 
 CONDITIONS = ("p_critical", "p_warning", "level", "abnormal")
@@ -130,14 +130,7 @@ def load_rules(path: str | Path | None) -> RuleSet:
     """A rules file parsed and checked; SettingsError naming every problem (nothing is half-loaded)."""
     if path is None:
         return RuleSet()
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise SettingsError(f"rules file {path} not found") from exc
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise SettingsError(f"rules file {path} is not valid TOML: {exc}") from exc
-    return parse_rules(raw, str(path))
+    return parse_rules(read_toml(Path(path), "rules file", "start from deploy/alerts.toml"), str(path))
 
 
 def parse_rules(raw: dict, source: str = "rules") -> RuleSet:

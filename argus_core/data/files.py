@@ -1,7 +1,9 @@
-"""Reading user files (CSV or Parquet) into frames, with clear errors instead of tracebacks."""
+"""Reading user files (CSV or Parquet into frames, TOML settings into dicts), with clear errors
+instead of tracebacks."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +14,18 @@ from argus_core.data.schema import Problem
 from argus_core.errors import SchemaError
 
 PARQUET_MAGIC = b"PAR1"
+
+
+def read_toml(path: Path, what: str, hint: str = "") -> dict:
+    """A settings file as a dict; SettingsError saying which file, and why, when it cannot be."""
+    from argus_core.errors import SettingsError
+
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise SettingsError(f"{what} {path} not found" + (f"; {hint}" if hint else "")) from exc
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"{what} {path} is not valid TOML: {exc}") from exc
 
 
 def read_columns(path: str | Path) -> list[str]:

@@ -24,7 +24,6 @@ import logging
 import math
 import re
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from argus_core.data import schema, store
+from argus_core.data.files import read_toml
 from argus_core.errors import ArgusError, SettingsError
 
 log = logging.getLogger("argus.prometheus")
@@ -87,13 +87,7 @@ METRIC_KEYS = {"kind", "query", "rest_of", "total", "unit", "warning", "critical
 def load_mapping(path: str | Path | None = None) -> Mapping:
     """A Prometheus mapping file parsed and checked; SettingsError naming every problem."""
     path = Path(path) if path is not None else DEFAULT_MAPPING
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise SettingsError(f"mapping {path} not found; start from {DEFAULT_MAPPING}") from exc
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise SettingsError(f"mapping {path} is not valid TOML: {exc}") from exc
-    return parse_mapping(raw, str(path))
+    return parse_mapping(read_toml(path, "mapping", f"start from {DEFAULT_MAPPING}"), str(path))
 
 
 def parse_mapping(raw: dict, source: str = "mapping") -> Mapping:

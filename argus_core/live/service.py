@@ -322,6 +322,7 @@ class Service:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self.dispatcher.flush(min(timeout, 10.0))  # what the last cycle owes the sinks goes out first
 
     def _loop(self) -> None:
         while not self._stop.is_set():
