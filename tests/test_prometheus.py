@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from argus_core.data import schema, store
-from argus_core.errors import SettingsError
+from argus_core.errors import ArgusError, SettingsError
 from argus_core.live import demo, prometheus, promlocal
 from argus_core.live.service import Service, Settings
 from argus_core.live.sinks import AlertmanagerSink, WebhookSink
@@ -257,3 +257,20 @@ def test_end_to_end_alert_before_the_breach_gap_fill_and_stale_server(fleet, tmp
     assert not stored.duplicated().any()
     http.should_exit = True
     chat.close()
+
+
+def test_the_shipped_node_exporter_mapping_makes_a_dataset_of_its_own_metrics(fleet, tmp_path):
+    """Without java_cpu_pct and front_close_wait (not in node_exporter) the dataset keeps the 12
+    metrics that answered, never invents the others, and the built-in model says it cannot serve it."""
+    client = prometheus.PrometheusClient(fleet["stack"].prometheus.url)
+    dataset = tmp_path / "node"
+    manifest = prometheus.backfill(dataset, client, prometheus.load_mapping(), pd.Timedelta("26h"), fleet["cut"])
+    kinds = manifest["metric_kinds"]
+    assert set(kinds) == set(schema.METRIC_COLUMNS) - {"java_cpu_pct", "front_close_wait"}
+    assert kinds["cpu_idle_pct"] == "percent" and kinds["back_close_wait"] == "count"
+    stored = store.read(dataset)
+    assert "java_cpu_pct" not in stored.columns and stored["cpu_idle_pct"].between(0, 100).all()
+    service = Service(Settings(dataset=dataset, models=ROOT / "models", threads=1))
+    with pytest.raises(ArgusError, match="java_cpu_pct") as caught:
+        service.cycle()
+    assert "train" in str(caught.value)

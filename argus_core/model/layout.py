@@ -91,7 +91,8 @@ def to_series(frame: pd.DataFrame, metrics: tuple[str, ...]) -> pd.DataFrame:
     out = schema.add_derived(frame) if schema.CPU_BUSY in metrics and schema.CPU_BUSY not in frame else frame
     missing = [m for m in metrics if m not in out.columns]
     if missing:
-        raise DatasetError(f"the data lacks metric(s) the model needs: {', '.join(missing)}")
+        raise DatasetError(f"the data lacks metric(s) the model needs: {', '.join(missing)}; map them, or train a "
+                           "model on this data: python -m argus_core train --dataset DIR")
     servers = out[schema.SERVER].astype(str).to_numpy(dtype=object)
     profiles = (out[schema.PROFILE].astype(str).to_numpy(dtype=object) if schema.PROFILE in out.columns else None)
     pieces = []
@@ -122,7 +123,8 @@ def model_rows(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     out = schema.add_derived(frame) if schema.CPU_BUSY not in frame.columns and "cpu_idle_pct" in frame else frame
     missing = [m for m in spec.unknown_reals if m not in out.columns]
     if missing:
-        raise DatasetError(f"the data lacks metric(s) the model needs: {', '.join(missing)}")
+        raise DatasetError(f"the data lacks metric(s) the model needs: {', '.join(missing)}; map them, or train a "
+                           "model on this data: python -m argus_core train --dataset DIR")
     return out
 
 
