@@ -345,6 +345,9 @@ def test_alerts_fire_resolve_and_show_on_the_pages(live, monkeypatch, tmp_path):
     client.post("/api/v1/cycle")
     again = client.get("/api/v1/alerts?state=firing").json()["alerts"]
     assert len(again) == len(alerts)  # one alert per (rule, server, metric), not one per cycle
+    restarted, _ = make(live, rules=rules)  # a restart keeps them: nothing fires twice
+    assert {a.key: a.starts_at for a in restarted.alerts.firing()} == {a.key: a.starts_at
+                                                                       for a in service.alerts.firing()}
     assert client.post("/api/v1/silences", json={"server": db, "comment": "known"}).status_code == 201
     assert client.post("/api/v1/silences", json={"until": "soon"}).status_code == 400
     silenced = {a["server_name"]: a["silenced"] for a in client.get("/api/v1/alerts").json()["alerts"]}
