@@ -3,7 +3,12 @@ replayed through the live path in accelerated fleet time, and every alert rule b
 baselines Prometheus users have now, in the same run.
 
     .venv/bin/python bench/bench_alerts.py [--servers 40] [--days 30] [--seed 2027]
-                                           [--incident-rate 0.04] [--every 15min]
+                                           [--incident-rate 0.04] [--every 15min] [--cache DIR]
+    .venv/bin/python bench/bench_alerts.py --rescore DIR [--variants all]   # the rules again, no replay
+
+``--cache`` keeps every cycle's findings (risk per metric, ranking, abnormal) so ``--rescore``
+scores rule sets on them in seconds; rule settings are chosen that way on a validation seed,
+then reported on another.
 
 The live path: the first 26 h are the live dataset; then each cycle pushes the next ``--every``
 of samples as CSV through ``Service.accept`` (what ``POST /api/v1/samples`` calls), runs
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import statistics
 import sys
 import tempfile
@@ -60,6 +66,24 @@ VARIANTS = {  # rule sets scored beside the shipped file, on the same cycles
     "level >= warning, 15 min": {"when": {"level": "warning"}},
     "level critical, 15 min": {"when": {"level": "critical"}},
 }
+MORE_VARIANTS = {  # --variants all: the candidates a validation seed chooses among
+    "p_critical >= 0.3, 15 min, resolve 1 h": {"when": {"p_critical": 0.3}, "resolve": {"p_critical": 0.2},
+                                              "resolve_for": "1h"},
+    "p_critical >= 0.3, 30 min": {"when": {"p_critical": 0.3}, "resolve": {"p_critical": 0.2}, "for": "30min"},
+    "p_critical >= 0.4, 15 min, resolve 1 h": {"when": {"p_critical": 0.4}, "resolve": {"p_critical": 0.2},
+                                              "resolve_for": "1h"},
+    "p_critical >= 0.2, 30 min, resolve 1 h": {"when": {"p_critical": 0.2}, "resolve": {"p_critical": 0.1},
+                                              "for": "30min", "resolve_for": "1h"},
+    "level >= warning, 15 min, resolve 1 h": {"when": {"level": "warning"}, "resolve_for": "1h"},
+    "level >= warning, 30 min, resolve 1 h": {"when": {"level": "warning"}, "for": "30min", "resolve_for": "1h"},
+    "p_warning >= 0.5, 15 min, resolve 1 h": {"when": {"p_warning": 0.5}, "resolve": {"p_warning": 0.3},
+                                             "resolve_for": "1h"},
+}
+KEEP = {"per_metric": [schema.SERVER, "metric", "p_critical", "p_warning", "breach_p50", "breach_p90", "warning_p50",
+                       "breaching_now", "value_now", "warning", "critical", "level"],
+        "ranking": [schema.SERVER, "level", "driver", "p_critical", "p_warning", "breach_p50", "breach_p90",
+                    "score"],
+        "abnormal": [schema.SERVER, "abnormal", "drivers"]}
 
 
 @dataclass
@@ -70,12 +94,12 @@ class Episode:
     end: pd.Timestamp | None = None
 
 
-def rule_sets() -> dict[str, alerting.RuleSet]:
+def rule_sets(more: bool = False) -> dict[str, alerting.RuleSet]:
     shipped = alerting.load_rules(ROOT / "deploy" / "alerts.toml")
     out = {f"shipped: {r.name} ({r.condition})": alerting.RuleSet((r,), shipped.profile_thresholds,
                                                                    shipped.server_thresholds)
            for r in shipped.rules}
-    for name, rule in VARIANTS.items():
+    for name, rule in {**VARIANTS, **(MORE_VARIANTS if more else {})}.items():
         out[name] = alerting.parse_rules({"defaults": {"for": "15min", "resolve_for": "15min"},
                                           "rules": [{"name": name.split(",")[0].replace(" ", ""), **rule}]}, name)
     return out
@@ -98,9 +122,7 @@ def replay(args, work: Path):
     clock = {"now": first_end}
     service = Service(Settings(dataset=dataset, models=ROOT / "models", rules=ROOT / "deploy" / "alerts.toml",
                                threads=1, late=pd.Timedelta("48h")), clock=lambda: clock["now"])
-    books = {name: alerting.AlertBook(rules) for name, rules in rule_sets().items()}
-    episodes: dict[str, list[Episode]] = {name: [] for name in books}
-    open_: dict[str, dict] = {name: {} for name in books}
+    frames: dict[str, list[pd.DataFrame]] = {name: [] for name in KEEP}
     times = pd.date_range(first_end + args.every, frame[schema.TIMESTAMP].max(), freq=args.every)
     started, cycle_seconds = time.perf_counter(), []
     later = frame[frame[schema.TIMESTAMP] > first_end]
@@ -115,20 +137,37 @@ def replay(args, work: Path):
         snap = service.cycle()
         cycle_seconds.append(time.perf_counter() - t0)
         at = pd.Timestamp(snap.as_of)
-        profiles = {str(k): str(v) for k, v in sim.servers.items()}
+        for name, columns in KEEP.items():
+            found = getattr(snap, name)
+            if len(found):
+                frames[name].append(found[[c for c in columns if c in found.columns]].assign(at=at))
+        if index % 200 == 0:
+            print(f"  cycle {index}/{len(times)} at {now:%m-%d %H:%M}, {time.perf_counter() - started:.0f} s",
+                  flush=True)
+    return sim, times, {name: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+                        for name, parts in frames.items()}, cycle_seconds
+
+
+def alert_episodes(findings: dict[str, pd.DataFrame], sim, more: bool) -> dict[str, list[Episode]]:
+    """Every rule set's episodes over the recorded cycles, as the service's AlertBook makes them."""
+    books = {name: alerting.AlertBook(rules) for name, rules in rule_sets(more).items()}
+    episodes: dict[str, list[Episode]] = {name: [] for name in books}
+    open_: dict[str, dict] = {name: {} for name in books}
+    profiles = {str(k): str(v) for k, v in sim.servers.items()}
+    groups = {name: dict(tuple(frame.groupby("at"))) if len(frame) else {} for name, frame in findings.items()}
+    empty = pd.DataFrame(columns=[schema.SERVER, "abnormal"])
+    for at in sorted(groups["ranking"]):
+        per_metric, ranking = groups["per_metric"][at], groups["ranking"][at]
+        abnormal = groups["abnormal"].get(at, empty)
         for name, book in books.items():
-            changed = book.evaluate(at, snap.per_metric, snap.ranking, snap.abnormal, None, profiles)
-            for alert in changed:
+            for alert in book.evaluate(at, per_metric, ranking, abnormal, None, profiles):
                 if alert.state == "firing":
                     episode = Episode(alert.server, alert.metric, pd.Timestamp(alert.starts_at))
                     open_[name][alert.key] = episode
                     episodes[name].append(episode)
                 elif alert.key in open_[name]:
                     open_[name].pop(alert.key).end = pd.Timestamp(alert.ends_at)
-        if index % 200 == 0:
-            print(f"  cycle {index}/{len(times)} at {now:%m-%d %H:%M}, {time.perf_counter() - started:.0f} s",
-                  flush=True)
-    return sim, times, episodes, cycle_seconds
+    return episodes
 
 
 # --- baselines on the raw samples ---------------------------------------------------------------------
@@ -236,15 +275,37 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2027)
     parser.add_argument("--incident-rate", type=float, default=0.04)
     parser.add_argument("--every", type=pd.Timedelta, default=pd.Timedelta("15min"))
+    parser.add_argument("--cache", type=Path, default=None, help="keep every cycle's findings here")
+    parser.add_argument("--rescore", type=Path, default=None, help="score the rules on a --cache folder")
+    parser.add_argument("--variants", choices=("some", "all"), default="some")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        sim, times, episodes, cycles = replay(args, Path(tmp))
-        replay_seconds = time.perf_counter() - t0
+    if args.rescore is not None:
+        meta = json.loads((args.rescore / "meta.json").read_text())
+        args.servers, args.days, args.seed, args.incident_rate = (meta[k] for k in ("servers", "days", "seed",
+                                                                                  "incident_rate"))
+        args.every = pd.Timedelta(meta["every"])
+        findings = {name: pd.read_parquet(args.rescore / f"{name}.parquet") for name in KEEP}
+        sim = simulate_fleet(SimConfig(servers=args.servers, hours=args.days * 24, seed=args.seed,
+                                       incident_rate=args.incident_rate))
+        times = pd.DatetimeIndex(sorted(findings["ranking"]["at"].unique()))
+        header = f"rescored from {args.rescore} (replayed {meta['seconds']:.0f} s, a cycle {meta['cycle']:.2f} s)"
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            sim, times, findings, cycles = replay(args, Path(tmp))
+            replay_seconds = time.perf_counter() - t0
+        header = f"in {replay_seconds:.0f} s (a cycle: median {statistics.median(cycles):.2f} s)"
+        if args.cache is not None:
+            args.cache.mkdir(parents=True, exist_ok=True)
+            for name, frame in findings.items():
+                frame.to_parquet(args.cache / f"{name}.parquet", index=False)
+            (args.cache / "meta.json").write_text(json.dumps({
+                "servers": args.servers, "days": args.days, "seed": args.seed, "incident_rate": args.incident_rate,
+                "every": str(args.every), "seconds": replay_seconds, "cycle": statistics.median(cycles)}))
+    episodes = alert_episodes(findings, sim, args.variants == "all")
     episodes.update(baselines(sim, times))
     print(f"\n{args.servers} servers x {args.days:g} days (seed {args.seed}, incident rate {args.incident_rate}), "
-          f"{len(times)} cycles every {args.every} of fleet time in {replay_seconds:.0f} s "
-          f"(a cycle: median {statistics.median(cycles):.2f} s)\n")
+          f"{len(times)} cycles every {args.every} of fleet time {header}\n")
     print("| rule | incidents alerted >= 30 min ahead | alerted at all | median lead | episodes | "
           "false episodes / server-week |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
