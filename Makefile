@@ -21,6 +21,8 @@ run: $(STAMP)
 # The live service on a simulated fleet fed in accelerated time, with the dashboard in live mode:
 # API at http://localhost:8000/docs, dashboard at http://localhost:8501. Options, e.g.
 # make live-demo DEMO_ARGS="--servers 90 --incident disk_filling --seed 3 --speed 240"
+# With a local Prometheus and Alertmanager (Debian's packages; node_exporter scrapes this machine
+# too), the fleet in real time: make live-demo DEMO_ARGS=--prometheus
 DEMO_ARGS ?=
 live-demo: $(STAMP)
 	$(PY) -m argus_core live-demo $(DEMO_ARGS)

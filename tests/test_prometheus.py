@@ -274,3 +274,19 @@ def test_the_shipped_node_exporter_mapping_makes_a_dataset_of_its_own_metrics(fl
     with pytest.raises(ArgusError, match="java_cpu_pct") as caught:
         service.cycle()
     assert "train" in str(caught.value)
+
+
+def test_live_demo_with_a_local_prometheus_runs_headless(tmp_path):
+    """``make live-demo DEMO_ARGS=--prometheus``, headless for a few seconds: it backfills the fleet,
+    starts Prometheus and Alertmanager, serves a forecast pulled from Prometheus and stops cleanly."""
+    import sys
+
+    port = promlocal.free_port()
+    done = subprocess.run([sys.executable, "-m", "argus_core", "live-demo", "--prometheus", "--no-dashboard",
+                           "--minutes", "0.25", "--servers", "6", "--dataset", str(tmp_path / "demo"),
+                           "--port", str(port)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Prometheus   http://127.0.0.1:" in done.stdout and "Alertmanager http://127.0.0.1:" in done.stdout
+    assert "last snapshot 1" in done.stdout or "last snapshot 2" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert store.read_manifest(tmp_path / "demo")["kind"] == "prometheus"
