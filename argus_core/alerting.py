@@ -11,6 +11,7 @@ A rules file (TOML; ``deploy/alerts.toml`` is the shipped default, ``serve --rul
     name = "ArgusCriticalBreachLikely"
     when = { p_critical = 0.8 }     # or p_warning = x, level = "warning", abnormal = true
     resolve = { p_critical = 0.5 }  # optional: resolved when below this (default: the firing value)
+    now_at_least = 0.75             # optional, per-metric rules: and the metric is at 75 % of critical now
     for = "15min"                   # held this long in fleet time (or for_cycles = 3) before firing
     resolve_for = "15min"           # and this long below before resolving
     metrics = ["mem_used_pct"]      # optional filters: metrics, profiles, servers (globs)
@@ -74,6 +75,7 @@ class Rule:
     severity: str = "warning"
     labels: dict = field(default_factory=dict)
     summary: str = ""
+    now_at_least: float | None = None  # per-metric rules: and the latest value is this share of critical
 
     def applies(self, server: str, profile: str | None, metric: str) -> bool:
         return (_matches(self.metrics, metric) and _matches(self.profiles, profile or "")
@@ -201,7 +203,7 @@ def _limits(table: dict, kind: str, problems: list[str]) -> dict:
 
 
 RULE_KEYS = {"name", "when", "resolve", "for", "for_cycles", "resolve_for", "resolve_cycles", "metrics", "profiles",
-             "servers", "severity", "labels", "summary"}
+             "servers", "severity", "labels", "summary", "now_at_least"}
 
 
 def _rule(entry: dict, index: int, defaults: dict, problems: list[str]) -> Rule | None:
@@ -254,11 +256,17 @@ def _rule(entry: dict, index: int, defaults: dict, problems: list[str]) -> Rule 
             summary.format(**_example_fields())
         except (KeyError, ValueError, IndexError) as exc:
             problems.append(f"{where}.summary: {exc!r} is not a field; use {', '.join(SUMMARY_FIELDS)}")
+    now_at_least = entry.get("now_at_least")
+    if now_at_least is not None and (condition not in ("p_critical", "p_warning") or isinstance(now_at_least, bool)
+                                     or not isinstance(now_at_least, int | float) or not 0 < now_at_least <= 1):
+        problems.append(f"{where}.now_at_least is a share of the critical threshold in (0, 1], for p_critical and "
+                        "p_warning rules")
     if len(problems) > before or condition is None:
         return None
     return Rule(name=name, condition=condition, value=value, resolve_value=resolve_value, hold=hold,
                 hold_cycles=cycles["for_cycles"], resolve_hold=resolve_hold, resolve_cycles=cycles["resolve_cycles"],
-                severity=str(severity), labels=dict(labels), summary=summary, **filters)
+                severity=str(severity), labels=dict(labels), summary=summary,
+                now_at_least=None if now_at_least is None else float(now_at_least), **filters)
 
 
 def _condition(when, where: str, problems: list[str], expected: str | None = None):
@@ -464,7 +472,9 @@ class AlertBook:
             if rule.condition in ("p_critical", "p_warning"):
                 for row in rows:
                     server = str(row[schema.SERVER])
-                    if row[rule.condition] >= rule.value and rule.applies(server, profiles.get(server), row["metric"]):
+                    if row[rule.condition] >= rule.value and rule.applies(server, profiles.get(server), row["metric"]) \
+                            and (rule.now_at_least is None or row.get("value_now", 0.0) >= rule.now_at_least
+                                 * row.get("critical", float("inf"))):
                         out[(rule.name, server, row["metric"])] = (rule, _fields(rule, row, profiles))
             elif rule.condition == "level":
                 for row in servers:

@@ -78,6 +78,12 @@ MORE_VARIANTS = {  # --variants all: the candidates a validation seed chooses am
     "level >= warning, 30 min, resolve 1 h": {"when": {"level": "warning"}, "for": "30min", "resolve_for": "1h"},
     "p_warning >= 0.5, 15 min, resolve 1 h": {"when": {"p_warning": 0.5}, "resolve": {"p_warning": 0.3},
                                              "resolve_for": "1h"},
+    "p_critical >= 0.3 and now >= 0.75 x critical, 15 min, resolve 1 h": {
+        "when": {"p_critical": 0.3}, "resolve": {"p_critical": 0.2}, "resolve_for": "1h", "now_at_least": 0.75},
+    "p_critical >= 0.2 and now >= 0.75 x critical, 15 min, resolve 1 h": {
+        "when": {"p_critical": 0.2}, "resolve": {"p_critical": 0.1}, "resolve_for": "1h", "now_at_least": 0.75},
+    "p_critical >= 0.3 and now >= 0.6 x critical, 15 min, resolve 1 h": {
+        "when": {"p_critical": 0.3}, "resolve": {"p_critical": 0.2}, "resolve_for": "1h", "now_at_least": 0.6},
 }
 KEEP = {"per_metric": [schema.SERVER, "metric", "p_critical", "p_warning", "breach_p50", "breach_p90", "warning_p50",
                        "breaching_now", "value_now", "warning", "critical", "level"],

@@ -182,3 +182,14 @@ def test_serve_says_when_prometheus_is_unreachable(tmp_path, capsys):
                  dead_url(), "--backfill", "1h"]) == 1
     err = capsys.readouterr().err
     assert "unreachable" in err and "Traceback" not in err and not (tmp_path / "new").exists()
+
+
+def test_now_at_least_guards_a_forecast_rule_with_the_current_level():
+    rules = alerting.parse_rules({"rules": [{"name": "Leak", "when": {"p_critical": 0.5}, "now_at_least": 0.8}]})
+    book = alerting.AlertBook(rules)
+    far, ranking = cycle(0.9)  # value_now 70 is under 0.8 x 95 = 76
+    assert book.evaluate(T0, far, ranking) == []
+    near = far.assign(value_now=80.0)
+    assert [a.state for a in book.evaluate(T0 + STEP, near, ranking)] == ["firing"]
+    with pytest.raises(SettingsError, match="now_at_least"):
+        alerting.parse_rules({"rules": [{"name": "x", "when": {"level": "watch"}, "now_at_least": 0.5}]})
