@@ -158,3 +158,20 @@ def test_scores_on_hand_made_forecasts():
     assert summary["overall"]["off_by_two"]["coverage"] == 0  # actual below p10 = q50 - 1 every time
     # pinball at p90 when the actual is 3 below it: 0.1 * 3 / scale 2
     assert summary["overall"]["off_by_two"]["pinball_q90"] == pytest.approx(0.15)
+
+
+def test_relative_scores_have_known_answers():
+    """Geometric mean of MASE / seasonal naive's per series, seasonal-exact series left out, and who wins."""
+    from argus_core.model.backtest import relative_scores
+
+    rows = []
+    for server, tft, seasonal, naive in (("a", 0.5, 1.0, 2.0), ("b", 2.0, 1.0, 1.0), ("c", 0.3, 0.0, 0.6),
+                                         ("d", 1.0, 4.0, 4.0)):
+        rows += [{"server_name": server, "metric": "m", "model": model, "mase": value}
+                 for model, value in (("tft", tft), ("seasonal_naive", seasonal), ("naive", naive))]
+    relative, best, left_out = relative_scores(pd.DataFrame(rows), ["tft", "seasonal_naive", "naive"])
+    assert left_out == 1  # c: seasonal naive was exact on the hold-out
+    assert relative["tft"] == pytest.approx((0.5 * 2.0 * 0.25) ** (1 / 3))
+    assert relative["seasonal_naive"] == pytest.approx(1.0)
+    assert relative["naive"] == pytest.approx((2.0 * 1.0 * 1.0) ** (1 / 3))
+    assert best == {"tft": 0.5, "seasonal_naive": 0.5, "naive": 0.25}  # b is a tie: both count

@@ -12,7 +12,10 @@ forecasts ``horizon`` steps with p10/p50/p90. In the same run:
 
 Scores per series: MASE (mean absolute error of p50, scaled by the in-sample mean absolute
 seasonal-naive error, one-day season), pinball loss per quantile (scaled the same way), and the
-share of actuals inside p10-p90; then mean and median over series, per metric and per profile.
+share of actuals inside p10-p90; then mean and median over series, per metric and per profile,
+the geometric mean over series of each model's MASE relative to seasonal naive's (the BOOM
+benchmark's aggregate, which one series with a tiny in-sample error cannot swamp) and the share
+of series each model forecasts best.
 Where the dataset has labelled anomaly windows, error and coverage inside and outside them.
 
 Results are saved with the model (``backtest.json`` and the forecasts in ``backtest.parquet``),
@@ -386,11 +389,13 @@ def summarise(forecasts: pd.DataFrame, scales: dict[tuple, float], labels: pd.Da
         pinball_q90=("pinball_q90", "mean"), coverage=("inside", "mean"), points=("inside", "size"))
     per_series = per_series[np.isfinite(per_series["mase"])]
     models = list(dict.fromkeys(scored["model"]))
+    relative, best, left_out = relative_scores(per_series, models)
     overall = {}
     for model in models:
         mine = per_series[per_series["model"] == model]
         overall[model] = {
             "mean_mase": float(mine["mase"].mean()), "median_mase": float(mine["mase"].median()),
+            "geo_mean_relative": relative.get(model, math.nan), "share_best": best.get(model, math.nan),
             "pinball_q10": float(mine["pinball_q10"].mean()), "pinball_q50": float(mine["pinball_q50"].mean()),
             "pinball_q90": float(mine["pinball_q90"].mean()), "coverage": float(mine["coverage"].mean()),
             "series": int(len(mine)),
@@ -419,9 +424,34 @@ def summarise(forecasts: pd.DataFrame, scales: dict[tuple, float], labels: pd.Da
     return {
         "models": models, "overall": overall, "per_series": per_series.to_dict(orient="records"),
         "per_metric": grouped("metric"), "per_profile": grouped("profile"), "calibration": calibration,
+        "relative_left_out": left_out,
         "anomaly_windows": anomaly, "labelled_series": int(labels[["server_name", "metric"]].drop_duplicates().shape[0])
         if len(labels) else 0,
     }
+
+
+RATIO_CLIP = (1e-3, 1e3)  # a series' model / seasonal-naive ratio is clipped here before the logarithm
+
+
+def relative_scores(per_series: pd.DataFrame, models: list[str]) -> tuple[dict, dict, int]:
+    """BOOM's aggregate and who wins where: per model, the geometric mean over series of its MASE
+    divided by seasonal naive's on the same series (1.0 = seasonal naive; a series where seasonal
+    naive's hold-out error is zero is left out and counted, a ratio is clipped to ``RATIO_CLIP``),
+    and the share of series on which it has the lowest MASE (ties count for each)."""
+    wide = per_series.pivot_table(index=["server_name", "metric"], columns="model", values="mase", aggfunc="first")
+    wide = wide.dropna(how="any")
+    relative, left_out = {}, 0
+    if SEASONAL in wide:
+        usable = wide[wide[SEASONAL] > 0]
+        left_out = int(len(wide) - len(usable))
+        for model in models:
+            if model in usable and len(usable):
+                ratio = np.clip(usable[model].to_numpy() / usable[SEASONAL].to_numpy(), *RATIO_CLIP)
+                relative[model] = float(np.exp(np.log(ratio).mean()))
+    lowest = wide.min(axis=1)
+    best = {model: float((np.abs(wide[model] - lowest) <= 1e-12).mean()) for model in models
+            if model in wide and len(wide)}
+    return relative, best, left_out
 
 
 def _in_windows(scored: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
@@ -455,18 +485,26 @@ def table(summary: dict) -> list[str]:
     """The scoreboard as text lines: one row per model, best per column marked with *."""
     overall = summary["overall"]
     columns = [("mean_mase", "mean MASE", min), ("median_mase", "median MASE", min),
+               ("geo_mean_relative", "vs seasonal (geo)", min), ("share_best", "best on", max),
                ("pinball_q10", "pinball p10", min), ("pinball_q50", "pinball p50", min),
                ("pinball_q90", "pinball p90", min), ("coverage", "p10-p90 coverage", None)]
-    best = {key: pick(v[key] for v in overall.values()) for key, _, pick in columns if pick}
+    def finite(key):
+        return [v[key] for v in overall.values() if v.get(key) is not None and math.isfinite(v[key])]
+
+    best = {key: pick(finite(key)) for key, _, pick in columns if pick and finite(key)}
     lines = [f"{'model':<16}" + "".join(f"{title:>18}" for _, title, _ in columns)]
     for model, scores in overall.items():
         cells = []
         for key, _, _ in columns:
-            mark = "*" if key in best and scores[key] == best[key] else " "
-            cells.append(f"{scores[key]:>17.3f}{mark}")
+            value = scores.get(key, math.nan)  # summaries saved before a column existed lack it
+            value = math.nan if value is None else value
+            mark = "*" if key in best and value == best[key] else " "
+            cells.append(f"{value:>17.3f}{mark}")
         lines.append(f"{model:<16}" + "".join(cells))
     lines.append(f"{summary['series']} series, {summary['origins']} origins, {summary['horizon']} steps ahead "
-                 f"({summary['evaluation']}); * best; coverage goal 0.80 (p10-p90)")
+                 f"({summary['evaluation']}); * best; coverage goal 0.80 (p10-p90); 'vs seasonal (geo)': geometric "
+                 "mean over series of MASE / seasonal naive's" + (f" ({summary['relative_left_out']} series where "
+                 "seasonal naive was exact left out)" if summary.get("relative_left_out") else ""))
     if summary.get("anomaly_windows"):
         lines.append("inside vs outside labelled anomaly windows (MASE-scaled error, coverage):")
         for model, parts in summary["anomaly_windows"].items():
