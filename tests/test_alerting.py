@@ -134,8 +134,10 @@ def test_bad_rules_are_named(raw, message):
 
 def test_the_shipped_rules_file_loads():
     rules = alerting.load_rules(ROOT / "deploy" / "alerts.toml")
-    assert {r.name for r in rules.rules} == {"ArgusCriticalBreachLikely", "ArgusServerAbnormal"}
-    assert all(r.hold == pd.Timedelta("15min") for r in rules.rules)
+    assert {r.name for r in rules.rules} == {"ArgusServerAtRisk", "ArgusCriticalBreachLikely", "ArgusServerAbnormal"}
+    assert {r.name: r.hold for r in rules.rules} == {"ArgusServerAtRisk": pd.Timedelta("30min"),
+                                                     "ArgusCriticalBreachLikely": pd.Timedelta("15min"),
+                                                     "ArgusServerAbnormal": pd.Timedelta("15min")}
 
 
 def dead_url() -> str:
