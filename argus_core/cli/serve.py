@@ -18,6 +18,15 @@ DEFAULT_RULES = Path(__file__).resolve().parents[2] / "deploy" / "alerts.toml"
 TOKEN_ENV = "ARGUS_TOKEN"
 
 
+def human(span: pd.Timedelta) -> str:
+    """``5min``, ``26h``, ``2d``: a duration as one writes it on the command line."""
+    seconds = int(span.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0 and seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def duration(text: str) -> pd.Timedelta:
     """``--every 5min``, ``--late 24h``: a positive duration with a unit (argparse type)."""
     try:
@@ -138,7 +147,7 @@ def _prometheus_source(args: argparse.Namespace):
     if not store.is_dataset(args.dataset):
         manifest = prometheus.backfill(args.dataset, client, mapping, span, pd.Timestamp.now(tz="UTC"))
         print(f"filled {args.dataset} from {client.url}: {manifest['rows']:,} rows, {len(manifest['servers'])} "
-              f"servers over the last {span}", flush=True)
+              f"servers over the last {human(span)}", flush=True)
     return prometheus.PrometheusSource(client, mapping, args.dataset, lambda: pd.Timestamp.now(tz="UTC"), span)
 
 
@@ -183,7 +192,7 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(service, Access(token=token, private_reads=args.private_reads))
     alerts = f"{len(service.rules_set.rules)} alert rule(s) from {rules}" if rules else "no alert rules"
     print(f"serving {args.dataset} with the champion of {args.models} on http://{args.host}:{args.port} "
-          f"(API docs at /docs), a cycle every {args.every}; {alerts}"
+          f"(API docs at /docs), a cycle every {human(args.every)}; {alerts}"
           + (f", sent to {', '.join(s.name for s in sinks)}" if sinks else "")
           + (f"; pulling from {args.prometheus_url}" if sources else ""), flush=True)
     service.start()
