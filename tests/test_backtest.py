@@ -175,3 +175,17 @@ def test_relative_scores_have_known_answers():
     assert relative["seasonal_naive"] == pytest.approx(1.0)
     assert relative["naive"] == pytest.approx((2.0 * 1.0 * 1.0) ** (1 / 3))
     assert best == {"tft": 0.5, "seasonal_naive": 0.5, "naive": 0.25}  # b is a tie: both count
+
+
+def test_mstl_copies_a_clean_daily_rhythm():
+    """MSTL (a one-day season, AutoETS trend) on a noiseless daily wave forecasts the wave itself."""
+    pytest.importorskip("statsforecast", reason="statsforecast is the optional extra (make extras)")
+    season = 288
+    t = np.arange(7 * season, dtype=float)
+    wave = 50 + 10 * np.sin(2 * np.pi * t / season)
+    q = backtest.fit_classical("mstl", wave, 96, season)
+    ahead = 50 + 10 * np.sin(2 * np.pi * (t[-1] + 1 + np.arange(96)) / season)
+    assert q.shape == (96, 3) and np.abs(q[:, 1] - ahead).max() < 0.5
+    assert (q[:, 0] <= q[:, 1]).all() and (q[:, 1] <= q[:, 2]).all()
+    short = backtest.fit_classical("mstl", wave[:season], 12, season)  # under two seasons: a non-seasonal fit
+    assert short.shape == (12, 3) and np.isfinite(short).all()

@@ -98,8 +98,9 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
                                                                                "one horizon)")
     bt.add_argument("--horizon", type=int, default=None,
                     help="steps ahead; must be the model's horizon (default: the model's)")
-    bt.add_argument("--classical", choices=("autoarima", "autoets", "none"), default="autoarima",
-                    help="classical baseline from statsforecast (default: autoarima; skipped when not installed)")
+    bt.add_argument("--classical", choices=("autoarima", "autoets", "mstl", "none"), default="autoarima",
+                    help="classical baseline from statsforecast (default: autoarima; mstl: a one-day season with an "
+                         "AutoETS trend; skipped when not installed)")
     bt.add_argument("--json", action="store_true", help="print the summary as JSON")
     bt.set_defaults(handler=_backtest)
 
