@@ -290,3 +290,22 @@ def test_live_demo_with_a_local_prometheus_runs_headless(tmp_path):
     assert "last snapshot 1" in done.stdout or "last snapshot 2" in done.stdout
     assert "Traceback" not in done.stderr
     assert store.read_manifest(tmp_path / "demo")["kind"] == "prometheus"
+
+
+def test_pull_fills_a_dataset_to_train_on_and_adds_only_what_is_new(fleet, tmp_path, capsys):
+    from argus_core.cli.main import main
+
+    dataset = tmp_path / "pulled"
+    mapping = fleet["work"] / "node_exporter_sim.toml"
+    url = fleet["stack"].prometheus.url
+    assert main(["pull", "--prometheus-url", url, "--mapping", str(mapping), "--dataset", str(dataset),
+                 "--span", "3h"]) == 0
+    out = capsys.readouterr().out
+    assert "8 servers" in out and store.read_manifest(dataset)["kind"] == "prometheus"
+    rows = store.read_manifest(dataset)["rows"]
+    assert main(["pull", "--prometheus-url", url, "--mapping", str(mapping), "--dataset", str(dataset),
+                 "--span", "3h"]) == 0
+    assert store.read_manifest(dataset)["rows"] >= rows and "new rows" in capsys.readouterr().out
+    assert main(["pull", "--prometheus-url", url, "--mapping", str(tmp_path / "none.toml"), "--dataset",
+                 str(tmp_path / "x")]) == 1
+    assert "mapping" in capsys.readouterr().err and not (tmp_path / "x").exists()

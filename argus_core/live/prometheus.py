@@ -270,6 +270,22 @@ def fetch(client: PrometheusClient, mapping: Mapping, start: pd.Timestamp, end: 
           metrics: dict[str, str] | None, only: list[str] | None = None) -> Fetched:
     """Every mapped metric over [start, end] on the grid, as rows the dataset accepts. ``metrics``
     is the dataset's metric set (None: the built-in one); ``only`` limits the queries."""
+    raw = fetch_wide(client, mapping, start, end, only)
+    frame = _canonical(raw.frame, raw.profiles, metrics, mapping) if len(raw.frame) else pd.DataFrame()
+    return Fetched(frame, raw.absent, raw.series)
+
+
+@dataclass
+class Wide:
+    frame: pd.DataFrame  # server_name, timestamp and one column per metric that answered (NaN: a gap)
+    profiles: dict
+    absent: list[str]
+    series: int
+
+
+def fetch_wide(client: PrometheusClient, mapping: Mapping, start: pd.Timestamp, end: pd.Timestamp,
+               only: list[str] | None = None) -> Wide:
+    """The mapped queries over [start, end] on the grid, derived metrics added, not yet validated."""
     step = pd.Timedelta(mapping.step)
     start, end = start.floor(step), end.floor(step)
     wanted = [m for m in mapping.metrics.values() if m.query is not None and (only is None or m.name in only)]
@@ -289,7 +305,7 @@ def fetch(client: PrometheusClient, mapping: Mapping, start: pd.Timestamp, end: 
             long.append(pd.DataFrame({schema.SERVER: server, "metric": metric.name,
                                       schema.TIMESTAMP: pd.to_datetime(stamps, unit="s", utc=True), "value": values}))
     if not long:
-        return Fetched(pd.DataFrame(), absent, 0)
+        return Wide(pd.DataFrame(), profiles, absent, 0)
     rows = pd.concat(long, ignore_index=True)
     wide = rows.pivot_table(index=[schema.SERVER, schema.TIMESTAMP], columns="metric", values="value",
                             aggfunc="mean", dropna=False)  # one host behind two exporters: the mean
@@ -303,7 +319,7 @@ def fetch(client: PrometheusClient, mapping: Mapping, start: pd.Timestamp, end: 
         wide[name] = wide[name].clip(lower=0.0, upper=upper)  # float error past 0 or 100, never a spike
         if kind == "count":
             wide[name] = wide[name].round()
-    return Fetched(_canonical(wide, profiles, metrics, mapping), absent, count)
+    return Wide(wide, profiles, absent, count)
 
 
 def _on_grid(wide: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:
@@ -315,6 +331,10 @@ def _on_grid(wide: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:
         rows = rows.droplevel(0)
         grid = pd.date_range(rows.index.min(), rows.index.max(), freq=step)
         rows = rows.reindex(grid).ffill(limit=FILL_STEPS, limit_area="inside")  # never past the last real value
+        has = rows.columns[rows.notna().any()]
+        complete = rows[has].notna().all(axis=1).to_numpy()
+        if len(complete) and not complete[-1]:  # the newest steps lack what the server reports: not there yet
+            rows = rows.iloc[:len(complete) - int(np.argmax(complete[::-1]))] if complete.any() else rows.iloc[:0]
         rows.index.name = schema.TIMESTAMP
         pieces.append(rows.assign(**{schema.SERVER: server}).reset_index())
     return pd.concat(pieces, ignore_index=True)
@@ -350,7 +370,7 @@ def dataset_metrics(mapping: Mapping, present: list[str]) -> dict[str, str] | No
 def backfill(dataset: Path, client: PrometheusClient, mapping: Mapping, span: pd.Timedelta,
              now: pd.Timestamp) -> dict:
     """A new live dataset from the last ``span`` of Prometheus's history; returns its manifest."""
-    probe = fetch(client, mapping, now - span, now, metrics={m: k.kind for m, k in mapping.metrics.items()})
+    probe = fetch_wide(client, mapping, now - span, now)
     if probe.frame.empty:
         raise PrometheusError(f"no series in Prometheus at {client.url} answers the mapping {mapping.source} over "
                               f"the last {span}; check the queries with Prometheus's own expression browser")
@@ -359,9 +379,8 @@ def backfill(dataset: Path, client: PrometheusClient, mapping: Mapping, span: pd
     if probe.absent:
         log.warning("not in Prometheus, left out: %s", ", ".join(probe.absent))
     kinds = dataset_metrics(mapping, present)
-    frame = probe.frame if kinds is not None else fetch(client, mapping, now - span, now, metrics=None).frame
-    if kinds is not None:
-        frame = frame[[c for c in frame.columns if c not in mapping.metrics or c in kinds]]
+    wide = probe.frame[[schema.SERVER, schema.TIMESTAMP, *present]]
+    frame = _canonical(wide, probe.profiles, kinds, mapping)
     if frame.empty:
         raise PrometheusError(f"Prometheus at {client.url} answered, but no server had every metric at once")
     extra = {"sources": [f"prometheus {client.url}"], "prometheus": {"url": client.url, "mapping": mapping.source,
