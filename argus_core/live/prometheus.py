@@ -289,7 +289,8 @@ def fetch_wide(client: PrometheusClient, mapping: Mapping, start: pd.Timestamp, 
     step = pd.Timedelta(mapping.step)
     start, end = start.floor(step), end.floor(step)
     wanted = [m for m in mapping.metrics.values() if m.query is not None and (only is None or m.name in only)]
-    long, profiles, absent, count = [], {}, [], 0
+    names, metric_names, stamp_parts, value_parts = [], [], [], []
+    profiles, absent, count = {}, [], 0
     for metric in wanted:
         series = client.query_range(mapping.promql(metric), start, end, step)
         if not series:
@@ -302,13 +303,20 @@ def fetch_wide(client: PrometheusClient, mapping: Mapping, start: pd.Timestamp, 
             count += 1
             if mapping.profile_label and labels.get(mapping.profile_label):
                 profiles[server] = labels[mapping.profile_label]
-            long.append(pd.DataFrame({schema.SERVER: server, "metric": metric.name,
-                                      schema.TIMESTAMP: pd.to_datetime(stamps, unit="s", utc=True), "value": values}))
-    if not long:
+            names.append((server, len(stamps)))
+            metric_names.append((metric.name, len(stamps)))
+            stamp_parts.append(stamps)
+            value_parts.append(values)
+    if not names:
         return Wide(pd.DataFrame(), profiles, absent, 0)
-    rows = pd.concat(long, ignore_index=True)
-    wide = rows.pivot_table(index=[schema.SERVER, schema.TIMESTAMP], columns="metric", values="value",
-                            aggfunc="mean", dropna=False)  # one host behind two exporters: the mean
+    # one frame from flat arrays (a frame per series cost ~0.6 ms each: 8 s at 1,000 servers)
+    rows = pd.DataFrame({
+        schema.SERVER: np.repeat(np.array([n for n, _ in names], dtype=object), [k for _, k in names]),
+        "metric": np.repeat(np.array([m for m, _ in metric_names], dtype=object), [k for _, k in metric_names]),
+        schema.TIMESTAMP: pd.to_datetime(np.concatenate(stamp_parts), unit="s", utc=True),
+        "value": np.concatenate(value_parts)})
+    wide = rows.groupby([schema.SERVER, schema.TIMESTAMP, "metric"], sort=True)["value"].mean().unstack("metric")
+    wide.columns.name = None  # one host behind two exporters: the mean
     wide = _on_grid(wide, step)
     for metric in mapping.metrics.values():
         if metric.rest_of and all(m in wide.columns for m in metric.rest_of):
@@ -325,19 +333,30 @@ def fetch_wide(client: PrometheusClient, mapping: Mapping, start: pd.Timestamp, 
 def _on_grid(wide: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:
     """Each server's rows on its own grid, short gaps inside it carried forward (FILL_STEPS at
     most). The trailing edge is not filled: a metric missing there has not arrived yet, or its
-    server is gone (Prometheus's 5-minute lookback already repeats a gauge's last value once)."""
-    pieces = []
-    for server, rows in wide.groupby(level=0, sort=True):
-        rows = rows.droplevel(0)
-        grid = pd.date_range(rows.index.min(), rows.index.max(), freq=step)
-        rows = rows.reindex(grid).ffill(limit=FILL_STEPS, limit_area="inside")  # never past the last real value
-        has = rows.columns[rows.notna().any()]
-        complete = rows[has].notna().all(axis=1).to_numpy()
-        if len(complete) and not complete[-1]:  # the newest steps lack what the server reports: not there yet
-            rows = rows.iloc[:len(complete) - int(np.argmax(complete[::-1]))] if complete.any() else rows.iloc[:0]
-        rows.index.name = schema.TIMESTAMP
-        pieces.append(rows.assign(**{schema.SERVER: server}).reset_index())
-    return pd.concat(pieces, ignore_index=True)
+    server is gone (Prometheus's 5-minute lookback already repeats a gauge's last value once).
+    Vectorised over servers: a pull of 1,000 servers is one frame, not 1,000."""
+    wide = wide.sort_index()
+    servers = wide.index.get_level_values(0)
+    stamps = wide.index.get_level_values(1)
+    spans = pd.DataFrame({"first": stamps, "last": stamps, "n": 1}, index=servers).groupby(level=0).agg(
+        first=("first", "min"), last=("last", "max"), n=("n", "size"))
+    holes = spans[(spans["last"] - spans["first"]) / step + 1 > spans["n"]]
+    if len(holes):  # rare: Prometheus answers every grid point a series has data for
+        full = [(server, t) for server, row in holes.iterrows()
+                for t in pd.date_range(row["first"], row["last"], freq=step)]
+        missing = pd.MultiIndex.from_tuples(full, names=wide.index.names).difference(wide.index)
+        wide = pd.concat([wide, pd.DataFrame(index=missing, columns=wide.columns, dtype=float)]).sort_index()
+    by_server = wide.index.get_level_values(0)
+    valid = wide.notna()
+    filled = wide.groupby(level=0, sort=False).ffill(limit=FILL_STEPS)
+    later = valid.iloc[::-1].groupby(by_server[::-1], sort=False).cummax().iloc[::-1]  # a real value at or after
+    filled = filled.where(later.to_numpy())  # never past a metric's last real value
+    reports = valid.groupby(by_server, sort=False).transform("any").to_numpy()
+    complete = pd.Series((filled.notna().to_numpy() | ~reports).all(axis=1), index=wide.index)
+    keep = complete.iloc[::-1].groupby(by_server[::-1], sort=False).cummax().iloc[::-1]  # up to the last complete row
+    out = filled[keep.to_numpy()]
+    out.index = out.index.set_names([schema.SERVER, schema.TIMESTAMP])
+    return out.reset_index()
 
 
 def _canonical(wide: pd.DataFrame, profiles: dict, metrics: dict[str, str] | None, mapping: Mapping) -> pd.DataFrame:
