@@ -31,7 +31,7 @@ from argus_core.data import schema, store  # noqa: E402
 from argus_core.data.simulate import SimConfig, simulate_fleet  # noqa: E402
 from argus_core.live import prometheus, promlocal  # noqa: E402
 from argus_core.live.service import Service, Settings  # noqa: E402
-from argus_core.model import forecast, registry, threads  # noqa: E402
+from argus_core.model import forecast, threads  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +79,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 service.cycle()
                 cycles.append(time.perf_counter() - t0)
-            model = forecast.load_model(ROOT / "models", registry.champion_model_id(ROOT / "models"))
+            model = service.model  # the champion the cycles used
             history = store.read_recent(dataset, model.spec.encoder_length + store.LATE_SLACK)
             alone = []
             for _ in range(3):
