@@ -83,6 +83,42 @@ def _lines(name: str, labels: str, stamps: np.ndarray, values: np.ndarray) -> st
     return "\n".join(text.tolist()) + "\n"
 
 
+def node_series(server: str, profile: str, g: pd.DataFrame, t: np.ndarray) -> tuple[list, list]:
+    """What node_exporter (and the two simulated extras) would expose for one server's rows ``g``
+    at Unix times ``t``: (counters as (family, key, labels, per-second rate), gauges as (family,
+    labels, values)). The one definition the backfill and the live exporter share."""
+    def col(name: str) -> np.ndarray:
+        return g[name].to_numpy(np.float64)
+
+    plain = _labels(server, profile)
+    fs = _labels(server, profile, device="/dev/sda1", fstype="ext4", mountpoint="/")
+    idle = np.clip(100.0 - col("cpu_user_pct") - col("cpu_sys_pct") - col("cpu_iowait_pct"), 0, 100)
+    counters = [("node_cpu_seconds_total", f"{server}/cpu/{mode}", _labels(server, profile, cpu="0", mode=mode),
+                 pct / 100.0)
+                for mode, pct in (("user", col("cpu_user_pct")), ("system", col("cpu_sys_pct")),
+                                  ("iowait", col("cpu_iowait_pct")), ("idle", idle))]
+    counters += [(family, f"{server}/{family}/{device}", _labels(server, profile, device=device), col(column) * scale)
+                 for family, column in (("node_network_receive_bytes_total", "net_in_mb_s"),
+                                        ("node_network_transmit_bytes_total", "net_out_mb_s"))
+                 for device, scale in (("eth0", 1e6), ("lo", 1e4))]
+    ones = np.ones(len(t))
+    gauges = [
+        ("node_memory_MemTotal_bytes", plain, MEM_TOTAL * ones),
+        ("node_memory_MemAvailable_bytes", plain, MEM_TOTAL * (1 - col("mem_used_pct") / 100.0)),
+        ("node_memory_SwapTotal_bytes", plain, SWAP_TOTAL * ones),
+        ("node_memory_SwapFree_bytes", plain, SWAP_TOTAL * (1 - col("swap_used_pct") / 100.0)),
+        ("node_load1", plain, col("load_average")),
+        ("node_time_seconds", plain, np.asarray(t, dtype=np.float64)),
+        ("node_boot_time_seconds", plain, t - col("uptime_days") * 86400.0),
+        ("argus_sim_java_cpu_percent", plain, col("java_cpu_pct")),
+        ("argus_sim_front_close_wait", plain, col("front_close_wait")),
+        ("node_filesystem_size_bytes", fs, DISK_SIZE * ones),
+        ("node_filesystem_avail_bytes", fs, DISK_SIZE * (1 - col("disk_usage_pct") / 100.0)),
+        ("node_tcp_connection_states", _labels(server, profile, state="close_wait"), col("back_close_wait")),
+    ]
+    return counters, gauges
+
+
 def openmetrics_day(rows: pd.DataFrame, shift: pd.Timedelta | None = None,
                     counters_from: dict | None = None) -> tuple[str, dict]:
     """One day of a canonical frame (built-in metrics) as OpenMetrics text, timestamps moved by
@@ -93,52 +129,17 @@ def openmetrics_day(rows: pd.DataFrame, shift: pd.Timedelta | None = None,
     out: dict[str, list[str]] = {}
     for server, g in rows.groupby(schema.SERVER, observed=True, sort=True):
         g = g.sort_values(schema.TIMESTAMP)
-        profile = str(g[schema.PROFILE].iloc[0])
         t = ((g[schema.TIMESTAMP] + shift).astype("int64") // 10**9).to_numpy()
         step_s = step_s or (int(np.median(np.diff(t))) if len(t) > 1 else 300)
         per_step = step_s // SCRAPE
         minutes = (t[:, None] - step_s + SCRAPE * np.arange(1, per_step + 1)[None, :]).ravel()  # (T-step, T]
-
-        def counter(key: str, per_second: np.ndarray, per_step: int = per_step) -> np.ndarray:
-            increments = np.repeat(np.asarray(per_second, dtype=np.float64) * SCRAPE, per_step)
-            start = counters_from.get(key, 0.0)
-            values = start + np.cumsum(increments)
+        counters, gauges = node_series(str(server), str(g[schema.PROFILE].iloc[0]), g, t)
+        for family, key, labels, per_second in counters:  # a counter at every scrape, gauges at every step
+            values = counters_from.get(key, 0.0) + np.cumsum(np.repeat(per_second * SCRAPE, per_step))
             counters_from[key] = float(values[-1])
-            return values
-
-        idle = np.clip(100.0 - g["cpu_user_pct"] - g["cpu_sys_pct"] - g["cpu_iowait_pct"], 0, 100).to_numpy()
-        for mode, pct in (("user", g["cpu_user_pct"].to_numpy()), ("system", g["cpu_sys_pct"].to_numpy()),
-                          ("iowait", g["cpu_iowait_pct"].to_numpy()), ("idle", idle)):
-            out.setdefault("node_cpu_seconds_total", []).append(_lines(
-                "node_cpu_seconds_total", _labels(server, profile, cpu="0", mode=mode), minutes,
-                counter(f"{server}/cpu/{mode}", pct / 100.0)))
-        for family, column in (("node_network_receive_bytes_total", "net_in_mb_s"),
-                               ("node_network_transmit_bytes_total", "net_out_mb_s")):
-            for device, scale in (("eth0", 1e6), ("lo", 1e4)):
-                out.setdefault(family, []).append(_lines(family, _labels(server, profile, device=device), minutes,
-                                                         counter(f"{server}/{family}/{device}",
-                                                                 g[column].to_numpy() * scale)))
-        gauges = {
-            "node_memory_MemTotal_bytes": np.full(len(t), MEM_TOTAL, dtype=np.float64),
-            "node_memory_MemAvailable_bytes": MEM_TOTAL * (1 - g["mem_used_pct"].to_numpy() / 100.0),
-            "node_memory_SwapTotal_bytes": np.full(len(t), SWAP_TOTAL, dtype=np.float64),
-            "node_memory_SwapFree_bytes": SWAP_TOTAL * (1 - g["swap_used_pct"].to_numpy() / 100.0),
-            "node_load1": g["load_average"].to_numpy(),
-            "node_time_seconds": t.astype(np.float64),
-            "node_boot_time_seconds": t - g["uptime_days"].to_numpy() * 86400.0,
-            "argus_sim_java_cpu_percent": g["java_cpu_pct"].to_numpy(),
-            "argus_sim_front_close_wait": g["front_close_wait"].to_numpy(),
-        }
-        for name, values in gauges.items():
-            out.setdefault(name, []).append(_lines(name, _labels(server, profile), t, values))
-        fs = _labels(server, profile, device="/dev/sda1", fstype="ext4", mountpoint="/")
-        out.setdefault("node_filesystem_size_bytes", []).append(
-            _lines("node_filesystem_size_bytes", fs, t, np.full(len(t), DISK_SIZE, dtype=np.float64)))
-        out.setdefault("node_filesystem_avail_bytes", []).append(
-            _lines("node_filesystem_avail_bytes", fs, t, DISK_SIZE * (1 - g["disk_usage_pct"].to_numpy() / 100.0)))
-        out.setdefault("node_tcp_connection_states", []).append(
-            _lines("node_tcp_connection_states", _labels(server, profile, state="close_wait"), t,
-                   g["back_close_wait"].to_numpy().astype(np.float64)))
+            out.setdefault(family, []).append(_lines(family, labels, minutes, values))
+        for family, labels, values in gauges:
+            out.setdefault(family, []).append(_lines(family, labels, t, values))
     text = "".join("".join(parts) for parts in out.values()) + "# EOF\n"
     return text, counters_from
 
@@ -209,37 +210,12 @@ class SimExporter:
                 return "# the simulated fleet has ended\n"
             rows = self.frame.loc[[fleet]]
             lines = []
-            for row in rows.itertuples():
-                server, profile = row.server_name, row.profile
-                idle = max(0.0, 100.0 - row.cpu_user_pct - row.cpu_sys_pct - row.cpu_iowait_pct)
-                rates = {("node_cpu_seconds_total", f"{server}/cpu/{m}", _labels(server, profile, cpu="0", mode=m)):
-                         pct / 100.0 for m, pct in (("user", row.cpu_user_pct), ("system", row.cpu_sys_pct),
-                                                    ("iowait", row.cpu_iowait_pct), ("idle", idle))}
-                for family, value in (("node_network_receive_bytes_total", row.net_in_mb_s),
-                                      ("node_network_transmit_bytes_total", row.net_out_mb_s)):
-                    for device, scale in (("eth0", 1e6), ("lo", 1e4)):
-                        rates[(family, f"{server}/{family}/{device}", _labels(server, profile, device=device))] = \
-                            value * scale
-                for (family, key, labels), per_second in rates.items():
-                    self.counters[key] = self.counters.get(key, 0.0) + per_second * elapsed
+            for server, one in rows.groupby(schema.SERVER, observed=True, sort=True):
+                counters, gauges = node_series(str(server), str(one[schema.PROFILE].iloc[0]), one, np.array([now]))
+                for family, key, labels, per_second in counters:
+                    self.counters[key] = self.counters.get(key, 0.0) + float(per_second[0]) * elapsed
                     lines.append(f"{family}{{{labels}}} {self.counters[key]:.9g}")
-                t, plain = now, _labels(server, profile)
-                fs = _labels(server, profile, device="/dev/sda1", fstype="ext4", mountpoint="/")
-                gauges = [
-                    ("node_memory_MemTotal_bytes", plain, MEM_TOTAL),
-                    ("node_memory_MemAvailable_bytes", plain, MEM_TOTAL * (1 - row.mem_used_pct / 100)),
-                    ("node_memory_SwapTotal_bytes", plain, SWAP_TOTAL),
-                    ("node_memory_SwapFree_bytes", plain, SWAP_TOTAL * (1 - row.swap_used_pct / 100)),
-                    ("node_load1", plain, row.load_average),
-                    ("node_time_seconds", plain, t),
-                    ("node_boot_time_seconds", plain, t - row.uptime_days * 86400),
-                    ("argus_sim_java_cpu_percent", plain, row.java_cpu_pct),
-                    ("argus_sim_front_close_wait", plain, row.front_close_wait),
-                    ("node_filesystem_size_bytes", fs, DISK_SIZE),
-                    ("node_filesystem_avail_bytes", fs, DISK_SIZE * (1 - row.disk_usage_pct / 100)),
-                    ("node_tcp_connection_states", _labels(server, profile, state="close_wait"), row.back_close_wait),
-                ]
-                lines += [f"{name}{{{labels}}} {float(value):.9g}" for name, labels, value in gauges]
+                lines += [f"{family}{{{labels}}} {float(values[0]):.9g}" for family, labels, values in gauges]
             return "\n".join(lines) + "\n"
 
     def close(self) -> None:
