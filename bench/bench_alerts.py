@@ -222,12 +222,12 @@ def linear_prediction(values: pd.DataFrame, window_steps: int, ahead_steps: int)
     return pd.DataFrame(out, index=values.index, columns=values.columns)
 
 
-def baselines(sim, times: pd.DatetimeIndex) -> dict[str, list[Episode]]:
+def baselines(matrices: dict[str, pd.DataFrame], times: pd.DatetimeIndex) -> dict[str, list[Episode]]:
     out = {"baseline: static >= warning, 15 min": [], "baseline: predict_linear(6h, 8h) >= critical, 15 min": [],
            "baseline: mixin-style predict_linear(6h, 4h) and >= 0.75 x critical": []}
     step = pd.Timedelta("5min")
-    for metric, limit in schema.THRESHOLDS.items():
-        values = metric_matrix(sim.frame, metric)
+    for metric, values in matrices.items():
+        limit = schema.THRESHOLDS[metric]
         linear8 = linear_prediction(values, int(pd.Timedelta("6h") / step), int(HORIZON / step))
         linear4 = linear_prediction(values, int(pd.Timedelta("6h") / step), int(pd.Timedelta("4h") / step))
         at = values.index.intersection(times)
@@ -241,7 +241,16 @@ def baselines(sim, times: pd.DatetimeIndex) -> dict[str, list[Episode]]:
 
 # --- scoring ------------------------------------------------------------------------------------------
 
-def score(episodes: list[Episode], sim, replay_start: pd.Timestamp, replay_end: pd.Timestamp) -> dict:
+def critical_tables(matrices: dict[str, pd.DataFrame]) -> dict:
+    """Per metric (and "" for any metric), time x server: at or over the critical threshold."""
+    over = {metric: values >= schema.THRESHOLDS[metric].critical for metric, values in matrices.items()}
+    any_metric = None
+    for frame in over.values():
+        any_metric = frame if any_metric is None else (any_metric | frame.reindex_like(any_metric).fillna(False))
+    return {**over, "": any_metric}
+
+
+def score(episodes: list[Episode], sim, replay_start: pd.Timestamp, replay_end: pd.Timestamp, over: dict) -> dict:
     incidents = sim.incidents.copy()
     incidents["breach_time"] = pd.to_datetime(incidents["breach_time"], utc=True)
     incidents["precursor_start"] = pd.to_datetime(incidents["precursor_start"], utc=True)
@@ -253,16 +262,9 @@ def score(episodes: list[Episode], sim, replay_start: pd.Timestamp, replay_end: 
                       and row.precursor_start - HORIZON <= e.start <= row.breach_time]
         if candidates:
             leads.append((row.breach_time - min(e.start for e in candidates)) / pd.Timedelta("1min"))
-    over = {}
-    for metric, limit in schema.THRESHOLDS.items():
-        values = metric_matrix(sim.frame, metric)
-        over[metric] = values >= limit.critical
-    any_metric = None
-    for frame in over.values():
-        any_metric = frame if any_metric is None else (any_metric | frame.reindex_like(any_metric).fillna(False))
     false = 0
     for e in episodes:
-        table = over.get(e.metric, any_metric) if e.metric else any_metric
+        table = over.get(e.metric, over[""])
         end = (e.end or replay_end) + HORIZON
         window = table.loc[(table.index >= e.start) & (table.index <= end), e.server] if e.server in table else []
         if not len(window) or not bool(np.any(window)):
@@ -309,14 +311,16 @@ def main() -> None:
                 "servers": args.servers, "days": args.days, "seed": args.seed, "incident_rate": args.incident_rate,
                 "every": str(args.every), "seconds": replay_seconds, "cycle": statistics.median(cycles)}))
     episodes = alert_episodes(findings, sim, args.variants == "all")
-    episodes.update(baselines(sim, times))
+    matrices = {metric: metric_matrix(sim.frame, metric) for metric in schema.THRESHOLDS}  # once, for every rule
+    episodes.update(baselines(matrices, times))
+    over = critical_tables(matrices)
     print(f"\n{args.servers} servers x {args.days:g} days (seed {args.seed}, incident rate {args.incident_rate}), "
           f"{len(times)} cycles every {args.every} of fleet time {header}\n")
     print("| rule | incidents alerted >= 30 min ahead | alerted at all | median lead | episodes | "
           "false episodes / server-week |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, found in episodes.items():
-        s = score(found, sim, times[0] - args.every, times[-1])
+        s = score(found, sim, times[0] - args.every, times[-1], over)
         print(f"| {name} | {s['ahead']}/{s['incidents']} ({s['ahead'] / max(s['incidents'], 1):.0%}) | "
               f"{s['alerted']}/{s['incidents']} | {s['median_lead_min']:.0f} min | {s['episodes']} | "
               f"{s['false_per_server_week']:.2f} ({s['false']}) |")
