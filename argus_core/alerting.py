@@ -367,6 +367,11 @@ class Alert:
     def key(self) -> tuple[str, str, str]:
         return self.rule, self.server, self.metric
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Alert:
+        """From ``asdict`` (alerts.json); keys a later version added or dropped are ignored."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
     def lead_seconds(self) -> float | None:
         """Actual breach (or the predicted one) minus the firing time."""
         if self.starts_at is None:
@@ -398,10 +403,11 @@ class AlertBook:
         changed: list[Alert] = []
         true_now = self._conditions(per_metric, ranking, abnormal, profiles)
         why = _reasons(importance, abnormal)
-        breaching = set()
+        breaching = set()  # (server, metric) critical now; (server, "") for a server-wide alert
         if len(per_metric) and "breaching_now" in per_metric:
             hit = per_metric[per_metric["breaching_now"] == "critical"]
             breaching = set(zip(hit[schema.SERVER].astype(str), hit["metric"], strict=True))
+            breaching |= {(server, "") for server, _ in breaching}
         stamp = at.isoformat()
         for key, (rule, fields) in true_now.items():
             if key[1] in stale:
@@ -422,9 +428,7 @@ class AlertBook:
                 changed.append(alert)
         for key, alert in list(self.alerts.items()):
             rule = self._rule(alert.rule)
-            if alert.state != "resolved" and (alert.server, alert.metric or None) in breaching \
-                    or (alert.state != "resolved" and not alert.metric
-                        and any(s == alert.server for s, _ in breaching)):
+            if alert.state != "resolved" and (alert.server, alert.metric) in breaching:
                 alert.breached_at = alert.breached_at or stamp
             if alert.state == "resolved":
                 if at - pd.Timestamp(alert.ends_at) > RECENT:
@@ -511,8 +515,7 @@ class AlertBook:
 
     @classmethod
     def from_json(cls, rules: RuleSet, data: dict) -> AlertBook:
-        fields_ = set(Alert.__dataclass_fields__)
-        book = cls(rules, [Alert(**{k: v for k, v in a.items() if k in fields_}) for a in data.get("alerts", [])])
+        book = cls(rules, [Alert.from_dict(a) for a in data.get("alerts", [])])
         problems: list[str] = []
         book.extra_silences = [s for s in (silence_of(e, "silence", problems) for e in data.get("silences", []))
                                if s is not None]
@@ -528,7 +531,7 @@ def alerts_frame(data: dict | None) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     rows = []
     for a in alerts:
-        alert = Alert(**{k: v for k, v in a.items() if k in Alert.__dataclass_fields__})
+        alert = Alert.from_dict(a)
         lead = alert.lead_seconds()
         rows.append({"rule": alert.rule, "server_name": alert.server, "metric": alert.metric,
                      "severity": alert.severity, "state": alert.state, "starts_at": pd.Timestamp(alert.starts_at),

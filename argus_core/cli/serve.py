@@ -95,15 +95,15 @@ def _pull(args: argparse.Namespace) -> int:
     client = prometheus.PrometheusClient(args.prometheus_url)
     now = pd.Timestamp.now(tz="UTC")
     if store.is_dataset(args.dataset):
-        source = prometheus.PrometheusSource(client, mapping, args.dataset, lambda: now, args.span)
-        rows, _ = source.pull()
-        stored = store.read(args.dataset, columns=[schema.SERVER, schema.TIMESTAMP]) if rows is not None else None
         from argus_core.live import ingest
 
-        fresh = ingest.new_rows(rows, stored) if rows is not None else []
-        if len(fresh):
-            store.append(args.dataset, fresh, source=f"prometheus {client.url}")
-        print(f"{args.dataset}: {len(fresh):,} new rows from {client.url}")
+        manifest = store.read_manifest(args.dataset)
+        kinds = manifest.get("metric_kinds")
+        rows, _ = prometheus.PrometheusSource(client, mapping, args.dataset, lambda: now, args.span).pull()
+        added = 0 if rows is None else ingest.append_new(args.dataset, rows, f"prometheus {client.url}",
+                                                         manifest.get("step"),
+                                                         kinds if kinds and dict(kinds) != schema.V1_KINDS else None)
+        print(f"{args.dataset}: {added:,} new rows from {client.url}")
         return 0
     manifest = prometheus.backfill(args.dataset, client, mapping, args.span, now)
     absent = manifest.get("prometheus", {}).get("absent") or []

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from argus_core.data import schema
+from argus_core.data import schema, store
 from argus_core.data.profiles import infer_profiles
 from argus_core.data.schema import Problem
 from argus_core.errors import SchemaError
@@ -124,3 +124,17 @@ def new_rows(batch: pd.DataFrame, stored: pd.DataFrame | pd.MultiIndex | None) -
         return batch
     seen = stored if isinstance(stored, pd.MultiIndex) else keys_of(stored)
     return batch[~keys_of(batch).isin(seen)].reset_index(drop=True)
+
+
+def append_new(dataset, rows: pd.DataFrame, source: str, step: str | None = None,
+               metrics: dict[str, str] | None = None) -> int:
+    """Validate ``rows`` and append those the dataset does not hold yet; returns how many. Only the
+    stored keys of the rows' time range are read, and a batch taken twice stores nothing twice."""
+    rows = rows.drop_duplicates([schema.SERVER, schema.TIMESTAMP], keep="last")
+    canonical = schema.validate(rows, step=step or schema.DEFAULT_STEP, source=source, metrics=metrics)
+    stored = store.read(dataset, start=canonical[schema.TIMESTAMP].min(), end=canonical[schema.TIMESTAMP].max(),
+                        columns=[schema.SERVER, schema.TIMESTAMP])
+    fresh = new_rows(canonical, stored)
+    if len(fresh):  # append validates the merged days itself
+        store.append(dataset, fresh, source=source)
+    return len(fresh)

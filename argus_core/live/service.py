@@ -25,7 +25,7 @@ import pandas as pd
 
 from argus_core import alerting, atomic, dashboard, risk
 from argus_core.data import schema, store
-from argus_core.errors import ArgusError, DatasetError, ModelNotFound
+from argus_core.errors import ArgusError, DatasetError, ModelNotFound, SettingsError
 from argus_core.live import exporter, ingest, snapshot
 from argus_core.live.events import EventHub
 from argus_core.live.sinks import Dispatcher
@@ -281,8 +281,6 @@ class Service:
         problems: list[str] = []
         silence = alerting.silence_of(entry, "silence", problems)
         if silence is None:
-            from argus_core.errors import SettingsError
-
             raise SettingsError("; ".join(problems))
         with self._alerts_lock:
             self.alerts.extra_silences.append(silence)
@@ -298,15 +296,9 @@ class Service:
         return stored
 
     def _store(self, rows: pd.DataFrame, source: str) -> int:
-        """Append rows the dataset does not hold yet (a kill after the last append stores nothing twice)."""
-        rows = rows.drop_duplicates([schema.SERVER, schema.TIMESTAMP], keep="last")  # spooled twice: once
-        canonical = schema.validate(rows, step=self.rules.step, source=f"live {source}", metrics=self.rules.metrics)
-        stored = store.read(self.settings.dataset, start=canonical[schema.TIMESTAMP].min(),
-                            end=canonical[schema.TIMESTAMP].max(), columns=[schema.SERVER, schema.TIMESTAMP])
-        fresh = ingest.new_rows(canonical, stored)
-        if len(fresh):  # append validates the merged days itself
-            store.append(self.settings.dataset, fresh, source=f"live {source}")
-        return len(fresh)
+        """Append rows the dataset does not hold yet (a kill after the last append, or a batch spooled
+        twice, stores nothing twice)."""
+        return ingest.append_new(self.settings.dataset, rows, f"live {source}", self.rules.step, self.rules.metrics)
 
     # --- the timer -----------------------------------------------------------------------------------
     def start(self) -> None:

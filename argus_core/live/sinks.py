@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 import pandas as pd
@@ -150,7 +150,7 @@ class Dispatcher:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="argus-alerts", daemon=True)
             self._thread.start()
-        item = ([_copy(a) for a in alerts], [_copy(a) for a in changed], now)
+        item = ([replace(a) for a in alerts], [replace(a) for a in changed], now)  # the cycle goes on changing them
         try:
             self._queue.put_nowait(item)
         except queue.Full:  # the sinks are slower than the cycles: this cycle's state replaces the oldest
@@ -188,6 +188,3 @@ class Dispatcher:
             finally:
                 self._queue.task_done()
 
-
-def _copy(alert: Alert) -> Alert:
-    return Alert(**{k: getattr(alert, k) for k in Alert.__dataclass_fields__})
