@@ -34,6 +34,7 @@ Pure: no network and no files but the rules file; sending is ``argus_core.live.s
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -426,6 +427,7 @@ class AlertBook:
                 alert.state, alert.starts_at = "firing", stamp
                 alert.predicted_breach = fields.get("breach_at")
                 changed.append(alert)
+        now = _Now(per_metric, ranking, abnormal)
         for key, alert in list(self.alerts.items()):
             rule = self._rule(alert.rule)
             if alert.state != "resolved" and (alert.server, alert.metric) in breaching:
@@ -445,7 +447,7 @@ class AlertBook:
             if alert.state == "pending":  # never fired: forget it quietly
                 del self.alerts[key]
                 continue
-            if not self._still_on(rule, alert, per_metric, ranking, abnormal):
+            if not self._still_on(rule, alert, now):
                 alert.clearing_since = alert.clearing_since or stamp
                 alert.clearing_cycles += 1
                 if alert.clearing_cycles >= rule.resolve_cycles \
@@ -494,16 +496,16 @@ class AlertBook:
                                                                       profiles))
         return out
 
-    def _still_on(self, rule: Rule, alert: Alert, per_metric, ranking, abnormal) -> bool:
+    @staticmethod
+    def _still_on(rule: Rule, alert: Alert, now: _Now) -> bool:
         """Whether a firing alert whose condition is false has not yet crossed its resolve value."""
         if rule.condition in ("p_critical", "p_warning"):
-            row = per_metric[(per_metric[schema.SERVER].astype(str) == alert.server)
-                             & (per_metric["metric"] == alert.metric)] if len(per_metric) else per_metric
-            return bool(len(row)) and float(row[rule.condition].iloc[0]) >= float(rule.resolve_value)
+            found = now.probabilities.get((alert.server, alert.metric))
+            return found is not None and found[rule.condition] >= float(rule.resolve_value)
         if rule.condition == "level":
-            row = ranking[ranking[schema.SERVER].astype(str) == alert.server] if len(ranking) else ranking
-            return bool(len(row)) and risk.LEVELS.index(row["level"].iloc[0]) >= risk.LEVELS.index(rule.resolve_value)
-        return alert.server in _abnormal_servers(abnormal)
+            level = now.levels.get(alert.server)
+            return level is not None and risk.LEVELS.index(level) >= risk.LEVELS.index(rule.resolve_value)
+        return alert.server in now.abnormal
 
     # --- reads and persistence ---------------------------------------------------------------------------
     def firing(self) -> list[Alert]:
@@ -520,6 +522,27 @@ class AlertBook:
         book.extra_silences = [s for s in (silence_of(e, "silence", problems) for e in data.get("silences", []))
                                if s is not None]
         return book
+
+
+class _Now:
+    """One cycle's findings looked up by key, built once per ``evaluate`` (not once per alert)."""
+
+    def __init__(self, per_metric: pd.DataFrame, ranking: pd.DataFrame, abnormal: pd.DataFrame | None) -> None:
+        self._per_metric, self._ranking = per_metric, ranking
+        self.abnormal = _abnormal_servers(abnormal)
+
+    @functools.cached_property
+    def probabilities(self) -> dict[tuple[str, str], dict]:
+        rows = self._per_metric
+        if not len(rows):
+            return {}
+        keys = zip(rows[schema.SERVER].astype(str), rows["metric"], strict=True)
+        return dict(zip(keys, rows[["p_critical", "p_warning"]].to_dict("records"), strict=True))
+
+    @functools.cached_property
+    def levels(self) -> dict[str, str]:
+        rows = self._ranking
+        return dict(zip(rows[schema.SERVER].astype(str), rows["level"], strict=True)) if len(rows) else {}
 
 
 def alerts_frame(data: dict | None) -> pd.DataFrame:
