@@ -144,7 +144,7 @@ def view_of(source: ViewSource, as_of: pd.Timestamp | None = None) -> FleetView:
         raise ArgusError(f"model {model.model_id} works in steps of {spec.step}, the dataset in {step}; "
                          "train a model on this dataset")
     as_of = end if as_of is None else min(max(pd.Timestamp(as_of), start), end)
-    history = store.read_recent(source.dataset, spec.encoder_length + store.LATE_SLACK, as_of, source.manifest)
+    history = store.read_recent(source.dataset, spec.history_steps + store.LATE_SLACK, as_of, source.manifest)
     if history.empty:
         raise DatasetError(f"{source.dataset} has no data in the 24 h before {as_of:%Y-%m-%d %H:%M}")
     result = forecast.forecast_fleet(model, history)

@@ -85,7 +85,7 @@ def tick(frame: pd.DataFrame, scenario: Scenario, model, now: pd.Timestamp,
     also say whether the incident server is abnormal now."""
     spec = model.spec
     step = pd.Timedelta(spec.step)
-    window = frame[(frame[schema.TIMESTAMP] > now - step * spec.encoder_length) & (frame[schema.TIMESTAMP] <= now)]
+    window = frame[(frame[schema.TIMESTAMP] > now - step * spec.history_steps) & (frame[schema.TIMESTAMP] <= now)]
     result = forecast.cached_forecast(model, window)
     thresholds = thresholds_of(model)
     present = risk.current_values(window, list(thresholds), step)

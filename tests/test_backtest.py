@@ -77,7 +77,7 @@ def test_backtest_scores_the_tft_beside_the_baselines_and_saves_them(nab_model, 
     code = main(["backtest", "--dataset", str(dataset), "--models", str(models), "--classical", "none", "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["models"] == ["tft", "naive", "seasonal_naive"]
+    assert summary["models"] == ["tft", "naive", "seasonal_naive", "served"]
     assert summary["series"] == 3 and summary["evaluation"] == "per-series hold-out"
     for scores in summary["overall"].values():
         assert 0 < scores["mean_mase"] < 50 and 0 <= scores["coverage"] <= 1 and scores["series"] == 3

@@ -19,7 +19,7 @@ from argus_core.model.train import TrainConfig, train
 
 DEMO = Path(__file__).resolve().parents[1] / "demo_data" / "incident"
 TINY = TrainConfig(epochs=1, hidden_size=8, attention_heads=1, batch_size=16, batches_per_epoch=3, val_batches=1,
-                   encoder_length=96, horizon=24, threads=1, fresh=True, seed=1)
+                   encoder_length=96, horizon=24, threads=1, fresh=True, seed=1, seasonal_inputs="none")
 
 
 @pytest.fixture(scope="module")

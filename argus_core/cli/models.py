@@ -69,6 +69,9 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--center", choices=("mean", "last", "recent"), default=None,
                     help="where each window is centred before the network sees it: its encoder's mean, "
                          "its last value, or its last hour's mean (default: the model's own; mean for a new one)")
+    tr.add_argument("--seasonal-inputs", choices=("auto", "none", "day", "week"), default=defaults.seasonal_inputs,
+                    help="hand the network each metric's value one day (and one week) earlier at every step, as "
+                         "known inputs: auto adds the day, and the week where the data holds it (default: auto)")
     tr.add_argument("--webhook", default=os.environ.get("ARGUS_WEBHOOK"),
                     help="URL called (Slack-compatible JSON) when the run completes or fails")
     tr.add_argument("--run-id", type=int, default=None, help=argparse.SUPPRESS)  # set by the training console
@@ -159,7 +162,7 @@ def training_config(args: argparse.Namespace):
         streaming=args.streaming, fresh=args.fresh, encoder_length=args.encoder_length, horizon=args.horizon,
         threads=args.threads, seed=args.seed, time_limit_minutes=args.time_limit,
         layout=args.layout, holdout=args.holdout, start_from=args.start_from, loss_scale=args.loss_scale,
-        incident_share=args.incident_share, center=args.center,
+        incident_share=args.incident_share, center=args.center, seasonal_inputs=args.seasonal_inputs,
     )
     return config, args.webhook
 
@@ -226,7 +229,7 @@ def parse_as_of(text: str | None) -> pd.Timestamp | None:
 
 def _history_for(dataset: Path, spec, as_of: pd.Timestamp | None) -> pd.DataFrame:
     """The encoder's window (plus one step) up to ``as_of`` or the end of the data."""
-    history = store.read_recent(dataset, spec.encoder_length + store.LATE_SLACK, as_of)
+    history = store.read_recent(dataset, spec.history_steps + store.LATE_SLACK, as_of)
     if history.empty:
         raise ArgusError(f"{dataset} has no data in the {spec.encoder_length} steps up to {as_of or 'its end'}")
     return history

@@ -128,7 +128,7 @@ def _backfill_span(args: argparse.Namespace) -> pd.Timedelta:
         champion = registry.champion_model_id(args.models)
         if champion:
             spec = ModelSpec.from_json(json.loads((args.models / champion / "config.json").read_text())["spec"])
-            span = max(span, pd.Timedelta(spec.step) * (spec.encoder_length + store.LATE_SLACK + 1))
+            span = max(span, pd.Timedelta(spec.step) * (spec.history_steps + store.LATE_SLACK + 1))
     except (OSError, ValueError, KeyError, TypeError):
         pass  # serve reports a missing or broken champion itself
     return span

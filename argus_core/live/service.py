@@ -225,7 +225,7 @@ class Service:
         manifest = store.read_manifest(self.settings.dataset)
         if not manifest.get("rows"):
             raise DatasetError(f"{self.settings.dataset} holds no rows yet: push samples to /api/v1/samples")
-        history = store.read_recent(self.settings.dataset, spec.encoder_length + store.LATE_SLACK, None, manifest)
+        history = store.read_recent(self.settings.dataset, spec.history_steps + store.LATE_SLACK, None, manifest)
         last = history.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].max()
         newest = pd.Timestamp(manifest["end"])
         stale = {str(s): f"stale: no sample since {t.isoformat()}" for s, t in last.items()

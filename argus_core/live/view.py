@@ -57,7 +57,7 @@ def fleet_view(dataset: str | Path, model_root: str | Path, now: pd.Timestamp | 
         raise DatasetError(f"the snapshot's model {snap.model_id} is not readable in {model_root}: {exc}") from exc
     step = pd.Timedelta(manifest.get("step", schema.DEFAULT_STEP))
     as_of = pd.Timestamp(snap.as_of)
-    history = store.read_recent(dataset, spec.encoder_length + store.LATE_SLACK, as_of, manifest)
+    history = store.read_recent(dataset, spec.history_steps + store.LATE_SLACK, as_of, manifest)
     result = forecast.FleetForecast(snap.model_id, as_of, snap.quantiles, snap.importance, dict(snap.skipped))
     profiles = history.groupby(schema.SERVER, observed=True)[schema.PROFILE].last().astype(str).to_dict()
     last = {server: pd.Timestamp(stamp) for server, stamp in snap.last_sample.items()}

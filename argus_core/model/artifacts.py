@@ -143,6 +143,7 @@ class LoadedModel:
     dataset_parameters: dict
     config: dict
     training_info: dict
+    serving: object = None  # argus_core.model.serving.Serving, or None: the TFT serves every series
 
 
 def is_complete(path: str | Path) -> bool:
@@ -161,7 +162,7 @@ def remove_stale_staging(model_root: str | Path) -> list[Path]:
 
 
 def save(model_root: str | Path, model_id: str, network, spec: ModelSpec, dataset_parameters: dict,
-         training: dict, training_info: dict) -> Path:
+         training: dict, training_info: dict, serving=None) -> Path:
     """Write a model directory atomically (built under a temporary name, then renamed)."""
     from safetensors.torch import save_model
 
@@ -186,6 +187,10 @@ def save(model_root: str | Path, model_id: str, network, spec: ModelSpec, datase
         _write_json(staging / "dataset.json", {"format_version": FORMAT_VERSION,
                                                "parameters": encode(dataset_parameters)})
         _write_json(staging / "training_info.json", training_info)
+        if serving is not None:
+            from argus_core.model import serving as serving_table
+
+            serving_table.save(staging, serving)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a model is shared like any file
@@ -248,7 +253,9 @@ def load(path: str | Path) -> LoadedModel:
 
     speed_up(network)
     torch.set_grad_enabled(True)  # leave global autograd as we found it; inference uses no_grad locally
-    return LoadedModel(path.name, path, network, spec, params, config, info)
+    from argus_core.model import serving
+
+    return LoadedModel(path.name, path, network, spec, params, config, info, serving.load(path))
 
 
 def _write_json(path: Path, payload: dict) -> None:

@@ -7,6 +7,8 @@ forecasts ``horizon`` steps with p10/p50/p90. In the same run:
 
 - naive: the last value, its band from the in-sample spread of h-step changes;
 - seasonal naive: the value one day earlier, its band from the in-sample seasonal errors;
+- served: what the product forecasts each series with (``model.serving``: the TFT, a simple
+  method or a blend, chosen per series on the validation window before the hold-out);
 - a classical model from statsforecast (AutoARIMA or AutoETS, non-seasonal, or MSTL with a
   one-day season and an AutoETS trend; 80 % interval as p10-p90), each fitted on the last 7 days
   before every origin, the fits spread over the machine's cores, when the optional extra is
@@ -48,6 +50,7 @@ FORECASTS = "backtest.parquet"
 TFT = "tft"
 NAIVE = "naive"
 SEASONAL = "seasonal_naive"
+SERVED = "served"  # the TFT, a simple method or a blend, per series, as the model serves it (model.serving)
 CLASSICAL = ("autoarima", "autoets", "mstl")
 SEASON = pd.Timedelta("1D")
 FOREIGN_SHARE = 0.3  # share of each series scored when the model never trained on the dataset
@@ -139,6 +142,10 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
             rows.append({**base, "model": NAIVE, "q": naive_forecast(series_values[s, :origin], bands[s][0])})
             rows.append({**base, "model": SEASONAL,
                          "q": seasonal_forecast(series_values[s], origin, horizon, season, bands[s][1])})
+            if model.serving is not None:  # what the product serves for this series (model.serving)
+                rows.append({**base, "model": SERVED, "q": _served_forecast(model.serving, name, target, spec,
+                                                                            tft[b, target_index],
+                                                                            series_values[s, :origin])})
     if classical != "none":
         log(f"fitting {classical} at every origin ({len(chosen) * len(targets)} fits) ...")
         rows += _classical_rows(rows, windows, chosen, spec, classical, log)
@@ -162,6 +169,19 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
     result = Backtest(summary, forecasts)
     save(model.path, result)
     return result
+
+
+def _served_forecast(table, name: str, target: str, spec: ModelSpec, tft: np.ndarray,
+                     history: np.ndarray) -> np.ndarray:
+    from argus_core.model import serving
+
+    key = name if spec.layout == "series" else layout.series_key(name, target)
+    choice = table.choice(key)
+    if choice.tft_weight >= 1.0:
+        return tft
+    entry = table.series[key]
+    seasonal, last = serving.simple_paths(history[None, :], spec.horizon, table.season)
+    return serving.served(choice, tft, seasonal[0], float(last[0]), entry["seasonal_band"], entry["naive_band"])
 
 
 def _shown_path(dataset: str | Path) -> str:

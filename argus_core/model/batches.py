@@ -47,6 +47,10 @@ class WindowBatches(torch.utils.data.IterableDataset):
         self.values = np.full((len(names), length, len(unknown)), np.nan, dtype=np.float32)
         self.values[codes, time_idx - self.t0] = prepared[unknown].to_numpy(np.float32)
         real = ~np.isnan(self.values[:, :, 0])
+        # the seasonal paths (spec.lag_inputs order), known at every step of a window
+        self.lagged = np.concatenate(
+            [layout.seasonal_paths(self.values[:, :, unknown.index(t)], spec.seasonal_lags)
+             for t in spec.targets], axis=2)[:, :, _lag_order(spec)] if spec.seasonal_lags else None
         self.profiles = np.empty(len(names), dtype=object)
         self.profiles[codes] = prepared[schema.PROFILE].to_numpy()
         grid = pd.Series(layout.EPOCH + pd.Timedelta(spec.step) * (self.t0 + np.arange(length)))
@@ -128,6 +132,9 @@ class WindowBatches(torch.utils.data.IterableDataset):
             values = values / scales[:, None, None]
             encoder = encoder / scales[:, None, None]
         calendar = {name: column[steps] for name, column in self.calendar.items()}
+        if self.lagged is not None:
+            lagged = self.lagged[chosen[:, :1], steps] / scales[:, None, None]
+            calendar.update({name: lagged[:, :, i] for i, name in enumerate(spec.lag_inputs)})
         filled = np.concatenate([encoder, values[:, spec.encoder_length:]], axis=1)
         x = forecast_inputs.assemble(filled, calendar, self.profiles[chosen[:, 0]], spec, self.parameters,
                                      self.x_reals, self.categoricals)
@@ -158,6 +165,12 @@ class WindowBatches(torch.utils.data.IterableDataset):
             # each window's errors in units of the scale its normaliser used (argus_core.losses)
             weight = [1.0 / pair[:, 1] for pair in x["target_scale"]]
         return x, (y, weight)
+
+
+def _lag_order(spec: ModelSpec) -> list[int]:
+    """Columns of the per-target seasonal paths (target-major) in ``spec.lag_inputs`` order (lag-major)."""
+    n_lags = len(spec.seasonal_lags)
+    return [t * n_lags + i for i in range(n_lags) for t in range(len(spec.targets))]
 
 
 def _bounds(bound: int | dict[str, int] | None, names: np.ndarray, open_end: int, excluded: int) -> np.ndarray:

@@ -15,6 +15,7 @@ from argus_core.errors import SettingsError
 LAYOUTS = ("auto", "wide", "series")
 LOSS_SCALES = ("window", "global")
 CENTERS = ("mean", "last", "recent")
+SEASONAL_INPUTS = ("auto", "none", "day", "week")
 NEW_MODEL_CENTER = "mean"  # where a new model centres its windows when ``center`` is None
 
 
@@ -50,6 +51,9 @@ class TrainConfig:
     # "mean" of its encoder, its "last" value, or the "recent" mean of its last hour; None keeps the
     # model's own (a fresh model: "mean")
     center: str | None = None
+    # known inputs carrying each target's value one day (and one week) earlier (spec.seasonal_lags):
+    # "auto" adds the day, and the week where the history holds two weeks beyond a window
+    seasonal_inputs: str = "auto"
 
 
 def to_json(config: TrainConfig) -> dict:
@@ -101,6 +105,8 @@ def check(config: TrainConfig) -> list[str]:
         problems.append("loss_scale must be window or global")
     if config.center not in (None, *CENTERS):
         problems.append("center must be mean, last or recent")
+    if config.seasonal_inputs not in SEASONAL_INPUTS:
+        problems.append("seasonal_inputs must be auto, none, day or week")
     if not 0 <= config.incident_share < 1:
         problems.append("incident_share must be in [0, 1)")
     if not 0 <= config.holdout < 0.9:

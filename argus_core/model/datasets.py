@@ -44,7 +44,7 @@ def dataset_kwargs(spec: ModelSpec) -> dict:
         max_prediction_length=spec.horizon,
         min_prediction_length=spec.horizon,
         static_categoricals=[schema.PROFILE],
-        time_varying_known_reals=list(CALENDAR),
+        time_varying_known_reals=list(CALENDAR) + list(spec.lag_inputs),
         time_varying_unknown_reals=list(spec.unknown_reals),
         target_normalizer=normalizer,
         categorical_encoders={

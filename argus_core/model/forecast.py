@@ -45,6 +45,8 @@ class FleetForecast:
     importance: pd.DataFrame
     skipped: dict[str, str] = field(default_factory=dict)
     unseen_servers: list[str] = field(default_factory=list)  # forecast from their profile alone
+    # "server | metric" -> what forecast it (argus_core.model.serving), where not the TFT alone
+    served_by: dict[str, str] = field(default_factory=dict)
 
 
 def resolve_model_id(model_root: str | Path, model_id: str | None = None) -> str:
@@ -134,8 +136,13 @@ def forecast_fleet(model: artifacts.LoadedModel, history: pd.DataFrame, as_of: p
         raise ArgusError(f"no server has the {spec.encoder_length} steps of history the model needs "
                          f"({pd.Timedelta(spec.step) * spec.encoder_length})")
     network = model.network
-    if spec.layout == "series" or (engine == "fast" and forecast_inputs.supported(model.dataset_parameters)):
-        values, importances, servers, last = _predict_fast(model, encoder, batch_size)
+    # seasonal paths are cut from the history by the fast route only
+    served_by: dict[str, str] = {}
+    if (spec.layout == "series" or spec.seasonal_lags or model.serving is not None
+            or (engine == "fast" and forecast_inputs.supported(model.dataset_parameters))):
+        values, importances, servers, last, raw = _predict_fast(model, encoder, batch_size)
+        if model.serving is not None:
+            values, served_by = _served(model, values, servers, raw)
     else:
         values, importances, servers, last = _predict_stock(model, encoder, batch_size)
     quantiles = _long_quantiles(values, servers, last, spec)
@@ -145,7 +152,23 @@ def forecast_fleet(model: artifacts.LoadedModel, history: pd.DataFrame, as_of: p
         skipped = _skipped_per_server(skipped)
     seen = set(model.training_info.get("servers", []))
     unseen = sorted(s for s in set(servers) if seen and s not in seen)
-    return FleetForecast(model.model_id, as_of_ts, quantiles, importance, skipped, unseen)
+    return FleetForecast(model.model_id, as_of_ts, quantiles, importance, skipped, unseen, served_by)
+
+
+def _served(model: artifacts.LoadedModel, values: np.ndarray, names: np.ndarray,
+            history: np.ndarray) -> tuple[np.ndarray, dict[str, str]]:
+    """The TFT's quantiles (S, targets, H, Q) replaced, series by series, by what serves each one."""
+    from argus_core.model import serving
+
+    spec = model.spec
+    unknown = list(spec.unknown_reals)
+    out = values.copy()
+    served_by = {}
+    for t, target in enumerate(spec.targets):
+        keys = [str(n) if spec.layout == "series" else layout.series_key(str(n), target) for n in names]
+        out[:, t], by = serving.apply(model.serving, values[:, t], keys, history[:, :, unknown.index(target)])
+        served_by.update({k: v for k, v in by.items() if v != serving.TFT})
+    return out, served_by
 
 
 def _skipped_per_server(skipped: dict[str, str]) -> dict[str, str]:
@@ -173,7 +196,7 @@ def _predict_fast(model: artifacts.LoadedModel, encoder: pd.DataFrame, batch_siz
     import torch
 
     network = model.network
-    x, servers, last, scales = forecast_inputs.build(encoder, model.spec, model.dataset_parameters,
+    x, servers, last, scales, history = forecast_inputs.build(encoder, model.spec, model.dataset_parameters,
                                                      list(network.hparams.x_reals),
                                                      list(network.hparams.x_categoricals))
     pieces, importances = [], []
@@ -184,7 +207,7 @@ def _predict_fast(model: artifacts.LoadedModel, encoder: pd.DataFrame, batch_siz
             importances.append(out["encoder_variables"].float().squeeze(-2).mean(dim=1).numpy())
     last_series = pd.Series(pd.to_datetime(last).tz_localize("UTC"), index=servers)
     values = np.concatenate(pieces) * scales[:, None, None, None]
-    return values, np.concatenate(importances), np.array(servers), last_series
+    return values, np.concatenate(importances), np.array(servers), last_series, history
 
 
 def _predict_stock(model: artifacts.LoadedModel, encoder: pd.DataFrame, batch_size: int):
@@ -227,11 +250,14 @@ def _until(history: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFrame:
 
 
 def encoder_windows(history: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The last encoder_length steps of every server that has them; the others, with a reason."""
+    """The last ``spec.history_steps`` of every server that has at least half an encoder of real
+    data in its last encoder_length steps; the others, with a reason."""
     step = pd.Timedelta(spec.step)
     last = history.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].transform("max")
-    recent = history[history[schema.TIMESTAMP] > last - step * spec.encoder_length]
-    counts = recent.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].count()
+    in_encoder = history[schema.TIMESTAMP] > last - step * spec.encoder_length
+    counts = history[in_encoder].groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].count()
+    recent = (history[history[schema.TIMESTAMP] > last - step * spec.history_steps]
+              if spec.history_steps > spec.encoder_length else history[in_encoder])
     # gaps are allowed (filled for model input), but at least half the window must be real data
     enough = counts[counts >= spec.encoder_length // 2].index
     first = history.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP].min()

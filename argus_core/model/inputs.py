@@ -45,9 +45,10 @@ def supported(parameters: dict) -> bool:
 
 
 def build(encoder: pd.DataFrame, spec: ModelSpec, parameters: dict, x_reals: list[str],
-          categoricals: list[str]) -> tuple[dict, list[str], np.ndarray, np.ndarray]:
-    """(x, server names, last timestamp per server as datetime64[ns], scale per server) for
-    ``network(x)``; multiply the network's outputs by the scale (1 except in series layout)."""
+          categoricals: list[str]) -> tuple[dict, list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(x, server names, last timestamp per server as datetime64[ns], scale per server, raw history
+    (servers, ``spec.history_steps``, unknown reals) with NaN gaps) for ``network(x)``; multiply
+    the network's outputs by the scale (1 except in series layout)."""
     step = pd.Timedelta(spec.step)
     enc, horizon = spec.encoder_length, spec.horizon
     rows = layout.model_rows(encoder, spec)
@@ -60,13 +61,14 @@ def build(encoder: pd.DataFrame, spec: ModelSpec, parameters: dict, x_reals: lis
     time_idx = layout.time_index(rows[schema.TIMESTAMP], spec.step)
     last_idx = np.full(len(names), np.iinfo(np.int64).min)
     np.maximum.at(last_idx, codes, time_idx)
-    position = time_idx - (last_idx[codes] - enc + 1)
+    reach = spec.history_steps  # the encoder, and as far back as the seasonal paths look
+    position = time_idx - (last_idx[codes] - reach + 1)
     inside = position >= 0
     n_servers = len(names)
 
-    values = np.full((n_servers, enc, len(unknown)), np.nan, dtype=np.float32)
-    values[codes[inside], position[inside]] = rows[unknown].to_numpy(np.float32)[inside]
-    values = fill_gaps(values)
+    history = np.full((n_servers, reach, len(unknown)), np.nan, dtype=np.float32)
+    history[codes[inside], position[inside]] = rows[unknown].to_numpy(np.float32)[inside]
+    values = fill_gaps(history[:, reach - enc:])
     scales = np.ones(n_servers, dtype=np.float32)
     if spec.layout == "series":
         scales = layout.window_scale(values[:, :, 0])
@@ -80,8 +82,15 @@ def build(encoder: pd.DataFrame, spec: ModelSpec, parameters: dict, x_reals: lis
     stamps = last_stamp[:, None] + (offsets * step.value).astype("timedelta64[ns]")[None, :]  # (S, enc + H)
     calendar = layout.calendar_features(pd.Series(stamps.ravel()).dt.tz_localize("UTC"))
     calendar = {name: column.reshape(n_servers, enc + horizon) for name, column in calendar.items()}
+    if spec.seasonal_lags:
+        ahead = np.full((n_servers, horizon), np.nan, dtype=np.float32)
+        for target in spec.targets:
+            grid = np.concatenate([history[:, :, unknown.index(target)], ahead], axis=1)
+            paths = layout.seasonal_paths(grid, spec.seasonal_lags)[:, -(enc + horizon):] / scales[:, None, None]
+            calendar.update({layout.lag_input(target, lag): paths[:, :, i]
+                             for i, lag in enumerate(spec.seasonal_lags)})
     x = assemble(values, calendar, profiles, spec, parameters, x_reals, categoricals)
-    return x, list(names), last_stamp, scales
+    return x, list(names), last_stamp, scales, history
 
 
 def assemble(values: np.ndarray, calendar: dict[str, np.ndarray], profiles: np.ndarray, spec: ModelSpec,
@@ -97,6 +106,7 @@ def assemble(values: np.ndarray, calendar: dict[str, np.ndarray], profiles: np.n
     unknown = list(spec.unknown_reals)
     normalizers = dict(zip(spec.targets, datasets.target_normalizers(parameters), strict=True))
     centers, scales = _target_scales(values[:, :enc], unknown, spec, normalizers)  # (B, targets) each
+    lag_of = {layout.lag_input(t, lag): t for lag in spec.seasonal_lags for t in spec.targets}
     scalers = parameters.get("scalers", {})
     # one contiguous (B, T) plane per input, interleaved into (B, T, inputs) in one pass at the end:
     # writing the inputs one by one into the interleaved array is a strided write per input
@@ -113,8 +123,8 @@ def assemble(values: np.ndarray, calendar: dict[str, np.ndarray], profiles: np.n
             planes[column] = _standardise(stat, scalers[name])[:, None]
             continue
         raw = calendar[name] if name in calendar else by_input[unknown.index(name)]
-        if name in normalizers:
-            index = spec.targets.index(name)
+        if name in normalizers or name in lag_of:  # a seasonal path is read in its target's scale
+            index = spec.targets.index(lag_of.get(name, name))
             planes[column] = (raw - centers[:, index, None]) / scales[:, index, None]
         else:
             planes[column] = _standardise(raw, scalers[name])

@@ -73,6 +73,37 @@ def window_scale(encoder_values: np.ndarray) -> np.ndarray:
     return np.maximum(np.maximum(spread, 0.02 * level), 1e-3).astype(np.float32)
 
 
+def seasonal_paths(values: np.ndarray, lags: tuple[int, ...]) -> np.ndarray:
+    """(S, T) series on a regular grid -> (S, T, lags): each step's value ``lag`` steps earlier.
+
+    What the seasonal-naive forecast would say at every step, known in advance for any lag of at
+    least the horizon. Where the value that far back is missing (a gap, or a series younger than
+    the lag) the shorter lag's value stands in, then the last one before it, then the series'
+    first real value: always a value from the past, never the step itself."""
+    n_series, length = values.shape
+    out = np.full((n_series, length, len(lags)), np.nan, dtype=np.float32)
+    first = _first_real(values)
+    for i, lag in enumerate(lags):
+        if lag < length:
+            out[:, lag:, i] = values[:, :-lag]
+        if i:  # a week-old value that is missing: the day-old one
+            out[:, :, i] = np.where(np.isnan(out[:, :, i]), out[:, :, i - 1], out[:, :, i])
+        column = out[:, :, i]
+        valid = ~np.isnan(column)
+        index = np.where(valid, np.arange(length)[None, :], 0)
+        np.maximum.accumulate(index, axis=1, out=index)
+        column = np.take_along_axis(column, index, axis=1)
+        out[:, :, i] = np.where(np.isnan(column), first[:, None], column)
+    return out
+
+
+def _first_real(values: np.ndarray) -> np.ndarray:
+    valid = ~np.isnan(values)
+    position = np.argmax(valid, axis=1)
+    first = values[np.arange(len(values)), position]
+    return np.where(valid.any(axis=1), first, 0.0).astype(np.float32)
+
+
 def series_key(server: str, metric: str) -> str:
     return f"{server}{KEY_SEPARATOR}{metric}"
 
@@ -147,7 +178,29 @@ def prepare(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
         prepared[name] = values
     for metric in spec.unknown_reals:
         prepared[metric] = out[metric].to_numpy(dtype=np.float32)
+    if spec.seasonal_lags:
+        _add_lag_columns(prepared, spec)
     return prepared
+
+
+def _add_lag_columns(prepared: pd.DataFrame, spec: ModelSpec) -> None:
+    """The seasonal paths as columns (the stock dataset must find every known input in its frame);
+    the network's own inputs are cut from the same ``seasonal_paths`` in the batch gatherer."""
+    codes, _ = pd.factorize(prepared[schema.SERVER])
+    time_idx = prepared[TIME_IDX].to_numpy()
+    t0 = int(time_idx.min())
+    grid = np.full((int(codes.max()) + 1, int(time_idx.max()) - t0 + 1), np.nan, dtype=np.float32)
+    for target in spec.targets:
+        grid[:] = np.nan
+        grid[codes, time_idx - t0] = prepared[target].to_numpy(np.float32)
+        paths = seasonal_paths(grid, spec.seasonal_lags)[codes, time_idx - t0]
+        for i, lag in enumerate(spec.seasonal_lags):
+            prepared[lag_input(target, lag)] = paths[:, i]
+
+
+def lag_input(target: str, lag: int) -> str:
+    """The known input that carries ``target``'s value ``lag`` steps earlier."""
+    return f"{target}_lag_{lag}"
 
 
 def calendar_features(stamps: pd.Series) -> dict[str, np.ndarray]:

@@ -19,7 +19,7 @@ from argus_core.data import schema
 from argus_core.data.profiles import PROFILE_NAMES
 from argus_core.errors import DatasetError, SettingsError
 from argus_core.model.config import CENTERS, LOSS_SCALES, NEW_MODEL_CENTER, TrainConfig
-from argus_core.model.layout import VALUE
+from argus_core.model.layout import VALUE, lag_input
 
 # what model directories written before each choice existed did (they do not name it)
 BEFORE_THE_CHOICE = {"normalization": "global", "loss_scale": "global", "center": "mean"}
@@ -57,6 +57,22 @@ class ModelSpec:
     loss_scale: str = TrainConfig.loss_scale
     # per-window normalisation: "mean" of the encoder, its "last" value or "recent" (last hour's) mean
     center: str = NEW_MODEL_CENTER
+    # seasonal inputs: for each lag (in steps; one day, one week), every target's value that many
+    # steps earlier is a known input at every encoder and horizon step, scaled like the target, so
+    # the network is handed the seasonal-naive path (``layout.seasonal_paths``); () for none
+    seasonal_lags: tuple[int, ...] = ()
+    # steps back the served forecast's simple methods look (argus_core.model.serving; 0: the TFT serves all)
+    fallback_season: int = 0
+
+    @property
+    def lag_inputs(self) -> tuple[str, ...]:
+        """The known inputs that carry the seasonal paths, lag by lag, target by target."""
+        return tuple(lag_input(t, lag) for lag in self.seasonal_lags for t in self.targets)
+
+    @property
+    def history_steps(self) -> int:
+        """Steps of history a forecast reads: the encoder, and as far back as the longest lag."""
+        return self.encoder_length + max((*self.seasonal_lags, self.fallback_season))
 
     @property
     def forecast_metrics(self) -> tuple[str, ...]:
@@ -69,7 +85,8 @@ class ModelSpec:
     @classmethod
     def from_json(cls, payload: dict) -> ModelSpec:
         fields = {**BEFORE_THE_CHOICE, **payload}
-        for key in ("targets", "unknown_reals", "quantiles", "profiles", "target_spreads", "metrics"):
+        for key in ("targets", "unknown_reals", "quantiles", "profiles", "target_spreads", "metrics",
+                    "seasonal_lags"):
             fields.setdefault(key, ())
             if not isinstance(fields[key], list | tuple):
                 raise ValueError(f"spec.{key} must be a list, not {fields[key]!r}")
@@ -88,6 +105,10 @@ class ModelSpec:
                or getattr(self, name) < 1]
         if not self.targets or not all(isinstance(t, str) for t in (*self.targets, *self.unknown_reals)):
             out.append("spec.targets and spec.unknown_reals must be lists of metric names")
+        if not all(isinstance(lag, int) and not isinstance(lag, bool) and lag >= self.horizon
+                   for lag in self.seasonal_lags):
+            out.append(f"spec.seasonal_lags must be whole numbers of steps of at least the horizon ({self.horizon}), "
+                       f"not {list(self.seasonal_lags)!r}")
         if not isinstance(self.thresholds, dict):
             out.append("spec.thresholds must be an object")
         for name, allowed in (("layout", ("wide", "series")), ("normalization", ("encoder", "global")),
@@ -99,6 +120,25 @@ class ModelSpec:
         except (SettingsError, TypeError) as exc:
             out.append(f"spec.step: {exc}")
         return out
+
+
+def seasonal_lags_for(choice: str, step: str, horizon: int, history_steps: int, encoder_length: int) -> tuple[int, ...]:
+    """The lags of ``train --seasonal-inputs``: "none", "day", "week" (day and week), or "auto":
+    the day, and the week too when the series have at least two weeks of history beyond one
+    window, so most training windows see a real week-old value (where a series is younger than a
+    lag, its value one day earlier stands in, then its first value; never a later one)."""
+    if choice == "none":
+        return ()
+    step_td = pd.Timedelta(step)
+    day, week = pd.Timedelta("1D") / step_td, pd.Timedelta("7D") / step_td
+    if day != int(day) or int(day) < horizon:  # no whole daily season at this step, or it lies inside the horizon
+        return ()
+    day, week = int(day), int(week)
+    if choice == "day":
+        return (day,)
+    if choice == "week" or history_steps >= 2 * week + encoder_length + horizon:
+        return (day, week)
+    return (day,)
 
 
 def spec_for(metrics: list[str] | tuple[str, ...], encoder_length: int = 288, horizon: int = 96,

@@ -31,7 +31,7 @@ from argus_core.model import artifacts, datasets, layout, registry
 from argus_core.model import inputs as forecast_inputs
 from argus_core.model.callbacks import Checkpoints, ProgressLine, ThreadGovernor
 from argus_core.model.config import TrainConfig, check
-from argus_core.model.spec import ModelSpec, spec_for, with_spreads
+from argus_core.model.spec import ModelSpec, seasonal_lags_for, spec_for, with_spreads
 from argus_core.model.streaming import streaming_loaders
 from argus_core.model.threads import use_threads
 
@@ -79,6 +79,10 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         manifest.get("metrics", list(schema.METRIC_COLUMNS)), config.encoder_length, config.horizon,
         manifest.get("step", schema.DEFAULT_STEP), thresholds=thresholds_of(manifest),
         layout=layout_of(config, manifest))
+    frame = None if config.streaming else store.read(dataset_dir)
+    base_spec = replace(base_spec, seasonal_lags=() if frame is None else seasonal_lags_for(
+        config.seasonal_inputs, base_spec.step, config.horizon, _history_steps(frame, base_spec, config),
+        config.encoder_length))
     champion = None if config.fresh else _compatible_champion(model_root, config, base_spec, log)
     spec = base_spec if champion is None else (
         replace(base_spec, target_spreads=champion.spec.target_spreads, profiles=champion.spec.profiles)
@@ -101,7 +105,6 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         train_loader, val_loader, parameters, span, spec = streaming_loaders(dataset_dir, manifest, spec, config,
                                                                         parameters)
     else:
-        frame = store.read(dataset_dir)
         prepared = layout.prepare(frame, spec)  # DatasetError when a metric the model needs is missing
         if not spec.target_spreads:
             spec = with_spreads(spec, prepared)
@@ -184,6 +187,11 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
                          "diverged): nothing was saved or registered; train for more steps or lower the "
                          "learning rate")
     network = network.float().cpu().eval()
+    table = None
+    if not config.streaming:  # what serves each series: the TFT, a simple method or a blend (model.serving)
+        table = _serving(network, prepared, spec, parameters, validation_start, config, log)
+        if table is not None:
+            spec = replace(spec, fallback_season=table.season)
     device = torch.cuda.get_device_name(0) if accelerator_is_gpu else f"cpu ({threads} threads)"
     seconds = time.perf_counter() - started
     model_id = (resumed or {}).get("final_model_id") or _model_id(run_key)
@@ -204,12 +212,13 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         "device": device,
         "resumed_from": resumed,
         "continued_from": champion.model_id if champion else None,
+        "serving": table.counts() if table is not None else {"tft": "all"},
         "versions": _versions(),
         "created": pd.Timestamp.now(tz="UTC").isoformat(),
     }
     path = model_root / model_id
     if not artifacts.is_complete(path):  # a rerun after a kill between the save and the registration
-        path = artifacts.save(model_root, model_id, network, spec, parameters, asdict(config), info)
+        path = artifacts.save(model_root, model_id, network, spec, parameters, asdict(config), info, table)
     # a streaming run reads a few days at a time: so does its detector (the last two days)
     _fit_anomaly(dataset_dir, path, log, days=2.0 if config.streaming else None)
     if model_id in registry.read(model_root).get("models", {}):  # registered before a kill: not twice
@@ -243,6 +252,26 @@ def _fit_anomaly(dataset_dir: str | Path, model_dir: Path, log: Log, days: float
     detector.save(model_dir)
     log(f"anomaly detector fitted on {sum(m.rows for m in detector.profiles.values()):,} nominal rows "
         f"in {time.perf_counter() - started:.1f} s")
+
+
+def _serving(network, prepared: pd.DataFrame, spec: ModelSpec, parameters: dict,
+             validation_start: int | dict[str, int], config: TrainConfig, log: Log):
+    """The serving table chosen on the validation window (None when there is nothing to choose on)."""
+    import torch
+
+    from argus_core.errors import DatasetError
+    from argus_core.model import serving
+    from argus_core.model.batches import WindowBatches
+
+    try:
+        windows = WindowBatches(prepared, spec, datasets.reusable(parameters), list(network.hparams.x_reals),
+                                list(network.hparams.x_categoricals), config.batch_size, complete=False,
+                                first_start=validation_start, shuffle=False)
+    except DatasetError as exc:
+        log(f"serving: {exc}; the TFT serves every series")
+        return None
+    with torch.inference_mode():
+        return serving.choose(network, windows, spec, validation_start, log)
 
 
 def build_network(parameters: dict, spec: ModelSpec, config: TrainConfig):
@@ -356,11 +385,25 @@ def _compatible_champion(model_root: Path, config: TrainConfig, spec: ModelSpec,
         log(f"champion {champion_id} has another shape (hidden {hidden}, encoder {champion.spec.encoder_length}, "
             f"horizon {champion.spec.horizon}); training a fresh model")
         return None
+    if champion.spec.seasonal_lags != spec.seasonal_lags:
+        log(f"champion {champion_id} has other seasonal inputs (lags {list(champion.spec.seasonal_lags)} steps, "
+            f"this run {list(spec.seasonal_lags)}); training a fresh model")
+        return None
     if champion.spec.layout != spec.layout or (spec.layout == "wide" and champion.spec.targets != spec.targets):
         log(f"champion {champion_id} forecasts other series ({champion.spec.layout} layout: "
             f"{', '.join(champion.spec.forecast_metrics)}); training a fresh model")
         return None
     return champion
+
+
+def _history_steps(frame: pd.DataFrame, spec: ModelSpec, config: TrainConfig) -> int:
+    """Steps a typical server's history spans before its hold-out (the median over servers: real
+    series start and end at different dates)."""
+    if frame.empty:
+        return 0
+    stamps = frame.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP]
+    span = (stamps.max() - stamps.min()).median()
+    return int(span / pd.Timedelta(spec.step) * (1 - config.holdout))
 
 
 def _run_key(dataset_dir: str | Path, manifest: dict, config: TrainConfig) -> str:

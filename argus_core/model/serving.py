@@ -1,0 +1,266 @@
+"""What forecasts each series: the TFT, a simple method, or a blend of the two, chosen per series
+on a validation window before the hold-out.
+
+A network that has learned the fleet can still lose to "same time yesterday" on a series with a
+strict daily rhythm, or to "the last value" on one that only steps. After training,
+``choose`` forecasts every series from origins spread over its validation window (the last
+``validation_fraction`` before its hold-out, never trained on) with the TFT, seasonal naive
+(one day earlier), naive (last value) and blends of the TFT's and seasonal naive's quantiles, and
+keeps the candidate with the lowest mean absolute error of p50 there. The choice, with every
+candidate's error and the simple methods' bands (from each series' training part), goes in the
+model directory as ``serving.json``; ``apply`` turns the TFT's forecast of a fleet into the served
+one, so risk, levels, alerts and the pages use whatever serves.
+
+Ties and near-ties go to the TFT: a simple method serves only when it is at least ``MARGIN``
+better, so noise in a short validation window does not swap models for nothing.
+
+Torch-free except ``choose`` (which runs the network).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from argus_core import atomic
+from argus_core.model import layout
+from argus_core.model.spec import ModelSpec
+
+FILE = "serving.json"
+TFT, SEASONAL, NAIVE = "tft", "seasonal_naive", "naive"
+BLEND_WEIGHTS = (0.25, 0.5, 0.75)  # the TFT's share in a blend with seasonal naive
+MARGIN = 0.02  # another candidate serves only when its validation error is at least 2 % below the TFT's
+LABELS = {TFT: "TFT", SEASONAL: "seasonal naive (same time yesterday)", NAIVE: "naive (last value)"}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """How one series is served: ``tft_weight`` of the TFT's quantiles plus the rest of ``other``'s
+    (1.0: the TFT alone; 0.0: ``other`` alone)."""
+
+    tft_weight: float
+    other: str = SEASONAL
+
+    @property
+    def name(self) -> str:
+        if self.tft_weight >= 1.0:
+            return TFT
+        if self.tft_weight <= 0.0:
+            return self.other
+        return f"blend {self.tft_weight:.2f}"
+
+    @property
+    def label(self) -> str:
+        if 0.0 < self.tft_weight < 1.0:
+            return f"{self.tft_weight:.0%} TFT + {1 - self.tft_weight:.0%} seasonal naive"
+        return LABELS[self.name]
+
+
+def candidates() -> dict[str, Choice]:
+    out = {TFT: Choice(1.0), SEASONAL: Choice(0.0, SEASONAL), NAIVE: Choice(0.0, NAIVE)}
+    out.update({Choice(w).name: Choice(w) for w in BLEND_WEIGHTS})
+    return out
+
+
+def season_steps(spec: ModelSpec) -> int:
+    """One day in steps (the seasonal-naive lag), or 0 when a day is no whole number of steps or
+    falls inside the horizon."""
+    day = pd.Timedelta("1D") / pd.Timedelta(spec.step)
+    return int(day) if day == int(day) and int(day) >= spec.horizon else 0
+
+
+# --- the simple methods, on raw arrays ----------------------------------------------------------------
+
+def simple_paths(history: np.ndarray, horizon: int, season: int) -> tuple[np.ndarray, np.ndarray]:
+    """(seasonal-naive p50 paths (S, H), last real values (S,)) from histories (S, T) that end at
+    the forecast origin (NaN for gaps)."""
+    ahead = np.full((len(history), horizon), np.nan, dtype=np.float32)
+    grid = np.concatenate([history.astype(np.float32), ahead], axis=1)
+    seasonal = layout.seasonal_paths(grid, (season,))[:, -horizon:, 0]
+    valid = ~np.isnan(history)
+    last_index = np.where(valid.any(axis=1), history.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1), 0)
+    last = history[np.arange(len(history)), last_index]
+    return seasonal, np.where(np.isnan(last), 0.0, last)
+
+
+def bands(sample: np.ndarray, horizon: int, season: int) -> tuple[list[float], list[list[float]]]:
+    """p10 and p90 of one series' in-sample errors: seasonal naive's ([lo, hi]) and naive's at each
+    step ahead ([[lo, hi]] x horizon)."""
+    def quantiles(changes: np.ndarray) -> list[float]:
+        changes = changes[~np.isnan(changes)]
+        return [float(v) for v in np.quantile(changes, [0.1, 0.9])] if len(changes) else [0.0, 0.0]
+
+    seasonal = quantiles(sample[season:] - sample[:-season]) if len(sample) > season else [0.0, 0.0]
+    naive = [quantiles(sample[h:] - sample[:-h]) if len(sample) > h else [0.0, 0.0] for h in range(1, horizon + 1)]
+    return seasonal, naive
+
+
+def simple_quantiles(kind: str, seasonal: np.ndarray, last: float, seasonal_band, naive_band) -> np.ndarray:
+    """(H, 3) p10/p50/p90 of seasonal naive or naive for one series."""
+    if kind == SEASONAL:
+        lo, hi = seasonal_band
+        return np.stack([seasonal + lo, seasonal, seasonal + hi], axis=1)
+    band = np.asarray(naive_band, dtype=np.float64)[: len(seasonal)]
+    return np.stack([last + band[:, 0], np.full(len(seasonal), last), last + band[:, 1]], axis=1)
+
+
+def served(choice: Choice, tft: np.ndarray, seasonal: np.ndarray, last: float, seasonal_band,
+           naive_band) -> np.ndarray:
+    """(H, 3) served quantiles of one series from the TFT's (H, 3)."""
+    if choice.tft_weight >= 1.0:
+        return tft
+    other = simple_quantiles(choice.other, seasonal, last, seasonal_band, naive_band)
+    return np.sort(choice.tft_weight * tft + (1 - choice.tft_weight) * other, axis=1)
+
+
+# --- the table in the model directory ------------------------------------------------------------------
+
+@dataclass
+class Serving:
+    season: int
+    series: dict[str, dict]  # series key -> {"by": candidate name, "scores": {...}, "seasonal_band", "naive_band"}
+
+    def choice(self, key: str) -> Choice:
+        entry = self.series.get(key)
+        return candidates().get(entry["by"], Choice(1.0)) if entry else Choice(1.0)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for entry in self.series.values():
+            out[entry["by"]] = out.get(entry["by"], 0) + 1
+        return dict(sorted(out.items(), key=lambda item: -item[1]))
+
+    def to_json(self) -> dict:
+        return {"season": self.season, "margin": MARGIN, "series": self.series}
+
+
+def load(model_dir: str | Path) -> Serving | None:
+    """The model's serving table, or None (a model trained before it existed: the TFT serves all)."""
+    try:
+        payload = json.loads((Path(model_dir) / FILE).read_text())
+        return Serving(int(payload["season"]), dict(payload["series"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def save(model_dir: str | Path, table: Serving) -> None:
+    atomic.write_json(Path(model_dir) / FILE, table.to_json(), compact=True)
+
+
+def describe(model_dir: str | Path, server: str, metrics) -> dict[str, str]:
+    """metric -> what forecasts it on ``server`` (for the pages)."""
+    table = load(model_dir)
+    out = {}
+    for metric in metrics:
+        choice = table.choice(layout.series_key(server, metric)) if table else Choice(1.0)
+        out[metric] = choice.label
+    return out
+
+
+# --- applying it to a fleet forecast -------------------------------------------------------------------
+
+def apply(table: Serving, values: np.ndarray, keys: list[str], history: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The served forecast: ``values`` (S, H, 3) the TFT's quantiles of series ``keys`` in raw units,
+    ``history`` (S, T) each series' raw history up to the origin. Returns (values, key -> name)."""
+    horizon = values.shape[1]
+    seasonal, last = simple_paths(history, horizon, table.season)
+    out = values.copy()
+    by = {}
+    for i, key in enumerate(keys):
+        choice = table.choice(key)
+        by[key] = choice.name
+        if choice.tft_weight >= 1.0:
+            continue
+        entry = table.series[key]
+        out[i] = served(choice, values[i], seasonal[i], float(last[i]), entry["seasonal_band"], entry["naive_band"])
+    return out, by
+
+
+# --- choosing it after training (runs the network) ------------------------------------------------------
+
+def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] | int,
+           log: Callable[[str], None], batch_size: int = 128) -> Serving | None:
+    """Score every candidate per series on its validation window and keep the best.
+
+    ``windows``: a ``WindowBatches`` over the rows before the hold-out (complete=False);
+    ``validation_start``: per series (or for all) the time_idx where validation starts."""
+    import torch
+
+    from argus_core.model import forecast
+
+    season = season_steps(spec)
+    if not season:
+        log("serving: no daily season at this step; the TFT serves every series")
+        return None
+    starts = (validation_start if isinstance(validation_start, dict)
+              else {str(n): int(validation_start) for n in windows.names})
+    chosen = _origins(windows, spec, starts)
+    if not len(chosen):
+        log("serving: no validation origin with a whole horizon; the TFT serves every series")
+        return None
+    tft = []
+    with torch.inference_mode():
+        for first in range(0, len(chosen), batch_size):
+            batch = chosen[first:first + batch_size]
+            x, _, scales = windows.window_inputs(batch)
+            tft.append(forecast.sorted_prediction(network(x)) * scales[:, None, None, None])
+    tft = np.concatenate(tft)  # (B, targets, H, Q)
+    enc, horizon = spec.encoder_length, spec.horizon
+    unknown = list(spec.unknown_reals)
+    names = [str(n) for n in windows.names]
+    options = candidates()
+    table: dict[str, dict] = {}
+    for t, target in enumerate(spec.targets):
+        values = windows.values[:, :, unknown.index(target)]
+        errors: dict[int, dict[str, list[float]]] = {}
+        entries: dict[int, dict] = {}
+        for b, (s, w) in enumerate(chosen):
+            origin = w + enc
+            if s not in entries:
+                sample = values[s, :max(0, starts[names[s]] - windows.t0)]
+                seasonal_band, naive_band = bands(sample, horizon, season)
+                entries[s] = {"seasonal_band": seasonal_band, "naive_band": naive_band}
+                errors[s] = {name: [] for name in options}
+            actual = values[s, origin:origin + horizon]
+            seen = ~np.isnan(actual)
+            if not seen.any():
+                continue
+            sn_path, last = simple_paths(values[s:s + 1, :origin], horizon, season)
+            for name, option in options.items():
+                q = served(option, tft[b, t], sn_path[0], float(last[0]), entries[s]["seasonal_band"],
+                           entries[s]["naive_band"])
+                errors[s][name].extend(np.abs(q[seen, 1] - actual[seen]).tolist())
+        for s, entry in entries.items():
+            scores = {name: float(np.mean(e)) for name, e in errors[s].items() if e}
+            if TFT not in scores:
+                continue
+            best = min(scores, key=scores.get)
+            if scores[best] > (1 - MARGIN) * scores[TFT]:
+                best = TFT
+            key = names[s] if spec.layout == "series" else layout.series_key(names[s], target)
+            table[key] = {"by": best, "scores": {k: round(v, 6) for k, v in scores.items()}, **entry}
+            if options[best].tft_weight >= 1.0 or options[best].other != NAIVE:
+                table[key]["naive_band"] = table[key]["naive_band"][:0]  # only naive-served series keep theirs
+    result = Serving(season, table)
+    log("serving (chosen per series on the validation window): "
+        + ", ".join(f"{name} {count}" for name, count in result.counts().items()))
+    return result
+
+
+def _origins(windows, spec: ModelSpec, starts: dict[str, int]) -> np.ndarray:
+    """(series, window start) of origins every horizon from each series' validation start."""
+    available = {(int(s), int(w)) for s, w in windows.windows}
+    out = []
+    for s, name in enumerate(windows.names):
+        if str(name) not in starts:
+            continue
+        first = int(starts[str(name)] - windows.t0)
+        for origin in range(first, windows.values.shape[1] - spec.horizon + 1, spec.horizon):
+            if (s, origin - spec.encoder_length) in available:
+                out.append((s, origin - spec.encoder_length))
+    return np.array(out, dtype=np.int64).reshape(-1, 2)

@@ -1,0 +1,165 @@
+"""Seasonal inputs and the served forecast: the day-old value handed to the network as a known
+input (the same numbers in training batches and in fleet forecasts), and per-series serving by
+the TFT, a simple method or a blend, chosen on the validation window and used by forecasts and
+backtests. A tiny TFT on hand-made series whose best simple method is known."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from argus_core.data import importer, store
+from argus_core.model import backtest, datasets, forecast, layout, serving
+from argus_core.model.batches import WindowBatches
+from argus_core.model.config import TrainConfig
+from argus_core.model.spec import seasonal_lags_for
+from argus_core.model.train import train
+
+DAY = 288
+TINY = TrainConfig(epochs=1, batch_size=16, hidden_size=8, attention_heads=1, batches_per_epoch=3, val_batches=2,
+                   threads=1, holdout=0.25, encoder_length=48, seed=3)
+
+
+def test_seasonal_paths_look_back_and_never_ahead() -> None:
+    values = np.arange(12, dtype=np.float32)[None, :].repeat(2, axis=0)
+    values[1, 7] = np.nan  # a gap
+    paths = layout.seasonal_paths(values, (3, 5))
+    # three steps back; the first three steps take the series' first value
+    assert paths[0, :, 0].tolist() == [0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]
+    # five steps back, and where that is missing the three-step value stands in
+    assert paths[0, :, 1].tolist() == [0, 0, 0, 0, 1, 0, 1, 2, 3, 4, 5, 6]
+    # a gap three steps back: the value before it is carried, never the step's own value
+    assert paths[1, 10, 0] == 6 and paths[1, 11, 0] == 8
+    assert (paths <= np.arange(12)[None, :, None]).all()
+
+
+def test_auto_adds_the_week_only_where_the_history_holds_it() -> None:
+    assert seasonal_lags_for("auto", "5min", 96, 10 * DAY, 48) == (DAY,)
+    assert seasonal_lags_for("auto", "5min", 96, 30 * DAY, 48) == (DAY, 7 * DAY)
+    assert seasonal_lags_for("none", "5min", 96, 30 * DAY, 48) == ()
+    assert seasonal_lags_for("week", "5min", 96, 3 * DAY, 48) == (DAY, 7 * DAY)
+    assert seasonal_lags_for("auto", "7min", 96, 30 * DAY, 48) == ()  # no whole day of 7-minute steps
+    assert seasonal_lags_for("auto", "1h", 96, 30 * DAY, 48) == ()  # a day (24 steps) inside the horizon
+
+
+@pytest.fixture(scope="module")
+def served_model(tmp_path_factory):
+    """A tiny TFT on three servers x two metrics: ``rhythm`` repeats a day exactly (seasonal naive
+    has no error), ``steps`` holds a level for hours at a time (the last value is right)."""
+    root = tmp_path_factory.mktemp("serving")
+    rng = np.random.default_rng(11)
+    stamps = pd.date_range("2026-03-02", periods=9 * DAY, freq="5min", tz="UTC")
+    phase = np.arange(len(stamps)) % DAY / DAY
+    frames = []
+    for i in range(3):
+        levels = np.repeat(rng.normal(50, 10, len(stamps) // 36 + 1), 36)[:len(stamps)]
+        frames.append(pd.DataFrame({
+            "timestamp": stamps, "server_name": f"host-{i}",
+            "rhythm": 40 + 25 * np.sin(2 * np.pi * phase) + 10 * (phase > 0.6) + i,
+            "steps": levels,
+        }))
+    source = root / "metrics.parquet"
+    pd.concat(frames).to_parquet(source, index=False)
+    report = importer.import_files([source], root / "ds")
+    assert report.ok, report.lines()
+    lines: list[str] = []
+    result = train(root / "ds", root / "models", TINY, log=lines.append)
+    return root / "ds", root / "models", result.model_id, lines
+
+
+def test_training_hands_the_network_the_day_old_value(served_model) -> None:
+    dataset, models, model_id, _ = served_model
+    model = forecast.load_model(models, model_id)
+    spec = model.spec
+    assert spec.seasonal_lags == (DAY,) and spec.lag_inputs == ("value_lag_288",)
+    assert "value_lag_288" in model.network.hparams.time_varying_reals_decoder
+    # the fleet forecast's inputs are the training batches' inputs for the same window
+    frame = store.read(dataset)
+    prepared = layout.prepare(frame, spec)
+    windows = WindowBatches(prepared, spec, datasets.reusable(model.dataset_parameters),
+                            list(model.network.hparams.x_reals), list(model.network.hparams.x_categoricals), 8,
+                            complete=False, shuffle=False)
+    key = "host-1 | rhythm"
+    s = list(windows.names).index(key)
+    origin = 6 * DAY + 17  # array position of the first forecast step
+    x_batch, _, _ = windows.window_inputs(np.array([[s, origin - spec.encoder_length]]))
+    cut = windows.t0 + origin  # time_idx of the origin
+    history = frame[(frame["server_name"] == "host-1")
+                    & (layout.time_index(frame["timestamp"], spec.step) < cut)][["timestamp", "server_name",
+                                                                                  "rhythm"]]
+    rows = layout.to_series(history, ("rhythm",))
+    encoder, _ = forecast.encoder_windows(rows, spec)
+    from argus_core.model import inputs
+    x_fleet, names, *_ = inputs.build(encoder, spec, model.dataset_parameters, list(model.network.hparams.x_reals),
+                                      list(model.network.hparams.x_categoricals))
+    assert names == [key]
+    column = list(model.network.hparams.x_reals).index("value_lag_288")
+    np.testing.assert_allclose(x_fleet["decoder_cont"][0, :, column], x_batch["decoder_cont"][0, :, column],
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(x_fleet["encoder_cont"], x_batch["encoder_cont"], rtol=1e-5, atol=1e-5)
+
+
+def test_each_series_is_served_by_what_won_its_validation_window(served_model) -> None:
+    _, models, model_id, lines = served_model
+    model = forecast.load_model(models, model_id)
+    table = model.serving
+    assert table is not None and table.season == DAY and model.spec.fallback_season == DAY
+    assert any(line.startswith("serving (chosen per series") for line in lines)
+    assert set(table.series) == {f"host-{i} | {m}" for i in range(3) for m in ("rhythm", "steps")}
+    for key, entry in table.series.items():
+        scores = entry["scores"]
+        assert set(scores) >= {"tft", "seasonal_naive", "naive", "blend 0.50"}
+        best = min(scores, key=scores.get)
+        # the winner serves unless it beats the TFT by less than the margin
+        assert entry["by"] == (best if scores[best] <= (1 - serving.MARGIN) * scores["tft"] else "tft"), key
+    # a day that repeats exactly: seasonal naive makes no error there, a barely trained TFT does
+    for i in range(3):
+        assert table.series[f"host-{i} | rhythm"]["by"] == "seasonal_naive"
+        assert table.series[f"host-{i} | steps"]["by"] != "seasonal_naive"
+    assert model.training_info["serving"]["seasonal_naive"] == 3
+
+
+def test_forecasts_and_backtests_use_what_serves(served_model) -> None:
+    dataset, models, model_id, _ = served_model
+    model = forecast.load_model(models, model_id)
+    frame = store.read(dataset)
+    result = forecast.forecast_fleet(model, frame)
+    assert result.served_by["host-0 | rhythm"] == "seasonal_naive"
+    # seasonal naive: the value one day before each forecast step
+    mine = result.quantiles[(result.quantiles["server_name"] == "host-0") & (result.quantiles["metric"] == "rhythm")]
+    day_before = frame.set_index("timestamp").loc[mine["timestamp"] - pd.Timedelta("1D")]
+    day_before = day_before[day_before["server_name"] == "host-0"]["rhythm"].to_numpy()
+    np.testing.assert_allclose(mine["q50"].to_numpy(), day_before, rtol=1e-5)
+    assert (mine["q10"] <= mine["q50"]).all() and (mine["q50"] <= mine["q90"]).all()
+
+    run = backtest.run(dataset, models, model_id, classical="none")
+    assert run.summary["models"] == ["tft", "naive", "seasonal_naive", "served"]
+    f = run.forecasts
+    rhythm = f[(f["metric"] == "rhythm")]
+    np.testing.assert_allclose(rhythm[rhythm["model"] == "served"]["q50"].to_numpy(),
+                               rhythm[rhythm["model"] == "seasonal_naive"]["q50"].to_numpy(), rtol=1e-5)
+    for key, entry in model.serving.series.items():
+        if entry["by"] == "tft":
+            server, metric = key.split(" | ")
+            mine = f[(f["server_name"] == server) & (f["metric"] == metric)]
+            np.testing.assert_allclose(mine[mine["model"] == "served"]["q50"].to_numpy(),
+                                       mine[mine["model"] == "tft"]["q50"].to_numpy(), rtol=1e-6)
+    served_rhythm = rhythm[rhythm["model"] == "served"]
+    assert np.abs(served_rhythm["q50"] - served_rhythm["actual"]).max() < 1e-3  # the day repeats exactly
+
+
+def test_a_model_without_a_serving_table_is_served_by_the_tft(served_model, tmp_path: Path) -> None:
+    import shutil
+
+    dataset, models, model_id, _ = served_model
+    copy = tmp_path / "models"
+    shutil.copytree(models, copy)
+    (copy / model_id / serving.FILE).unlink()
+    forecast.clear_caches()
+    model = forecast.load_model(copy, model_id)
+    assert model.serving is None
+    result = forecast.forecast_fleet(model, store.read(dataset))
+    assert result.served_by == {}
