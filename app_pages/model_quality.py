@@ -35,7 +35,8 @@ with ui.guard("model quality"):
 
     st.subheader("Scoreboard")
     st.dataframe(quality.scoreboard(summary).style.highlight_min(subset=quality.LOWER_IS_BETTER, color=GREEN)
-                 .format(precision=3, subset=[*quality.LOWER_IS_BETTER, "p10-p90 coverage"]), key="quality-overall")
+                 .format(precision=3, subset=[*quality.LOWER_IS_BETTER, "p10-p90 coverage", "share best"]),
+                 key="quality-overall")
     by = st.radio("Break down by", list(quality.BREAKDOWNS), horizontal=True, key="quality-by")
     st.caption(f"Mean MASE per {by}; the best model of each row is highlighted.")
     st.dataframe(quality.breakdown(summary, by).style.highlight_min(axis=1, color=GREEN).format(precision=3),
@@ -57,6 +58,20 @@ with ui.guard("model quality"):
                                         "coverage": st.column_config.NumberColumn(format="%.2f")})
         else:
             st.info("This dataset has no labelled anomaly windows (an import mapping's `labels` file adds them).")
+
+    served = quality.serving_table(models / model_id)
+    st.subheader("What forecasts each series")
+    if served is None:
+        st.caption("The TFT forecasts every series (this model has no serving table).")
+    else:
+        counts, table = served
+        st.caption("Chosen per series on the validation window before the hold-out: the TFT, seasonal naive, naive "
+                   "or a blend serves, whichever erred least there (by at least 2 % against the TFT). "
+                   + ", ".join(f"{name}: {count}" for name, count in counts.items()) + ". The scoreboard's "
+                   "`served` row scores exactly that.")
+        st.dataframe(table, hide_index=True, key="quality-serving",
+                     column_config={c: st.column_config.NumberColumn(format="%.2f") for c in table.columns
+                                    if c.endswith("/ TFT")})
 
     st.subheader("Forecast against actuals")
     series = quality.scored_series(forecasts)

@@ -48,6 +48,10 @@ with ui.guard("the server detail"):
     st.caption("Last 24 h, then the p10-p90 band and p50 for the horizon; dotted: warning, dashed: critical; "
                "x: first predicted critical breach. Riskiest metric first.")
     metrics = list(summary.sort_values("score", ascending=False).index)
+    simple = {m: by for m, by in detail.served_by.items() if by != "TFT"}
+    st.caption("Forecast by: " + (", ".join(f"{m} {by}" for m, by in simple.items()) + "; the TFT for the rest"
+                                  if simple else "the TFT for every metric")
+               + " (chosen per series on the validation window before the hold-out).")
     st.plotly_chart(charts.metric_grid(detail.history, detail.quantiles, detail.risk, metrics,
                                        dashboard.server_thresholds(view, server)),
                     key="detail-metrics")

@@ -9,7 +9,7 @@ detail. Raises ``ArgusError`` subclasses with the command that fixes the problem
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -321,6 +321,7 @@ class ServerDetail:
     importance: pd.DataFrame  # variable, importance, largest first
     skipped_reason: str | None = None
     deviation: pd.DataFrame | None = None  # timestamp, deviation, tau_fast, tau_persist, abnormal (None: no detector)
+    served_by: dict[str, str] = field(default_factory=dict)  # metric -> what forecasts it (model.serving)
 
 
 def server_detail(view: FleetView, server: str) -> ServerDetail:
@@ -345,5 +346,15 @@ def server_detail(view: FleetView, server: str) -> ServerDetail:
         skipped_reason=view.forecast.skipped.get(server),
         deviation=None if view.deviations is None else view.deviations[view.deviations[schema.SERVER] == server]
         [[schema.TIMESTAMP, "deviation", "tau_fast", "tau_persist", "abnormal"]].reset_index(drop=True),
+        served_by=served_by(view.forecast, server, q[q[schema.SERVER] == server]["metric"].unique()),
     )
+
+
+def served_by(result, server: str, metrics) -> dict[str, str]:
+    """metric -> what forecasts it on ``server``: the TFT, a simple method or a blend (model.serving)."""
+    from argus_core.model import layout, serving
+
+    options = serving.candidates()
+    return {str(m): options.get(result.served_by.get(layout.series_key(server, str(m)), serving.TFT),
+                                serving.Choice(1.0)).label for m in metrics}
 

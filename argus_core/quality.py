@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-SCORE_NAMES = {"mean_mase": "mean MASE", "median_mase": "median MASE", "pinball_q10": "pinball p10",
+SCORE_NAMES = {"geo_mean_relative": "MASE / seasonal naive (geo-mean)", "mean_mase": "mean MASE",
+               "median_mase": "median MASE", "share_best": "share best", "pinball_q10": "pinball p10",
                "pinball_q50": "pinball p50", "pinball_q90": "pinball p90", "coverage": "p10-p90 coverage"}
-LOWER_IS_BETTER = ["mean MASE", "median MASE", "pinball p10", "pinball p50", "pinball p90", "coverage gap"]
+LOWER_IS_BETTER = ["MASE / seasonal naive (geo-mean)", "mean MASE", "median MASE", "pinball p10", "pinball p50",
+                   "pinball p90", "coverage gap"]
 CALIBRATED = 0.8  # the share of actuals a p10-p90 band should hold
 BREAKDOWNS = ("metric", "profile", "series")
 
@@ -18,7 +20,7 @@ BREAKDOWNS = ("metric", "profile", "series")
 def scoreboard(summary: dict) -> pd.DataFrame:
     """One row per method (the TFT and each baseline): MASE, pinball losses, coverage and its gap."""
     overall = pd.DataFrame(summary["overall"]).T
-    overall = overall[[*SCORE_NAMES, "series"]]
+    overall = overall.reindex(columns=[*SCORE_NAMES, "series"]).astype(float)  # older backtests lack some
     overall["coverage gap"] = (overall["coverage"] - CALIBRATED).abs()
     return overall.astype({"series": int}).rename(columns=SCORE_NAMES)
 
@@ -70,3 +72,26 @@ def caption(model_id: str, summary: dict) -> str:
             f"origins, {summary['horizon']} steps ahead ({summary['evaluation']}), run {summary['created'][:16]} "
             "UTC. MASE: mean absolute error of p50 over the in-sample seasonal-naive error (below 1 beats "
             "'same time yesterday'); coverage: share of actuals inside p10-p90 (0.80 is calibrated).")
+
+
+def serving_table(model_dir) -> tuple[dict[str, int], pd.DataFrame] | None:
+    """(count per candidate, one row per series: server, metric, served by, each candidate's
+    validation error relative to the TFT's) of a model's serving table; None when it has none
+    (the TFT serves every series)."""
+    from argus_core.model import layout, serving
+
+    table = serving.load(model_dir)
+    if table is None or not table.series:
+        return None
+    options = serving.candidates()
+    servers, metrics = layout.split_keys(list(table.series))
+    rows = []
+    for server, metric, entry in zip(servers, metrics, table.series.values(), strict=True):
+        tft = entry["scores"].get(serving.TFT) or float("nan")
+        row = {"server": server, "metric": metric,
+               "served by": options.get(entry["by"], serving.Choice(1.0)).label}
+        for name in (serving.SEASONAL, serving.NAIVE, "blend 0.50"):
+            if name in entry["scores"]:
+                row[f"{name} / TFT"] = entry["scores"][name] / tft if tft > 0 else float("nan")
+        rows.append(row)
+    return table.counts(), pd.DataFrame(rows)

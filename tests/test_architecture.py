@@ -23,7 +23,7 @@ FORBIDDEN = {
     "risk": ("model", "runs", "live", "cli", "dashboard", "replay", "charts", "console", "quality"),
     "alerting": ("model", "runs", "live", "cli", "dashboard", "replay", "charts", "console", "quality"),
 }
-TORCH_FREE_MODEL_PARTS = ("config", "spec", "layout", "registry", "threads")
+TORCH_FREE_MODEL_PARTS = ("config", "spec", "layout", "registry", "threads", "serving")
 
 
 def _sources(*folders: str) -> list[Path]:

@@ -163,3 +163,49 @@ def test_a_model_without_a_serving_table_is_served_by_the_tft(served_model, tmp_
     assert model.serving is None
     result = forecast.forecast_fleet(model, store.read(dataset))
     assert result.served_by == {}
+
+
+def test_your_own_data_in_one_command_chooses_its_recipe(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The README's "Your own data": import, train with no tuning flags (the recipe is chosen on
+    validation), backtest, and the model quality page, on three real NAB files."""
+    from streamlit.testing.v1 import AppTest
+
+    from argus_core.cli.main import main
+    from argus_core.model import registry
+    from argus_core.model import train as training
+
+    root = Path(__file__).resolve().parents[1]
+    dataset, models = tmp_path / "ds", tmp_path / "models"
+    assert main(["import", str(root / "tests" / "data" / "nab"), "--mapping", str(root / "mappings" / "nab-aws.toml"),
+                 "--dataset", str(dataset)]) == 0
+    monkeypatch.setattr(training, "RECIPES", (  # the shipped recipes' shapes, at test size
+        {"encoder_length": 48, "hidden_size": 8, "center": "mean"},
+        {"encoder_length": 288, "hidden_size": 8, "center": "recent"}))
+    assert main(["train", "--dataset", str(dataset), "--models", str(models), "--holdout", "0.3", "--epochs", "1",
+                 "--batches-per-epoch", "2", "--batch-size", "16", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "recipe 1/2: encoder_length 48" in out and "recipe: chose" in out
+    entries = registry.read(models)["models"]
+    assert len(entries) == 1  # only the chosen recipe's model is registered; the others are gone
+    assert not list((models / ".recipes").glob("*/tft-*"))
+    model_id = next(iter(entries))
+    info = forecast.load_model(models, model_id).training_info
+    tried = info["recipe"]["candidates"]
+    assert [t["encoder_length"] for t in tried] == [48, 288]
+    best = min(tried, key=lambda t: t["validation_mase"])
+    assert info["recipe"]["chosen"]["encoder_length"] == best["encoder_length"]
+    assert forecast.load_model(models, model_id).spec.encoder_length == best["encoder_length"]
+
+    assert main(["backtest", "--dataset", str(dataset), "--models", str(models), "--classical", "none"]) == 0
+    assert "served" in capsys.readouterr().out
+    monkeypatch.setenv("ARGUS_MODELS", str(models))
+    monkeypatch.setenv("ARGUS_DATASETS", str(dataset))
+    monkeypatch.setenv("ARGUS_THREADS", "1")
+    at = AppTest.from_file(str(root / "app.py"), default_timeout=240)
+    at.run()
+    at.switch_page("app_pages/model_quality.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "What forecasts each series" in [s.value for s in at.subheader]
+    assert "served" in at.dataframe[0].value.index
+    assert any("Chosen per series" in c.value for c in at.caption)

@@ -40,13 +40,20 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="models directory (default: models)")
     tr.add_argument("--epochs", type=int, default=defaults.epochs)
     tr.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    tr.add_argument("--hidden-size", type=int, default=defaults.hidden_size)
+    tr.add_argument("--hidden-size", type=int, default=None,
+                    help=f"network width (default: the recipe's; {defaults.hidden_size} with --recipe given)")
     tr.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     tr.add_argument("--batches-per-epoch", type=int, default=defaults.batches_per_epoch)
     tr.add_argument("--max-steps", type=int, default=defaults.max_steps, help="stop after K optimiser steps")
     tr.add_argument("--streaming", action="store_true", help="read day partitions in turn (bounded memory)")
     tr.add_argument("--fresh", action="store_true", help="start from scratch instead of the champion")
-    tr.add_argument("--encoder-length", type=int, default=defaults.encoder_length)
+    tr.add_argument("--encoder-length", type=int, default=None,
+                    help=f"steps of history per forecast (default: the recipe's; {defaults.encoder_length} with "
+                         "--recipe given)")
+    tr.add_argument("--recipe", choices=("auto", "given"), default=None,
+                    help="auto: train each candidate recipe (encoder length, centre, size) and keep the one with "
+                         "the lowest validation MASE; given: train with the flags (default: auto unless "
+                         "--encoder-length, --hidden-size or --center is given)")
     tr.add_argument("--horizon", type=int, default=defaults.horizon)
     tr.add_argument("--threads", type=int, default=None, help="torch threads (default: cores - 1)")
     tr.add_argument("--seed", type=int, default=defaults.seed)
@@ -156,10 +163,16 @@ def training_config(args: argparse.Namespace):
         from argus_core.runs.store import RunStore, default_path
 
         return jobs.run_config(RunStore(default_path(args.models)), args.run_id)
+    defaults = TrainConfig()
+    shaped = any(value is not None for value in (args.encoder_length, args.hidden_size, args.center))
+    recipe = args.recipe or ("given" if shaped else "auto")
     config = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, hidden_size=args.hidden_size,
+        recipe=recipe, epochs=args.epochs, batch_size=args.batch_size,
+        hidden_size=args.hidden_size if args.hidden_size is not None else defaults.hidden_size,
         learning_rate=args.learning_rate, batches_per_epoch=args.batches_per_epoch, max_steps=args.max_steps,
-        streaming=args.streaming, fresh=args.fresh, encoder_length=args.encoder_length, horizon=args.horizon,
+        streaming=args.streaming, fresh=args.fresh,
+        encoder_length=args.encoder_length if args.encoder_length is not None else defaults.encoder_length,
+        horizon=args.horizon,
         threads=args.threads, seed=args.seed, time_limit_minutes=args.time_limit,
         layout=args.layout, holdout=args.holdout, start_from=args.start_from, loss_scale=args.loss_scale,
         incident_share=args.incident_share, center=args.center, seasonal_inputs=args.seasonal_inputs,

@@ -54,6 +54,9 @@ class TrainConfig:
     # known inputs carrying each target's value one day (and one week) earlier (spec.seasonal_lags):
     # "auto" adds the day, and the week where the history holds two weeks beyond a window
     seasonal_inputs: str = "auto"
+    # "given": train with the settings above; "auto": train each of ``model.train.RECIPES`` (encoder
+    # length, centre, size) on the same data and keep the one with the lowest validation MASE
+    recipe: str = "given"
 
 
 def to_json(config: TrainConfig) -> dict:
@@ -107,6 +110,8 @@ def check(config: TrainConfig) -> list[str]:
         problems.append("center must be mean, last or recent")
     if config.seasonal_inputs not in SEASONAL_INPUTS:
         problems.append("seasonal_inputs must be auto, none, day or week")
+    if config.recipe not in ("given", "auto"):
+        problems.append("recipe must be given or auto")
     if not 0 <= config.incident_share < 1:
         problems.append("incident_share must be in [0, 1)")
     if not 0 <= config.holdout < 0.9:

@@ -49,6 +49,8 @@ RECENT_STEPS = 12  # "recent": the mean of the window's last 12 steps (an hour a
 
 def window_center(values, center_on: str):
     """The center of encoder window(s) along the last axis: "mean", "last" value or "recent" mean."""
+    if not isinstance(values, torch.Tensor):
+        values = np.asarray(values)  # the stock dataset fits on a pandas Series
     if center_on == "last":
         return values[..., -1]
     part = values[..., -RECENT_STEPS:] if center_on == "recent" else values

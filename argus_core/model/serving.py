@@ -135,6 +135,15 @@ class Serving:
             out[entry["by"]] = out.get(entry["by"], 0) + 1
         return dict(sorted(out.items(), key=lambda item: -item[1]))
 
+    def validation_mase(self, model: str = TFT) -> float:
+        """The geometric mean over series of ``model``'s validation MASE (series whose in-sample
+        seasonal error is zero are left out, ratios clipped to [1e-3, 1e3], as in backtests)."""
+        ratios = [entry["scores"][model] / entry["scale"] for entry in self.series.values()
+                  if model in entry["scores"] and (entry.get("scale") or 0) > 0]
+        if not ratios:
+            return float("nan")
+        return float(np.exp(np.mean(np.log(np.clip(ratios, 1e-3, 1e3)))))
+
     def to_json(self) -> dict:
         return {"season": self.season, "margin": MARGIN, "series": self.series}
 
@@ -224,7 +233,11 @@ def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] |
             if s not in entries:
                 sample = values[s, :max(0, starts[names[s]] - windows.t0)]
                 seasonal_band, naive_band = bands(sample, horizon, season)
-                entries[s] = {"seasonal_band": seasonal_band, "naive_band": naive_band}
+                in_sample = np.abs(sample[season:] - sample[:-season]) if len(sample) > season else np.array([])
+                in_sample = in_sample[~np.isnan(in_sample)]
+                # the MASE scale: the training part's mean absolute seasonal-naive error
+                scale = float(in_sample.mean()) if len(in_sample) else float("nan")
+                entries[s] = {"seasonal_band": seasonal_band, "naive_band": naive_band, "scale": round(scale, 9)}
                 errors[s] = {name: [] for name in options}
             actual = values[s, origin:origin + horizon]
             seen = ~np.isnan(actual)

@@ -66,6 +66,8 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     problems = check(config)
     if problems:
         raise SettingsError("invalid training settings: " + "; ".join(problems))
+    if config.recipe == "auto" and not config.streaming and not config.start_from:
+        return _train_recipes(dataset_dir, model_root, config, log, extra_callbacks)
     started = time.perf_counter()
     threads = use_threads(config.threads)
     pl.seed_everything(config.seed, verbose=False)
@@ -85,15 +87,18 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         config.encoder_length))
     champion = None if config.fresh else _compatible_champion(model_root, config, base_spec, log)
     spec = base_spec if champion is None else (
-        replace(base_spec, target_spreads=champion.spec.target_spreads, profiles=champion.spec.profiles)
+        replace(base_spec, target_spreads=champion.spec.target_spreads, profiles=champion.spec.profiles,
+                center=champion.spec.center)
         if base_spec.layout == "series" else champion.spec)
     if spec.layout == "wide" and spec.normalization == "encoder":  # a continued model may change its loss
         # per-window weights come with Argus's batches; the stock loader of streaming runs has none
         spec = replace(spec, loss_scale="global" if config.streaming else config.loss_scale)
         if config.center is not None:
             spec = replace(spec, center=config.center)
+    elif spec.layout == "series" and config.center is not None:
+        spec = replace(spec, center=config.center)
     parameters = champion.dataset_parameters if champion else None
-    if parameters is not None and spec.layout == "wide" and spec.normalization == "encoder":
+    if parameters is not None and spec.normalization == "encoder":
         for normalizer in datasets.target_normalizers(parameters):  # a continued model may change its centre
             normalizer.center_on = spec.center
     per_series = spec.layout == "series" or config.holdout > 0
@@ -234,6 +239,88 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
            f"`python -m argus_core models promote {model_id}`"))
     return TrainResult(model_id, path, progress.best, info["epochs"], info["steps"], seconds, resumed,
                        became_champion, device)
+
+
+# --- choosing the recipe ------------------------------------------------------------------------------
+
+# What `train --recipe auto` tries, each on the same data, the winner chosen by validation MASE:
+# a short encoder for series whose rhythm comes and goes (NAB's), a day for strictly daily ones,
+# and a wider network on eight hours; the seasonal inputs hand every one of them the day-old value.
+RECIPES = (
+    {"encoder_length": 48, "hidden_size": 16, "center": "mean"},
+    {"encoder_length": 288, "hidden_size": 16, "center": "recent"},
+    {"encoder_length": 96, "hidden_size": 32, "center": "recent"},
+)
+
+
+def _train_recipes(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig, log: Log,
+                   extra_callbacks: list | None) -> TrainResult:
+    """Train every recipe into a scratch directory, keep the one with the lowest validation MASE
+    (the geometric mean over series of the TFT's raw-unit MASE on each series' validation window,
+    which compares encoder lengths, as per-window losses cannot), and register only it."""
+    import shutil
+
+    from argus_core.model import serving
+
+    model_root = Path(model_root)
+    if not config.fresh and registry.champion_model_id(model_root):
+        champion = artifacts.load(model_root / registry.champion_model_id(model_root))
+        hp = artifacts.decode(champion.config.get("hparams", {}))
+        shape = {"encoder_length": champion.spec.encoder_length, "hidden_size": int(hp.get("hidden_size", 32)),
+                 "center": champion.spec.center}
+        log(f"recipe: continuing from champion {champion.model_id} in its shape "
+            f"({', '.join(f'{k} {v}' for k, v in shape.items())}); --fresh searches the recipes instead")
+        return train(dataset_dir, model_root, replace(config, recipe="given", **shape), log, extra_callbacks)
+    share = config.time_limit_minutes / len(RECIPES) if config.time_limit_minutes else None
+    scratch = model_root / ".recipes" / _run_key(dataset_dir, store.read_manifest(dataset_dir), config)
+    tried = []
+    for number, recipe in enumerate(RECIPES, start=1):
+        settings = ", ".join(f"{k} {v}" for k, v in recipe.items())
+        log(f"recipe {number}/{len(RECIPES)}: {settings}")
+        candidate = replace(config, recipe="given", fresh=True, time_limit_minutes=share, **recipe)
+        try:
+            result = train(dataset_dir, scratch, candidate, lambda line: log(f"  {line}"), extra_callbacks)
+        except ArgusError as exc:  # too little history for this encoder, for example
+            log(f"  recipe {number} cannot train here: {exc}")
+            tried.append({**recipe, "validation_mase": None, "error": str(exc)[:300]})
+            continue
+        table = serving.load(result.path)
+        score = table.validation_mase() if table is not None else float("nan")
+        log(f"  recipe {number}: validation MASE {score:.3f} (geometric mean over series), {result.seconds:.0f} s")
+        tried.append({**recipe, "validation_mase": score if math.isfinite(score) else None,
+                      "seconds": round(result.seconds, 1), "model_id": result.model_id, "path": result.path})
+    scored = [t for t in tried if t.get("validation_mase") is not None]
+    if not scored:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise ArgusError("no recipe could be trained and validated on this data: "
+                         + "; ".join(t.get("error", "no validation score") for t in tried))
+    best = min(scored, key=lambda t: t["validation_mase"])
+    chosen = {k: best[k] for k in RECIPES[0]}
+    log("recipe: chose " + ", ".join(f"{k} {v}" for k, v in chosen.items())
+        + f" (validation MASE {best['validation_mase']:.3f}; "
+        + ", ".join(f"{t['encoder_length']}/{t['hidden_size']}/{t['center']} "
+                    + (f"{t['validation_mase']:.3f}" if t.get("validation_mase") is not None else "failed")
+                    for t in tried) + ")")
+    # the winner moves into the models directory with the search recorded; the others go
+    info_path = best["path"] / "training_info.json"
+    info = json.loads(info_path.read_text())
+    info["recipe"] = {"chosen": chosen, "candidates": [{k: v for k, v in t.items() if k not in ("path",)}
+                                                      for t in tried],
+                      "score": "geometric mean over series of the TFT's validation MASE (raw units)"}
+    info["seconds"] = round(sum(t.get("seconds", 0) for t in tried), 1)
+    info_path.write_text(json.dumps(info, indent=1) + "\n")
+    model_root.mkdir(parents=True, exist_ok=True)
+    target = model_root / best["model_id"]
+    shutil.move(str(best["path"]), str(target))
+    shutil.rmtree(scratch, ignore_errors=True)
+    became_champion = registry.register(model_root, best["model_id"], {
+        "created": info["created"], "val_loss": info["best_val_loss"], "dataset": info["dataset"],
+        "continued_from": None, "recipe": chosen})
+    log(f"saved {best['model_id']} to {target}" + ("; it is the champion (first model)" if became_champion else
+                                                    f"; promote it with `python -m argus_core models promote "
+                                                    f"{best['model_id']}`"))
+    return TrainResult(best["model_id"], target, info["best_val_loss"], info["epochs"], info["steps"],
+                       info["seconds"], None, became_champion, info["device"])
 
 
 # --- pieces -------------------------------------------------------------------------------------------
