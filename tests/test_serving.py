@@ -45,6 +45,18 @@ def test_auto_adds_the_week_only_where_the_history_holds_it() -> None:
     assert seasonal_lags_for("auto", "1h", 96, 30 * DAY, 48) == ()  # a day (24 steps) inside the horizon
 
 
+def test_the_tft_band_is_stretched_to_hold_eighty_percent() -> None:
+    rng = np.random.default_rng(5)
+    actual = rng.normal(0.0, 1.0, 20_000)
+    # a band of +-0.64 around the truth holds only about half; p10-p90 of N(0, 1) is +-1.28
+    q = np.stack([np.full_like(actual, -0.64), np.zeros_like(actual), np.full_like(actual, 0.64)], axis=1)
+    factor = serving.band_scale(q, actual)
+    assert factor == pytest.approx(2.0, abs=0.06)
+    wide = serving.widen(q, factor)
+    assert np.mean((actual >= wide[:, 0]) & (actual <= wide[:, 2])) == pytest.approx(0.8, abs=0.02)
+    assert serving.band_scale(serving.widen(q, 2.0), actual) == pytest.approx(1.0, abs=0.06)
+
+
 @pytest.fixture(scope="module")
 def served_model(tmp_path_factory):
     """A tiny TFT on three servers x two metrics: ``rhythm`` repeats a day exactly (seasonal naive

@@ -177,6 +177,7 @@ def _served_forecast(table, name: str, target: str, spec: ModelSpec, tft: np.nda
 
     key = name if spec.layout == "series" else layout.series_key(name, target)
     choice = table.choice(key)
+    tft = serving.widen(tft, table.tft_band(target))
     if choice.tft_weight >= 1.0:
         return tft
     entry = table.series[key]

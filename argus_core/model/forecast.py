@@ -166,7 +166,7 @@ def _served(model: artifacts.LoadedModel, values: np.ndarray, names: np.ndarray,
     served_by = {}
     for t, target in enumerate(spec.targets):
         keys = [str(n) if spec.layout == "series" else layout.series_key(str(n), target) for n in names]
-        out[:, t], by = serving.apply(model.serving, values[:, t], keys, history[:, :, unknown.index(target)])
+        out[:, t], by = serving.apply(model.serving, values[:, t], keys, history[:, :, unknown.index(target)], target)
         served_by.update({k: v for k, v in by.items() if v != serving.TFT})
     return out, served_by
 

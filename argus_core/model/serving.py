@@ -11,6 +11,10 @@ candidate's error and the simple methods' bands (from each series' training part
 model directory as ``serving.json``; ``apply`` turns the TFT's forecast of a fleet into the served
 one, so risk, levels, alerts and the pages use whatever serves.
 
+The TFT's p10-p90 band is stretched (or narrowed) by one factor per target, the one that makes
+it hold 80 % of the validation actuals (``band_scale``); the raw network is often too sure after
+a few minutes of training, and risk is only as honest as the band.
+
 Ties and near-ties go to the TFT: a simple method serves only when it is at least ``MARGIN``
 better, so noise in a short validation window does not swap models for nothing.
 
@@ -120,10 +124,36 @@ def served(choice: Choice, tft: np.ndarray, seasonal: np.ndarray, last: float, s
 
 # --- the table in the model directory ------------------------------------------------------------------
 
+COVERAGE = 0.8  # the share of actuals a p10-p90 band should hold
+BAND_SCALES = np.round(np.arange(0.5, 3.01, 0.05), 2)  # what the TFT's band may be stretched by
+
+
+def widen(q: np.ndarray, factor: float) -> np.ndarray:
+    """Quantiles (..., 3) with p10 and p90 moved ``factor`` times as far from p50."""
+    if factor == 1.0:
+        return q
+    out = q.copy()
+    out[..., 0] = q[..., 1] - factor * (q[..., 1] - q[..., 0])
+    out[..., 2] = q[..., 1] + factor * (q[..., 2] - q[..., 1])
+    return out
+
+
+def band_scale(q: np.ndarray, actual: np.ndarray) -> float:
+    """The stretch of the TFT's p10-p90 band that makes it hold ``COVERAGE`` of the validation
+    actuals (q: (N, 3), actual: (N,)): a network trained for a few minutes is often too sure."""
+    below, above = q[:, 1] - q[:, 0], q[:, 2] - q[:, 1]
+    coverage = [np.mean((actual >= q[:, 1] - f * below) & (actual <= q[:, 1] + f * above)) for f in BAND_SCALES]
+    return float(BAND_SCALES[int(np.argmin(np.abs(np.array(coverage) - COVERAGE)))])
+
+
 @dataclass
 class Serving:
     season: int
     series: dict[str, dict]  # series key -> {"by": candidate name, "scores": {...}, "seasonal_band", "naive_band"}
+    band_scales: dict[str, float] | None = None  # target -> stretch of the TFT's band (``band_scale``)
+
+    def tft_band(self, target: str) -> float:
+        return float((self.band_scales or {}).get(target, 1.0))
 
     def choice(self, key: str) -> Choice:
         entry = self.series.get(key)
@@ -145,14 +175,15 @@ class Serving:
         return float(np.exp(np.mean(np.log(np.clip(ratios, 1e-3, 1e3)))))
 
     def to_json(self) -> dict:
-        return {"season": self.season, "margin": MARGIN, "series": self.series}
+        return {"season": self.season, "margin": MARGIN, "band_scales": self.band_scales or {}, "series": self.series}
 
 
 def load(model_dir: str | Path) -> Serving | None:
     """The model's serving table, or None (a model trained before it existed: the TFT serves all)."""
     try:
         payload = json.loads((Path(model_dir) / FILE).read_text())
-        return Serving(int(payload["season"]), dict(payload["series"]))
+        return Serving(int(payload["season"]), dict(payload["series"]),
+                       {str(k): float(v) for k, v in dict(payload.get("band_scales") or {}).items()})
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -173,11 +204,14 @@ def describe(model_dir: str | Path, server: str, metrics) -> dict[str, str]:
 
 # --- applying it to a fleet forecast -------------------------------------------------------------------
 
-def apply(table: Serving, values: np.ndarray, keys: list[str], history: np.ndarray) -> tuple[np.ndarray, dict]:
-    """The served forecast: ``values`` (S, H, 3) the TFT's quantiles of series ``keys`` in raw units,
-    ``history`` (S, T) each series' raw history up to the origin. Returns (values, key -> name)."""
+def apply(table: Serving, values: np.ndarray, keys: list[str], history: np.ndarray,
+          target: str) -> tuple[np.ndarray, dict]:
+    """The served forecast: ``values`` (S, H, 3) the TFT's quantiles of series ``keys`` of ``target``
+    in raw units, ``history`` (S, T) each series' raw history up to the origin. Returns (values,
+    key -> name). The TFT's band is stretched by its validation factor first."""
     horizon = values.shape[1]
     seasonal, last = simple_paths(history, horizon, table.season)
+    values = widen(values, table.tft_band(target))
     out = values.copy()
     by = {}
     for i, key in enumerate(keys):
@@ -224,7 +258,11 @@ def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] |
     names = [str(n) for n in windows.names]
     options = candidates()
     table: dict[str, dict] = {}
+    scales: dict[str, float] = {}
     for t, target in enumerate(spec.targets):
+        scales[target] = _validation_band_scale(tft[:, t], chosen, windows.values[:, :, unknown.index(target)], enc,
+                                                horizon)
+        tft[:, t] = widen(tft[:, t], scales[target])
         values = windows.values[:, :, unknown.index(target)]
         errors: dict[int, dict[str, list[float]]] = {}
         entries: dict[int, dict] = {}
@@ -259,10 +297,20 @@ def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] |
             table[key] = {"by": best, "scores": {k: round(v, 6) for k, v in scores.items()}, **entry}
             if options[best].tft_weight >= 1.0 or options[best].other != NAIVE:
                 table[key]["naive_band"] = table[key]["naive_band"][:0]  # only naive-served series keep theirs
-    result = Serving(season, table)
+    result = Serving(season, table, scales)
     log("serving (chosen per series on the validation window): "
-        + ", ".join(f"{name} {count}" for name, count in result.counts().items()))
+        + ", ".join(f"{name} {count}" for name, count in result.counts().items())
+        + "; the TFT's p10-p90 band stretched " + ", ".join(f"{v:.2f}x" for v in scales.values())
+        + f" to hold {COVERAGE:.0%} of the validation actuals")
     return result
+
+
+def _validation_band_scale(q: np.ndarray, chosen: np.ndarray, values: np.ndarray, enc: int, horizon: int) -> float:
+    """``band_scale`` over every validation origin's real actuals (q: (B, H, 3))."""
+    origins = chosen[:, 1] + enc
+    actual = values[chosen[:, :1], origins[:, None] + np.arange(horizon)[None, :]]  # (B, H)
+    seen = ~np.isnan(actual)
+    return band_scale(q[seen], actual[seen]) if seen.any() else 1.0
 
 
 def _origins(windows, spec: ModelSpec, starts: dict[str, int]) -> np.ndarray:
