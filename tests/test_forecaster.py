@@ -37,8 +37,9 @@ def history() -> pd.DataFrame:
 
 def test_training_writes_a_complete_model_and_crowns_the_first(trained: tuple[Path, str, list[str]]) -> None:
     root, model_id, lines = trained
-    # the model's files, and the abnormal-now detector fitted beside it (model.anomaly)
-    assert sorted(p.name for p in (root / model_id).iterdir()) == sorted([*artifacts.FILES, "anomaly.json"])
+    # the model's files, the abnormal-now detector fitted beside it (model.anomaly) and what serves each series
+    files = sorted(p.name for p in (root / model_id).iterdir())
+    assert files == sorted([*artifacts.FILES, "anomaly.json", "serving.json"])
     assert registry.champion_model_id(root) == model_id
     assert any(line.startswith("epoch   1/1") and "BEST" in line and "ETA" in line for line in lines)
     info = (root / model_id / "training_info.json").read_text()

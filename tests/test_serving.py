@@ -60,12 +60,12 @@ def test_the_tft_band_is_stretched_to_hold_eighty_percent() -> None:
 def test_a_simple_method_serves_only_on_enough_consistent_evidence() -> None:
     tft = [1.0] * 8
     steady = {"tft": tft, "seasonal_naive": [0.8] * 6 + [1.1] * 2}  # better at 6 of 8 origins
-    assert serving._winner({"tft": 1.0, "seasonal_naive": 0.875}, steady) == "seasonal_naive"
-    assert serving._winner({"tft": 1.0, "seasonal_naive": 0.98}, steady) == "tft"  # within the margin
+    assert serving.winner({"tft": 1.0, "seasonal_naive": 0.875}, steady) == "seasonal_naive"
+    assert serving.winner({"tft": 1.0, "seasonal_naive": 0.98}, steady) == "tft"  # within the margin
     short = {name: errors[:4] for name, errors in steady.items()}
-    assert serving._winner({"tft": 1.0, "seasonal_naive": 0.8}, short) == "tft"  # four origins are too few
+    assert serving.winner({"tft": 1.0, "seasonal_naive": 0.8}, short) == "tft"  # four origins are too few
     lucky = {"tft": tft, "seasonal_naive": [0.1, 0.1, 0.1] + [1.05] * 5}  # three good days, then worse
-    assert serving._winner({"tft": 1.0, "seasonal_naive": 0.69}, lucky) == "tft"
+    assert serving.winner({"tft": 1.0, "seasonal_naive": 0.69}, lucky) == "tft"
 
 
 @pytest.fixture(scope="module")

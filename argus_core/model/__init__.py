@@ -6,6 +6,7 @@ Torch-free parts (safe to import from the CLI, the pages and the run store):
     layout      long frame -> model rows (time index, calendar, series keys)
     registry    models/registry.json: champion, history, promote and roll back
     threads     the torch thread count, chosen once for training, serving and tests
+    serving     what forecasts each series (the TFT, a simple method or a blend), chosen on validation
 
 Torch parts (imported when a model is trained or loaded):
     datasets    the pytorch-forecasting wiring (TimeSeriesDataSet arguments, the loss)

@@ -299,7 +299,7 @@ def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] |
             scores = {name: float(np.mean(e)) for name, e in errors[s].items() if e}
             if TFT not in scores:
                 continue
-            best = _winner(scores, per_origin[s])
+            best = winner(scores, per_origin[s])
             key = names[s] if spec.layout == "series" else layout.series_key(names[s], target)
             table[key] = {"by": best, "scores": {k: round(v, 6) for k, v in scores.items()},
                           "origins": len(per_origin[s][TFT]), **entry}
@@ -313,7 +313,7 @@ def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] |
     return result
 
 
-def _winner(scores: dict[str, float], per_origin: dict[str, list[float]]) -> str:
+def winner(scores: dict[str, float], per_origin: dict[str, list[float]]) -> str:
     """The candidate that serves: the lowest validation error, when it clears ``MARGIN``,
     ``MIN_ORIGINS`` and ``MIN_WIN_SHARE`` against the TFT; the TFT otherwise."""
     best = min(scores, key=scores.get)
