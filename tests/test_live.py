@@ -71,6 +71,8 @@ def test_a_cycle_serves_risk_server_detail_and_readiness(live):
     detail = client.get("/api/v1/servers/ppdb001").json()
     assert detail["level"] in ("healthy", "watch", "warning", "critical")
     assert len(detail["forecast"]) == 96 * len(detail["metrics"]) and detail["why"]
+    # the shipped model has no serving table: the TFT forecasts every metric
+    assert set(detail["served_by"].values()) == {"tft"} and len(detail["served_by"]) == len(detail["metrics"])
     assert client.get("/api/v1/servers/nobody").status_code == 404
 
 

@@ -36,6 +36,7 @@ from argus_core.errors import ArgusError, DatasetError, ModelNotFound, SchemaErr
 from argus_core.live import exporter
 from argus_core.live.service import Service
 from argus_core.model import registry
+from argus_core.model.layout import series_key
 from argus_core.runs import jobs
 from argus_core.runs.store import STATUSES, RunStore, default_path
 
@@ -137,7 +138,10 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
         why = snap.importance[snap.importance[schema.SERVER].astype(str) == name].head(5)
         return {**_status(service), **frame_records(ranked)[0], "metrics": frame_records(per_metric),
                 "forecast": frame_records(paths), "why": frame_records(why),
-                "last_sample": snap.last_sample.get(name)}
+                "last_sample": snap.last_sample.get(name),
+                # what forecasts each metric: "tft", or the simple method or blend chosen on validation
+                "served_by": {str(m): snap.served_by.get(series_key(name, str(m)), "tft")
+                              for m in per_metric["metric"].astype(str)}}
 
     @app.get("/api/v1/alerts", dependencies=[reader])
     def alerts(state: str | None = None) -> dict:
