@@ -31,12 +31,19 @@ with st.expander("Start a training", expanded=runs.active() is None, icon=":mate
         mode = left.radio("Data", ["standard", "streaming"], horizontal=True, key="console-mode")
         start_from = middle.radio("Start from", ["champion", "scratch"], horizontal=True, key="console-fresh")
         name = right.text_input("Run name (optional)", key="console-name")
+        recipe = left.radio("Recipe", ["these settings", "chosen by validation"], horizontal=True,
+                            key="console-recipe", help="chosen by validation: trains three recipes (encoder length, "
+                            "centre, hidden size) from scratch and keeps the one with the lowest validation MASE")
+        accumulate = middle.number_input("Accumulate gradients over (batches)", 1, 64, start.accumulate,
+                                         key="console-accumulate")
         webhook = st.text_input("Webhook URL on completion or failure (optional)", key="console-webhook")
         if st.form_submit_button("Start training", icon=":material/play_arrow:"):
             try:
                 config = console.form_config(epochs=epochs, batch_size=batch, hidden_size=hidden, learning_rate=rate,
                                              batches_per_epoch=batches, streaming=mode == "streaming",
-                                             fresh=start_from == "scratch", time_limit_minutes=limit)
+                                             fresh=start_from == "scratch", time_limit_minutes=limit,
+                                             recipe="auto" if recipe == "chosen by validation" else "given",
+                                             accumulate=accumulate)
                 run_id = jobs.start(dataset, selection.models, config, name=name.strip() or None,
                                     webhook=webhook.strip() or None)
                 st.success(f"Run {run_id} started in the background.")

@@ -156,3 +156,21 @@ def test_streaming_on_a_one_day_dataset_is_a_clear_error(tmp_path, capsys):
                  *TINY_ARGS]) == 1
     err = capsys.readouterr().err
     assert "streaming needs at least two day partitions" in err and "Traceback" not in err
+
+
+def test_gradient_accumulation_steps_the_optimiser_once_per_k_batches(tmp_path, capsys):
+    """`train --accumulate 2`: four batches an epoch are two optimiser steps; a bad K is refused."""
+    models = tmp_path / "models"
+    args = [a if a != "3" else "4" for a in TINY_ARGS]  # four batches per epoch
+    assert main(["train", "--dataset", str(DEMO), "--models", str(models), *args, "--accumulate", "2",
+                 "--seasonal-inputs", "none"]) == 0
+    capsys.readouterr()
+    model_id = registry.champion_model_id(models)
+    info = json.loads((models / model_id / "training_info.json").read_text())
+    config = json.loads((models / model_id / "config.json").read_text())["training"]
+    assert info["steps"] == 2 and info["epochs"] == 1 and config["accumulate"] == 2
+    assert main(["train", "--dataset", str(DEMO), "--models", str(tmp_path / "m2"), *TINY_ARGS,
+                 "--accumulate", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "accumulate must be a positive whole number" in err and "Traceback" not in err
+    assert not (tmp_path / "m2").exists() or not any((tmp_path / "m2").glob("tft-*"))

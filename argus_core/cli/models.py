@@ -50,6 +50,8 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--encoder-length", type=int, default=None,
                     help=f"steps of history per forecast (default: the recipe's; {defaults.encoder_length} with "
                          "--recipe given)")
+    tr.add_argument("--accumulate", type=int, default=defaults.accumulate, metavar="K",
+                    help="gradient accumulation: one optimiser step per K batches (default: 1)")
     tr.add_argument("--recipe", choices=("auto", "given"), default=None,
                     help="auto: train each candidate recipe (encoder length, centre, size) and keep the one with "
                          "the lowest validation MASE; given: train with the flags (default: auto unless "
@@ -167,7 +169,7 @@ def training_config(args: argparse.Namespace):
     shaped = any(value is not None for value in (args.encoder_length, args.hidden_size, args.center))
     recipe = args.recipe or ("given" if shaped else "auto")
     config = TrainConfig(
-        recipe=recipe, epochs=args.epochs, batch_size=args.batch_size,
+        recipe=recipe, accumulate=args.accumulate, epochs=args.epochs, batch_size=args.batch_size,
         hidden_size=args.hidden_size if args.hidden_size is not None else defaults.hidden_size,
         learning_rate=args.learning_rate, batches_per_epoch=args.batches_per_epoch, max_steps=args.max_steps,
         streaming=args.streaming, fresh=args.fresh,

@@ -57,6 +57,7 @@ class TrainConfig:
     # "given": train with the settings above; "auto": train each of ``model.train.RECIPES`` (encoder
     # length, centre, size) on the same data and keep the one with the lowest validation MASE
     recipe: str = "given"
+    accumulate: int = 1  # optimiser step after this many batches (gradient accumulation: a K x larger batch)
 
 
 def to_json(config: TrainConfig) -> dict:
@@ -96,7 +97,8 @@ def from_json(payload: dict, *, ignore: tuple[str, ...] = ()) -> TrainConfig:
 def check(config: TrainConfig) -> list[str]:
     """What is wrong with ``config`` (empty when it can train): checked before anything starts."""
     problems = [f"{name} must be a positive whole number" for name in
-                ("epochs", "batch_size", "hidden_size", "batches_per_epoch", "encoder_length", "horizon")
+                ("epochs", "batch_size", "hidden_size", "batches_per_epoch", "encoder_length", "horizon",
+                 "accumulate")
                 if not isinstance(getattr(config, name), int) or getattr(config, name) < 1]
     if not 0 < config.learning_rate <= 1:
         problems.append("learning_rate must be in (0, 1]")

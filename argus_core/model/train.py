@@ -167,6 +167,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         else config.batches_per_epoch,
         limit_val_batches=config.val_batches,
         gradient_clip_val=0.1,
+        accumulate_grad_batches=config.accumulate,
         callbacks=callbacks,
         logger=pl.loggers.TensorBoardLogger(str(model_root / ".tensorboard"), name=run_key),
         enable_checkpointing=False,
