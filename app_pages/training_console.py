@@ -36,6 +36,9 @@ with st.expander("Start a training", expanded=runs.active() is None, icon=":mate
                             "centre, hidden size) from scratch and keeps the one with the lowest validation MASE")
         accumulate = middle.number_input("Accumulate gradients over (batches)", 1, 64, start.accumulate,
                                          key="console-accumulate")
+        find_lr = right.checkbox("Learning rate: the finder's suggestion", key="console-find-lr",
+                                 help="Lightning's learning-rate finder sweeps 1e-5 to 1e-1 over 60 batches first; "
+                                 "the run then trains at its suggestion (the number above is ignored)")
         webhook = st.text_input("Webhook URL on completion or failure (optional)", key="console-webhook")
         if st.form_submit_button("Start training", icon=":material/play_arrow:"):
             try:
@@ -43,7 +46,7 @@ with st.expander("Start a training", expanded=runs.active() is None, icon=":mate
                                              batches_per_epoch=batches, streaming=mode == "streaming",
                                              fresh=start_from == "scratch", time_limit_minutes=limit,
                                              recipe="auto" if recipe == "chosen by validation" else "given",
-                                             accumulate=accumulate)
+                                             accumulate=accumulate, find_lr="use" if find_lr else "off")
                 run_id = jobs.start(dataset, selection.models, config, name=name.strip() or None,
                                     webhook=webhook.strip() or None)
                 st.success(f"Run {run_id} started in the background.")

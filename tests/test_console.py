@@ -96,12 +96,14 @@ def test_the_form_offers_the_recipe_search_and_gradient_accumulation():
 
     config = console.form_config(epochs=3.0, batch_size=16.0, hidden_size=8.0, learning_rate=0.01,
                                  batches_per_epoch=5.0, streaming=False, fresh=True, time_limit_minutes=0.0,
-                                 recipe="auto", accumulate=2.0)
+                                 recipe="auto", accumulate=2.0, find_lr="use")
     assert config.recipe == "auto" and config.accumulate == 2 and config.time_limit_minutes is None
+    assert config.find_lr == "use"
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app_pages" / "training_console.py"),
                            default_timeout=120)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.radio(key="console-recipe").options == ["these settings", "chosen by validation"]
     assert at.number_input(key="console-accumulate").value == 1
+    assert at.checkbox(key="console-find-lr").value is False
 

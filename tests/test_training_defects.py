@@ -174,3 +174,32 @@ def test_gradient_accumulation_steps_the_optimiser_once_per_k_batches(tmp_path, 
     err = capsys.readouterr().err
     assert "accumulate must be a positive whole number" in err and "Traceback" not in err
     assert not (tmp_path / "m2").exists() or not any((tmp_path / "m2").glob("tft-*"))
+
+
+def test_the_learning_rate_finder_records_its_sweep_and_auto_trains_at_it(tmp_path, capsys):
+    """`train --find-lr` sweeps, prints and records the suggestion and the curve and trains nothing;
+    `--learning-rate auto` trains at the suggestion and records it with the model."""
+    models = tmp_path / "models"
+    assert main(["train", "--dataset", str(DEMO), "--models", str(models), *TINY_ARGS, "--find-lr",
+                 "--seasonal-inputs", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "learning-rate finder: suggestion" in out and "recorded in" in out
+    [record] = list((models / ".lr-find").glob("*.json"))
+    sweep = json.loads(record.read_text())
+    assert 1e-5 <= sweep["suggestion"] <= 1e-1 and len(sweep["curve"]) >= 10
+    lrs = [lr for lr, _ in sweep["curve"]]
+    assert lrs == sorted(lrs) and lrs[0] < 1e-4  # an exponential sweep upward
+    assert not list(models.glob("tft-*")) and registry.champion_model_id(models) is None
+
+    assert main(["train", "--dataset", str(DEMO), "--models", str(models), *TINY_ARGS, "--learning-rate", "auto",
+                 "--seasonal-inputs", "none"]) == 0
+    capsys.readouterr()
+    model_id = registry.champion_model_id(models)
+    info = json.loads((models / model_id / "training_info.json").read_text())
+    suggestion = info["lr_find"]["suggestion"]
+    assert 1e-5 <= suggestion <= 1e-1
+    config = json.loads((models / model_id / "config.json").read_text())
+    assert artifacts.decode(config["hparams"])["learning_rate"] == pytest.approx(suggestion)
+    with pytest.raises(SystemExit) as caught:
+        main(["train", "--dataset", str(DEMO), "--models", str(models), *TINY_ARGS, "--learning-rate", "fast"])
+    assert caught.value.code == 2 and "neither a number nor auto" in capsys.readouterr().err

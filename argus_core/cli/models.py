@@ -42,7 +42,11 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--batch-size", type=int, default=defaults.batch_size)
     tr.add_argument("--hidden-size", type=int, default=None,
                     help=f"network width (default: the recipe's; {defaults.hidden_size} with --recipe given)")
-    tr.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    tr.add_argument("--learning-rate", type=_rate, default=defaults.learning_rate,
+                    help=f"a number (default {defaults.learning_rate}), or auto: Lightning's learning-rate finder's "
+                         "suggestion")
+    tr.add_argument("--find-lr", action="store_true",
+                    help="run the learning-rate finder, print and record its suggestion and curve, train nothing")
     tr.add_argument("--batches-per-epoch", type=int, default=defaults.batches_per_epoch)
     tr.add_argument("--max-steps", type=int, default=defaults.max_steps, help="stop after K optimiser steps")
     tr.add_argument("--streaming", action="store_true", help="read day partitions in turn (bounded memory)")
@@ -169,9 +173,12 @@ def training_config(args: argparse.Namespace):
     shaped = any(value is not None for value in (args.encoder_length, args.hidden_size, args.center))
     recipe = args.recipe or ("given" if shaped else "auto")
     config = TrainConfig(
-        recipe=recipe, accumulate=args.accumulate, epochs=args.epochs, batch_size=args.batch_size,
+        recipe=recipe, accumulate=args.accumulate, epochs=args.epochs,
+        find_lr="only" if args.find_lr else "use" if args.learning_rate == "auto" else "off",
+        batch_size=args.batch_size,
         hidden_size=args.hidden_size if args.hidden_size is not None else defaults.hidden_size,
-        learning_rate=args.learning_rate, batches_per_epoch=args.batches_per_epoch, max_steps=args.max_steps,
+        learning_rate=defaults.learning_rate if args.learning_rate == "auto" else args.learning_rate,
+        batches_per_epoch=args.batches_per_epoch, max_steps=args.max_steps,
         streaming=args.streaming, fresh=args.fresh,
         encoder_length=args.encoder_length if args.encoder_length is not None else defaults.encoder_length,
         horizon=args.horizon,
@@ -201,6 +208,9 @@ def _train(args: argparse.Namespace) -> int:
         print("error: invalid training settings: " + "; ".join(problems), file=sys.stderr)
         return 2
     store.read_manifest(args.dataset)  # a clear error before the slow imports
+    if config.find_lr == "only":  # a sweep, not a training: nothing for the run store
+        train(args.dataset, args.models, config, log=lambda line: print(line, flush=True))
+        return 0
     resuming = args.run_id is not None and _resumes_a_run(args.models, args.run_id)
     result = recorded_training(args.models, args.dataset, config, lambda callbacks: train(
         args.dataset, args.models, config, log=lambda line: print(line, flush=True), extra_callbacks=callbacks,
@@ -316,3 +326,14 @@ def print_model_status(models: Path, dataset: Path | None) -> None:
     for row in odd.head(10).itertuples(index=False):
         print(printable(f"    {row.server_name:<12} deviation {row.deviation:.1f} (fast threshold {row.tau_fast:.1f}); "
                         f"off: {row.drivers}"))
+
+
+def _rate(text: str) -> float | str:
+    """``--learning-rate``: a number, or "auto" (the learning-rate finder's suggestion)."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor auto") from None
+

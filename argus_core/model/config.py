@@ -57,6 +57,10 @@ class TrainConfig:
     # "given": train with the settings above; "auto": train each of ``model.train.RECIPES`` (encoder
     # length, centre, size) on the same data and keep the one with the lowest validation MASE
     recipe: str = "given"
+    # Lightning's learning-rate finder: "off"; "use" runs it and trains at its suggestion
+    # (``train --learning-rate auto``; suggestion and curve in training_info.json); "only" runs it,
+    # prints and records it, and trains nothing (``train --find-lr``)
+    find_lr: str = "off"
     accumulate: int = 1  # optimiser step after this many batches (gradient accumulation: a K x larger batch)
 
 
@@ -112,6 +116,8 @@ def check(config: TrainConfig) -> list[str]:
         problems.append("center must be mean, last or recent")
     if config.seasonal_inputs not in SEASONAL_INPUTS:
         problems.append("seasonal_inputs must be auto, none, day or week")
+    if config.find_lr not in ("off", "use", "only"):
+        problems.append("find_lr must be off, use or only")
     if config.recipe not in ("given", "auto"):
         problems.append("recipe must be given or auto")
     if not 0 <= config.incident_share < 1:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from argus_core import atomic
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, SettingsError
 from argus_core.model import artifacts, datasets, layout, registry
@@ -136,6 +137,13 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     if champion is not None:
         network.load_state_dict(champion.network.state_dict())
         log(f"continuing from champion {champion.model_id} (use --fresh to start from scratch)")
+    lr_found = find_learning_rate(network, train_loader, model_root, log) if config.find_lr != "off" else None
+    if config.find_lr == "only":
+        record = model_root / ".lr-find" / f"{_run_key(dataset_dir, manifest, config)}.json"
+        atomic.write_json(record, {"dataset": str(Path(dataset_dir).resolve()), **lr_found})
+        log(f"recorded in {record}; train at it with --learning-rate auto (or --learning-rate "
+            f"{lr_found['suggestion']:.2e})")
+        return TrainResult("", record, math.nan, 0, 0, time.perf_counter() - started, None, False, "")
 
     run_key = _run_key(dataset_dir, manifest, config)
     checkpoints = Checkpoints(model_root / ".checkpoints" / run_key, config, log)
@@ -219,6 +227,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         "resumed_from": resumed,
         "continued_from": champion.model_id if champion else None,
         "serving": table.counts() if table is not None else {"tft": "all"},
+        "lr_find": lr_found,
         "versions": _versions(),
         "created": pd.Timestamp.now(tz="UTC").isoformat(),
     }
@@ -350,6 +359,51 @@ def _fit_anomaly(dataset_dir: str | Path, model_dir: Path, log: Log, days: float
     detector.save(model_dir)
     log(f"anomaly detector fitted on {sum(m.rows for m in detector.profiles.values()):,} nominal rows "
         f"in {time.perf_counter() - started:.1f} s")
+
+
+LR_RANGE = (1e-5, 1e-1)  # what the learning-rate finder sweeps, exponentially
+LR_STEPS = 60  # batches of the sweep
+
+
+def find_learning_rate(network, train_loader, model_root: Path, log: Log, steps: int = LR_STEPS) -> dict:
+    """Lightning's learning-rate finder on the training batches: ``steps`` batches at learning
+    rates rising from 1e-5 to 1e-1, the loss after each, and Lightning's suggestion (the steepest
+    fall of the smoothed loss). The network's weights are put back afterwards, from memory, and
+    the network then trains at the suggestion. Returns {"suggestion", "curve": [[lr, loss], ...]}."""
+    import copy
+
+    import lightning.pytorch as pl
+    from lightning.pytorch.tuner import Tuner
+
+    before = copy.deepcopy(network.state_dict())
+    scratch = model_root / ".lr-find"
+    scratch.mkdir(parents=True, exist_ok=True)
+    trainer = pl.Trainer(accelerator="auto", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                         limit_val_batches=0, default_root_dir=str(scratch), gradient_clip_val=0.1)
+    # the finder saves a pickled checkpoint and loads it back to undo its sweep (and torch's
+    # weights-only loading refuses that file); the weights are kept in memory here instead, so no
+    # checkpoint is written or read
+    trainer.save_checkpoint = lambda *args, **kwargs: None
+    trainer._checkpoint_connector.restore = lambda *args, **kwargs: None
+    trainer.strategy.remove_checkpoint = lambda *args, **kwargs: None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        finder = Tuner(trainer).lr_find(network, train_dataloaders=train_loader, min_lr=LR_RANGE[0],
+                                        max_lr=LR_RANGE[1], num_training=steps, early_stop_threshold=None,
+                                        update_attr=False)
+    network.load_state_dict(before)
+    curve = [[float(lr), float(loss)] for lr, loss in zip(finder.results["lr"], finder.results["loss"], strict=True)
+             if math.isfinite(float(loss))]
+    suggestion = finder.suggestion()
+    if suggestion is None or not math.isfinite(float(suggestion)):
+        raise ArgusError("the learning-rate finder found no suggestion (the loss never fell); set --learning-rate")
+    suggestion = float(suggestion)
+    network.hparams.learning_rate = suggestion
+    points = " ".join(f"{lr:.0e}:{loss:.3f}" for lr, loss in curve[::10])
+    log(f"learning-rate finder: suggestion {suggestion:.2e} (loss over {len(curve)} batches, "
+        f"{LR_RANGE[0]:.0e} to {LR_RANGE[1]:.0e}: {points})")
+    return {"suggestion": suggestion, "curve": curve}
 
 
 def _serving(network, prepared: pd.DataFrame, spec: ModelSpec, parameters: dict,
