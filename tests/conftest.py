@@ -22,3 +22,26 @@ def valid_frame(small_sim: Simulation) -> pd.DataFrame:
     for col in ("server_name", "status"):
         out[col] = out[col].astype(str)
     return out
+
+
+@pytest.fixture
+def open_page(monkeypatch):
+    """``open_page(page, models, dataset)``: the app (AppTest) switched to ``app_pages/<page>.py``
+    with ARGUS_MODELS and ARGUS_DATASETS set, after checking it raised nothing."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    def open_(page: str, models, dataset):
+        monkeypatch.setenv("ARGUS_MODELS", str(models))
+        monkeypatch.setenv("ARGUS_DATASETS", str(dataset))
+        monkeypatch.setenv("ARGUS_THREADS", "1")
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=240)
+        at.run()
+        at.switch_page(f"app_pages/{page}.py")
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return open_
+

@@ -94,18 +94,11 @@ def test_backtest_scores_the_tft_beside_the_baselines_and_saves_them(nab_model, 
         assert (mine.groupby(["model", "origin"]).size() == 96).all()
 
 
-def test_the_model_quality_page_shows_the_saved_backtest(nab_model, monkeypatch):
+def test_the_model_quality_page_shows_the_saved_backtest(nab_model, open_page):
     dataset, models, model_id = nab_model
     if backtest.load(models / model_id) is None:
         backtest.run(dataset, models, model_id, classical="none")
-    monkeypatch.setenv("ARGUS_MODELS", str(models))
-    monkeypatch.setenv("ARGUS_DATASETS", str(dataset))
-    monkeypatch.setenv("ARGUS_THREADS", "1")
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
-    at.run()
-    at.switch_page("app_pages/model_quality.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("model_quality", models, dataset)
     assert at.title[0].value == "Model quality"
     assert len(at.dataframe) >= 2 and len(at.get("plotly_chart")) == 2
     window = json.loads(at.get("plotly_chart")[1].proto.spec)

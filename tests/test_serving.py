@@ -190,11 +190,9 @@ def test_a_model_without_a_serving_table_is_served_by_the_tft(served_model, tmp_
     assert result.served_by == {}
 
 
-def test_your_own_data_in_one_command_chooses_its_recipe(tmp_path: Path, capsys, monkeypatch) -> None:
+def test_your_own_data_in_one_command_chooses_its_recipe(tmp_path: Path, capsys, monkeypatch, open_page) -> None:
     """The README's "Your own data": import, train with no tuning flags (the recipe is chosen on
     validation), backtest, and the model quality page, on three real NAB files."""
-    from streamlit.testing.v1 import AppTest
-
     from argus_core.cli.main import main
     from argus_core.model import registry
     from argus_core.model import train as training
@@ -225,14 +223,7 @@ def test_your_own_data_in_one_command_chooses_its_recipe(tmp_path: Path, capsys,
 
     assert main(["backtest", "--dataset", str(dataset), "--models", str(models), "--classical", "none"]) == 0
     assert "served" in capsys.readouterr().out
-    monkeypatch.setenv("ARGUS_MODELS", str(models))
-    monkeypatch.setenv("ARGUS_DATASETS", str(dataset))
-    monkeypatch.setenv("ARGUS_THREADS", "1")
-    at = AppTest.from_file(str(root / "app.py"), default_timeout=240)
-    at.run()
-    at.switch_page("app_pages/model_quality.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("model_quality", models, dataset)
     assert "What forecasts each series" in [s.value for s in at.subheader]
     assert "served" in at.dataframe[0].value.index
     assert any("Chosen per series" in c.value for c in at.caption)
