@@ -37,7 +37,7 @@ with st.expander("Start a training", expanded=runs.active() is None, icon=":mate
         accumulate = middle.number_input("Accumulate gradients over (batches)", 1, 64, start.accumulate,
                                          key="console-accumulate")
         find_lr = right.checkbox("Learning rate: the finder's suggestion", key="console-find-lr",
-                                 help="Lightning's learning-rate finder sweeps 1e-5 to 1e-1 over 60 batches first; "
+                                 help="Lightning's learning-rate finder sweeps 1e-5 to 1e-1 over 100 batches first; "
                                  "the run then trains at its suggestion (the number above is ignored)")
         webhook = st.text_input("Webhook URL on completion or failure (optional)", key="console-webhook")
         if st.form_submit_button("Start training", icon=":material/play_arrow:"):

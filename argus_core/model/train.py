@@ -67,7 +67,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     problems = check(config)
     if problems:
         raise SettingsError("invalid training settings: " + "; ".join(problems))
-    if config.recipe == "auto" and not config.streaming and not config.start_from:
+    if config.recipe == "auto" and not config.streaming and not config.start_from and config.find_lr != "only":
         return _train_recipes(dataset_dir, model_root, config, log, extra_callbacks)
     started = time.perf_counter()
     threads = use_threads(config.threads)
@@ -362,14 +362,15 @@ def _fit_anomaly(dataset_dir: str | Path, model_dir: Path, log: Log, days: float
 
 
 LR_RANGE = (1e-5, 1e-1)  # what the learning-rate finder sweeps, exponentially
-LR_STEPS = 60  # batches of the sweep
+LR_STEPS = 100  # batches of the sweep (Lightning's default: fewer leave one noisy batch per rate)
 
 
 def find_learning_rate(network, train_loader, model_root: Path, log: Log, steps: int = LR_STEPS) -> dict:
     """Lightning's learning-rate finder on the training batches: ``steps`` batches at learning
-    rates rising from 1e-5 to 1e-1, the loss after each, and Lightning's suggestion (the steepest
-    fall of the smoothed loss). The network's weights are put back afterwards, from memory, and
-    the network then trains at the suggestion. Returns {"suggestion", "curve": [[lr, loss], ...]}."""
+    rates rising from 1e-5 to 1e-1 (one line of log, no progress bar), the loss after each, and
+    Lightning's suggestion (the steepest fall of the smoothed loss). The network's weights are
+    put back afterwards, from memory, and the network then trains at the suggestion.
+    Returns {"suggestion", "curve": [[lr, loss], ...]}."""
     import copy
 
     import lightning.pytorch as pl
@@ -387,11 +388,20 @@ def find_learning_rate(network, train_loader, model_root: Path, log: Log, steps:
     trainer.save_checkpoint = lambda *args, **kwargs: None
     trainer._checkpoint_connector.restore = lambda *args, **kwargs: None
     trainer.strategy.remove_checkpoint = lambda *args, **kwargs: None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        finder = Tuner(trainer).lr_find(network, train_dataloaders=train_loader, min_lr=LR_RANGE[0],
-                                        max_lr=LR_RANGE[1], num_training=steps, early_stop_threshold=None,
-                                        update_attr=False)
+    import functools
+
+    from lightning.pytorch.tuner import lr_finder
+
+    bar = lr_finder.tqdm
+    lr_finder.tqdm = functools.partial(bar, disable=True)  # its own progress bar would fill the run's log
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            finder = Tuner(trainer).lr_find(network, train_dataloaders=train_loader, min_lr=LR_RANGE[0],
+                                            max_lr=LR_RANGE[1], num_training=steps, early_stop_threshold=None,
+                                            update_attr=False)
+    finally:
+        lr_finder.tqdm = bar
     network.load_state_dict(before)
     curve = [[float(lr), float(loss)] for lr, loss in zip(finder.results["lr"], finder.results["loss"], strict=True)
              if math.isfinite(float(loss))]
