@@ -227,3 +227,19 @@ def test_your_own_data_in_one_command_chooses_its_recipe(tmp_path: Path, capsys,
     assert "What forecasts each series" in [s.value for s in at.subheader]
     assert "served" in at.dataframe[0].value.index
     assert any("Chosen per series" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("damage", ["{not json", '{"season": 288, "series": {"h | m": {"by": "oracle"}}}'])
+def test_a_damaged_serving_table_is_refused_by_name(served_model, tmp_path: Path, damage: str) -> None:
+    import shutil
+
+    from argus_core.errors import ModelDirectoryError
+
+    _, models, model_id, _ = served_model
+    copy = tmp_path / "models"
+    shutil.copytree(models, copy)
+    (copy / model_id / serving.FILE).write_text(damage)
+    forecast.clear_caches()
+    with pytest.raises(ModelDirectoryError, match="serving.json is damaged"):
+        forecast.load_model(copy, model_id)
+

@@ -184,13 +184,26 @@ class Serving:
 
 
 def load(model_dir: str | Path) -> Serving | None:
-    """The model's serving table, or None (a model trained before it existed: the TFT serves all)."""
-    try:
-        payload = json.loads((Path(model_dir) / FILE).read_text())
-        return Serving(int(payload["season"]), dict(payload["series"]),
-                       {str(k): float(v) for k, v in dict(payload.get("band_scales") or {}).items()})
-    except (OSError, ValueError, KeyError, TypeError):
+    """The model's serving table, or None when it has none (a model trained before it existed:
+    the TFT serves all); ModelDirectoryError naming the file when it is there but unreadable."""
+    from argus_core.errors import ModelDirectoryError
+
+    path = Path(model_dir) / FILE
+    if not path.is_file():
         return None
+    try:
+        payload = json.loads(path.read_text())
+        table = Serving(int(payload["season"]), dict(payload["series"]),
+                        {str(k): float(v) for k, v in dict(payload.get("band_scales") or {}).items()})
+        known = candidates()
+        for key, entry in table.series.items():
+            if (entry["by"] not in known or len(entry["seasonal_band"]) != 2
+                    or not isinstance(entry["naive_band"], list)):
+                raise ValueError(f"series {key!r} has an unreadable entry")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise ModelDirectoryError(f"{path} is damaged ({type(exc).__name__}: {exc}); retrain the model, or delete "
+                                  "the file to have the TFT serve every series") from exc
+    return table
 
 
 def save(model_dir: str | Path, table: Serving) -> None:
@@ -280,8 +293,9 @@ def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] |
                 in_sample = np.abs(sample[season:] - sample[:-season]) if len(sample) > season else np.array([])
                 in_sample = in_sample[~np.isnan(in_sample)]
                 # the MASE scale: the training part's mean absolute seasonal-naive error
-                scale = float(in_sample.mean()) if len(in_sample) else float("nan")
-                entries[s] = {"seasonal_band": seasonal_band, "naive_band": naive_band, "scale": round(scale, 9)}
+                # (None for a series whose training part is shorter than a season: JSON has no NaN)
+                scale = round(float(in_sample.mean()), 9) if len(in_sample) else None
+                entries[s] = {"seasonal_band": seasonal_band, "naive_band": naive_band, "scale": scale}
                 errors[s] = {name: [] for name in options}
                 per_origin[s] = {name: [] for name in options}
             actual = values[s, origin:origin + horizon]

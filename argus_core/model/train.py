@@ -307,20 +307,26 @@ def _train_recipes(dataset_dir: str | Path, model_root: str | Path, config: Trai
         tried.append({**recipe, "validation_mase": score if math.isfinite(score) else None,
                       "seconds": round(result.seconds, 1), "model_id": result.model_id, "path": result.path})
     scored = [t for t in tried if t.get("validation_mase") is not None]
-    if not scored:
+    trained = [t for t in tried if "model_id" in t]
+    if not trained:
         shutil.rmtree(scratch, ignore_errors=True)
-        raise ArgusError("no recipe could be trained and validated on this data: "
-                         + "; ".join(t.get("error", "no validation score") for t in tried))
+        raise ArgusError("no recipe could be trained on this data: " + "; ".join(t["error"] for t in tried))
+    if not scored:  # the validation windows hold no season to scale MASE by (less than a day of history)
+        log("recipe: no recipe has a validation MASE (each series needs a day of history before its "
+            "validation window to scale it); keeping the cheapest one that trained")
+        scored = [dict(trained[0], validation_mase=math.inf)]
     best = scored[0]  # the recipes go from cheapest to dearest: a dearer one must win clearly
     for tried_one in scored[1:]:
         if tried_one["validation_mase"] <= (1 - RECIPE_MARGIN) * best["validation_mase"]:
             best = tried_one
     chosen = {k: best[k] for k in RECIPES[0]}
-    log("recipe: chose " + ", ".join(f"{k} {v}" for k, v in chosen.items())
-        + f" (validation MASE {best['validation_mase']:.3f}; "
-        + ", ".join(f"{t['encoder_length']}/{t['hidden_size']}/{t['center']} "
-                    + (f"{t['validation_mase']:.3f}" if t.get("validation_mase") is not None else "failed")
-                    for t in tried) + ")")
+    def score(t: dict) -> str:
+        if t.get("validation_mase") is not None:
+            return f"{t['validation_mase']:.3f}"
+        return "no score" if "model_id" in t else "failed"
+
+    log("recipe: chose " + ", ".join(f"{k} {v}" for k, v in chosen.items()) + " (validation MASE: "
+        + ", ".join(f"{t['encoder_length']}/{t['hidden_size']}/{t['center']} {score(t)}" for t in tried) + ")")
     # the winner moves into the models directory with the search recorded; the others go
     info_path = best["path"] / "training_info.json"
     info = json.loads(info_path.read_text())
