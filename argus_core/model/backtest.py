@@ -41,7 +41,8 @@ import pandas as pd
 from argus_core import atomic
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, DatasetError, SettingsError
-from argus_core.model import datasets, forecast, layout
+from argus_core.model import datasets, forecast, layout, serving
+from argus_core.model.serving import change_quantiles
 from argus_core.model.spec import ModelSpec
 from argus_core.model.threads import use_threads
 
@@ -103,7 +104,7 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
                                 complete=False, first_start=starts, shuffle=False)
     except DatasetError as exc:
         raise ArgusError(f"nothing to backtest in {dataset}: {exc}") from exc
-    chosen = _origins(windows, spec, starts, every, origins)
+    chosen = origin_windows(windows, spec, starts, every, origins)
     if not len(chosen):
         raise ArgusError("no forecast origin fits after the evaluation start: the hold-out is shorter than "
                          f"one horizon ({spec.horizon} steps); train with a larger --holdout")
@@ -127,6 +128,8 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
     unknown = list(spec.unknown_reals)
     for target_index, target in enumerate(targets):
         series_values = windows.values[:, :, unknown.index(target)]  # raw units (S, T)
+        # what the served forecast's simple methods read, once per series (model.serving)
+        paths = serving.series_paths(series_values, model.serving.season) if model.serving is not None else None
         bands: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for b, (s, w) in enumerate(chosen):
             origin = w + enc  # array position of the first forecast step
@@ -142,10 +145,10 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
             rows.append({**base, "model": NAIVE, "q": naive_forecast(series_values[s, :origin], bands[s][0])})
             rows.append({**base, "model": SEASONAL,
                          "q": seasonal_forecast(series_values[s], origin, horizon, season, bands[s][1])})
-            if model.serving is not None:  # what the product serves for this series (model.serving)
-                rows.append({**base, "model": SERVED, "q": _served_forecast(model.serving, name, target, spec,
-                                                                            tft[b, target_index],
-                                                                            series_values[s, :origin])})
+            if paths is not None:  # what the product serves for this series
+                rows.append({**base, "model": SERVED, "q": _served_forecast(
+                    model.serving, name, target, spec, tft[b, target_index],
+                    paths[0][s, origin:origin + horizon], float(paths[1][s, origin]))})
     if classical != "none":
         log(f"fitting {classical} at every origin ({len(chosen) * len(targets)} fits) ...")
         rows += _classical_rows(rows, windows, chosen, spec, classical, log)
@@ -171,18 +174,15 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
     return result
 
 
-def _served_forecast(table, name: str, target: str, spec: ModelSpec, tft: np.ndarray,
-                     history: np.ndarray) -> np.ndarray:
-    from argus_core.model import serving
-
+def _served_forecast(table, name: str, target: str, spec: ModelSpec, tft: np.ndarray, seasonal: np.ndarray,
+                     last: float) -> np.ndarray:
     key = name if spec.layout == "series" else layout.series_key(name, target)
     choice = table.choice(key)
     tft = serving.widen(tft, table.tft_band(target))
     if choice.tft_weight >= 1.0:
         return tft
     entry = table.series[key]
-    seasonal, last = serving.simple_paths(history[None, :], spec.horizon, table.season)
-    return serving.served(choice, tft, seasonal[0], float(last[0]), entry["seasonal_band"], entry["naive_band"])
+    return serving.served(choice, tft, seasonal, last, entry["seasonal_band"], entry["naive_band"])
 
 
 def _shown_path(dataset: str | Path) -> str:
@@ -255,7 +255,7 @@ def _evaluation_starts(model, prepared: pd.DataFrame, spec: ModelSpec, dataset: 
     return {name: after for name in names}, "after the training data"
 
 
-def _origins(windows, spec: ModelSpec, starts: dict[str, int], every: int, limit: int | None) -> np.ndarray:
+def origin_windows(windows, spec: ModelSpec, starts: dict[str, int], every: int, limit: int | None) -> np.ndarray:
     """(series, window start) of every origin: from each series' evaluation start, every ``every``
     steps, while a whole horizon fits; with ``limit``, the last ``limit`` of each series."""
     available = {(int(s), int(w)) for s, w in windows.windows}
@@ -271,20 +271,6 @@ def _origins(windows, spec: ModelSpec, starts: dict[str, int], every: int, limit
             mine = mine[-limit:]
         chosen += [(s, w) for w in mine]
     return np.array(chosen, dtype=np.int64).reshape(-1, 2)
-
-
-def change_quantiles(sample: np.ndarray, horizon: int, only: bool = False) -> np.ndarray:
-    """(H, 2) p10 and p90 of the in-sample h-step changes, h = 1..horizon (``only``: h = horizon)."""
-    steps = [horizon] if only else range(1, horizon + 1)
-    out = np.zeros((len(steps), 2), dtype=np.float64)
-    for i, h in enumerate(steps):
-        if len(sample) <= h:
-            continue
-        changes = sample[h:] - sample[:-h]
-        changes = changes[~np.isnan(changes)]
-        if len(changes):
-            out[i] = np.quantile(changes, [0.1, 0.9])
-    return out
 
 
 def naive_forecast(history: np.ndarray, bands: np.ndarray) -> np.ndarray:

@@ -97,16 +97,39 @@ def simple_paths(history: np.ndarray, horizon: int, season: int) -> tuple[np.nda
     return seasonal, np.where(np.isnan(last), 0.0, last)
 
 
+def change_quantiles(sample: np.ndarray, horizon: int, only: bool = False) -> np.ndarray:
+    """(H, 2) p10 and p90 of the in-sample h-step changes, h = 1..horizon (``only``: h = horizon);
+    0 where the sample is too short. The simple methods' bands, here and in backtests."""
+    steps = [horizon] if only else range(1, horizon + 1)
+    out = np.zeros((len(steps), 2), dtype=np.float64)
+    for i, h in enumerate(steps):
+        if len(sample) <= h:
+            continue
+        changes = sample[h:] - sample[:-h]
+        changes = changes[~np.isnan(changes)]
+        if len(changes):
+            out[i] = np.quantile(changes, [0.1, 0.9])
+    return out
+
+
 def bands(sample: np.ndarray, horizon: int, season: int) -> tuple[list[float], list[list[float]]]:
     """p10 and p90 of one series' in-sample errors: seasonal naive's ([lo, hi]) and naive's at each
     step ahead ([[lo, hi]] x horizon)."""
-    def quantiles(changes: np.ndarray) -> list[float]:
-        changes = changes[~np.isnan(changes)]
-        return [float(v) for v in np.quantile(changes, [0.1, 0.9])] if len(changes) else [0.0, 0.0]
+    return change_quantiles(sample, season, only=True)[0].tolist(), change_quantiles(sample, horizon).tolist()
 
-    seasonal = quantiles(sample[season:] - sample[:-season]) if len(sample) > season else [0.0, 0.0]
-    naive = [quantiles(sample[h:] - sample[:-h]) if len(sample) > h else [0.0, 0.0] for h in range(1, horizon + 1)]
-    return seasonal, naive
+
+def series_paths(values: np.ndarray, season: int) -> tuple[np.ndarray, np.ndarray]:
+    """Whole series (S, T) -> (seasonal naive's value for every step (S, T), the last real value
+    before every step (S, T)): a forecast from origin o reads [o, o + H) of the first and o of the
+    second, the same numbers ``simple_paths`` gives from the history up to o for any origin with a
+    real value before it (lags are at least the horizon, so no step reads its own future)."""
+    seasonal = layout.seasonal_paths(values.astype(np.float32), (season,))[:, :, 0]
+    valid = ~np.isnan(values)
+    index = np.where(valid, np.arange(values.shape[1])[None, :], -1)
+    np.maximum.accumulate(index, axis=1, out=index)
+    before = np.concatenate([np.full((len(values), 1), -1), index[:, :-1]], axis=1)  # last real strictly before
+    last = np.take_along_axis(values, np.maximum(before, 0), axis=1)
+    return seasonal, np.where((before >= 0) & ~np.isnan(last), last, 0.0)
 
 
 def simple_quantiles(kind: str, seasonal: np.ndarray, last: float, seasonal_band, naive_band) -> np.ndarray:
@@ -260,7 +283,9 @@ def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] |
         return None
     starts = (validation_start if isinstance(validation_start, dict)
               else {str(n): int(validation_start) for n in windows.names})
-    chosen = _origins(windows, spec, starts)
+    from argus_core.model.backtest import origin_windows
+
+    chosen = origin_windows(windows, spec, starts, spec.horizon, None)
     if not len(chosen):
         log("serving: no validation origin with a whole horizon; the TFT serves every series")
         return None
@@ -282,6 +307,7 @@ def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] |
                                                 horizon)
         tft[:, t] = widen(tft[:, t], scales[target])
         values = windows.values[:, :, unknown.index(target)]
+        seasonal_all, last_all = series_paths(values, season)
         errors: dict[int, dict[str, list[float]]] = {}
         per_origin: dict[int, dict[str, list[float]]] = {}  # mean error of each origin
         entries: dict[int, dict] = {}
@@ -302,10 +328,9 @@ def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] |
             seen = ~np.isnan(actual)
             if not seen.any():
                 continue
-            sn_path, last = simple_paths(values[s:s + 1, :origin], horizon, season)
+            sn_path, last = seasonal_all[s, origin:origin + horizon], float(last_all[s, origin])
             for name, option in options.items():
-                q = served(option, tft[b, t], sn_path[0], float(last[0]), entries[s]["seasonal_band"],
-                           entries[s]["naive_band"])
+                q = served(option, tft[b, t], sn_path, last, entries[s]["seasonal_band"], entries[s]["naive_band"])
                 error = np.abs(q[seen, 1] - actual[seen])
                 errors[s][name].extend(error.tolist())
                 per_origin[s][name].append(float(error.mean()))
@@ -343,17 +368,3 @@ def _validation_band_scale(q: np.ndarray, chosen: np.ndarray, values: np.ndarray
     actual = values[chosen[:, :1], origins[:, None] + np.arange(horizon)[None, :]]  # (B, H)
     seen = ~np.isnan(actual)
     return band_scale(q[seen], actual[seen]) if seen.any() else 1.0
-
-
-def _origins(windows, spec: ModelSpec, starts: dict[str, int]) -> np.ndarray:
-    """(series, window start) of origins every horizon from each series' validation start."""
-    available = {(int(s), int(w)) for s, w in windows.windows}
-    out = []
-    for s, name in enumerate(windows.names):
-        if str(name) not in starts:
-            continue
-        first = int(starts[str(name)] - windows.t0)
-        for origin in range(first, windows.values.shape[1] - spec.horizon + 1, spec.horizon):
-            if (s, origin - spec.encoder_length) in available:
-                out.append((s, origin - spec.encoder_length))
-    return np.array(out, dtype=np.int64).reshape(-1, 2)
