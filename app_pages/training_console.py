@@ -39,6 +39,9 @@ with st.expander("Start a training", expanded=runs.active() is None, icon=":mate
         find_lr = right.checkbox("Learning rate: the finder's suggestion", key="console-find-lr",
                                  help="Lightning's learning-rate finder sweeps 1e-5 to 1e-1 over 100 batches first; "
                                  "the run then trains at its suggestion (the number above is ignored)")
+        devices = left.number_input("Devices", 1, 64, start.devices, key="console-devices",
+                                    help="train on this many GPUs (or CPU processes) at once through Lightning's "
+                                    "DDP: each takes its share of the windows; the run is still one run")
         webhook = st.text_input("Webhook URL on completion or failure (optional)", key="console-webhook")
         if st.form_submit_button("Start training", icon=":material/play_arrow:"):
             try:
@@ -46,7 +49,8 @@ with st.expander("Start a training", expanded=runs.active() is None, icon=":mate
                                              batches_per_epoch=batches, streaming=mode == "streaming",
                                              fresh=start_from == "scratch", time_limit_minutes=limit,
                                              recipe="auto" if recipe == "chosen by validation" else "given",
-                                             accumulate=accumulate, find_lr="use" if find_lr else "off")
+                                             accumulate=accumulate, find_lr="use" if find_lr else "off",
+                                             devices=devices)
                 run_id = jobs.start(dataset, selection.models, config, name=name.strip() or None,
                                     webhook=webhook.strip() or None)
                 st.success(f"Run {run_id} started in the background.")

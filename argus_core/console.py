@@ -98,11 +98,12 @@ def promotable(items: list[Run], champion: str | None) -> list[str]:
 
 def form_config(*, epochs: float, batch_size: float, hidden_size: float, learning_rate: float,
                 batches_per_epoch: float, streaming: bool, fresh: bool, time_limit_minutes: float,
-                recipe: str = "given", accumulate: float = 1, find_lr: str = "off") -> TrainConfig:
+                recipe: str = "given", accumulate: float = 1, find_lr: str = "off", devices: float = 1) -> TrainConfig:
     """The TrainConfig of the console's form (its number widgets return floats; 0 minutes: no limit).
     ``recipe="auto"``: the three recipes of ``model.train.RECIPES``, the best by validation kept
-    (the form's hidden size is then the recipes' to choose)."""
+    (the form's hidden size is then the recipes' to choose). ``devices`` > 1: that many processes
+    (GPUs, or CPU processes) train one run through DDP."""
     return replace(FORM_DEFAULTS, epochs=int(epochs), batch_size=int(batch_size), hidden_size=int(hidden_size),
                    learning_rate=float(learning_rate), batches_per_epoch=int(batches_per_epoch),
                    streaming=streaming, fresh=fresh, time_limit_minutes=float(time_limit_minutes) or None,
-                   recipe=recipe, accumulate=int(accumulate), find_lr=find_lr)
+                   recipe=recipe, accumulate=int(accumulate), find_lr=find_lr, devices=int(devices))

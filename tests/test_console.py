@@ -91,13 +91,14 @@ def test_console_marks_a_dead_run_interrupted_and_offers_resume(models):
     assert any("interrupted" in e.value for e in at.error)  # the live panel shows why it stopped
 
 
-def test_the_form_offers_the_recipe_search_and_gradient_accumulation():
+def test_the_form_offers_the_recipe_search_gradient_accumulation_and_devices():
     from argus_core import console
 
     config = console.form_config(epochs=3.0, batch_size=16.0, hidden_size=8.0, learning_rate=0.01,
                                  batches_per_epoch=5.0, streaming=False, fresh=True, time_limit_minutes=0.0,
-                                 recipe="auto", accumulate=2.0, find_lr="use")
+                                 recipe="auto", accumulate=2.0, find_lr="use", devices=2.0)
     assert config.recipe == "auto" and config.accumulate == 2 and config.time_limit_minutes is None
+    assert config.devices == 2
     assert config.find_lr == "use"
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app_pages" / "training_console.py"),
                            default_timeout=120)
@@ -106,4 +107,5 @@ def test_the_form_offers_the_recipe_search_and_gradient_accumulation():
     assert at.radio(key="console-recipe").options == ["these settings", "chosen by validation"]
     assert at.number_input(key="console-accumulate").value == 1
     assert at.checkbox(key="console-find-lr").value is False
+    assert at.number_input(key="console-devices").value == 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 
 from argus_core.cli.main import main
-from argus_core.data import schema
+from argus_core.data import schema, store
 from argus_core.model import registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,3 +76,45 @@ def test_predict_and_models_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["models", "--models", str(models), "promote", "tft-missing"]) == 1
     assert main(["train", "--dataset", str(tmp_path / "nope"), "--models", str(models)]) == 1
     assert "not an Argus dataset" in capsys.readouterr().err
+
+
+def test_two_cpu_processes_over_gloo_train_one_model_and_resume(tmp_path: Path) -> None:
+    """`train --devices 2` on the CPU: two processes (DDP over gloo) train one run. Killed after its
+    first epoch, the same command resumes from rank 0's checkpoint; the result is an ordinary model
+    directory that forecasts, and the run store holds one run per command, not one per process."""
+    from argus_core.model import artifacts, forecast
+    from argus_core.runs.store import RunStore, default_path
+
+    models = tmp_path / "models"
+    command = [*train_command(models), "--devices", "2", "--accelerator", "cpu", "--seasonal-inputs", "none"]
+    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)
+    seen = []
+    try:
+        for line in child.stdout:  # type: ignore[union-attr]
+            seen.append(line)
+            if line.startswith("epoch   1/3"):
+                os.killpg(child.pid, signal.SIGKILL)  # both processes: they share the session
+                break
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=60)
+    assert any("Starting with 2 processes" in line for line in seen), "".join(seen[-20:])
+    assert registry.champion_model_id(models) is None
+
+    rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
+    out = rerun.stdout
+    assert "resuming from checkpoint: epoch 1 done" in out and "epoch   1/3" not in out
+    assert out.count("epoch   3/3") == 1 and out.count("saved tft-") == 1  # one voice, one writer
+    assert "on 2 x cpu" in out and "Traceback" not in rerun.stderr
+    model_id = registry.champion_model_id(models)
+    loaded = artifacts.load(models / model_id)
+    assert loaded.config["training"]["devices"] == 2
+    assert "(ddp)" in json.loads((models / model_id / "training_info.json").read_text())["device"]
+    history = store.read(DEMO)
+    quantiles = forecast.forecast_fleet(loaded, history).quantiles
+    assert quantiles["q50"].notna().all() and set(quantiles["server_name"]) == set(history["server_name"])
+    assert len(RunStore(default_path(models)).list()) == 2  # the killed command's run and this one
+    assert not [p for p in models.glob("tft-*") if p.name != model_id]

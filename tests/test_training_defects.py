@@ -14,7 +14,7 @@ import pytest
 
 from argus_core import atomic
 from argus_core.cli.main import main
-from argus_core.data import store
+from argus_core.data import schema, store
 from argus_core.data.simulate import SimConfig, simulate_fleet
 from argus_core.errors import ArgusError, DatasetError
 from argus_core.model import artifacts, registry
@@ -203,3 +203,47 @@ def test_the_learning_rate_finder_records_its_sweep_and_auto_trains_at_it(tmp_pa
     with pytest.raises(SystemExit) as caught:
         main(["train", "--dataset", str(DEMO), "--models", str(models), *TINY_ARGS, "--learning-rate", "fast"])
     assert caught.value.code == 2 and "neither a number nor auto" in capsys.readouterr().err
+
+
+def test_training_windows_are_sharded_across_ranks_without_overlap(monkeypatch):
+    """Two ranks draw the same order and each takes every other window: disjoint shares, the same
+    number of batches each (a rank with one more would wait for the others forever)."""
+    from argus_core.model import datasets, distributed, layout
+    from argus_core.model.batches import WindowBatches
+    from argus_core.model.spec import spec_for, with_spreads
+    from argus_core.model.train import build_network
+
+    frame = store.read(DEMO)
+    spec = spec_for(list(schema.METRIC_COLUMNS), 96, 24, "5min")
+    prepared = layout.prepare(frame, spec)
+    spec = with_spreads(spec, prepared)
+    train_ds, _ = datasets.training_datasets(prepared, spec, 0.15, None)
+    parameters = train_ds.get_parameters()
+    network = build_network(parameters, spec, TINY)
+    seen = {}
+    for rank in (0, 1):
+        monkeypatch.setattr(distributed, "shard", lambda rank=rank: (rank, 2))
+        batches = WindowBatches(prepared, spec, datasets.reusable(parameters), list(network.hparams.x_reals),
+                                list(network.hparams.x_categoricals), batch_size=16, shuffle=True, seed=3,
+                                shard=True)
+        captured = []
+        monkeypatch.setattr(batches, "batch", lambda chosen, captured=captured: captured.append(chosen) or chosen)
+        assert sum(1 for _ in batches) == len(batches)
+        seen[rank] = {tuple(w) for chosen in captured for w in chosen}
+        total = len(batches.windows)
+    assert len(seen[0]) == len(seen[1]) == total // 2
+    assert not seen[0] & seen[1]
+
+
+def test_several_processes_refuse_what_runs_on_one(tmp_path, capsys):
+    """Streaming and the learning-rate finder run in one process: with --devices 2 they are refused
+    before anything starts, with the reason; so is a device count of 0."""
+    for extra, reason in ((["--streaming"], "streaming training runs in one process"),
+                          (["--find-lr"], "the learning-rate finder runs on one device"),
+                          (["--devices", "0"], "devices must be a positive whole number")):
+        devices = [] if "--devices" in extra else ["--devices", "2"]
+        assert main(["train", "--dataset", str(DEMO), "--models", str(tmp_path / "m"), *TINY_ARGS, *devices,
+                     *extra]) == 2
+        err = capsys.readouterr().err
+        assert reason in err and "Traceback" not in err
+    assert not (tmp_path / "m").exists()

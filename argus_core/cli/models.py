@@ -85,6 +85,16 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--seasonal-inputs", choices=("auto", "none", "day", "week"), default=defaults.seasonal_inputs,
                     help="hand the network each metric's value one day (and one week) earlier at every step, as "
                          "known inputs: auto adds the day, and the week where the data holds it (default: auto)")
+    tr.add_argument("--devices", type=int, default=defaults.devices, metavar="N",
+                    help="train on N devices (GPUs, or CPU processes) at once through Lightning's DDP: each "
+                         "takes its share of the windows (default: 1)")
+    tr.add_argument("--num-nodes", type=int, default=defaults.num_nodes, metavar="M",
+                    help="machines taking part (run the same command on each, with MASTER_ADDR, MASTER_PORT and "
+                         "NODE_RANK set, or under torchrun or SLURM; default: 1)")
+    tr.add_argument("--strategy", choices=("auto", "ddp", "ddp_find_unused_parameters_true"),
+                    default=defaults.strategy, help="Lightning's strategy for several processes (default: ddp)")
+    tr.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default=defaults.accelerator,
+                    help="auto: a GPU when torch sees one (default); cpu: the CPU even on a GPU machine")
     tr.add_argument("--webhook", default=os.environ.get("ARGUS_WEBHOOK"),
                     help="URL called (Slack-compatible JSON) when the run completes or fails")
     tr.add_argument("--run-id", type=int, default=None, help=argparse.SUPPRESS)  # set by the training console
@@ -185,6 +195,7 @@ def training_config(args: argparse.Namespace):
         threads=args.threads, seed=args.seed, time_limit_minutes=args.time_limit,
         layout=args.layout, holdout=args.holdout, start_from=args.start_from, loss_scale=args.loss_scale,
         incident_share=args.incident_share, center=args.center, seasonal_inputs=args.seasonal_inputs,
+        devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy, accelerator=args.accelerator,
     )
     return config, args.webhook
 
@@ -198,6 +209,7 @@ def _resumes_a_run(models: Path, run_id: int) -> bool:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from argus_core.model import distributed
     from argus_core.model.config import check
     from argus_core.model.train import train
     from argus_core.runs.recording import recorded_training
@@ -208,6 +220,10 @@ def _train(args: argparse.Namespace) -> int:
         print("error: invalid training settings: " + "; ".join(problems), file=sys.stderr)
         return 2
     store.read_manifest(args.dataset)  # a clear error before the slow imports
+    if distributed.global_rank(config.devices) != 0:
+        # another process of a multi-process training: rank 0 records the run and saves the model
+        train(args.dataset, args.models, config, log=lambda line: None)
+        return 0
     if config.find_lr == "only":  # a sweep, not a training: nothing for the run store
         train(args.dataset, args.models, config, log=lambda line: print(line, flush=True))
         return 0

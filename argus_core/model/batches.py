@@ -17,8 +17,8 @@ import torch
 
 from argus_core.data import schema
 from argus_core.errors import DatasetError
+from argus_core.model import distributed, layout
 from argus_core.model import inputs as forecast_inputs
-from argus_core.model import layout
 from argus_core.model.spec import ModelSpec
 
 CLIP = 20.0  # series layout: training targets at most this many window spreads from the window's level
@@ -34,8 +34,11 @@ class WindowBatches(torch.utils.data.IterableDataset):
                  categoricals: list[str], batch_size: int, complete: bool = True,
                  first_start: int | dict[str, int] | None = None,
                  last_start: int | dict[str, int] | None = None, shuffle: bool | str = True, seed: int = 0,
-                 incidents: pd.DataFrame | None = None, incident_share: float = 0.0) -> None:
+                 incidents: pd.DataFrame | None = None, incident_share: float = 0.0, shard: bool = False) -> None:
         self.spec, self.parameters = spec, parameters
+        # shard: in a multi-process training, each rank takes every world-th window of one order
+        # that all ranks draw alike (same seed), so the ranks' windows never overlap
+        self.shard, self.seed = shard, seed
         self.x_reals, self.categoricals = list(x_reals), list(categoricals)
         self.batch_size, self.shuffle = batch_size, shuffle
         self.rng = np.random.default_rng(seed)
@@ -85,15 +88,25 @@ class WindowBatches(torch.utils.data.IterableDataset):
         self.hot = self._incident_windows(incidents, list(names)) if incident_share > 0 else np.empty(0, int)
 
     def __len__(self) -> int:
-        return int(np.ceil(len(self.windows) / self.batch_size))
+        rank, world = distributed.shard() if self.shard else (0, 1)
+        return int(np.ceil(len(self.windows) // world / self.batch_size))
 
     def __iter__(self):
         order = self.rng.permutation(len(self.windows)) if self.shuffle is True else np.arange(len(self.windows))
+        rank, world = distributed.shard() if self.shard else (0, 1)
+        hot_rng = self.rng
+        if world > 1:
+            # every rank the same number of windows (a rank with one batch more would wait forever
+            # for the others at its gradient exchange), and its own draw of the incident windows
+            order = order[:len(order) - len(order) % world][rank::world]
+            if not hasattr(self, "_hot_rng"):
+                self._hot_rng = np.random.default_rng([self.seed, rank])
+            hot_rng = self._hot_rng
         hot_per_batch = int(round(self.incident_share * self.batch_size)) if len(self.hot) else 0
         for start in range(0, len(order), self.batch_size):
             chosen = order[start:start + self.batch_size].copy()
             if hot_per_batch:
-                chosen[:hot_per_batch] = self.rng.choice(self.hot, size=min(hot_per_batch, len(chosen)))
+                chosen[:hot_per_batch] = hot_rng.choice(self.hot, size=min(hot_per_batch, len(chosen)))
             yield self.batch(self.windows[chosen])
 
     def _incident_windows(self, incidents: pd.DataFrame | None, names: list[str]) -> np.ndarray:

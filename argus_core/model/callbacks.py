@@ -192,6 +192,8 @@ class Checkpoints(pl.Callback):
              best_state: dict[str, torch.Tensor] | None = None) -> None:
         from safetensors.torch import save_file
 
+        if not trainer.is_global_zero:  # one writer: every rank holds the same weights
+            return
         self.directory.mkdir(parents=True, exist_ok=True)
         optimizer = trainer.optimizers[0].state_dict()
         tensors = {f"state.{index}.{name}": value.detach().cpu().contiguous()

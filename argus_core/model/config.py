@@ -16,6 +16,8 @@ LAYOUTS = ("auto", "wide", "series")
 LOSS_SCALES = ("window", "global")
 CENTERS = ("mean", "last", "recent")
 SEASONAL_INPUTS = ("auto", "none", "day", "week")
+ACCELERATORS = ("auto", "cpu", "gpu")
+STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true")
 NEW_MODEL_CENTER = "mean"  # where a new model centres its windows when ``center`` is None
 
 
@@ -62,6 +64,12 @@ class TrainConfig:
     # prints and records it, and trains nothing (``train --find-lr``)
     find_lr: str = "off"
     accumulate: int = 1  # optimiser step after this many batches (gradient accumulation: a K x larger batch)
+    # several processes through Lightning's DDP (NCCL on GPUs, gloo on CPU): each trains on its own
+    # share of the windows and the gradients are averaged, so one step sees devices x nodes batches
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"  # "auto": DDP when devices x nodes > 1
+    accelerator: str = "auto"  # "auto": a GPU when there is one; "cpu" forces the CPU
 
 
 def to_json(config: TrainConfig) -> dict:
@@ -102,7 +110,7 @@ def check(config: TrainConfig) -> list[str]:
     """What is wrong with ``config`` (empty when it can train): checked before anything starts."""
     problems = [f"{name} must be a positive whole number" for name in
                 ("epochs", "batch_size", "hidden_size", "batches_per_epoch", "encoder_length", "horizon",
-                 "accumulate")
+                 "accumulate", "devices", "num_nodes")
                 if not isinstance(getattr(config, name), int) or getattr(config, name) < 1]
     if not 0 < config.learning_rate <= 1:
         problems.append("learning_rate must be in (0, 1]")
@@ -120,6 +128,14 @@ def check(config: TrainConfig) -> list[str]:
         problems.append("find_lr must be off, use or only")
     if config.recipe not in ("given", "auto"):
         problems.append("recipe must be given or auto")
+    if config.strategy not in STRATEGIES:
+        problems.append("strategy must be auto, ddp or ddp_find_unused_parameters_true")
+    if config.accelerator not in ACCELERATORS:
+        problems.append("accelerator must be auto, cpu or gpu")
+    if processes(config) > 1 and config.streaming:
+        problems.append("streaming training runs in one process (drop --streaming, or train on one device)")
+    if processes(config) > 1 and config.find_lr != "off":
+        problems.append("the learning-rate finder runs on one device (find the rate first, then train on several)")
     if not 0 <= config.incident_share < 1:
         problems.append("incident_share must be in [0, 1)")
     if not 0 <= config.holdout < 0.9:
@@ -127,3 +143,9 @@ def check(config: TrainConfig) -> list[str]:
     if config.time_limit_minutes is not None and config.time_limit_minutes <= 0:
         problems.append("time limit must be positive (or empty for none)")
     return problems
+
+
+def processes(config: TrainConfig) -> int:
+    """How many training processes ``config`` runs (devices x nodes)."""
+    devices, nodes = config.devices, config.num_nodes
+    return devices * nodes if isinstance(devices, int) and isinstance(nodes, int) else 1

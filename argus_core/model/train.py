@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -28,10 +29,10 @@ import pandas as pd
 from argus_core import atomic
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, SettingsError
-from argus_core.model import artifacts, datasets, layout, registry
+from argus_core.model import artifacts, datasets, distributed, layout, registry
 from argus_core.model import inputs as forecast_inputs
 from argus_core.model.callbacks import Checkpoints, ProgressLine, ThreadGovernor
-from argus_core.model.config import TrainConfig, check
+from argus_core.model.config import TrainConfig, check, processes
 from argus_core.model.spec import ModelSpec, seasonal_lags_for, spec_for, with_spreads
 from argus_core.model.streaming import streaming_loaders
 from argus_core.model.threads import use_threads
@@ -50,6 +51,7 @@ class TrainResult:
     resumed_from: dict | None
     became_champion: bool
     device: str
+    rank: int = 0  # the process's rank in a multi-process training: only rank 0 saves and registers
 
 
 def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig | None = None,
@@ -70,10 +72,18 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     if config.recipe == "auto" and not config.streaming and not config.start_from and config.find_lr != "only":
         return _train_recipes(dataset_dir, model_root, config, log, extra_callbacks)
     started = time.perf_counter()
-    threads = use_threads(config.threads)
+    world = processes(config)
+    # each process of a multi-process training gets its share of the cores
+    threads = use_threads(config.threads or (max(1, (os.cpu_count() or 2) // world) if world > 1 else None))
+    if distributed.global_rank(config.devices) != 0:
+        log = _quiet  # one voice: rank 0's
     pl.seed_everything(config.seed, verbose=False)
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*is an instance of `nn.Module`.*")
+    # several processes: the validation loss needs no reduction (every rank scores the same windows),
+    # and the windows are sharded by WindowBatches itself (no loader workers)
+    warnings.filterwarnings("ignore", ".*sync_dist=True.*")
+    warnings.filterwarnings("ignore", ".*`IterableDataset` has `__len__` defined.*")
 
     manifest = store.read_manifest(dataset_dir)
     model_root = Path(model_root)
@@ -161,14 +171,18 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         checkpoints,
         *(extra_callbacks or []),
     ]
-    accelerator_is_gpu = torch.cuda.is_available()
-    if threads > 1 and not accelerator_is_gpu:  # a busy core would stall every multi-threaded step
+    accelerator_is_gpu = config.accelerator != "cpu" and torch.cuda.is_available()
+    if config.accelerator == "gpu" and not accelerator_is_gpu:
+        raise SettingsError("--accelerator gpu: torch sees no GPU here (a CPU build of torch, or no CUDA device)")
+    if threads > 1 and not accelerator_is_gpu and world == 1:  # a busy core would stall every multi-threaded step
         callbacks.append(ThreadGovernor(threads, log))
     trainer = pl.Trainer(
         max_epochs=epochs_left,
         max_steps=config.max_steps,
-        accelerator="auto",
-        devices=1,
+        accelerator="gpu" if accelerator_is_gpu else "cpu",
+        devices=config.devices,
+        num_nodes=config.num_nodes,
+        strategy=("ddp" if config.strategy == "auto" else config.strategy) if world > 1 else "auto",
         precision="bf16-mixed" if accelerator_is_gpu else "32-true",
         # a run of fewer steps than one epoch ends its one epoch there, so it is validated
         limit_train_batches=min(config.batches_per_epoch, config.max_steps) if config.max_steps > 0
@@ -192,6 +206,9 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         except Exception as exc:
             checkpoints.mark(failed=f"{type(exc).__name__}: {exc}"[:300])
             raise
+    if not trainer.is_global_zero:  # rank 0 saves and registers the model; this rank's work is done
+        return TrainResult("", Path(), progress.best, progress.epochs_seen, trainer.global_step,
+                           time.perf_counter() - started, resumed, False, "", rank=trainer.global_rank)
 
     if progress.best_state is not None:
         network.load_state_dict(progress.best_state)
@@ -207,6 +224,8 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         if table is not None:
             spec = replace(spec, fallback_season=table.season)
     device = torch.cuda.get_device_name(0) if accelerator_is_gpu else f"cpu ({threads} threads)"
+    if world > 1:
+        device = f"{world} x {device} (ddp)"
     seconds = time.perf_counter() - started
     model_id = (resumed or {}).get("final_model_id") or _model_id(run_key)
     checkpoints.mark(final_model_id=model_id)  # a kill from here on: the rerun saves this same model
@@ -280,6 +299,9 @@ def _train_recipes(dataset_dir: str | Path, model_root: str | Path, config: Trai
     from argus_core.model import serving
 
     model_root = Path(model_root)
+    rank = distributed.global_rank(config.devices)
+    if rank != 0:
+        log = _quiet
     if not config.fresh and registry.champion_model_id(model_root):
         champion = artifacts.load(model_root / registry.champion_model_id(model_root))
         hp = artifacts.decode(champion.config.get("hparams", {}))
@@ -301,11 +323,15 @@ def _train_recipes(dataset_dir: str | Path, model_root: str | Path, config: Trai
             log(f"  recipe {number} cannot train here: {exc}")
             tried.append({**recipe, "validation_mase": None, "error": str(exc)[:300]})
             continue
+        if result.rank != 0:  # another rank trains each recipe beside rank 0, which scores and keeps one
+            continue
         table = serving.load(result.path)
         score = table.validation_mase() if table is not None else float("nan")
         log(f"  recipe {number}: validation MASE {score:.3f} (geometric mean over series), {result.seconds:.0f} s")
         tried.append({**recipe, "validation_mase": score if math.isfinite(score) else None,
                       "seconds": round(result.seconds, 1), "model_id": result.model_id, "path": result.path})
+    if rank != 0:
+        return TrainResult("", Path(), math.nan, 0, 0, 0.0, None, False, "", rank=rank)
     scored = [t for t in tried if t.get("validation_mase") is not None]
     trained = [t for t in tried if "model_id" in t]
     if not trained:
@@ -518,7 +544,9 @@ def _window_loaders(prepared: pd.DataFrame, spec: ModelSpec, parameters: dict, n
     common = dict(spec=spec, parameters=datasets.reusable(parameters), x_reals=list(network.hparams.x_reals),
                   categoricals=list(network.hparams.x_categoricals), batch_size=config.batch_size)
     train = WindowBatches(prepared, last_start=last_train, shuffle=True, seed=config.seed,
-                          incidents=incidents, incident_share=config.incident_share, **common)
+                          incidents=incidents, incident_share=config.incident_share, shard=True, **common)
+    # validation is not sharded: every rank scores the same windows with the same weights, so early
+    # stopping and the best weights agree across ranks without a reduction of the loss
     validation = WindowBatches(prepared, first_start=cut, shuffle="once", seed=config.seed + 1, **common)
     return (torch.utils.data.DataLoader(train, batch_size=None),
             torch.utils.data.DataLoader(validation, batch_size=None))
@@ -575,9 +603,15 @@ def _history_steps(frame: pd.DataFrame, spec: ModelSpec, config: TrainConfig) ->
 
 
 def _run_key(dataset_dir: str | Path, manifest: dict, config: TrainConfig) -> str:
-    settings = {k: v for k, v in asdict(config).items() if k not in ("time_limit_minutes", "threads")}
+    # a run resumes on another number of devices, threads or time limit
+    settings = {k: v for k, v in asdict(config).items()
+                if k not in ("time_limit_minutes", "threads", "devices", "num_nodes", "strategy", "accelerator")}
     payload = json.dumps([str(Path(dataset_dir).resolve()), store.fingerprint(manifest), settings], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _quiet(line: str) -> None:
+    """The log of a training process other than rank 0's: Lightning's warnings still reach stderr."""
 
 
 def _model_id(run_key: str) -> str:
