@@ -51,7 +51,10 @@ with ui.guard("the server detail"):
     simple = {m: by for m, by in detail.served_by.items() if by != "TFT"}
     st.caption("Forecast by: " + (", ".join(f"{m} {by}" for m, by in simple.items()) + "; the TFT for the rest"
                                   if simple else "the TFT for every metric")
-               + " (chosen per series on the validation window before the hold-out).")
+               + " (chosen per series on the validation window before the hold-out). Model: "
+               + (f"{detail.own_model}, this server's own (fine-tuned from {view.model_id} on its history; "
+                  "it beat the fleet model on the server's hold-out)." if detail.own_model
+                  else f"the fleet model {view.model_id}."))
     st.plotly_chart(charts.metric_grid(detail.history, detail.quantiles, detail.risk, metrics,
                                        dashboard.server_thresholds(view, server)),
                     key="detail-metrics")

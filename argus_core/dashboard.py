@@ -322,6 +322,7 @@ class ServerDetail:
     skipped_reason: str | None = None
     deviation: pd.DataFrame | None = None  # timestamp, deviation, tau_fast, tau_persist, abnormal (None: no detector)
     served_by: dict[str, str] = field(default_factory=dict)  # metric -> what forecasts it (model.serving)
+    own_model: str | None = None  # the server's own fine-tuned model (train --server), when it forecasts it
 
 
 def server_detail(view: FleetView, server: str) -> ServerDetail:
@@ -347,6 +348,7 @@ def server_detail(view: FleetView, server: str) -> ServerDetail:
         deviation=None if view.deviations is None else view.deviations[view.deviations[schema.SERVER] == server]
         [[schema.TIMESTAMP, "deviation", "tau_fast", "tau_persist", "abnormal"]].reset_index(drop=True),
         served_by=served_by(view.forecast, server, q[q[schema.SERVER] == server]["metric"].unique()),
+        own_model=view.forecast.forecast_by.get(server),
     )
 
 

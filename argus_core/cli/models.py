@@ -95,6 +95,10 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
                     default=defaults.strategy, help="Lightning's strategy for several processes (default: ddp)")
     tr.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default=defaults.accelerator,
                     help="auto: a GPU when torch sees one (default); cpu: the CPU even on a GPU machine")
+    tr.add_argument("--server", action="append", default=None, metavar="NAME",
+                    help="fine-tune a copy of the fleet champion (or --start-from) on this server's history and "
+                         "keep it as the server's own model when it beats the fleet model on the server's "
+                         "hold-out (repeat for several servers)")
     tr.add_argument("--webhook", default=os.environ.get("ARGUS_WEBHOOK"),
                     help="URL called (Slack-compatible JSON) when the run completes or fails")
     tr.add_argument("--run-id", type=int, default=None, help=argparse.SUPPRESS)  # set by the training console
@@ -220,6 +224,14 @@ def _train(args: argparse.Namespace) -> int:
         print("error: invalid training settings: " + "; ".join(problems), file=sys.stderr)
         return 2
     store.read_manifest(args.dataset)  # a clear error before the slow imports
+    if args.server:  # per-server fine-tuning: not a run of the run store
+        from argus_core.model.specialise import specialise
+
+        outcomes = specialise(args.dataset, args.models, args.server, config, log=lambda line: print(line, flush=True))
+        kept = [o for o in outcomes if o.kept]
+        print(f"{len(kept)} of {len(outcomes)} server(s) now have their own model"
+              + (": " + ", ".join(f"{o.server} ({o.model_id})" for o in kept) if kept else ""))
+        return 0
     if distributed.global_rank(config.devices) != 0:
         # another process of a multi-process training: rank 0 records the run and saves the model
         train(args.dataset, args.models, config, log=lambda line: None)
@@ -287,8 +299,10 @@ def _models_list(args: argparse.Namespace) -> int:
     for model_id, entry in sorted(reg["models"].items()):
         mark = "*" if model_id == reg.get("champion") else " "
         loss = entry.get("val_loss")
-        print(f"{mark} {model_id}  {entry.get('status', '?'):<9}  val loss {loss if loss is None else f'{loss:.4f}'}"
-              f"  {entry.get('created', '')}")
+        own = (f"  {entry['server']}'s own model (from {entry.get('fleet_model')})"
+               if entry.get("status") == "specialist" else "")
+        print(f"{mark} {model_id}  {entry.get('status', '?'):<10}  val loss {loss if loss is None else f'{loss:.4f}'}"
+              f"  {entry.get('created', '')}{own}")
     return 0
 
 

@@ -141,7 +141,10 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
                 "last_sample": snap.last_sample.get(name),
                 # what forecasts each metric: "tft", or the simple method or blend chosen on validation
                 "served_by": {str(m): snap.served_by.get(series_key(name, str(m)), "tft")
-                              for m in per_metric["metric"].astype(str)}}
+                              for m in per_metric["metric"].astype(str)},
+                # the model that forecasts this server: its own fine-tuned one (train --server), or the fleet's
+                "model_id": snap.forecast_by.get(name, snap.model_id),
+                "own_model": name in snap.forecast_by}
 
     @app.get("/api/v1/alerts", dependencies=[reader])
     def alerts(state: str | None = None) -> dict:

@@ -254,7 +254,7 @@ class Service:
             levels=levels, last_sample={str(k): v.isoformat() for k, v in last.items()},
             skipped={**result.skipped, **stale},
             model_error=self.model_error, accepted=accepted, every_seconds=self.settings.every.total_seconds(),
-            served_by=result.served_by)
+            served_by=result.served_by, forecast_by=result.forecast_by)
         snapshot.save(self.settings.state_dir, published)
         exporter.snapshot_text(published)  # rendered here, once, so no scrape waits for it
         changes = {s: (self.levels.get(s), level) for s, level in levels.items() if self.levels.get(s) != level}

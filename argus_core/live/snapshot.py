@@ -44,12 +44,13 @@ class Snapshot:
     accepted: int = 0  # rows stored by this cycle
     every_seconds: float = 300.0  # the service's cycle period (the dashboard's "late" banner)
     served_by: dict[str, str] = field(default_factory=dict)  # "server | metric" -> what forecasts it, if not the TFT
+    forecast_by: dict[str, str] = field(default_factory=dict)  # server -> its own model, where not the fleet model
 
     def meta(self) -> dict:
         return {k: getattr(self, k) for k in ("generation", "model_id", "data_end", "as_of", "created",
                                               "cycle_seconds", "horizon_seconds", "levels", "last_sample",
                                               "skipped", "model_error", "accepted", "every_seconds",
-                                              "served_by")}
+                                              "served_by", "forecast_by")}
 
 
 def save(state: Path, snapshot: Snapshot) -> None:

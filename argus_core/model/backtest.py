@@ -137,7 +137,7 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
             if s not in bands:  # baseline bands come from each series' in-sample part, once
                 sample = series_values[s, :starts_at(starts, name, windows)]
                 bands[s] = (change_quantiles(sample, horizon), change_quantiles(sample, season, only=True))
-            server, metric = _series(name, target, spec)
+            server, metric = series_of(name, target, spec)
             base = dict(server_name=server, metric=metric, profile=windows.profiles[s],
                         origin=windows.t0 + origin, step=np.arange(1, horizon + 1),
                         actual=series_values[s, origin:origin + horizon])
@@ -154,7 +154,7 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
         rows += _classical_rows(rows, windows, chosen, spec, classical, log)
 
     forecasts = _forecast_frame(rows, spec)
-    scales = _mase_scales(windows, spec, starts, season)
+    scales = mase_scales(windows, spec, starts, season)
     labels = incident_labels(manifest)
     summary = summarise(forecasts, scales, labels)
     summary.update(
@@ -367,7 +367,7 @@ def _forecast_frame(rows: list[dict], spec: ModelSpec) -> pd.DataFrame:
     return frame
 
 
-def _mase_scales(windows, spec: ModelSpec, starts: dict[str, int], season: int) -> dict[tuple, float]:
+def mase_scales(windows, spec: ModelSpec, starts: dict[str, int], season: int) -> dict[tuple, float]:
     """Per (server, metric): the in-sample mean absolute seasonal-naive error (the MASE scale)."""
     scales = {}
     unknown = list(spec.unknown_reals)
@@ -379,12 +379,12 @@ def _mase_scales(windows, spec: ModelSpec, starts: dict[str, int], season: int) 
             sample = values[s, :starts_at(starts, str(name), windows)]
             errors = np.abs(sample[season:] - sample[:-season])
             errors = errors[~np.isnan(errors)]
-            key = _series(str(name), target, spec)
+            key = series_of(str(name), target, spec)
             scales[key] = float(errors.mean()) if len(errors) else math.nan
     return scales
 
 
-def _series(name: str, target: str, spec: ModelSpec) -> tuple[str, str]:
+def series_of(name: str, target: str, spec: ModelSpec) -> tuple[str, str]:
     if spec.layout == "series":
         servers, metrics = layout.split_keys([name])
         return str(servers[0]), str(metrics[0])

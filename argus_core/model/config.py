@@ -70,6 +70,8 @@ class TrainConfig:
     num_nodes: int = 1
     strategy: str = "auto"  # "auto": DDP when devices x nodes > 1
     accelerator: str = "auto"  # "auto": a GPU when there is one; "cpu" forces the CPU
+    # train on this one server's rows only: per-server fine-tuning (``model.specialise``) sets it
+    server: str | None = None
 
 
 def to_json(config: TrainConfig) -> dict:
@@ -132,6 +134,8 @@ def check(config: TrainConfig) -> list[str]:
         problems.append("strategy must be auto, ddp or ddp_find_unused_parameters_true")
     if config.accelerator not in ACCELERATORS:
         problems.append("accelerator must be auto, cpu or gpu")
+    if config.server is not None and config.streaming:
+        problems.append("a server's own model is trained in standard mode (drop --streaming)")
     if processes(config) > 1 and config.streaming:
         problems.append("streaming training runs in one process (drop --streaming, or train on one device)")
     if processes(config) > 1 and config.find_lr != "off":

@@ -3,8 +3,11 @@
     {"champion": "tft-...", "history": ["tft-older", ...],
      "models": {"tft-...": {"created": "...", "val_loss": 0.41, "dataset": "...", "status": "champion"}}}
 
-``history`` holds earlier champions, newest last; roll back pops it. Every change is written to
-a temporary file and renamed over the registry, so readers see the old or the new file whole.
+``history`` holds earlier champions, newest last; roll back pops it. ``specialists`` maps a fleet
+model to the servers that have their own fine-tuned copy of it (``train --server``):
+``{"tft-fleet": {"web-03": "tft-..."}}``; forecasts by that fleet model use them for those servers.
+Every change is written to a temporary file and renamed over the registry, so readers see the old
+or the new file whole.
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ def read(model_root: str | Path) -> dict:
                          "restore it from a backup, or move it away and register models again")
     registry.setdefault("history", [])
     registry.setdefault("models", {})
+    registry.setdefault("specialists", {})
     if not isinstance(registry["models"], dict) or not isinstance(registry["history"], list) \
-            or not isinstance(registry.get("champion"), str | None):
+            or not isinstance(registry.get("champion"), str | None) \
+            or not all(isinstance(v, dict) for v in (registry["specialists"] or {}).values()):
         raise ArgusError(f"the model registry {path} is malformed: expected champion (a model id or null), "
                          "history (a list) and models (an object)")
     return registry
@@ -60,10 +65,35 @@ def register(model_root: str | Path, model_id: str, summary: dict) -> bool:
     return became_champion
 
 
+def add_specialist(model_root: str | Path, fleet_id: str, server: str, model_id: str, summary: dict) -> str | None:
+    """Register ``model_id`` as ``server``'s own fine-tuned copy of fleet model ``fleet_id``; returns
+    the specialist it replaces (kept on disk, marked retired), if any."""
+    registry = read(model_root)
+    if fleet_id not in registry["models"]:
+        raise ModelNotFound(f"no model {fleet_id!r} in {model_root}; see `python -m argus_core models list`")
+    per_server = registry["specialists"].setdefault(fleet_id, {})
+    replaced = per_server.get(server)
+    if replaced in registry["models"]:
+        registry["models"][replaced]["status"] = "retired"
+    registry["models"][model_id] = {**summary, "status": "specialist", "server": server, "fleet_model": fleet_id}
+    per_server[server] = model_id
+    _write(model_root, registry)
+    return replaced
+
+
+def specialists(model_root: str | Path, fleet_id: str) -> dict[str, str]:
+    """server -> its own model, for forecasts by fleet model ``fleet_id`` (empty when none)."""
+    return dict(read(model_root)["specialists"].get(fleet_id) or {})
+
+
 def promote(model_root: str | Path, model_id: str) -> dict:
     registry = read(model_root)
     if model_id not in registry["models"] or not (Path(model_root) / model_id).is_dir():
         raise ModelNotFound(f"no model {model_id!r} in {model_root}; see `python -m argus_core models list`")
+    entry = registry["models"][model_id]
+    if entry.get("status") == "specialist" or entry.get("fleet_model"):
+        raise ArgusError(f"model {model_id} is {entry.get('server')!r}'s own fine-tuned copy of "
+                         f"{entry.get('fleet_model')}: it forecasts that server only and cannot be the fleet champion")
     current = registry.get("champion")
     if current == model_id:
         return registry

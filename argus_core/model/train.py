@@ -28,7 +28,7 @@ import pandas as pd
 
 from argus_core import atomic
 from argus_core.data import schema, store
-from argus_core.errors import ArgusError, SettingsError
+from argus_core.errors import ArgusError, DatasetError, SettingsError
 from argus_core.model import artifacts, datasets, distributed, layout, registry
 from argus_core.model import inputs as forecast_inputs
 from argus_core.model.callbacks import Checkpoints, ProgressLine, ThreadGovernor
@@ -93,6 +93,10 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         manifest.get("step", schema.DEFAULT_STEP), thresholds=thresholds_of(manifest),
         layout=layout_of(config, manifest))
     frame = None if config.streaming else store.read(dataset_dir)
+    if config.server is not None:  # one server's own model (model.specialise)
+        frame = frame[frame[schema.SERVER].astype(str) == config.server].reset_index(drop=True)
+        if frame.empty:
+            raise DatasetError(f"no server named {config.server!r} in {dataset_dir}")
     base_spec = replace(base_spec, seasonal_lags=() if frame is None else seasonal_lags_for(
         config.seasonal_inputs, base_spec.step, config.horizon, _history_steps(frame, base_spec, config),
         config.encoder_length))
@@ -233,7 +237,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         "dataset": str(Path(dataset_dir).resolve()),
         "data_span": list(span),
         "data_fingerprint": store.fingerprint(manifest),
-        "servers": sorted(manifest.get("servers", {})),
+        "servers": [config.server] if config.server is not None else sorted(manifest.get("servers", {})),
         "layout": spec.layout,
         "holdout": config.holdout,
         # where each series' hold-out starts (what `backtest` scores): never trained on
@@ -254,8 +258,11 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     if not artifacts.is_complete(path):  # a rerun after a kill between the save and the registration
         path = artifacts.save(model_root, model_id, network, spec, parameters, asdict(config), info, table)
     # a streaming run reads a few days at a time: so does its detector (the last two days)
-    _fit_anomaly(dataset_dir, path, log, days=2.0 if config.streaming else None)
-    if model_id in registry.read(model_root).get("models", {}):  # registered before a kill: not twice
+    if config.server is None:  # a server's own model: the fleet model's detector scores it
+        _fit_anomaly(dataset_dir, path, log, days=2.0 if config.streaming else None)
+    if config.server is not None:  # registered by model.specialise once it has beaten the fleet model
+        became_champion = False
+    elif model_id in registry.read(model_root).get("models", {}):  # registered before a kill: not twice
         became_champion = registry.champion_model_id(model_root) == model_id
     else:
         became_champion = registry.register(model_root, model_id, {
@@ -264,8 +271,8 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         })
     checkpoints.clear()
     log(f"saved {model_id} (best val loss {progress.best:.4f}) to {path}"
-        + ("; it is the champion (first model)" if became_champion else "; promote it with "
-           f"`python -m argus_core models promote {model_id}`"))
+        + ("; it is the champion (first model)" if became_champion else "" if config.server is not None
+           else f"; promote it with `python -m argus_core models promote {model_id}`"))
     return TrainResult(model_id, path, progress.best, info["epochs"], info["steps"], seconds, resumed,
                        became_champion, device)
 
