@@ -34,7 +34,8 @@ class WindowBatches(torch.utils.data.IterableDataset):
                  categoricals: list[str], batch_size: int, complete: bool = True,
                  first_start: int | dict[str, int] | None = None,
                  last_start: int | dict[str, int] | None = None, shuffle: bool | str = True, seed: int = 0,
-                 incidents: pd.DataFrame | None = None, incident_share: float = 0.0, shard: bool = False) -> None:
+                 incidents: pd.DataFrame | None = None, incident_share: float = 0.0, shard: bool = False,
+                 device: str | None = None) -> None:
         self.spec, self.parameters = spec, parameters
         # shard: in a multi-process training, each rank takes every world-th window of one order
         # that all ranks draw alike (same seed), so the ranks' windows never overlap
@@ -86,6 +87,23 @@ class WindowBatches(torch.utils.data.IterableDataset):
             self.windows = self.windows[self.rng.permutation(len(self.windows))]
         self.incident_share = incident_share
         self.hot = self._incident_windows(incidents, list(names)) if incident_share > 0 else np.empty(0, int)
+        self.device = None
+        if device is not None:
+            self._to_device(device, complete)
+
+    def _to_device(self, device: str, complete: bool) -> None:
+        """Keep every array a batch reads on ``device`` (the whole 90-server x 30-day fleet is a few
+        tens of MB), so a batch is gathered there by indexing, with no per-batch host work."""
+        if not complete:
+            raise ValueError("batches are gathered on a device for complete windows only (training, validation)")
+        self.device = torch.device(device)
+        put = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
+        self._values = put(self.values)
+        self._lagged = put(self.lagged) if self.lagged is not None else None
+        self._calendar = {name: put(column.astype(np.float32)) for name, column in self.calendar.items()}
+        self._codes = forecast_inputs.profile_codes(self.profiles, self.parameters).to(self.device)
+        self._windows = put(self.windows.astype(np.int64))
+        self._span = torch.arange(self.spec.encoder_length + self.spec.horizon, device=self.device)
 
     def __len__(self) -> int:
         rank, world = distributed.shard() if self.shard else (0, 1)
@@ -103,6 +121,15 @@ class WindowBatches(torch.utils.data.IterableDataset):
                 self._hot_rng = np.random.default_rng([self.seed, rank])
             hot_rng = self._hot_rng
         hot_per_batch = int(round(self.incident_share * self.batch_size)) if len(self.hot) else 0
+        if self.device is not None:  # the epoch's order goes to the device once; batches are cut there
+            order = order.copy()
+            for start in range(0, len(order), self.batch_size) if hot_per_batch else ():
+                size = min(hot_per_batch, len(order) - start)
+                order[start:start + size] = hot_rng.choice(self.hot, size=size)
+            on_device = torch.from_numpy(order.astype(np.int64)).to(self.device)
+            for start in range(0, len(order), self.batch_size):
+                yield self.batch(self._windows[on_device[start:start + self.batch_size]])
+            return
         for start in range(0, len(order), self.batch_size):
             chosen = order[start:start + self.batch_size].copy()
             if hot_per_batch:
@@ -153,26 +180,49 @@ class WindowBatches(torch.utils.data.IterableDataset):
                                      self.x_reals, self.categoricals)
         return x, values, scales
 
-    def batch(self, chosen: np.ndarray) -> tuple[dict, tuple[list[torch.Tensor], list[torch.Tensor] | None]]:
+    def device_inputs(self, chosen: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
+        """``window_inputs`` gathered on the device from (series, window start) rows already there.
+        Complete windows only: they have no gaps to fill."""
+        spec = self.spec
+        steps = chosen[:, 1:2] + self._span[None, :]  # (B, span)
+        series = chosen[:, :1]
+        values = self._values[series, steps]  # (B, span, U)
+        scales = torch.ones(len(chosen), dtype=torch.float32, device=self.device)
+        if spec.layout == "series":  # layout.window_scale, in torch
+            encoder = values[:, :spec.encoder_length, 0]
+            spread = torch.std(encoder, dim=1, unbiased=False)
+            scales = torch.clamp(torch.maximum(spread, 0.02 * encoder.mean(dim=1).abs()), min=1e-3)
+            values = values / scales[:, None, None]
+        calendar = {name: column[steps] for name, column in self._calendar.items()}
+        if self._lagged is not None:
+            lagged = self._lagged[series, steps] / scales[:, None, None]
+            calendar.update({name: lagged[:, :, i] for i, name in enumerate(spec.lag_inputs)})
+        x = forecast_inputs.assemble(values, calendar, self._codes[chosen[:, 0]], spec, self.parameters,
+                                     self.x_reals, self.categoricals)
+        return x, values, scales
+
+    def batch(self, chosen) -> tuple[dict, tuple[list[torch.Tensor], list[torch.Tensor] | None]]:
+        """One training batch from (series, window start) rows: a numpy array (gathered on the host),
+        or a tensor on the batches' device (gathered there)."""
         spec = self.spec
         enc = spec.encoder_length
-        x, values, _ = self.window_inputs(chosen)
+        x, values, _ = self.device_inputs(chosen) if torch.is_tensor(chosen) else self.window_inputs(chosen)
+        values = torch.as_tensor(values)
         if spec.layout == "series":
             # a flat window followed by a spike is thousands of its own spreads away: one such
             # window would swamp a batch's loss, so targets are limited to +-CLIP spreads of the level
-            level = values[:, :enc, :].mean(axis=1, keepdims=True)
-            values[:, enc:] = np.clip(values[:, enc:], level - CLIP, level + CLIP)
+            level = values[:, :enc, :].mean(dim=1, keepdim=True)
+            values[:, enc:] = torch.clamp(values[:, enc:], level - CLIP, level + CLIP)
         unknown = list(spec.unknown_reals)
-        y = [torch.from_numpy(np.ascontiguousarray(values[:, enc:, unknown.index(t)])) for t in spec.targets]
+        y = [values[:, enc:, unknown.index(t)].contiguous() for t in spec.targets]
         # what the model's training step logs from (encoder targets feed its MASE-style metrics)
-        x["encoder_target"] = [torch.from_numpy(np.ascontiguousarray(values[:, :enc, unknown.index(t)]))
-                               for t in spec.targets]
+        x["encoder_target"] = [values[:, :enc, unknown.index(t)].contiguous() for t in spec.targets]
         if len(spec.targets) == 1:  # one target: tensors, not lists of one
             y, x["encoder_target"] = y[0], x["encoder_target"][0]
         x["decoder_target"] = y
-        steps = chosen[:, 1:2] + np.arange(enc + spec.horizon)[None, :]
-        x["decoder_time_idx"] = torch.from_numpy(self.t0 + steps[:, enc:])
-        x["groups"] = torch.from_numpy(chosen[:, :1].astype(np.int64))
+        chosen = torch.as_tensor(chosen, device=values.device)
+        x["decoder_time_idx"] = self.t0 + chosen[:, 1:2] + torch.arange(enc, enc + spec.horizon, device=values.device)
+        x["groups"] = chosen[:, :1].to(torch.int64)
         weight = None
         if spec.loss_scale == "window" and len(spec.targets) > 1:
             # each window's errors in units of the scale its normaliser used (argus_core.losses)

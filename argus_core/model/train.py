@@ -34,7 +34,7 @@ from argus_core.model import inputs as forecast_inputs
 from argus_core.model.callbacks import Checkpoints, ProgressLine, ThreadGovernor
 from argus_core.model.config import TrainConfig, check, processes
 from argus_core.model.spec import ModelSpec, seasonal_lags_for, spec_for, with_spreads
-from argus_core.model.streaming import streaming_loaders
+from argus_core.model.streaming import streaming_loaders, streaming_parameters
 from argus_core.model.threads import use_threads
 
 Log = Callable[[str], None]
@@ -85,6 +85,12 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     warnings.filterwarnings("ignore", ".*sync_dist=True.*")
     warnings.filterwarnings("ignore", ".*`IterableDataset` has `__len__` defined.*")
 
+    accelerator_is_gpu = config.accelerator != "cpu" and torch.cuda.is_available()
+    if config.accelerator == "gpu" and not accelerator_is_gpu:
+        raise SettingsError("--accelerator gpu: torch sees no GPU here (a CPU build of torch, or no CUDA device)")
+    # a GPU run keeps its training windows on its GPU (each process of a DDP run on its own one)
+    batch_device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0') or 0)}" if accelerator_is_gpu else None
+
     manifest = store.read_manifest(dataset_dir)
     model_root = Path(model_root)
     artifacts.remove_stale_staging(model_root)  # a kill during a save leaves its temporary directory
@@ -122,8 +128,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     if config.streaming:
         if per_series:
             raise ArgusError("streaming training covers the wide layout without a hold-out; drop --streaming")
-        train_loader, val_loader, parameters, span, spec = streaming_loaders(dataset_dir, manifest, spec, config,
-                                                                        parameters)
+        parameters, spec, span = streaming_parameters(dataset_dir, manifest, spec, config, parameters)
     else:
         prepared = layout.prepare(frame, spec)  # DatasetError when a metric the model needs is missing
         if not spec.target_spreads:
@@ -142,10 +147,12 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
             val_loader = val_ds.to_dataloader(train=False, batch_size=config.batch_size, num_workers=0)
 
     network = build_network(parameters, spec, config)
-    if not config.streaming and forecast_inputs.supported(parameters):
+    if config.streaming:  # one day partition at a time, cut by Argus's own batches
+        train_loader, val_loader = streaming_loaders(dataset_dir, manifest, spec, config, parameters, network)
+    elif forecast_inputs.supported(parameters):
         # same windows and numbers as the stock dataset, gathered per batch instead of per sample
         train_loader, val_loader = _window_loaders(prepared, spec, parameters, network, config,
-                                                   validation_start, _incidents(dataset_dir, spec))
+                                                   validation_start, _incidents(dataset_dir, spec), batch_device)
     elif per_series:
         raise ArgusError("these dataset parameters cannot be trained per series")
     if champion is not None:
@@ -175,9 +182,6 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         checkpoints,
         *(extra_callbacks or []),
     ]
-    accelerator_is_gpu = config.accelerator != "cpu" and torch.cuda.is_available()
-    if config.accelerator == "gpu" and not accelerator_is_gpu:
-        raise SettingsError("--accelerator gpu: torch sees no GPU here (a CPU build of torch, or no CUDA device)")
     if threads > 1 and not accelerator_is_gpu and world == 1:  # a busy core would stall every multi-threaded step
         callbacks.append(ThreadGovernor(threads, log))
     trainer = pl.Trainer(
@@ -541,7 +545,8 @@ def _stamp(time_idx: int, spec: ModelSpec) -> str:
 
 
 def _window_loaders(prepared: pd.DataFrame, spec: ModelSpec, parameters: dict, network,
-                    config: TrainConfig, first_validation_start: int | dict[str, int], incidents: pd.DataFrame):
+                    config: TrainConfig, first_validation_start: int | dict[str, int], incidents: pd.DataFrame,
+                    device: str | None = None):
     import torch
 
     from argus_core.model.batches import WindowBatches
@@ -549,7 +554,7 @@ def _window_loaders(prepared: pd.DataFrame, spec: ModelSpec, parameters: dict, n
     cut = first_validation_start
     last_train = ({k: v - spec.horizon for k, v in cut.items()} if isinstance(cut, dict) else cut - spec.horizon)
     common = dict(spec=spec, parameters=datasets.reusable(parameters), x_reals=list(network.hparams.x_reals),
-                  categoricals=list(network.hparams.x_categoricals), batch_size=config.batch_size)
+                  categoricals=list(network.hparams.x_categoricals), batch_size=config.batch_size, device=device)
     train = WindowBatches(prepared, last_start=last_train, shuffle=True, seed=config.seed,
                           incidents=incidents, incident_share=config.incident_share, shard=True, **common)
     # validation is not sharded: every rank scores the same windows with the same weights, so early
