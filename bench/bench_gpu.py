@@ -1,5 +1,7 @@
-"""GPU training figures: throughput of the shipped-size TFT in fp32 and bf16 mixed precision,
-beside the same machine's CPU, and a full fresh training run with the shipped model's settings.
+"""GPU training figures: throughput of the shipped-size TFT in fp32 and bf16 mixed precision at
+batch 64 to 4,096 with the batches cut on the GPU (and once on the host, the route before), beside
+the same machine's CPU at one thread and at several, and full fresh training runs with the shipped
+model's settings at batch 64 and 1,024.
 
     .venv/bin/python bench/bench_gpu.py [--models models] [--full-epochs 12] [--skip-full]
 
@@ -32,8 +34,10 @@ from argus_core.model.train import TrainConfig, build_network, train  # noqa: E4
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def throughput(model: artifacts.LoadedModel, accelerator: str, precision: str, batch: int, steps: int) -> float:
-    """Samples/s of a Lightning fit fed by Argus's batch gatherer; the first 3 steps are not timed."""
+def throughput(model: artifacts.LoadedModel, accelerator: str, precision: str, batch: int, steps: int,
+               on_device: bool = True) -> float:
+    """Samples/s of a Lightning fit fed by Argus's batch gatherer (on the GPU itself when
+    ``on_device``, as `train` does there; on the host otherwise); the first 3 steps are not timed."""
     import lightning.pytorch as pl
 
     spec = model.spec
@@ -42,7 +46,8 @@ def throughput(model: artifacts.LoadedModel, accelerator: str, precision: str, b
     hidden = artifacts.decode(model.config["hparams"])["hidden_size"]
     net = build_network(model.dataset_parameters, spec, TrainConfig(hidden_size=hidden))
     windows = WindowBatches(prepared, spec, datasets.reusable(model.dataset_parameters), list(net.hparams.x_reals),
-                            list(net.hparams.x_categoricals), batch_size=batch)
+                            list(net.hparams.x_categoricals), batch_size=batch,
+                            device="cuda" if accelerator == "gpu" and on_device else None)
     warmup = 3
 
     class Clock(pl.Callback):
@@ -73,7 +78,8 @@ def main() -> None:
     parser.add_argument("--full-epochs", type=int, default=12)
     parser.add_argument("--skip-full", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
-    parser.add_argument("--full-batches", default="64", help="batch sizes of the full runs, comma-separated")
+    parser.add_argument("--full-batches", default="64,1024", help="batch sizes of the full runs, comma-separated "
+                        "(the learning rate scaled by the square root of batch / 64, as `train --batch-size auto`)")
     args = parser.parse_args()
 
     if not torch.cuda.is_available():
@@ -95,13 +101,21 @@ def print_throughput(model: artifacts.LoadedModel, steps: int) -> None:
     spec = model.spec
     print(f"\n## Training throughput, model {model.model_id} (encoder {spec.encoder_length}, horizon {spec.horizon}),"
           f" {steps} timed steps")
-    print(f"{'device':>6} {'precision':>11} {'batch':>6} {'samples/s':>10} {'vs CPU':>7}")
+    print("| device | batches cut on | precision | batch | samples/s | vs CPU (1 thread) |")
+    print("| --- | --- | --- | ---: | ---: | ---: |")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    one = throughput(model, "cpu", "32-true", 64, max(4, steps // 4))
+    torch.set_num_threads(threads)
     cpu = throughput(model, "cpu", "32-true", 64, max(4, steps // 4))
-    print(f"{'cpu':>6} {'32-true':>11} {64:>6} {cpu:>10.1f} {1.0:>6.1f}x")
-    for batch in (64, 256, 1024):
+    print(f"| cpu, 1 thread | host | 32-true | 64 | {one:.1f} | 1.0x |")
+    print(f"| cpu, {threads} threads | host | 32-true | 64 | {cpu:.1f} | {cpu / one:.1f}x |")
+    for batch in (64, 256, 1024, 4096):
         for precision in ("32-true", "bf16-mixed"):
             rate = throughput(model, "gpu", precision, batch, steps)
-            print(f"{'gpu':>6} {precision:>11} {batch:>6} {rate:>10.1f} {rate / cpu:>6.1f}x", flush=True)
+            print(f"| gpu | device | {precision} | {batch:,} | {rate:.1f} | {rate / one:.1f}x |", flush=True)
+    host = throughput(model, "gpu", "bf16-mixed", 1024, steps, on_device=False)  # the route before this one
+    print(f"| gpu | host | bf16-mixed | 1,024 | {host:.1f} | {host / one:.1f}x |", flush=True)
 
 
 def full_runs(epochs: int, batches: list[int]) -> None:
@@ -111,8 +125,9 @@ def full_runs(epochs: int, batches: list[int]) -> None:
         store.write_dataset(dataset, sim.frame, kind="simulated", incidents=sim.incidents,
                             extra={"generator": sim.settings})
         for batch in batches:
-            config = TrainConfig(fresh=True, epochs=epochs, batch_size=batch,
-                                 batches_per_epoch=100 * 64 // batch, val_batches=30 * 64 // batch)
+            config = TrainConfig(fresh=True, epochs=epochs, batch_size=batch, recipe="given",
+                                 learning_rate=TrainConfig().learning_rate * (batch / 64) ** 0.5,
+                                 batches_per_epoch=max(1, 100 * 64 // batch), val_batches=max(1, 30 * 64 // batch))
             print(f"\n## Full fresh training, {epochs} epochs of 6,400 windows, batch {batch}, bf16-mixed")
             started = time.perf_counter()
             result = train(dataset, Path(tmp) / f"models-{batch}", config, log=lambda line: print("  " + line))

@@ -24,7 +24,8 @@ EVERY_FIELD_CHANGED = TrainConfig(
     encoder_length=48, horizon=12, validation_fraction=0.2, incident_share=0.4, seed=5, threads=1,
     checkpoint_minutes=0.5, time_limit_minutes=3.0, layout="wide", holdout=0.1, start_from="tft-x",
     loss_scale="global", center="recent", seasonal_inputs="week", recipe="auto",
-    accumulate=3, find_lr="use",
+    accumulate=3, find_lr="use", devices=2, num_nodes=2, strategy="ddp", accelerator="cpu", server="db-1",
+    batch_size_auto=True,
 )
 
 

@@ -297,3 +297,20 @@ def test_batches_gathered_on_the_device_match_the_host_ones(kind):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
         assert (w_host is None) == (w_dev is None)
     assert np.isfinite(routes["cpu"][0][0]["encoder_cont"].numpy()).all()
+
+
+def test_batch_size_auto_keeps_the_cpu_batch_and_refuses_words(tmp_path, capsys):
+    """`--batch-size auto` trains at 64 windows on the CPU (1,024 and a scaled learning rate only on a
+    GPU); a batch size that is neither a number nor auto is refused by name."""
+    models = tmp_path / "models"
+    args = [a for a in TINY_ARGS]
+    args[args.index("--batch-size") + 1] = "auto"
+    assert main(["train", "--dataset", str(DEMO), "--models", str(models), *args, "--seasonal-inputs", "none",
+                 "--accelerator", "cpu"]) == 0
+    capsys.readouterr()
+    training = json.loads((models / registry.champion_model_id(models) / "config.json").read_text())["training"]
+    assert training["batch_size"] == 64 and training["batch_size_auto"] is True
+    assert training["learning_rate"] == TrainConfig().learning_rate
+    with pytest.raises(SystemExit):
+        main(["train", "--dataset", str(DEMO), "--models", str(models), "--batch-size", "lots"])
+    assert "'lots' is neither a whole number nor auto" in capsys.readouterr().err

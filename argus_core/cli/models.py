@@ -39,7 +39,9 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--dataset", required=True, type=Path)
     tr.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="models directory (default: models)")
     tr.add_argument("--epochs", type=int, default=defaults.epochs)
-    tr.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    tr.add_argument("--batch-size", type=_batch, default=defaults.batch_size,
+                    help=f"windows per batch (default {defaults.batch_size}), or auto: {defaults.batch_size} on the "
+                         "CPU, 1,024 on a GPU with the learning rate scaled by the square root of the ratio")
     tr.add_argument("--hidden-size", type=int, default=None,
                     help=f"network width (default: the recipe's; {defaults.hidden_size} with --recipe given)")
     tr.add_argument("--learning-rate", type=_rate, default=defaults.learning_rate,
@@ -189,7 +191,8 @@ def training_config(args: argparse.Namespace):
     config = TrainConfig(
         recipe=recipe, accumulate=args.accumulate, epochs=args.epochs,
         find_lr="only" if args.find_lr else "use" if args.learning_rate == "auto" else "off",
-        batch_size=args.batch_size,
+        batch_size=defaults.batch_size if args.batch_size == "auto" else args.batch_size,
+        batch_size_auto=args.batch_size == "auto",
         hidden_size=args.hidden_size if args.hidden_size is not None else defaults.hidden_size,
         learning_rate=defaults.learning_rate if args.learning_rate == "auto" else args.learning_rate,
         batches_per_epoch=args.batches_per_epoch, max_steps=args.max_steps,
@@ -356,6 +359,16 @@ def print_model_status(models: Path, dataset: Path | None) -> None:
     for row in odd.head(10).itertuples(index=False):
         print(printable(f"    {row.server_name:<12} deviation {row.deviation:.1f} (fast threshold {row.tau_fast:.1f}); "
                         f"off: {row.drivers}"))
+
+
+def _batch(text: str) -> int | str:
+    """``--batch-size``: a whole number, or "auto" (larger on a GPU)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a whole number nor auto") from None
 
 
 def _rate(text: str) -> float | str:

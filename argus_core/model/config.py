@@ -18,6 +18,7 @@ CENTERS = ("mean", "last", "recent")
 SEASONAL_INPUTS = ("auto", "none", "day", "week")
 ACCELERATORS = ("auto", "cpu", "gpu")
 STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true")
+GPU_BATCH = 1024  # what ``batch_size_auto`` trains with on a GPU
 NEW_MODEL_CENTER = "mean"  # where a new model centres its windows when ``center`` is None
 
 
@@ -25,6 +26,9 @@ NEW_MODEL_CENTER = "mean"  # where a new model centres its windows when ``center
 class TrainConfig:
     epochs: int = 20
     batch_size: int = 64
+    # "auto" batch: on a GPU, GPU_BATCH windows per batch and the learning rate times
+    # sqrt(GPU_BATCH / batch_size) (64 windows leave most of a GPU idle); on the CPU, batch_size
+    batch_size_auto: bool = False
     hidden_size: int = 32  # 32 learns the fleet's rhythms; 8 is enough for tests
     attention_heads: int = 2
     dropout: float = 0.1

@@ -32,7 +32,7 @@ from argus_core.errors import ArgusError, DatasetError, SettingsError
 from argus_core.model import artifacts, datasets, distributed, layout, registry
 from argus_core.model import inputs as forecast_inputs
 from argus_core.model.callbacks import Checkpoints, ProgressLine, ThreadGovernor
-from argus_core.model.config import TrainConfig, check, processes
+from argus_core.model.config import GPU_BATCH, TrainConfig, check, processes
 from argus_core.model.spec import ModelSpec, seasonal_lags_for, spec_for, with_spreads
 from argus_core.model.streaming import streaming_loaders, streaming_parameters
 from argus_core.model.threads import use_threads
@@ -88,6 +88,11 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     accelerator_is_gpu = config.accelerator != "cpu" and torch.cuda.is_available()
     if config.accelerator == "gpu" and not accelerator_is_gpu:
         raise SettingsError("--accelerator gpu: torch sees no GPU here (a CPU build of torch, or no CUDA device)")
+    if config.batch_size_auto and accelerator_is_gpu and config.batch_size < GPU_BATCH:
+        scaled = config.learning_rate * math.sqrt(GPU_BATCH / config.batch_size)
+        log(f"batch size auto on a GPU: {GPU_BATCH} windows per batch, learning rate {config.learning_rate:.1e} -> "
+            f"{scaled:.1e} (scaled by the square root of {GPU_BATCH // config.batch_size})")
+        config = replace(config, batch_size=GPU_BATCH, learning_rate=scaled)
     # a GPU run keeps its training windows on its GPU (each process of a DDP run on its own one)
     batch_device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0') or 0)}" if accelerator_is_gpu else None
 
