@@ -268,7 +268,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         path = artifacts.save(model_root, model_id, network, spec, parameters, asdict(config), info, table)
     # a streaming run reads a few days at a time: so does its detector (the last two days)
     if config.server is None:  # a server's own model: the fleet model's detector scores it
-        _fit_anomaly(dataset_dir, path, log, days=2.0 if config.streaming else None)
+        _fit_anomaly(dataset_dir, path, log, days=2.0 if config.streaming else ANOMALY_DAYS)
     if config.server is not None:  # registered by model.specialise once it has beaten the fleet model
         became_champion = False
     elif model_id in registry.read(model_root).get("models", {}):  # registered before a kill: not twice
@@ -392,6 +392,12 @@ def _train_recipes(dataset_dir: str | Path, model_root: str | Path, config: Trai
 
 
 # --- pieces -------------------------------------------------------------------------------------------
+
+# the abnormal-now detector learns nominal behaviour from at most the last 30 days: a month holds
+# every daily and weekly rhythm, and the whole of a 1,000-server x 60-day dataset, read again beside
+# the training data, took the process past 23 GB (killed on this 24 GB machine)
+ANOMALY_DAYS = 30.0
+
 
 def _fit_anomaly(dataset_dir: str | Path, model_dir: Path, log: Log, days: float | None = None) -> None:
     """The abnormal-now detector, fitted on the same data and saved beside the model; a dataset
