@@ -314,3 +314,26 @@ def test_batch_size_auto_keeps_the_cpu_batch_and_refuses_words(tmp_path, capsys)
     with pytest.raises(SystemExit):
         main(["train", "--dataset", str(DEMO), "--models", str(models), "--batch-size", "lots"])
     assert "'lots' is neither a whole number nor auto" in capsys.readouterr().err
+
+
+def test_each_launcher_s_process_knows_its_rank(monkeypatch):
+    """Lightning's own launcher, torchrun and SLURM each say differently which process this is;
+    only rank 0 records the run and saves the model, and each process trains on its own GPU."""
+    from argus_core.model import distributed
+
+    for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"):
+        monkeypatch.delenv(name, raising=False)
+    assert distributed.global_rank(4) == 0 and distributed.local_rank() == 0  # alone, or Lightning's rank 0
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    monkeypatch.setenv("NODE_RANK", "1")
+    assert distributed.global_rank(4) == 6 and distributed.local_rank() == 2  # Lightning's child, second node
+    monkeypatch.setenv("RANK", "5")
+    assert distributed.global_rank(4) == 5  # torchrun says it outright
+    for name in ("RANK", "LOCAL_RANK", "NODE_RANK"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SLURM_PROCID", "3")
+    monkeypatch.setenv("SLURM_LOCALID", "1")
+    monkeypatch.setenv("SLURM_NTASKS", "1")
+    assert distributed.global_rank(4) == 0  # a one-task SLURM job is not a distributed one
+    monkeypatch.setenv("SLURM_NTASKS", "8")
+    assert distributed.global_rank(4) == 3 and distributed.local_rank() == 1

@@ -24,6 +24,14 @@ def global_rank(devices: int = 1) -> int:
     return node * max(1, devices) + local
 
 
+def local_rank() -> int:
+    """This process's rank on its own machine: which of the machine's GPUs it trains on."""
+    for name in ("LOCAL_RANK", "SLURM_LOCALID"):  # Lightning's launcher and torchrun; srun
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
+
+
 def shard() -> tuple[int, int]:
     """(rank, world size) of the running torch.distributed group, (0, 1) outside one: how a
     training rank picks its share of the windows while Lightning trains."""

@@ -94,7 +94,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
             f"{scaled:.1e} (scaled by the square root of {GPU_BATCH // config.batch_size})")
         config = replace(config, batch_size=GPU_BATCH, learning_rate=scaled)
     # a GPU run keeps its training windows on its GPU (each process of a DDP run on its own one)
-    batch_device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0') or 0)}" if accelerator_is_gpu else None
+    batch_device = f"cuda:{distributed.local_rank()}" if accelerator_is_gpu else None
 
     manifest = store.read_manifest(dataset_dir)
     model_root = Path(model_root)
