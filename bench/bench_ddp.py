@@ -6,8 +6,10 @@
 Simulates a fleet once, then runs the same `train` command with ``--devices N`` for each N at the
 default threads (cores - 1 alone, cores / N per process in DDP; gloo between CPU processes, NCCL
 between GPUs). Samples/s is
-windows trained per second over the epochs after the first (which builds kernels and, in DDP, sets
-up the process group): an epoch is ``--batches`` optimiser steps, each of N batches of 64 windows.
+windows trained per second of epoch wall time over the epochs after the first (which builds kernels
+and, in DDP, sets up the process group): an epoch is ``--batches`` optimiser steps, each of N
+batches of 64 windows, then the validation batches (every process scores all of them). On the CPU
+a last row runs one process on every core, which is what several processes compete with.
 On a 2-core machine two processes cannot be faster than one: the figure says what DDP costs there;
 on several GPUs it says how it scales.
 """
@@ -15,6 +17,7 @@ on several GPUs it says how it scales.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -31,13 +34,15 @@ EPOCH = re.compile(r"epoch\s+(\d+)/\d+ .* ([\d.]+) s/epoch")
 BATCH = 64
 
 
-def run(dataset: Path, processes: int, batches: int, epochs: int, accelerator: str) -> tuple[float, str]:
+def run(dataset: Path, processes: int, batches: int, epochs: int, accelerator: str,
+        threads: int | None = None) -> tuple[float, str]:
     """(samples/s after the first epoch, the run's last line)."""
     models = Path(tempfile.mkdtemp(prefix=f"argus-ddp{processes}-"))
     command = [sys.executable, "-m", "argus_core", "train", "--dataset", str(dataset), "--models", str(models),
                "--epochs", str(epochs), "--batches-per-epoch", str(batches), "--batch-size", str(BATCH),
                "--hidden-size", "32", "--encoder-length", "288", "--horizon", "96", "--fresh",
-               "--seasonal-inputs", "none", "--devices", str(processes), "--accelerator", accelerator]
+               "--seasonal-inputs", "none", "--devices", str(processes), "--accelerator", accelerator,
+               *(["--threads", str(threads)] if threads else [])]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=3600)
     if done.returncode:
         raise SystemExit(f"--devices {processes} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -69,6 +74,10 @@ def main() -> None:
             rate, last = run(dataset, processes, args.batches, args.epochs, args.accelerator)
             base = base or rate
             print(f"| {processes} | {rate:.1f} | {rate / base:.2f}x | {last[:110]} |", flush=True)
+        cores = os.cpu_count() or 1
+        if args.accelerator == "cpu" and cores > 1:  # one process on every core: what DDP competes with
+            rate, last = run(dataset, 1, args.batches, args.epochs, args.accelerator, threads=cores)
+            print(f"| 1 ({cores} threads) | {rate:.1f} | {rate / base:.2f}x | {last[:110]} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ def _one(dataset_dir, model_root: Path, fleet: artifacts.LoadedModel, server: st
             raise ArgusError(f"the copy of {fleet.model_id} could not continue on {server}'s history (see the "
                              "lines above); nothing was registered")
         specialist = artifacts.load(result.path)
-        frame = store.read(dataset_dir)
+        frame = store.read(dataset_dir, servers=[server])
         frame = frame[frame[schema.SERVER].astype(str) == server].reset_index(drop=True)
         starts = {key: int((pd.Timestamp(stamp) - layout.EPOCH) // pd.Timedelta(fleet.spec.step))
                   for key, stamp in info["evaluation_start"].items()}

@@ -103,7 +103,8 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         manifest.get("metrics", list(schema.METRIC_COLUMNS)), config.encoder_length, config.horizon,
         manifest.get("step", schema.DEFAULT_STEP), thresholds=thresholds_of(manifest),
         layout=layout_of(config, manifest))
-    frame = None if config.streaming else store.read(dataset_dir)
+    frame = None if config.streaming else store.read(
+        dataset_dir, servers=None if config.server is None else [config.server], manifest=manifest)
     if config.server is not None:  # one server's own model (model.specialise)
         frame = frame[frame[schema.SERVER].astype(str) == config.server].reset_index(drop=True)
         if frame.empty:
