@@ -361,22 +361,18 @@ def print_model_status(models: Path, dataset: Path | None) -> None:
                         f"off: {row.drivers}"))
 
 
-def _batch(text: str) -> int | str:
-    """``--batch-size``: a whole number, or "auto" (larger on a GPU)."""
-    if text == "auto":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither a whole number nor auto") from None
+def _or_auto(kind: type, what: str):
+    """An argparse type: a ``kind`` value, or the word "auto"."""
+    def parse(text: str):
+        if text == "auto":
+            return text
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is neither {what} nor auto") from None
+    return parse
 
 
-def _rate(text: str) -> float | str:
-    """``--learning-rate``: a number, or "auto" (the learning-rate finder's suggestion)."""
-    if text == "auto":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor auto") from None
+_batch = _or_auto(int, "a whole number")  # --batch-size: auto is larger on a GPU
+_rate = _or_auto(float, "a number")  # --learning-rate: auto is the learning-rate finder's suggestion
 
