@@ -260,7 +260,7 @@ def test_batches_gathered_on_the_device_match_the_host_ones(kind):
     from argus_core.model import datasets, layout
     from argus_core.model.batches import WindowBatches
     from argus_core.model.spec import spec_for, with_spreads
-    from argus_core.model.train import _parameter_dataset, build_network
+    from argus_core.model.train import build_network, parameter_dataset
 
     frame = store.read(DEMO)
     spec = spec_for(list(schema.METRIC_COLUMNS), 96, 24, "5min", layout=kind)
@@ -268,7 +268,7 @@ def test_batches_gathered_on_the_device_match_the_host_ones(kind):
     spec = replace_spec(spec, seasonal_lags=(288,))
     prepared = layout.prepare(frame, spec)
     spec = with_spreads(spec, prepared)
-    parameters = _parameter_dataset(prepared, spec, None).get_parameters()
+    parameters = parameter_dataset(prepared, spec, None).get_parameters()
     network = build_network(parameters, spec, TINY)
     incidents = store.read_incidents(DEMO)
     if kind == "series":

@@ -143,7 +143,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         if per_series:  # DatasetError below when the history is too short
             prepared, validation_start, held = layout.split_per_series(prepared, spec, config.holdout,
                                                                          config.validation_fraction)
-            train_ds = _parameter_dataset(prepared, spec, parameters)
+            train_ds = parameter_dataset(prepared, spec, parameters)
         else:
             train_ds, val_ds = datasets.training_datasets(prepared, spec, config.validation_fraction, parameters)
             validation_start = int(val_ds.min_prediction_idx)
@@ -533,7 +533,7 @@ def thresholds_of(manifest: dict) -> dict[str, schema.Threshold]:
     return {**schema.THRESHOLDS, **recorded}
 
 
-def _parameter_dataset(prepared: pd.DataFrame, spec: ModelSpec, parameters: dict | None):
+def parameter_dataset(prepared: pd.DataFrame, spec: ModelSpec, parameters: dict | None):
     """A stock dataset over the training rows, for its fitted encoders and scalers (series layout:
     on unit-free values, the numbers the network sees)."""
     from pytorch_forecasting import TimeSeriesDataSet
