@@ -179,7 +179,9 @@ def _target_scales(values, unknown: list[str], spec: ModelSpec, normalizers: dic
     for target in spec.targets:
         normalizer = normalizers[target]
         if isinstance(normalizer, FlooredEncoderNormalizer):
-            window = values[:, :, unknown.index(target)]
+            # contiguous: torch sums a strided row in another order, and the last bits of a centre
+            # would differ from what earlier releases forecast
+            window = values[:, :, unknown.index(target)].contiguous()
             centers.append(window_center(window, normalizer.center_on))
             spread = torch.std(window, dim=-1) + torch.finfo(window.dtype).eps
             scales.append(torch.clamp(spread, min=normalizer.min_scale))
