@@ -9,7 +9,7 @@ A rules file (TOML; ``deploy/alerts.toml`` is the shipped default, ``serve --rul
 
     [[rules]]
     name = "ArgusCriticalBreachLikely"
-    when = { p_critical = 0.8 }     # or p_warning = x, level = "warning", abnormal = true
+    when = { p_critical = 0.8 }     # or p_warning = x, level = "warning", abnormal = true, climb_within = "2h"
     resolve = { p_critical = 0.5 }  # optional: resolved when below this (default: the firing value)
     now_at_least = 0.75             # optional, per-metric rules: and the metric is at 75 % of critical now
     for = "15min"                   # held this long in fleet time (or for_cycles = 3) before firing
@@ -46,16 +46,19 @@ from argus_core.data import schema
 from argus_core.data.files import read_toml
 from argus_core.errors import SettingsError
 
-CONDITIONS = ("p_critical", "p_warning", "level", "abnormal")
+CONDITIONS = ("p_critical", "p_warning", "level", "abnormal", "climb_within")
+PER_METRIC = ("p_critical", "p_warning", "climb_within")  # one alert per (server, metric)
 SERVER_WIDE = ("level", "abnormal")  # one alert per server, not per metric
 SUMMARY_FIELDS = ("rule", "server", "profile", "metric", "p_critical", "p_warning", "breach_p50", "breach_p90",
-                  "lead", "level", "value_now", "warning", "critical", "why")
+                  "lead", "level", "value_now", "warning", "critical", "why", "climb_per_h", "hours_to_critical")
 DEFAULT_SUMMARY = {
     "p_critical": "{server}: {metric} is likely to cross {critical:g} ({p_critical:.0%}) by {breach_p50} at p50, "
                   "{breach_p90} at p90; {why}",
     "p_warning": "{server}: {metric} is likely to cross {warning:g} ({p_warning:.0%}) within the horizon; {why}",
     "level": "{server} is at {level}: {metric} {p_critical:.0%} likely critical, p50 breach {breach_p50}; {why}",
     "abnormal": "{server} is behaving abnormally now; {why}",
+    "climb_within": "{server}: {metric} is at {value_now:g} and climbing {climb_per_h:.3g} an hour: at that rate it "
+                    "reaches {critical:g} in {hours_to_critical:.1f} h; {why}",
 }
 RECENT = pd.Timedelta("24h")  # resolved alerts are kept (and shown) this long
 
@@ -222,7 +225,7 @@ def _rule(entry: dict, index: int, defaults: dict, problems: list[str]) -> Rule 
     if unknown:
         problems.append(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(RULE_KEYS))}")
     condition, value = _condition(entry.get("when"), f"{where}.when", problems)
-    resolve_value = _condition(entry.get("resolve", {condition: value}), f"{where}.resolve", problems,
+    resolve_value = _condition(entry.get("resolve", entry.get("when")), f"{where}.resolve", problems,
                                expected=condition)[1] if condition else None
     hold = _duration(entry.get("for", defaults.get("for", "0s")), f"{where}.for", problems)
     resolve_hold = _duration(entry.get("resolve_for", defaults.get("resolve_for", "0s")), f"{where}.resolve_for",
@@ -258,10 +261,10 @@ def _rule(entry: dict, index: int, defaults: dict, problems: list[str]) -> Rule 
         except (KeyError, ValueError, IndexError) as exc:
             problems.append(f"{where}.summary: {exc!r} is not a field; use {', '.join(SUMMARY_FIELDS)}")
     now_at_least = entry.get("now_at_least")
-    if now_at_least is not None and (condition not in ("p_critical", "p_warning") or isinstance(now_at_least, bool)
+    if now_at_least is not None and (condition not in PER_METRIC or isinstance(now_at_least, bool)
                                      or not isinstance(now_at_least, int | float) or not 0 < now_at_least <= 1):
-        problems.append(f"{where}.now_at_least is a share of the critical threshold in (0, 1], for p_critical and "
-                        "p_warning rules")
+        problems.append(f"{where}.now_at_least is a share of the critical threshold in (0, 1], for p_critical, "
+                        "p_warning and climb_within rules")
     if len(problems) > before or condition is None:
         return None
     return Rule(name=name, condition=condition, value=value, resolve_value=resolve_value, hold=hold,
@@ -286,6 +289,15 @@ def _condition(when, where: str, problems: list[str], expected: str | None = Non
             problems.append(f"{where}: {key} must be a probability in (0, 1], not {value!r}")
             return None, None
         return key, float(value)
+    if key == "climb_within":  # a duration: the recent line reaches critical within it
+        try:
+            hours = pd.Timedelta(value) / pd.Timedelta("1h") if isinstance(value, str) else math.nan
+        except ValueError:
+            hours = math.nan
+        if not hours > 0:
+            problems.append(f"{where}: climb_within must be a duration such as \"2h\" or \"90min\", not {value!r}")
+            return None, None
+        return key, hours
     if key == "level":
         if value not in risk.LEVELS[1:]:
             problems.append(f"{where}: level must be one of {', '.join(risk.LEVELS[1:])}, not {value!r}")
@@ -339,7 +351,7 @@ def silence_of(entry, where: str, problems: list[str]) -> Silence | None:
 def _example_fields() -> dict:
     return {"rule": "r", "server": "s", "profile": "p", "metric": "m", "p_critical": 0.9, "p_warning": 0.9,
             "breach_p50": "t", "breach_p90": "t", "lead": "1h", "level": "critical", "value_now": 1.0,
-            "warning": 1.0, "critical": 2.0, "why": "w"}
+            "warning": 1.0, "critical": 2.0, "why": "w", "climb_per_h": 1.0, "hours_to_critical": 1.0}
 
 
 # --- alerts ---------------------------------------------------------------------------------------------
@@ -475,10 +487,10 @@ class AlertBook:
         servers = ranking.to_dict("records") if len(ranking) else []
         flagged = _abnormal_servers(abnormal)
         for rule in self.rules.rules:
-            if rule.condition in ("p_critical", "p_warning"):
+            if rule.condition in PER_METRIC:
                 for row in rows:
                     server = str(row[schema.SERVER])
-                    if row[rule.condition] >= rule.value and rule.applies(server, profiles.get(server), row["metric"]) \
+                    if _holds(rule, row, rule.value) and rule.applies(server, profiles.get(server), row["metric"]) \
                             and (rule.now_at_least is None or row.get("value_now", 0.0) >= rule.now_at_least
                                  * row.get("critical", float("inf"))):
                         out[(rule.name, server, row["metric"])] = (rule, _fields(rule, row, profiles))
@@ -499,9 +511,9 @@ class AlertBook:
     @staticmethod
     def _still_on(rule: Rule, alert: Alert, now: _Now) -> bool:
         """Whether a firing alert whose condition is false has not yet crossed its resolve value."""
-        if rule.condition in ("p_critical", "p_warning"):
+        if rule.condition in PER_METRIC:
             found = now.probabilities.get((alert.server, alert.metric))
-            return found is not None and found[rule.condition] >= float(rule.resolve_value)
+            return found is not None and _holds(rule, found, float(rule.resolve_value))
         if rule.condition == "level":
             level = now.levels.get(alert.server)
             return level is not None and risk.LEVELS.index(level) >= risk.LEVELS.index(rule.resolve_value)
@@ -537,7 +549,8 @@ class _Now:
         if not len(rows):
             return {}
         keys = zip(rows[schema.SERVER].astype(str), rows["metric"], strict=True)
-        return dict(zip(keys, rows[["p_critical", "p_warning"]].to_dict("records"), strict=True))
+        columns = [c for c in ("p_critical", "p_warning", "hours_to_critical") if c in rows.columns]
+        return dict(zip(keys, rows[columns].to_dict("records"), strict=True))
 
     @functools.cached_property
     def levels(self) -> dict[str, str]:
@@ -583,6 +596,15 @@ def _time(value) -> str:
     return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _holds(rule: Rule, row: dict, value: float) -> bool:
+    """A per-metric rule's condition on one (server, metric) row: a probability at least ``value``,
+    or the recent climb reaching critical within ``value`` hours."""
+    if rule.condition == "climb_within":
+        hours = row.get("hours_to_critical")
+        return hours is not None and not pd.isna(hours) and float(hours) <= value
+    return row[rule.condition] >= value
+
+
 def _fields(rule: Rule, row: dict, profiles: dict[str, str]) -> dict:
     server = str(row[schema.SERVER])
     breach = row.get("breach_p50")
@@ -598,7 +620,8 @@ def _fields(rule: Rule, row: dict, profiles: dict[str, str]) -> dict:
             "p_critical": number("p_critical"), "p_warning": number("p_warning"),
             "breach_p50": _time(row.get("breach_p50")), "breach_p90": _time(row.get("breach_p90")),
             "level": row.get("level", ""), "value_now": number("value_now"), "warning": number("warning"),
-            "critical": number("critical"), "lead": "", "breach_at": breach_at}
+            "critical": number("critical"), "lead": "", "breach_at": breach_at,
+            "climb_per_h": number("climb_per_h"), "hours_to_critical": number("hours_to_critical")}
 
 
 def _summary(rule: Rule, fields: dict) -> str:

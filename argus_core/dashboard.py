@@ -152,7 +152,7 @@ def view_of(source: ViewSource, as_of: pd.Timestamp | None = None) -> FleetView:
     profiles = history.groupby(schema.SERVER, observed=True)[schema.PROFILE].last().astype(str).to_dict()
     overrides = rules_for(source.dataset).overrides(profiles, thresholds)
     per_metric = risk.metric_risk(result.quantiles, thresholds, risk.current_values(history, list(thresholds), step),
-                                  overrides)
+                                  overrides, risk.recent_climb(history, list(thresholds), step))
     abnormal, scored = abnormal_of(source.model_dir, history)
     return FleetView(source.dataset, model.model_id, result.as_of, step, spec.horizon, history, result, per_metric,
                      thresholds, profiles, abnormal=abnormal, deviations=scored)

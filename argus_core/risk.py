@@ -67,15 +67,56 @@ def current_values(history: pd.DataFrame, metrics, step: str | pd.Timedelta = sc
     return pd.concat(pieces, ignore_index=True)[[schema.SERVER, "metric", schema.TIMESTAMP, "value"]]
 
 
+CLIMB_WINDOW = pd.Timedelta("1h")  # the recent climb is a least-squares line over this much history
+
+
+def recent_climb(history: pd.DataFrame, metrics, step: str | pd.Timedelta = schema.DEFAULT_STEP,
+                 window: pd.Timedelta = CLIMB_WINDOW) -> pd.DataFrame:
+    """Each (server, metric)'s least-squares line over the last ``window`` of ``history`` (at least
+    half of its steps real): ``server_name, metric, climb_per_h`` (the slope, units per hour) and
+    ``line_now`` (the line's value at the last step). What a forecast that never saw such a climb
+    cannot extrapolate, and what Prometheus users write ``predict_linear`` for."""
+    columns = [schema.SERVER, "metric", "climb_per_h", "line_now"]
+    if history.empty:
+        return pd.DataFrame(columns=columns)
+    step = pd.Timedelta(step)
+    end = history[schema.TIMESTAMP].max()
+    recent = history[history[schema.TIMESTAMP] > end - window]
+    hours = ((recent[schema.TIMESTAMP] - end) / pd.Timedelta("1h")).to_numpy(np.float64)  # <= 0
+    codes, names = pd.factorize(recent[schema.SERVER].astype(str).to_numpy())
+    needed = max(2, int(window / step) // 2)
+    pieces = []
+    for metric in metrics:
+        y = schema.metric_values(recent, metric).astype(np.float64)
+        real = np.isfinite(y)
+        if not real.any():
+            continue
+        c, x, v = codes[real], hours[real], y[real]
+        count = np.bincount(c, minlength=len(names)).astype(np.float64)
+        sx, sy = np.bincount(c, x, len(names)), np.bincount(c, v, len(names))
+        sxy, sxx = np.bincount(c, x * v, len(names)), np.bincount(c, x * x, len(names))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spread = sxx - sx * sx / count
+            slope = np.where(spread > 1e-12, (sxy - sx * sy / count) / spread, np.nan)
+            level = sy / count - slope * sx / count  # the line at x = 0 (the last step)
+        keep = count >= needed
+        pieces.append(pd.DataFrame({schema.SERVER: np.asarray(names, dtype=object)[keep].astype(str), "metric": metric,
+                                    "climb_per_h": slope[keep], "line_now": level[keep]}))
+    return pd.concat(pieces, ignore_index=True)[columns] if pieces else pd.DataFrame(columns=columns)
+
+
 Overrides = dict[tuple[str, str], schema.Threshold]  # (server, metric) -> its own thresholds
 
 
 def metric_risk(quantiles: pd.DataFrame, thresholds: dict[str, schema.Threshold] | None = None,
-                current: pd.DataFrame | None = None, overrides: Overrides | None = None) -> pd.DataFrame:
+                current: pd.DataFrame | None = None, overrides: Overrides | None = None,
+                climb: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (server, metric) with probabilities, breach times, a score and the thresholds
     used (``warning``, ``critical``); with ``current`` (``current_values``), what is breaching now
     overrides the forecast. ``overrides`` replace a metric's thresholds on some servers (a load
-    average of 30 is idle on a 96-core host).
+    average of 30 is idle on a 96-core host). With ``climb`` (``recent_climb``): ``climb_per_h``
+    and ``hours_to_critical``, when the recent line reaches critical (0 at or over it now, inf
+    when it is not rising).
 
     Vectorised: the paths of equal length are scored as one (paths, horizon) array."""
     thresholds = thresholds or schema.THRESHOLDS
@@ -89,7 +130,24 @@ def metric_risk(quantiles: pd.DataFrame, thresholds: dict[str, schema.Threshold]
     frame = frame.sort_values(keys, kind="stable").reset_index(drop=True)
     for col in ("breach_p50", "breach_p90", "warning_p50"):
         frame[col] = pd.to_datetime(frame[col], utc=True)
-    return _with_present(frame, current)
+    return with_climb(_with_present(frame, current), climb)
+
+
+def with_climb(frame: pd.DataFrame, climb: pd.DataFrame | None) -> pd.DataFrame:
+    """``frame`` (metric_risk rows) with ``climb_per_h`` and ``hours_to_critical`` from ``recent_climb``."""
+    frame["climb_per_h"] = np.nan
+    frame["hours_to_critical"] = np.inf
+    if climb is None or climb.empty or frame.empty:
+        return frame
+    keys = [schema.SERVER, "metric"]
+    line = frame[keys].merge(climb.astype({schema.SERVER: str}), on=keys, how="left")
+    slope, now = line["climb_per_h"].to_numpy(np.float64), line["line_now"].to_numpy(np.float64)
+    gap = frame["critical"].to_numpy(np.float64) - now
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hours = np.where(gap <= 0, 0.0, np.where(slope > 0, gap / slope, np.inf))
+    frame["climb_per_h"] = slope
+    frame["hours_to_critical"] = np.where(np.isfinite(now), hours, np.inf)
+    return frame
 
 
 def threshold_arrays(servers, metrics, thresholds: dict[str, schema.Threshold],

@@ -50,7 +50,7 @@ warnings.filterwarnings("ignore")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from argus_core import alerting  # noqa: E402
+from argus_core import alerting, risk  # noqa: E402
 from argus_core.data import schema, store  # noqa: E402
 from argus_core.data.simulate import SimConfig, simulate_fleet  # noqa: E402
 from argus_core.live.service import Service, Settings  # noqa: E402
@@ -86,7 +86,8 @@ MORE_VARIANTS = {  # --variants all: the candidates a validation seed chooses am
         "when": {"p_critical": 0.3}, "resolve": {"p_critical": 0.2}, "resolve_for": "1h", "now_at_least": 0.6},
 }
 KEEP = {"per_metric": [schema.SERVER, "metric", "p_critical", "p_warning", "breach_p50", "breach_p90", "warning_p50",
-                       "breaching_now", "value_now", "warning", "critical", "level"],
+                       "breaching_now", "value_now", "warning", "critical", "level", "climb_per_h",
+                       "hours_to_critical"],
         "ranking": [schema.SERVER, "level", "driver", "p_critical", "p_warning", "breach_p50", "breach_p90",
                     "score"],
         "abnormal": [schema.SERVER, "abnormal", "drivers"]}
@@ -98,6 +99,36 @@ class Episode:
     metric: str  # "" for a server-wide rule
     start: pd.Timestamp
     end: pd.Timestamp | None = None
+
+
+CLIMB_GRID = [(within, guard) for within in ("1h", "2h", "4h") for guard in (0.5, 0.6, 0.75, 0.85)]
+
+
+def climb_sets() -> dict[str, alerting.RuleSet]:
+    """--climb: the shipped early warning plus a climb rule (the recent line reaches critical within
+    W, and the metric is at G x critical now), per cell of ``CLIMB_GRID``."""
+    shipped = alerting.load_rules(ROOT / "deploy" / "alerts.toml")
+    early = next(r for r in shipped.rules if r.condition == "level")
+    out = {}
+    for within, guard in CLIMB_GRID:
+        name = f"{early.name} + climb_within {within}, now >= {guard} x critical, 15 min"
+        climb = alerting.parse_rules({"defaults": {"for": "15min", "resolve_for": "15min"}, "rules": [
+            {"name": "ArgusFastClimb", "when": {"climb_within": within}, "now_at_least": guard}]}, name).rules[0]
+        out[name] = alerting.RuleSet((early, climb), shipped.profile_thresholds, shipped.server_thresholds)
+    return out
+
+
+def with_climbs(per_metric: pd.DataFrame, frame: pd.DataFrame, stamps: np.ndarray) -> pd.DataFrame:
+    """Cached per-metric findings with each cycle's recent climb, computed from the samples the
+    live service held at that cycle (what ``Service.cycle`` computes now; the caches predate it)."""
+    metrics = list(schema.THRESHOLDS)
+    pieces = []
+    for at, rows in per_metric.groupby("at", sort=True):
+        end = np.searchsorted(stamps, np.datetime64(pd.Timestamp(at).tz_convert(None)), side="right")
+        begin = np.searchsorted(stamps, np.datetime64((pd.Timestamp(at) - risk.CLIMB_WINDOW).tz_convert(None)),
+                                side="right")
+        pieces.append(risk.with_climb(rows.copy(), risk.recent_climb(frame.iloc[begin:end], metrics, "5min")))
+    return pd.concat(pieces, ignore_index=True)
 
 
 def rule_sets(more: bool = False) -> dict[str, alerting.RuleSet]:
@@ -154,9 +185,10 @@ def replay(args, work: Path):
                         for name, parts in frames.items()}, cycle_seconds
 
 
-def alert_episodes(findings: dict[str, pd.DataFrame], sim, more: bool) -> dict[str, list[Episode]]:
+def alert_episodes(findings: dict[str, pd.DataFrame], sim, more: bool,
+                   sets: dict[str, alerting.RuleSet] | None = None) -> dict[str, list[Episode]]:
     """Every rule set's episodes over the recorded cycles, as the service's AlertBook makes them."""
-    books = {name: alerting.AlertBook(rules) for name, rules in rule_sets(more).items()}
+    books = {name: alerting.AlertBook(rules) for name, rules in (sets or rule_sets(more)).items()}
     episodes: dict[str, list[Episode]] = {name: [] for name in books}
     open_: dict[str, dict] = {name: {} for name in books}
     profiles = {str(k): str(v) for k, v in sim.servers.items()}
@@ -286,6 +318,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help="keep every cycle's findings here")
     parser.add_argument("--rescore", type=Path, default=None, help="score the rules on a --cache folder")
     parser.add_argument("--variants", choices=("some", "all"), default="some")
+    parser.add_argument("--climb", action="store_true", help="also score the shipped early warning with a climb rule "
+                        "(climb_within W, now >= G x critical) for each cell of CLIMB_GRID")
     args = parser.parse_args()
     if args.rescore is not None:
         meta = json.loads((args.rescore / "meta.json").read_text())
@@ -311,6 +345,12 @@ def main() -> None:
                 "servers": args.servers, "days": args.days, "seed": args.seed, "incident_rate": args.incident_rate,
                 "every": str(args.every), "seconds": replay_seconds, "cycle": statistics.median(cycles)}))
     episodes = alert_episodes(findings, sim, args.variants == "all")
+    if args.climb:
+        if "hours_to_critical" not in findings["per_metric"].columns:
+            ordered = sim.frame.sort_values(schema.TIMESTAMP, kind="stable").reset_index(drop=True)
+            stamps = ordered[schema.TIMESTAMP].dt.tz_convert(None).to_numpy()
+            findings["per_metric"] = with_climbs(findings["per_metric"], ordered, stamps)
+        episodes.update(alert_episodes(findings, sim, False, climb_sets()))
     matrices = {metric: metric_matrix(sim.frame, metric) for metric in schema.THRESHOLDS}  # once, for every rule
     episodes.update(baselines(matrices, times))
     over = critical_tables(matrices)

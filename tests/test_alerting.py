@@ -125,6 +125,8 @@ def test_thresholds_per_profile_and_server_reach_risk():
     ({"thresholds": {"server": {"a": {"mem_used_pct": {"warning": 99, "critical": 90}}}}}, "above critical"),
     ({"silences": [{"until": "tomorrow"}]}, "match at least one of rule, server, metric"),
     ({"alerts": []}, "unknown section"),
+    ({"rules": [{"name": "x", "when": {"climb_within": "soon"}}]}, "climb_within must be a duration"),
+    ({"rules": [{"name": "x", "when": {"climb_within": 2}}]}, "climb_within must be a duration"),
 ])
 def test_bad_rules_are_named(raw, message):
     with pytest.raises(SettingsError) as caught:
@@ -195,3 +197,40 @@ def test_now_at_least_guards_a_forecast_rule_with_the_current_level():
     assert [a.state for a in book.evaluate(T0 + STEP, near, ranking)] == ["firing"]
     with pytest.raises(SettingsError, match="now_at_least"):
         alerting.parse_rules({"rules": [{"name": "x", "when": {"level": "watch"}, "now_at_least": 0.5}]})
+
+
+def test_the_recent_climb_and_when_its_line_reaches_critical_have_known_answers():
+    """A server climbing 12 units an hour from 40 (its line at 52 now, critical 95): 3.58 h to go;
+    one falling never gets there; one over critical is there now; a server with too little of the
+    last hour gets no line."""
+    stamps = T0 + STEP * pd.RangeIndex(24)
+    rows = [pd.DataFrame({schema.SERVER: name, schema.TIMESTAMP: stamps, "mem_used_pct": values})
+            for name, values in (("up", 40 + 1.0 * pd.RangeIndex(24)), ("down", 90 - 0.5 * pd.RangeIndex(24)),
+                                 ("over", [97.0] * 24))]
+    rows.append(pd.DataFrame({schema.SERVER: "young", schema.TIMESTAMP: stamps[-3:], "mem_used_pct": [1.0, 2, 3]}))
+    climb = risk.recent_climb(pd.concat(rows, ignore_index=True), ["mem_used_pct"], STEP).set_index(schema.SERVER)
+    assert climb.loc["up", "climb_per_h"] == pytest.approx(12.0) and climb.loc["up", "line_now"] == pytest.approx(63.0)
+    assert climb.loc["down", "climb_per_h"] == pytest.approx(-6.0) and "young" not in climb.index
+    per_metric = pd.DataFrame({schema.SERVER: ["up", "down", "over"], "metric": "mem_used_pct",
+                               "warning": 85.0, "critical": 95.0})
+    hours = risk.with_climb(per_metric, climb.reset_index()).set_index(schema.SERVER)["hours_to_critical"]
+    assert hours["up"] == pytest.approx((95 - 63) / 12) and hours["down"] == float("inf") and hours["over"] == 0
+
+
+def test_a_climb_rule_fires_when_the_line_reaches_critical_in_time_and_the_level_is_high_enough():
+    rules = alerting.parse_rules({"rules": [{"name": "FastClimb", "when": {"climb_within": "2h"},
+                                             "now_at_least": 0.6, "for": "10min"}]})
+    assert rules.rules[0].value == 2.0 and rules.rules[0].resolve_value == 2.0
+    book = alerting.AlertBook(rules)
+    per_metric, ranking = cycle(0.0)  # value_now 70, critical 95: at 0.74 x critical
+    states = []
+    for i, hours in enumerate([5.0, 1.5, 1.2, 1.0, 3.0, 4.0, 4.0]):
+        book.evaluate(T0 + STEP * i, per_metric.assign(hours_to_critical=hours, climb_per_h=20.0), ranking)
+        states.append([a.state for a in book.alerts.values()])
+    assert states == [[], ["pending"], ["pending"], ["firing"], ["resolved"], ["resolved"], ["resolved"]]
+    [alert] = book.alerts.values()
+    assert "climbing 20 an hour" in alert.summary and "reaches 95 in 1.0 h" in alert.summary
+    low = alerting.AlertBook(rules)  # under 0.6 x critical: a climb from idle is not yet a threat
+    for i in range(4):
+        low.evaluate(T0 + STEP * i, per_metric.assign(value_now=50.0, hours_to_critical=1.0), ranking)
+    assert not low.alerts

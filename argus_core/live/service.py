@@ -239,7 +239,8 @@ class Service:
         overrides = self.rules_set.overrides(profiles, thresholds)
         step = pd.Timedelta(manifest.get("step", schema.DEFAULT_STEP))
         per_metric = risk.metric_risk(result.quantiles, thresholds, risk.current_values(history, list(thresholds),
-                                                                                        step), overrides)
+                                                                                        step), overrides,
+                                      risk.recent_climb(history, list(thresholds), step))
         ranking = risk.rank_servers(per_metric, self.levels)
         abnormal, _ = dashboard.abnormal_of(model.path, history)
         levels = dict(zip(ranking[schema.SERVER].astype(str), ranking["level"], strict=True)) if len(ranking) else {}
