@@ -136,6 +136,10 @@ def rule_sets(more: bool = False) -> dict[str, alerting.RuleSet]:
     out = {f"shipped: {r.name} ({r.condition})": alerting.RuleSet((r,), shipped.profile_thresholds,
                                                                    shipped.server_thresholds)
            for r in shipped.rules}
+    early = tuple(r for r in shipped.rules if r.condition in ("level", "climb_within"))
+    if len(early) > 1:  # the early warning is these rules together: an incident is warned of by any
+        out[f"shipped early warning: {' + '.join(r.name for r in early)}"] = alerting.RuleSet(
+            early, shipped.profile_thresholds, shipped.server_thresholds)
     for name, rule in {**VARIANTS, **(MORE_VARIANTS if more else {})}.items():
         out[name] = alerting.parse_rules({"defaults": {"for": "15min", "resolve_for": "15min"},
                                           "rules": [{"name": name.split(",")[0].replace(" ", ""), **rule}]}, name)
@@ -344,12 +348,12 @@ def main() -> None:
             (args.cache / "meta.json").write_text(json.dumps({
                 "servers": args.servers, "days": args.days, "seed": args.seed, "incident_rate": args.incident_rate,
                 "every": str(args.every), "seconds": replay_seconds, "cycle": statistics.median(cycles)}))
+    if "hours_to_critical" not in findings["per_metric"].columns:  # a cache from before the climb
+        ordered = sim.frame.sort_values(schema.TIMESTAMP, kind="stable").reset_index(drop=True)
+        stamps = ordered[schema.TIMESTAMP].dt.tz_convert(None).to_numpy()
+        findings["per_metric"] = with_climbs(findings["per_metric"], ordered, stamps)
     episodes = alert_episodes(findings, sim, args.variants == "all")
     if args.climb:
-        if "hours_to_critical" not in findings["per_metric"].columns:
-            ordered = sim.frame.sort_values(schema.TIMESTAMP, kind="stable").reset_index(drop=True)
-            stamps = ordered[schema.TIMESTAMP].dt.tz_convert(None).to_numpy()
-            findings["per_metric"] = with_climbs(findings["per_metric"], ordered, stamps)
         episodes.update(alert_episodes(findings, sim, False, climb_sets()))
     matrices = {metric: metric_matrix(sim.frame, metric) for metric in schema.THRESHOLDS}  # once, for every rule
     episodes.update(baselines(matrices, times))

@@ -136,8 +136,10 @@ def test_bad_rules_are_named(raw, message):
 
 def test_the_shipped_rules_file_loads():
     rules = alerting.load_rules(ROOT / "deploy" / "alerts.toml")
-    assert {r.name for r in rules.rules} == {"ArgusServerAtRisk", "ArgusCriticalBreachLikely", "ArgusServerAbnormal"}
+    assert {r.name for r in rules.rules} == {"ArgusServerAtRisk", "ArgusFastClimb", "ArgusCriticalBreachLikely",
+                                             "ArgusServerAbnormal"}
     assert {r.name: r.hold for r in rules.rules} == {"ArgusServerAtRisk": pd.Timedelta("30min"),
+                                                     "ArgusFastClimb": pd.Timedelta("15min"),
                                                      "ArgusCriticalBreachLikely": pd.Timedelta("15min"),
                                                      "ArgusServerAbnormal": pd.Timedelta("15min")}
 
