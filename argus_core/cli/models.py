@@ -218,7 +218,7 @@ def _resumes_a_run(models: Path, run_id: int) -> bool:
 def _train(args: argparse.Namespace) -> int:
     from argus_core.model import distributed
     from argus_core.model.config import check
-    from argus_core.model.train import train
+    from argus_core.model.train import accelerator_problem, train
     from argus_core.runs.recording import recorded_training
 
     config, webhook = training_config(args)
@@ -227,6 +227,10 @@ def _train(args: argparse.Namespace) -> int:
         print("error: invalid training settings: " + "; ".join(problems), file=sys.stderr)
         return 2
     store.read_manifest(args.dataset)  # a clear error before the slow imports
+    missing = accelerator_problem(config)
+    if missing:  # before anything is recorded
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
     if args.server:  # per-server fine-tuning: not a run of the run store
         from argus_core.model.specialise import specialise
 

@@ -39,7 +39,8 @@ def read(model_root: str | Path) -> dict:
     registry.setdefault("specialists", {})
     if not isinstance(registry["models"], dict) or not isinstance(registry["history"], list) \
             or not isinstance(registry.get("champion"), str | None) \
-            or not all(isinstance(v, dict) for v in (registry["specialists"] or {}).values()):
+            or not isinstance(registry["specialists"], dict) \
+            or not all(isinstance(v, dict) for v in registry["specialists"].values()):
         raise ArgusError(f"the model registry {path} is malformed: expected champion (a model id or null), "
                          "history (a list) and models (an object)")
     return registry

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from argus_core.data import schema, store
+from argus_core.data import store
 from argus_core.errors import ArgusError, ModelNotFound
 from argus_core.model import artifacts, datasets, layout, registry
 from argus_core.model.config import TrainConfig
@@ -97,7 +97,6 @@ def _one(dataset_dir, model_root: Path, fleet: artifacts.LoadedModel, server: st
                              "lines above); nothing was registered")
         specialist = artifacts.load(result.path)
         frame = store.read(dataset_dir, servers=[server])
-        frame = frame[frame[schema.SERVER].astype(str) == server].reset_index(drop=True)
         starts = {key: int((pd.Timestamp(stamp) - layout.EPOCH) // pd.Timedelta(fleet.spec.step))
                   for key, stamp in info["evaluation_start"].items()}
         fleet_score, origins = holdout_mase(fleet, frame, starts)

@@ -95,7 +95,6 @@ class _DayBatches(torch.utils.data.IterableDataset):
         self.dataset_dir, self.spec, self.common, self.days, self.cut = dataset_dir, spec, common, days, cut
         self.per_day = max(1, math.ceil(config.batches_per_epoch / len(days)))
         self.rng = np.random.default_rng(config.seed)
-        self.seed = config.seed
 
     def __iter__(self):
         step = pd.Timedelta(self.spec.step)

@@ -85,9 +85,10 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     warnings.filterwarnings("ignore", ".*sync_dist=True.*")
     warnings.filterwarnings("ignore", ".*`IterableDataset` has `__len__` defined.*")
 
+    missing = accelerator_problem(config)
+    if missing:
+        raise SettingsError(missing)
     accelerator_is_gpu = config.accelerator != "cpu" and torch.cuda.is_available()
-    if config.accelerator == "gpu" and not accelerator_is_gpu:
-        raise SettingsError("--accelerator gpu: torch sees no GPU here (a CPU build of torch, or no CUDA device)")
     if config.batch_size_auto and accelerator_is_gpu and config.batch_size < GPU_BATCH:
         scaled = config.learning_rate * math.sqrt(GPU_BATCH / config.batch_size)
         log(f"batch size auto on a GPU: {GPU_BATCH} windows per batch, learning rate {config.learning_rate:.1e} -> "
@@ -105,10 +106,8 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         layout=layout_of(config, manifest))
     frame = None if config.streaming else store.read(
         dataset_dir, servers=None if config.server is None else [config.server], manifest=manifest)
-    if config.server is not None:  # one server's own model (model.specialise)
-        frame = frame[frame[schema.SERVER].astype(str) == config.server].reset_index(drop=True)
-        if frame.empty:
-            raise DatasetError(f"no server named {config.server!r} in {dataset_dir}")
+    if config.server is not None and frame.empty:  # one server's own model (model.specialise)
+        raise DatasetError(f"no server named {config.server!r} in {dataset_dir}")
     base_spec = replace(base_spec, seasonal_lags=() if frame is None else seasonal_lags_for(
         config.seasonal_inputs, base_spec.step, config.horizon, _history_steps(frame, base_spec, config),
         config.encoder_length))
@@ -287,6 +286,15 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
                        became_champion, device)
 
 
+def accelerator_problem(config: TrainConfig) -> str | None:
+    """Why ``config`` cannot train on this machine's devices (``--accelerator gpu`` without a GPU)."""
+    import torch
+
+    if config.accelerator == "gpu" and not torch.cuda.is_available():
+        return "--accelerator gpu: torch sees no GPU here (a CPU build of torch, or no CUDA device)"
+    return None
+
+
 # --- choosing the recipe ------------------------------------------------------------------------------
 
 # What `train --recipe auto` tries, each on the same data, the winner chosen by validation MASE:
@@ -427,9 +435,10 @@ def find_learning_rate(network, train_loader, model_root: Path, log: Log, steps:
     put back afterwards, from memory, and the network then trains at the suggestion.
     Returns {"suggestion", "curve": [[lr, loss], ...]}."""
     import copy
+    import functools
 
     import lightning.pytorch as pl
-    from lightning.pytorch.tuner import Tuner
+    from lightning.pytorch.tuner import Tuner, lr_finder
 
     before = copy.deepcopy(network.state_dict())
     scratch = model_root / ".lr-find"
@@ -443,10 +452,6 @@ def find_learning_rate(network, train_loader, model_root: Path, log: Log, steps:
     trainer.save_checkpoint = lambda *args, **kwargs: None
     trainer._checkpoint_connector.restore = lambda *args, **kwargs: None
     trainer.strategy.remove_checkpoint = lambda *args, **kwargs: None
-    import functools
-
-    from lightning.pytorch.tuner import lr_finder
-
     bar = lr_finder.tqdm
     lr_finder.tqdm = functools.partial(bar, disable=True)  # its own progress bar would fill the run's log
     try:
