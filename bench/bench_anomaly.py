@@ -225,7 +225,10 @@ def run_all(fit_rows, test_rows, metrics, windows, step) -> dict:
 
 def simulated() -> None:
     fit_sim = simulate_fleet(SimConfig(servers=90, hours=720, seed=1, incident_rate=0.03))
-    test_sim = simulate_fleet(SimConfig(servers=90, hours=24 * 14, seed=98, incident_rate=0.03))
+    # the test fleet starts where the fit fleet ends: the two share server names, and the baselines
+    # read both periods as one series per server (on the same dates they would interleave)
+    after = (pd.Timestamp(SimConfig().start) + pd.Timedelta(hours=720)).isoformat()
+    test_sim = simulate_fleet(SimConfig(servers=90, hours=24 * 14, seed=98, incident_rate=0.03, start=after))
     win = lambda inc: pd.DataFrame({schema.SERVER: inc[schema.SERVER].astype(str),  # noqa: E731
                                     "start": pd.to_datetime(inc["precursor_start"], utc=True),
                                     "end": pd.to_datetime(inc["end_time"], utc=True)})

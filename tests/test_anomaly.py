@@ -28,6 +28,8 @@ SETTINGS = anomaly.AnomalySettings(fast_steps=3, clear_steps=2)
     ([0.1, 2.5, 0.2, 1.1, 0.3, 0.2, 0.1], [0, 1, 1, 1, 1, 0, 0]),
     # a dip of one step under tau_fast does not clear it
     ([2.1, 0.5, 1.4, 0.6, 0.4], [1, 1, 1, 1, 0]),
+    # a missing step breaks a run over tau_fast: three over are counted again after it
+    ([1.2, 1.3, float("nan"), 1.4, 1.5, 1.6, 0.2], [0, 0, 0, 0, 0, 1, 1]),
 ])
 def test_hysteresis_on_known_deviations(deviation, expected):
     d = np.array(deviation)
@@ -70,6 +72,31 @@ def test_an_incident_makes_its_server_abnormal_and_names_its_metric(fitted, smal
     # thresholds are raised until nominal data gives 0.5 false events per server-week: quiet, so the
     # slow precursors of some incidents stay under them (bench/bench_anomaly.py has the figures)
     assert found >= len(small_sim.incidents) // 3
+
+
+def test_servers_reporting_other_metrics_are_modelled_apart():
+    # one series per host, as an import of CloudWatch files gives: a CPU host and a disk host of
+    # the same profile must not share a threshold set by the burstier of them
+    stamps = pd.date_range("2026-01-01", periods=2000, freq="5min", tz="UTC")
+    rng = np.random.default_rng(4)
+    rows = []
+    for server, metric, values in (("cpu-1", "cpu", 20 + rng.normal(0, 1, 2000)),
+                                   ("cpu-2", "cpu", 30 + rng.normal(0, 1, 2000)),
+                                   ("disk-1", "disk", rng.lognormal(10, 2, 2000))):
+        rows.append(pd.DataFrame({schema.TIMESTAMP: stamps, schema.SERVER: server, schema.PROFILE: "GENERIC",
+                                  "cpu": values if metric == "cpu" else np.nan,
+                                  "disk": values if metric == "disk" else np.nan}))
+    frame = pd.concat(rows, ignore_index=True)
+    groups = anomaly.groups_of(frame, ["cpu", "disk"])
+    assert set(groups) == {"GENERIC (cpu)", "GENERIC (disk)"}
+    model = anomaly.fit(frame, ["cpu", "disk"])
+    assert set(model.profiles) == {"GENERIC (cpu)", "GENERIC (disk)"}
+    assert model.profiles["GENERIC (disk)"].tau_fast != model.profiles["GENERIC (cpu)"].tau_fast
+    # a server reporting both is scored in its profile's group when that was never fitted: GENERIC
+    # here is not, so it takes the first fitted group; its rows keep their real profile
+    both = frame[frame[schema.SERVER] == "cpu-1"].assign(disk=1.0, **{schema.SERVER: "new"})
+    scored = anomaly.deviations(model, both)
+    assert scored[schema.PROFILE].eq("GENERIC").all() and scored["deviation"].notna().all()
 
 
 def test_the_detector_file_is_json_and_loads_without_pickle(fitted, small_sim, tmp_path):

@@ -168,6 +168,22 @@ def profiles_of(frame: pd.DataFrame) -> np.ndarray:
     return infer_profiles(frame[schema.SERVER].astype(str).to_numpy())
 
 
+def groups_of(frame: pd.DataFrame, metrics: list[str]) -> np.ndarray:
+    """The group each row's server is modelled in: its profile, or, for a server that reports
+    only some of the metrics (an import of one series per host, say), its profile and the metrics
+    it does report. Servers carrying different metrics have different deviations (a missing
+    metric reads 0), and one pooled threshold would be set by the wildest of them."""
+    profiles = profiles_of(frame)
+    if not metrics or not len(frame):
+        return profiles
+    present = pd.DataFrame(~np.isnan(metric_matrix(frame, metrics)), columns=metrics)
+    servers = frame[schema.SERVER].astype(str).to_numpy()
+    reported = present.groupby(servers, sort=False).mean() > 0.5
+    label = {server: ("" if row.all() else " (" + ", ".join(m for m in metrics if row[m]) + ")")
+             for server, row in reported.iterrows()}
+    return np.array([p + label[s] for p, s in zip(profiles, servers, strict=True)], dtype=object)
+
+
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values([schema.SERVER, schema.TIMESTAMP], kind="stable").reset_index(drop=True)
 
@@ -206,7 +222,7 @@ def fit(frame: pd.DataFrame, metrics: list[str], step: str = schema.DEFAULT_STEP
     nominal = nominal_mask(frame, windows)  # features over the whole series, centres on nominal rows
     x_every = features(frame, metrics)
     x_all = x_every[nominal]
-    every_profile = profiles_of(frame)
+    every_profile = groups_of(frame, metrics)
     profiles = every_profile[nominal]
     codes = pd.factorize(frame[schema.SERVER].astype(str).to_numpy())[0]
     weeks_per_row = pd.Timedelta(step) / pd.Timedelta("7D")
@@ -283,8 +299,8 @@ def deviations(model: AnomalyModel, frame: pd.DataFrame) -> pd.DataFrame:
     frame = _sorted(frame)
     x = features(frame, model.metrics)
     profiles = profiles_of(frame)
-    known = np.array([p if p in model.profiles else (GENERIC if GENERIC in model.profiles else
-                                                     next(iter(model.profiles))) for p in profiles], dtype=object)
+    known = np.array([_fitted_group(model, g, p) for g, p in zip(groups_of(frame, model.metrics), profiles,
+                                                                  strict=True)], dtype=object)
     deviation = np.full(len(frame), np.nan)
     tau_fast = np.full(len(frame), np.nan)
     tau_persist = np.full(len(frame), np.nan)
@@ -301,25 +317,44 @@ def deviations(model: AnomalyModel, frame: pd.DataFrame) -> pd.DataFrame:
         drivers[rows] = [", ".join(model.metrics[i] for i in r) for r in top]
         deviation[rows], tau_fast[rows], tau_persist[rows] = d, fitted.tau_fast, fitted.tau_persist
     return pd.DataFrame({schema.SERVER: frame[schema.SERVER].astype(str).to_numpy(),
-                         schema.TIMESTAMP: frame[schema.TIMESTAMP].to_numpy(), schema.PROFILE: known,
+                         schema.TIMESTAMP: frame[schema.TIMESTAMP].to_numpy(), schema.PROFILE: profiles,
                          "deviation": deviation, "tau_fast": tau_fast, "tau_persist": tau_persist,
                          "drivers": drivers})
 
 
+def _fitted_group(model: AnomalyModel, group: str, profile: str) -> str:
+    """The fitted group a server is scored in: its own, else its profile's, else GENERIC's, else the first."""
+    for candidate in (group, profile, GENERIC):
+        if candidate in model.profiles:
+            return candidate
+    return next(iter(model.profiles))
+
+
 def abnormal_states(deviation: np.ndarray, tau_fast: np.ndarray, tau_persist: np.ndarray,
                     settings: AnomalySettings, start_abnormal: bool = False) -> np.ndarray:
-    """The hysteresis, for one server's deviations in time order: True where it is abnormal."""
-    out = np.zeros(len(deviation), dtype=bool)
-    abnormal, over, under = start_abnormal, 0, 0
-    for i, (d, fast, persist) in enumerate(zip(deviation, tau_fast, tau_persist, strict=True)):
-        over = over + 1 if d >= fast else 0
-        under = under + 1 if d < fast else 0
-        if not abnormal and (over >= settings.fast_steps or d >= persist):
-            abnormal = True
-        elif abnormal and under >= settings.clear_steps:
-            abnormal = False
-        out[i] = abnormal
-    return out
+    """The hysteresis, for one server's deviations in time order: True where it is abnormal.
+
+    It becomes abnormal at a step that ends ``fast_steps`` in a row at or over tau_fast, or that
+    reaches tau_persist; normal at one that ends ``clear_steps`` in a row under tau_fast (a NaN
+    deviation breaks both runs). tau_persist is never below tau_fast, so no step does both and
+    the state at a step is the one the latest such step set: vectorised, no loop over steps."""
+    d = np.asarray(deviation, dtype=np.float64)
+    fast = np.asarray(tau_fast, dtype=np.float64)
+    persist = np.maximum(np.asarray(tau_persist, dtype=np.float64), fast)
+    enter = (_run_lengths(d >= fast) >= settings.fast_steps) | (d >= persist)
+    leave = _run_lengths(d < fast) >= settings.clear_steps
+    index = np.arange(len(d))
+    latest = np.maximum.accumulate(np.where(enter | leave, index, -1)) if len(d) else index
+    return np.where(latest >= 0, enter[np.maximum(latest, 0)], start_abnormal)
+
+
+def _run_lengths(flags: np.ndarray) -> np.ndarray:
+    """At each step, how many steps in a row up to and including it are True (0 where False)."""
+    index = np.arange(len(flags))
+    if not len(flags):
+        return index
+    last_false = np.maximum.accumulate(np.where(flags, -1, index))
+    return np.where(flags, index - last_false, 0)
 
 
 def score(model: AnomalyModel, frame: pd.DataFrame) -> pd.DataFrame:
