@@ -93,8 +93,8 @@ class AnomalyModel:
         try:
             payload = json.loads(path.read_text())
             if payload.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"format version {payload.get('format_version')!r}, this Argus reads {FORMAT_VERSION}: "
-                                 "refit it with `python -m argus_core anomaly fit --dataset DIR`")
+                raise ValueError(f"format version {payload.get('format_version')!r}, this Argus reads "
+                                 f"{FORMAT_VERSION}: refit it with `python -m argus_core anomaly fit --dataset DIR`")
             settings = payload["settings"]
             settings["clusters"] = tuple(settings["clusters"])
             metrics = [str(m) for m in payload["metrics"]]
@@ -194,12 +194,16 @@ def groups_of(frame: pd.DataFrame, metrics: list[str]) -> np.ndarray:
     profiles = profiles_of(frame)
     if not metrics or not len(frame):
         return profiles
-    present = pd.DataFrame(~np.isnan(metric_matrix(frame, metrics)), columns=metrics)
-    servers = frame[schema.SERVER].astype(str).to_numpy()
-    reported = present.groupby(servers, sort=False).mean() > 0.5
-    label = {server: ("" if row.all() else " (" + ", ".join(m for m in metrics if row[m]) + ")")
-             for server, row in reported.iterrows()}
-    return np.array([p + label[s] for p, s in zip(profiles, servers, strict=True)], dtype=object)
+    codes, servers = pd.factorize(frame[schema.SERVER].astype(str).to_numpy())
+    present = ~np.isnan(metric_matrix(frame, metrics))
+    counts = np.zeros((len(servers), len(metrics)))
+    np.add.at(counts, codes, present)
+    reported = counts > 0.5 * np.bincount(codes, minlength=len(servers))[:, None]
+    if reported.all():  # every server reports every metric: the profile alone
+        return profiles
+    label = np.array(["" if row.all() else " (" + ", ".join(m for m, on in zip(metrics, row, strict=True) if on) + ")"
+                      for row in reported], dtype=object)
+    return profiles.astype(object) + label[codes]
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
