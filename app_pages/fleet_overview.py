@@ -26,7 +26,7 @@ with ui.guard("the fleet overview"):
         column.metric(level.capitalize(), counts[level], delta=delta or None,
                       delta_color="inverse" if level != "healthy" else "normal",
                       help="change since the previous refresh or time cursor position")
-    st.markdown(dashboard.abnormal_text(ranked))
+    st.markdown(dashboard.abnormal_text(ranked, detector=view.abnormal is not None))
 
     st.subheader("Fleet heat map")
     st.caption("One row per profile, one cell per server, riskiest on the left; ◆ abnormal now; hover for the "

@@ -247,8 +247,12 @@ def now_text(ranked: pd.DataFrame) -> list[str]:
     return [f"breaching now ({level})" if isinstance(level, str) else "" for level in ranked["breaching_now"]]
 
 
-def abnormal_text(ranked: pd.DataFrame, shown: int = 5) -> str:
-    """One line for the overview: how many servers are abnormal now, and which metrics are off."""
+def abnormal_text(ranked: pd.DataFrame, shown: int = 5, detector: bool = True) -> str:
+    """One line for the overview: how many servers are abnormal now, and which metrics are off;
+    ``detector`` False when the model has none this Argus can read (then nothing is known)."""
+    if not detector:
+        return ("**Abnormal now: not known** (no anomaly detector this Argus can read beside this model; "
+                "fit one with `python -m argus_core anomaly fit --dataset DIR`)")
     if "abnormal" not in ranked or not ranked["abnormal"].any():
         return "**Abnormal now: none** (every server is near its nominal behaviour)"
     off = ranked[ranked["abnormal"]]

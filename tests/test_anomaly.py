@@ -158,3 +158,18 @@ def test_pages_show_abnormal_now(monkeypatch):
 def test_status_names_the_abnormal_servers(capsys):
     assert main(["status", "--dataset", str(ROOT / "demo_data" / "fleet"), "--models", str(ROOT / "models")]) == 0
     assert "abnormal now:" in capsys.readouterr().out
+
+
+def test_a_detector_of_an_older_format_is_refused_and_the_overview_says_nothing_is_known(fitted, tmp_path):
+    from argus_core import dashboard
+
+    model, _ = fitted
+    path = model.save(tmp_path)
+    payload = json.loads(path.read_text())
+    payload["format_version"] = 1  # the one-step-change features: its centres mean other things
+    path.write_text(json.dumps(payload))
+    with pytest.raises(ModelDirectoryError, match="refit it with"):
+        anomaly.AnomalyModel.load(tmp_path)
+    ranked = pd.DataFrame({"server_name": ["a"], "abnormal": [False]})
+    assert "not known" in dashboard.abnormal_text(ranked, detector=False)
+    assert "none" in dashboard.abnormal_text(ranked)
