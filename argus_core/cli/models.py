@@ -356,7 +356,8 @@ def print_model_status(models: Path, dataset: Path | None) -> None:
     history = _history_for(dataset, model.spec, None)
     abnormal, _ = abnormal_of(model.path, history)
     if abnormal is None:
-        print("  abnormal now: no detector beside the champion (`python -m argus_core anomaly fit --dataset DIR`)")
+        print("  abnormal now: not known, no detector this Argus can read beside the champion "
+              "(`python -m argus_core anomaly fit --dataset DIR`)")
         return
     odd = abnormal[abnormal["abnormal"]]
     print(f"  abnormal now: {len(odd)} of {len(abnormal)} servers")
