@@ -124,6 +124,8 @@ def test_cli_fits_and_names_the_leaking_database(tmp_path, capsys):
     demo = str(ROOT / "demo_data" / "incident")
     assert main(["anomaly", "score", "--dataset", demo, "--models", str(models)]) == 1
     assert "anomaly fit" in capsys.readouterr().err
+    assert main(["status", "--dataset", demo, "--models", str(models)]) == 0
+    assert "abnormal now: not known" in capsys.readouterr().out  # never "none" when nothing can tell
     assert main(["anomaly", "fit", "--dataset", demo, "--models", str(models)]) == 0
     assert "nominal rows" in capsys.readouterr().out
     assert main(["anomaly", "score", "--dataset", demo, "--models", str(models), "--as-of", "2026-03-11T17:30Z"]) == 0
