@@ -157,7 +157,7 @@ def _recent_mean(z: np.ndarray, codes: np.ndarray) -> np.ndarray:
 
 def _server_starts(codes: np.ndarray) -> np.ndarray:
     """For each row (sorted by server), the index of its server's first row."""
-    first = np.r_[0, np.flatnonzero(codes[1:] != codes[:-1]) + 1] if len(codes) else np.zeros(0, dtype=int)
+    first = np.r_[0, np.flatnonzero(codes[1:] != codes[:-1]) + 1]
     return np.repeat(first, np.diff(np.r_[first, len(codes)]))
 
 
@@ -321,8 +321,10 @@ def deviations(model: AnomalyModel, frame: pd.DataFrame) -> pd.DataFrame:
     frame = _sorted(frame)
     x = features(frame, model.metrics)
     profiles = profiles_of(frame)
-    known = np.array([_fitted_group(model, g, p) for g, p in zip(groups_of(frame, model.metrics), profiles,
-                                                                  strict=True)], dtype=object)
+    groups, first, inverse = np.unique(groups_of(frame, model.metrics), return_index=True, return_inverse=True)
+    # one lookup per group, not per row (a group names its profile, so its first row's will do)
+    known = np.array([_fitted_group(model, g, profiles[i]) for g, i in zip(groups, first, strict=True)],
+                     dtype=object)[inverse.ravel()]
     deviation = np.full(len(frame), np.nan)
     tau_fast = np.full(len(frame), np.nan)
     tau_persist = np.full(len(frame), np.nan)
@@ -366,15 +368,13 @@ def abnormal_states(deviation: np.ndarray, tau_fast: np.ndarray, tau_persist: np
     enter = (_run_lengths(d >= fast) >= settings.fast_steps) | (d >= persist)
     leave = _run_lengths(d < fast) >= settings.clear_steps
     index = np.arange(len(d))
-    latest = np.maximum.accumulate(np.where(enter | leave, index, -1)) if len(d) else index
+    latest = np.maximum.accumulate(np.where(enter | leave, index, -1))
     return np.where(latest >= 0, enter[np.maximum(latest, 0)], start_abnormal)
 
 
 def _run_lengths(flags: np.ndarray) -> np.ndarray:
     """At each step, how many steps in a row up to and including it are True (0 where False)."""
     index = np.arange(len(flags))
-    if not len(flags):
-        return index
     last_false = np.maximum.accumulate(np.where(flags, -1, index))
     return np.where(flags, index - last_false, 0)
 
