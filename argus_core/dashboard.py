@@ -153,7 +153,7 @@ def view_of(source: ViewSource, as_of: pd.Timestamp | None = None) -> FleetView:
     overrides = rules_for(source.dataset).overrides(profiles, thresholds)
     per_metric = risk.metric_risk(result.quantiles, thresholds, risk.current_values(history, list(thresholds), step),
                                   overrides, risk.recent_climb(history, list(thresholds), step))
-    abnormal, scored = abnormal_of(source.model_dir, history)
+    abnormal, scored = abnormal_of(source.model_dir, history, source.dataset, source.manifest)
     return FleetView(source.dataset, model.model_id, result.as_of, step, spec.horizon, history, result, per_metric,
                      thresholds, profiles, abnormal=abnormal, deviations=scored)
 
@@ -204,15 +204,21 @@ def server_thresholds(view: FleetView, server: str) -> dict[str, schema.Threshol
     return {m: own.get(m, t) for m, t in view.thresholds.items()}
 
 
-def abnormal_of(model_dir: Path, history: pd.DataFrame) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """(abnormal now per server, every scored step) with the detector beside the model; (None,
-    None) when there is none or it cannot read this data."""
+def abnormal_of(model_dir: Path, history: pd.DataFrame, dataset: str | Path,
+                manifest: dict | None = None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """(abnormal now per server, every scored step of ``history``'s span) with the detector beside
+    the model, its baseline read from ``dataset`` as far back as it needs; (None, None) when there
+    is no detector or it cannot read this data."""
     try:
         detector = anomaly.AnomalyModel.load(model_dir)
-        scored = anomaly.score(detector, history)
+        scored = anomaly.score(detector, anomaly.with_history(detector, history, dataset, manifest))
     except ArgusError:
         return None, None
-    return anomaly.summarise(scored), scored
+    if history.empty:
+        return anomaly.summarise(scored), scored
+    since = pd.to_datetime(history[schema.TIMESTAMP], utc=True).min()
+    shown = scored[pd.to_datetime(scored[schema.TIMESTAMP], utc=True) >= since].reset_index(drop=True)
+    return anomaly.summarise(scored), shown
 
 
 def ranking(view: FleetView, previous_levels: dict[str, str] | None = None) -> pd.DataFrame:

@@ -98,8 +98,9 @@ def tick(frame: pd.DataFrame, scenario: Scenario, model, now: pd.Timestamp,
     band = band[[schema.TIMESTAMP, *schema.QUANTILE_COLUMNS]].reset_index(drop=True)
     abnormal = False
     if detector is not None:
-        recent = mine[mine[schema.TIMESTAMP] > now - pd.Timedelta("6h")]
-        abnormal = bool(len(recent)) and bool(anomaly.score(detector, recent)["abnormal"].iloc[-1])
+        own = frame[(frame[schema.SERVER] == scenario.server) & (frame[schema.TIMESTAMP] <= now)
+                    & (frame[schema.TIMESTAMP] > now - pd.Timedelta(detector.step) * detector.history_steps)]
+        abnormal = bool(len(own)) and bool(anomaly.score(detector, own)["abnormal"].iloc[-1])
     return Tick(now, scenario.phase_at(now), ranked, actual, band,
                 predicted=bool((band["q90"] >= scenario.threshold).any()),
                 breached=bool((actual["value"] >= scenario.threshold).any()) and now >= scenario.breach_time,

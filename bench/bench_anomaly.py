@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/bench_anomaly.py [--sets simulated,nab-aws,jumpstarter-d2] [--speed]
 
-Detectors: Argus's k-means per profile (``model.anomaly``); a rolling z-score per metric (one
-day's mean and spread, the largest |z| of a server's metrics); per-metric k-means (k=2) on the
-last six one-step differences, as Netdata does it. Each is fitted on a nominal period and gets
+Detectors: Argus's k-means per profile (``model.anomaly``); a rolling z-score per metric (mean
+and spread over the same trailing window as Argus's baseline, the largest |z| of a server's
+metrics); per-metric k-means (k=2) on the last six one-step differences, as Netdata does it.
+Every detector scores the test period with the fit period before it as history. Each is fitted
+on a nominal period and gets
 thresholds the same way (the lowest quantiles from p95/p98 up whose hysteresis gives at most 0.5
 false events per server-week on that period: ``anomaly.calibrated_quantiles``) and the same
 hysteresis, so only the score differs.
@@ -56,21 +58,32 @@ SETTINGS = anomaly.AnomalySettings()
 
 # --- detectors: (fit rows, test rows) -> (fit scores, test scores) -----------------------------------
 
+def _joined(fit_rows: pd.DataFrame, test_rows: pd.DataFrame) -> pd.DataFrame:
+    """Fit then test rows, sorted by server and time, ``_test`` marking the scored ones: every
+    detector scores the test period with the fit period as its history, as a running service would."""
+    both = pd.concat([fit_rows.assign(_test=False), test_rows.assign(_test=True)], ignore_index=True)
+    return both.sort_values([schema.SERVER, schema.TIMESTAMP], kind="stable").reset_index(drop=True)
+
+
 def argus_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows) -> tuple:
     """Argus flags with its own per-profile thresholds (no fit scores to calibrate: None)."""
     model = anomaly.fit(fit_rows, metrics, windows=windows)
-    scored = anomaly.score(model, test_rows)
+    both = _joined(fit_rows, test_rows)
+    scored = anomaly.score(model, both.drop(columns="_test"))
+    scored = scored[both["_test"].to_numpy()].reset_index(drop=True)
     return None, scored["abnormal"].to_numpy(), scored
 
 
-def zscore_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows, day: int) -> tuple:
-    both = pd.concat([fit_rows.assign(_test=False), test_rows.assign(_test=True)], ignore_index=True)
-    both = both.sort_values([schema.SERVER, schema.TIMESTAMP], kind="stable").reset_index(drop=True)
+def zscore_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows) -> tuple:
+    """The largest |z| of a server's metrics, each against its trailing window: a day, or a week
+    where the fit period has two (the rule Argus's baseline follows, ``anomaly.baseline_steps_for``)."""
+    window = anomaly.baseline_steps_for(fit_rows, "5min")
+    both = _joined(fit_rows, test_rows)
     values = anomaly.metric_matrix(both, metrics)
     frame = pd.DataFrame(values)
     grouped = frame.groupby(both[schema.SERVER].astype(str).to_numpy())
-    mean = grouped.transform(lambda s: s.shift(1).rolling(day, min_periods=12).mean()).to_numpy()
-    std = grouped.transform(lambda s: s.shift(1).rolling(day, min_periods=12).std()).to_numpy()
+    mean = grouped.transform(lambda s: s.shift(1).rolling(window, min_periods=12).mean()).to_numpy()
+    std = grouped.transform(lambda s: s.shift(1).rolling(window, min_periods=12).std()).to_numpy()
     z = np.abs(values - mean) / np.maximum(np.nan_to_num(std), 1e-6)
     score = np.nan_to_num(np.nanmax(np.where(np.isnan(z), -np.inf, z), axis=1), neginf=0.0, posinf=0.0)
     test = both["_test"].to_numpy()
@@ -81,8 +94,7 @@ def zscore_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list
 def netdata_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows) -> tuple:
     from sklearn.cluster import KMeans
 
-    both = pd.concat([fit_rows.assign(_test=False), test_rows.assign(_test=True)], ignore_index=True)
-    both = both.sort_values([schema.SERVER, schema.TIMESTAMP], kind="stable").reset_index(drop=True)
+    both = _joined(fit_rows, test_rows)
     values = anomaly.metric_matrix(both, metrics)
     servers = both[schema.SERVER].astype(str).to_numpy()
     test = both["_test"].to_numpy()
@@ -214,9 +226,8 @@ def report(name: str, rows: pd.DataFrame, windows: pd.DataFrame, step: pd.Timede
 
 def run_all(fit_rows, test_rows, metrics, windows, step) -> dict:
     out = {}
-    day = int(pd.Timedelta("1D") / step)
     for label, fn in (("argus k-means per profile", lambda: argus_scores(fit_rows, test_rows, metrics, windows)),
-                      ("rolling z-score", lambda: zscore_scores(fit_rows, test_rows, metrics, windows, day)),
+                      ("rolling z-score", lambda: zscore_scores(fit_rows, test_rows, metrics, windows)),
                       ("netdata k-means (k=2)", lambda: netdata_scores(fit_rows, test_rows, metrics, windows))):
         started = time.perf_counter()
         fit_score, test_score, rows = fn()

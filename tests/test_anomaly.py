@@ -175,3 +175,71 @@ def test_a_detector_of_an_older_format_is_refused_and_the_overview_says_nothing_
     ranked = pd.DataFrame({"server_name": ["a"], "abnormal": [False]})
     assert "not known" in dashboard.abnormal_text(ranked, detector=False)
     assert "none" in dashboard.abnormal_text(ranked)
+
+
+def _weekly_fleet(days: int, seed: int = 5) -> pd.DataFrame:
+    """Four servers busy on weekday business hours and quiet at weekends, as a trading fleet is."""
+    stamps = pd.date_range("2026-01-05", periods=days * 288, freq="5min", tz="UTC")  # a Monday
+    busy = ((stamps.weekday < 5) & (stamps.hour >= 9) & (stamps.hour < 17)).astype(float)
+    rng = np.random.default_rng(seed)
+    return pd.concat([pd.DataFrame({schema.TIMESTAMP: stamps, schema.SERVER: f"web{i}", schema.PROFILE: "WEB_API",
+                                    "cpu": 15 + 50 * busy + rng.normal(0, 2, len(stamps)),
+                                    "mem": 40 + 5 * busy + rng.normal(0, 0.5, len(stamps))})
+                      for i in range(4)], ignore_index=True)
+
+
+def test_the_baseline_is_a_week_when_the_fit_holds_two_and_a_day_otherwise(small_sim):
+    assert anomaly.baseline_steps_for(small_sim.frame, "5min") == 288  # a week of data: a day
+    assert anomaly.baseline_steps_for(_weekly_fleet(15), "5min") == 7 * 288
+    assert anomaly.baseline_steps_for(_weekly_fleet(15), "1min") == 7 * 1440
+
+
+def test_a_weekly_rhythm_is_nominal_and_a_leak_on_top_of_it_is_not():
+    # Monday's open after a quiet weekend looks like an anomaly against the previous day; against
+    # the previous week it is the rhythm. A leak starting on the fourth Monday still stands out.
+    frame = _weekly_fleet(28)
+    model = anomaly.fit(frame[frame[schema.TIMESTAMP] < "2026-01-26"], ["cpu", "mem"])
+    assert model.baseline_steps == 7 * 288 and model.history_steps > 7 * 288
+    leak = (frame[schema.SERVER] == "web0") & (frame[schema.TIMESTAMP] >= "2026-01-28")
+    frame.loc[leak, "mem"] += np.linspace(0, 30, leak.sum())
+    scored = anomaly.score(model, frame)
+    fourth = scored[scored[schema.TIMESTAMP] >= "2026-01-26"]
+    healthy = fourth[fourth[schema.SERVER] != "web0"]
+    assert not healthy["abnormal"].any()
+    flagged = fourth[fourth["abnormal"]]
+    assert set(flagged[schema.SERVER]) == {"web0"}
+    assert flagged[schema.TIMESTAMP].min() >= pd.Timestamp("2026-01-28", tz="UTC")
+    assert "mem" in flagged["drivers"].iloc[0]
+
+
+def test_a_format_2_detector_still_reads_with_its_day_baseline(fitted, small_sim, tmp_path):
+    model, _ = fitted
+    path = model.save(tmp_path)
+    payload = json.loads(path.read_text())
+    assert payload["baseline_steps"] == 288
+    payload["format_version"] = 2
+    del payload["baseline_steps"]
+    path.write_text(json.dumps(payload))
+    again = anomaly.AnomalyModel.load(tmp_path)
+    assert again.baseline_steps == 288
+    frame = small_sim.frame.head(3000)
+    pd.testing.assert_frame_equal(anomaly.deviations(again, frame), anomaly.deviations(model, frame))
+
+
+def test_the_product_scores_abnormal_now_against_the_whole_baseline():
+    # the pages and the service hand over a forecast's window; the detector reads the rest of its
+    # baseline from the dataset, so "abnormal now" is the same however short that window is
+    from argus_core import dashboard
+    from argus_core.data import store
+
+    dataset = ROOT / "demo_data" / "fleet"
+    model_dir = ROOT / "models" / json.loads((ROOT / "models" / "registry.json").read_text())["champion"]
+    detector = anomaly.AnomalyModel.load(model_dir)
+    everything = store.read(dataset)
+    expected = anomaly.abnormal_now(detector, everything).set_index(schema.SERVER)
+    short = store.read_recent(dataset, 24)
+    now, shown = dashboard.abnormal_of(model_dir, short, dataset)
+    got = now.set_index(schema.SERVER).loc[expected.index]
+    np.testing.assert_allclose(got["deviation"], expected["deviation"])
+    assert got["abnormal"].tolist() == expected["abnormal"].tolist()
+    assert shown[schema.TIMESTAMP].min() == short[schema.TIMESTAMP].min()  # the chart keeps the window's span

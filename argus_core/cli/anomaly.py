@@ -27,7 +27,8 @@ def add_anomaly_commands(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--models", type=Path, default=DEFAULT_ROOT)
         parser.add_argument("--model", default=None, help="model id (default: the champion)")
     sc.add_argument("--as-of", default=None, help="score the data up to this time (UTC)")
-    sc.add_argument("--hours", type=float, default=24.0, help="history read before --as-of (default 24)")
+    sc.add_argument("--hours", type=float, default=None,
+                    help="history read before --as-of (default: as far back as the detector's baseline reads)")
     fi.set_defaults(handler=_fit)
     sc.set_defaults(handler=_score)
 
@@ -53,9 +54,11 @@ def _score(args: argparse.Namespace) -> int:
     detector = anomaly.AnomalyModel.load(model_dir)
     manifest = store.read_manifest(args.dataset)
     end = parse_as_of(args.as_of) or pd.Timestamp(manifest["end"])
-    frame = store.read(args.dataset, start=end - pd.Timedelta(hours=args.hours), end=end, manifest=manifest)
+    span = pd.Timedelta(hours=args.hours) if args.hours is not None else \
+        pd.Timedelta(detector.step) * detector.history_steps
+    frame = store.read(args.dataset, start=end - span, end=end, manifest=manifest)
     if frame.empty:
-        print(f"no rows in the {args.hours:g} h up to {end}", file=sys.stderr)
+        print(f"no rows in the {span / pd.Timedelta('1h'):g} h up to {end}", file=sys.stderr)
         return 1
     now = anomaly.abnormal_now(detector, frame)
     flagged = now[now["abnormal"]]

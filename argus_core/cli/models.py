@@ -354,7 +354,7 @@ def print_model_status(models: Path, dataset: Path | None) -> None:
     from argus_core.dashboard import abnormal_of
 
     history = _history_for(dataset, model.spec, None)
-    abnormal, _ = abnormal_of(model.path, history)
+    abnormal, _ = abnormal_of(model.path, history, dataset)
     if abnormal is None:
         print("  abnormal now: not known, no detector this Argus can read beside the champion "
               "(`python -m argus_core anomaly fit --dataset DIR`)")

@@ -242,7 +242,7 @@ class Service:
                                                                                         step), overrides,
                                       risk.recent_climb(history, list(thresholds), step))
         ranking = risk.rank_servers(per_metric, self.levels)
-        abnormal, _ = dashboard.abnormal_of(model.path, history)
+        abnormal, _ = dashboard.abnormal_of(model.path, history, self.settings.dataset, manifest)
         levels = dict(zip(ranking[schema.SERVER].astype(str), ranking["level"], strict=True)) if len(ranking) else {}
         generation = (self.snapshot.generation + 1) if self.snapshot else 1
         published = snapshot.Snapshot(
