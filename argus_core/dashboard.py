@@ -209,16 +209,13 @@ def abnormal_of(model_dir: Path, history: pd.DataFrame, dataset: str | Path,
     """(abnormal now per server, every scored step of ``history``'s span) with the detector beside
     the model, its baseline read from ``dataset`` as far back as it needs; (None, None) when there
     is no detector or it cannot read this data."""
+    since = pd.to_datetime(history[schema.TIMESTAMP], utc=True).min() if len(history) else None
     try:
         detector = anomaly.AnomalyModel.load(model_dir)
-        scored = anomaly.score(detector, anomaly.with_history(detector, history, dataset, manifest))
+        scored = anomaly.score(detector, anomaly.with_history(detector, history, dataset, manifest), since)
     except ArgusError:
         return None, None
-    if history.empty:
-        return anomaly.summarise(scored), scored
-    since = pd.to_datetime(history[schema.TIMESTAMP], utc=True).min()
-    shown = scored[pd.to_datetime(scored[schema.TIMESTAMP], utc=True) >= since].reset_index(drop=True)
-    return anomaly.summarise(scored), shown
+    return anomaly.summarise(scored), scored
 
 
 def ranking(view: FleetView, previous_levels: dict[str, str] | None = None) -> pd.DataFrame:

@@ -161,20 +161,28 @@ def baseline_steps_for(frame: pd.DataFrame, step: str) -> int:
     return max(MIN_BASELINE, int(length / pd.Timedelta(step)))
 
 
-def features(frame: pd.DataFrame, metrics: list[str], baseline_steps: int) -> np.ndarray:
+def features(frame: pd.DataFrame, metrics: list[str], baseline_steps: int,
+             since: pd.Timestamp | None = None) -> np.ndarray:
     """(rows, 2 x metrics + 2) for a frame sorted by server and time: each metric's z-score against
     the server's previous ``baseline_steps`` (current step excluded), that z-score's mean over the
     server's last ``RECENT_STEPS`` steps, and the time of day. Rows with less than an hour of
-    history read 0."""
+    history read 0. With ``since``, only the rows from then on (the rows before are their baseline)."""
     values = metric_matrix(frame, metrics)
     servers = frame[schema.SERVER].astype(str).to_numpy()
     codes, _ = pd.factorize(servers)
-    mean, spread = _trailing(values, codes, baseline_steps)
-    spread = np.maximum(np.nan_to_num(spread, nan=0.0), np.maximum(SPREAD_FLOOR, 0.01 * np.abs(np.nan_to_num(mean))))
-    z = np.clip(np.nan_to_num((values - mean) / spread, nan=0.0), -Z_CLIP, Z_CLIP)
     stamps = frame[schema.TIMESTAMP]
-    hours = (stamps.dt.hour + stamps.dt.minute / 60.0).to_numpy(np.float64)
-    return np.column_stack([z, _recent_mean(z, codes), np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24)])
+    wanted = np.ones(len(frame), dtype=bool) if since is None else (stamps >= since).to_numpy()
+    needed = wanted.copy()  # and z a few rows earlier, for the recent mean of the first wanted rows
+    for back in range(1, RECENT_STEPS):
+        needed[:-back] |= wanted[back:] & (codes[:-back] == codes[back:])
+    index = np.flatnonzero(needed)
+    mean, spread = _trailing(values, codes, baseline_steps, index)
+    spread = np.maximum(np.nan_to_num(spread, nan=0.0), np.maximum(SPREAD_FLOOR, 0.01 * np.abs(np.nan_to_num(mean))))
+    z = np.clip(np.nan_to_num((values[index] - mean) / spread, nan=0.0), -Z_CLIP, Z_CLIP)
+    hours = (stamps.dt.hour + stamps.dt.minute / 60.0).to_numpy(np.float64)[index]
+    out = np.column_stack([z, _recent_mean(z, codes[index]), np.sin(2 * np.pi * hours / 24),
+                           np.cos(2 * np.pi * hours / 24)])
+    return out[wanted[index]]
 
 
 def _recent_mean(z: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -192,17 +200,17 @@ def _server_starts(codes: np.ndarray) -> np.ndarray:
     return np.repeat(first, np.diff(np.r_[first, len(codes)]))
 
 
-def _trailing(values: np.ndarray, codes: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and sample spread of each row's previous ``steps`` rows of the same server
-    (rows sorted by server, then time), from cumulative sums: NaN values are skipped, and fewer
-    than ``MIN_BASELINE`` of them give NaN."""
+def _trailing(values: np.ndarray, codes: np.ndarray, steps: int,
+              index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sample spread of the previous ``steps`` rows of the same server, for the rows at
+    ``index`` (rows sorted by server, then time), from cumulative sums: NaN values are skipped,
+    and fewer than ``MIN_BASELINE`` of them give NaN."""
     real = ~np.isnan(values)
     zeros = np.zeros((1, values.shape[1]))
     sums = np.concatenate([zeros, np.cumsum(np.where(real, values, 0.0), axis=0)])
     squares = np.concatenate([zeros, np.cumsum(np.where(real, values, 0.0) ** 2, axis=0)])
     counts = np.concatenate([zeros, np.cumsum(real, axis=0)])
-    index = np.arange(len(values))
-    lo = np.maximum(_server_starts(codes), index - steps)  # window [lo, index): the current row left out
+    lo = np.maximum(_server_starts(codes)[index], index - steps)  # window [lo, index): the current row left out
     n = counts[index] - counts[lo]
     total = sums[index] - sums[lo]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -347,12 +355,15 @@ def _deviation(xs: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 # --- score ------------------------------------------------------------------------------------------
 
-def deviations(model: AnomalyModel, frame: pd.DataFrame) -> pd.DataFrame:
-    """Per row of ``frame``: ``server_name, timestamp, profile, deviation, tau_fast, tau_persist,
-    drivers`` (the metrics contributing most to the deviation). A row is scored against the rows
-    before it in ``frame``: a full baseline needs ``model.history_steps`` of them (``with_history``)."""
+def deviations(model: AnomalyModel, frame: pd.DataFrame, since: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Per row of ``frame`` (from ``since`` on, when given): ``server_name, timestamp, profile,
+    deviation, tau_fast, tau_persist, drivers`` (the metrics contributing most to the deviation).
+    A row is scored against the rows before it in ``frame``: a full baseline needs
+    ``model.history_steps`` of them (``with_history``)."""
     frame = _sorted(frame)
-    x = features(frame, model.metrics, model.baseline_steps)
+    x = features(frame, model.metrics, model.baseline_steps, since)
+    if since is not None:
+        frame = frame[(frame[schema.TIMESTAMP] >= since).to_numpy()].reset_index(drop=True)
     profiles = profiles_of(frame)
     groups, first, inverse = np.unique(groups_of(frame, model.metrics), return_index=True, return_inverse=True)
     # one lookup per group, not per row (a group names its profile, so its first row's will do)
@@ -412,9 +423,10 @@ def _run_lengths(flags: np.ndarray) -> np.ndarray:
     return np.where(flags, index - last_false, 0)
 
 
-def score(model: AnomalyModel, frame: pd.DataFrame) -> pd.DataFrame:
-    """``deviations`` plus ``abnormal`` (the hysteresis run over each server's rows in time order)."""
-    scored = deviations(model, frame)
+def score(model: AnomalyModel, frame: pd.DataFrame, since: pd.Timestamp | None = None) -> pd.DataFrame:
+    """``deviations`` plus ``abnormal`` (the hysteresis run over each server's rows in time order,
+    from its first scored row)."""
+    scored = deviations(model, frame, since)
     flags = np.zeros(len(scored), dtype=bool)
     for _, rows in scored.groupby(schema.SERVER, sort=False).indices.items():
         flags[rows] = abnormal_states(scored["deviation"].to_numpy()[rows], scored["tau_fast"].to_numpy()[rows],
