@@ -99,6 +99,10 @@ W = "{w}"  # placeholder for the world's paths in the argument lists below
 CASES = {
     # generate
     "generate negative hours": (["generate", "--hours", "-5", "--output", "{root}/g"], 2, "hours must be a positive"),
+    "anomaly score nan hours": (["anomaly", "score", "--dataset", "{dataset}", "--models", "{models}",
+                                 "--hours", "nan"], 2, "must be a number of hours above 0"),
+    "anomaly score absurd hours": (["anomaly", "score", "--dataset", "{dataset}", "--models", "{models}",
+                                    "--hours", "1e9"], 2, "at most 43,920"),
     "generate absurd hours": (["generate", "--hours", "1e12", "--output", "{root}/g"], 2, "at most"),
     "generate nan hours": (["generate", "--hours", "nan", "--output", "{root}/g"], 2, "hours must be a positive"),
     "generate no servers": (["generate", "--servers", "0", "--output", "{root}/g"], 2, "servers must be a positive"),

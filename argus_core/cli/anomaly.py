@@ -13,6 +13,19 @@ from argus_core.cli.main import printable
 from argus_core.data import store
 from argus_core.model.registry import DEFAULT_ROOT
 
+MAX_HOURS = 24 * 366 * 5  # five years of history is more than any baseline reads: larger is a typo
+
+
+def hours_back(text: str) -> float:
+    """A positive number of hours, at most five years (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= MAX_HOURS:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be a number of hours above 0 and at most {MAX_HOURS:,}, not {text!r}")
+    return value
+
 
 def add_anomaly_commands(sub: argparse._SubParsersAction) -> None:
     an = sub.add_parser("anomaly", help="fit or run the abnormal-now detector (k-means of nominal behaviour)",
@@ -27,7 +40,7 @@ def add_anomaly_commands(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--models", type=Path, default=DEFAULT_ROOT)
         parser.add_argument("--model", default=None, help="model id (default: the champion)")
     sc.add_argument("--as-of", default=None, help="score the data up to this time (UTC)")
-    sc.add_argument("--hours", type=float, default=None,
+    sc.add_argument("--hours", type=hours_back, default=None,
                     help="history read before --as-of (default: as far back as the detector's baseline reads)")
     fi.set_defaults(handler=_fit)
     sc.set_defaults(handler=_score)
