@@ -127,7 +127,7 @@ def test_cli_fits_and_names_the_leaking_database(tmp_path, capsys):
     assert main(["status", "--dataset", demo, "--models", str(models)]) == 0
     assert "abnormal now: not known" in capsys.readouterr().out  # never "none" when nothing can tell
     assert main(["anomaly", "fit", "--dataset", demo, "--models", str(models)]) == 0
-    assert "nominal rows" in capsys.readouterr().out
+    assert "nominal rows" in (out := capsys.readouterr().out) and "previous 1 day" in out  # 2 days: a day's baseline
     assert main(["anomaly", "score", "--dataset", demo, "--models", str(models), "--as-of", "2026-03-11T17:30Z"]) == 0
     out = capsys.readouterr().out
     assert "ppdb001" in out and "mem_used_pct" in out.split("ppdb001", 1)[1].splitlines()[0]

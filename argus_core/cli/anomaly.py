@@ -55,7 +55,8 @@ def _fit(args: argparse.Namespace) -> int:
     path = detector.save(model_dir)
     parts = ", ".join(f"{p} {len(m.centres)}" for p, m in sorted(detector.profiles.items()))
     print(f"fitted on {sum(m.rows for m in detector.profiles.values()):,} nominal rows in "
-          f"{time.perf_counter() - started:.1f} s (clusters per group: {parts}) -> {path}")
+          f"{time.perf_counter() - started:.1f} s, each server against its previous {detector.baseline_text} "
+          f"(clusters per group: {parts}) -> {path}")
     return 0
 
 

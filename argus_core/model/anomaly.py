@@ -89,6 +89,12 @@ class AnomalyModel:
     baseline_steps: int = V2_BASELINE_STEPS  # the trailing window of every z-score (baseline_steps_for)
 
     @property
+    def baseline_text(self) -> str:
+        """The baseline's length in words, for logs: "7 days" or "1 day"."""
+        days = self.baseline_steps * pd.Timedelta(self.step) / DAY
+        return f"{days:g} day{'' if days == 1 else 's'}"
+
+    @property
     def history_steps(self) -> int:
         """Steps of history before (and including) the last step that its score reads."""
         return self.baseline_steps + RECENT_STEPS

@@ -421,7 +421,7 @@ def _fit_anomaly(dataset_dir: str | Path, model_dir: Path, log: Log, days: float
         return
     detector.save(model_dir)
     log(f"anomaly detector fitted on {sum(m.rows for m in detector.profiles.values()):,} nominal rows "
-        f"in {time.perf_counter() - started:.1f} s")
+        f"(each server against its previous {detector.baseline_text}) in {time.perf_counter() - started:.1f} s")
 
 
 LR_RANGE = (1e-5, 1e-1)  # what the learning-rate finder sweeps, exponentially
