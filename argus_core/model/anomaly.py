@@ -174,8 +174,7 @@ def features(frame: pd.DataFrame, metrics: list[str], baseline_steps: int,
     server's last ``RECENT_STEPS`` steps, and the time of day. Rows with less than an hour of
     history read 0. With ``since``, only the rows from then on (the rows before are their baseline)."""
     values = metric_matrix(frame, metrics)
-    servers = frame[schema.SERVER].astype(str).to_numpy()
-    codes, _ = pd.factorize(servers)
+    codes, _ = pd.factorize(frame[schema.SERVER])  # a categorical's own codes: no string per row
     stamps = frame[schema.TIMESTAMP]
     wanted = np.ones(len(frame), dtype=bool) if since is None else (stamps >= since).to_numpy()
     needed = wanted.copy()  # and z a few rows earlier, for the recent mean of the first wanted rows
@@ -212,10 +211,18 @@ def _trailing(values: np.ndarray, codes: np.ndarray, steps: int,
     ``index`` (rows sorted by server, then time), from cumulative sums: NaN values are skipped,
     and fewer than ``MIN_BASELINE`` of them give NaN."""
     real = ~np.isnan(values)
-    zeros = np.zeros((1, values.shape[1]))
-    sums = np.concatenate([zeros, np.cumsum(np.where(real, values, 0.0), axis=0)])
-    squares = np.concatenate([zeros, np.cumsum(np.where(real, values, 0.0) ** 2, axis=0)])
-    counts = np.concatenate([zeros, np.cumsum(real, axis=0)])
+    filled = np.where(real, values, 0.0)
+
+    def running(a: np.ndarray, dtype) -> np.ndarray:  # a leading row of zeros, then the running sum
+        out = np.empty((len(a) + 1, a.shape[1]), dtype=dtype)
+        out[0] = 0
+        np.cumsum(a, axis=0, dtype=dtype, out=out[1:])
+        return out
+
+    # written into preallocated arrays: a week of 1,000 servers is 2 M rows, and every copy counts
+    sums = running(filled, np.float64)
+    squares = running(np.multiply(filled, filled, out=filled), np.float64)
+    counts = running(real, np.int64)
     lo = np.maximum(_server_starts(codes)[index], index - steps)  # window [lo, index): the current row left out
     n = counts[index] - counts[lo]
     total = sums[index] - sums[lo]
@@ -239,10 +246,10 @@ def groups_of(frame: pd.DataFrame, metrics: list[str]) -> np.ndarray:
     profiles = profiles_of(frame)
     if not metrics or not len(frame):
         return profiles
-    codes, servers = pd.factorize(frame[schema.SERVER].astype(str).to_numpy())
+    codes, servers = pd.factorize(frame[schema.SERVER])
     present = ~np.isnan(metric_matrix(frame, metrics))
-    counts = np.zeros((len(servers), len(metrics)))
-    np.add.at(counts, codes, present)
+    counts = np.column_stack([np.bincount(codes, weights=present[:, j], minlength=len(servers))
+                              for j in range(len(metrics))])
     reported = counts > 0.5 * np.bincount(codes, minlength=len(servers))[:, None]
     if reported.all():  # every server reports every metric: the profile alone
         return profiles
@@ -388,10 +395,14 @@ def deviations(model: AnomalyModel, frame: pd.DataFrame, since: pd.Timestamp | N
         gap = (xs - np.asarray(fitted.centres)[nearest]) ** 2
         per_metric = gap[:, :n] + gap[:, n:2 * n]  # a metric's z now and over the last half hour together
         top = np.argsort(-per_metric, axis=1)[:, :3]
-        drivers[rows] = [", ".join(model.metrics[i] for i in r) for r in top]
+        # a few hundred distinct triples, not one string per row: each triple as one number
+        keys, which = np.unique(top @ (n ** np.arange(top.shape[1]))[::-1], return_inverse=True)
+        names = np.array([", ".join(model.metrics[i] for i in np.unravel_index(key, (n,) * top.shape[1]))
+                          for key in keys], dtype=object)
+        drivers[rows] = names[which.ravel()]
         deviation[rows], tau_fast[rows], tau_persist[rows] = d, fitted.tau_fast, fitted.tau_persist
     return pd.DataFrame({schema.SERVER: frame[schema.SERVER].astype(str).to_numpy(),
-                         schema.TIMESTAMP: frame[schema.TIMESTAMP].to_numpy(), schema.PROFILE: profiles,
+                         schema.TIMESTAMP: frame[schema.TIMESTAMP].reset_index(drop=True), schema.PROFILE: profiles,
                          "deviation": deviation, "tau_fast": tau_fast, "tau_persist": tau_persist,
                          "drivers": drivers})
 
@@ -453,8 +464,10 @@ def with_history(model: AnomalyModel, frame: pd.DataFrame, dataset: str | Path,
     if stamps.max() - stamps.min() >= step * model.history_steps:
         return frame
     longer = store.read_recent(dataset, model.history_steps + store.LATE_SLACK, stamps.max(), manifest)
-    servers = set(frame[schema.SERVER].astype(str))
-    return longer[longer[schema.SERVER].astype(str).isin(servers)].reset_index(drop=True)
+    servers = set(map(str, frame[schema.SERVER].unique()))
+    if set(map(str, longer[schema.SERVER].unique())) <= servers:  # the usual case: no row to drop
+        return longer
+    return longer[longer[schema.SERVER].isin(servers).to_numpy()].reset_index(drop=True)
 
 
 def abnormal_now(model: AnomalyModel, frame: pd.DataFrame) -> pd.DataFrame:
