@@ -243,3 +243,18 @@ def test_the_product_scores_abnormal_now_against_the_whole_baseline():
     np.testing.assert_allclose(got["deviation"], expected["deviation"])
     assert got["abnormal"].tolist() == expected["abnormal"].tolist()
     assert shown[schema.TIMESTAMP].min() == short[schema.TIMESTAMP].min()  # the chart keeps the window's span
+
+
+def test_scoring_from_a_time_on_reads_the_rows_before_it_as_baseline_only(small_sim):
+    # the pages and the service score only the rows they show; each must read exactly as it does
+    # when everything is scored, a server that stops two steps after that time included
+    frame = anomaly._sorted(small_sim.frame)
+    since = pd.Timestamp("2026-01-08T10:00Z")
+    first = frame[schema.SERVER].iloc[0]
+    frame = frame[~((frame[schema.SERVER] == first) & (frame[schema.TIMESTAMP] > since + pd.Timedelta("10min")))]
+    frame = frame.reset_index(drop=True)
+    metrics = anomaly.dataset_metrics({"metrics": list(schema.METRIC_COLUMNS)})
+    shown = (frame[schema.TIMESTAMP] >= since).to_numpy()
+    # equal up to rounding: the half-hour means come from running sums that start at other rows
+    np.testing.assert_allclose(anomaly.features(frame, metrics, 288, since),
+                               anomaly.features(frame, metrics, 288)[shown], rtol=0, atol=1e-9)
