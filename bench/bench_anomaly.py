@@ -351,7 +351,7 @@ def speed() -> None:
                        check=True, cwd=ROOT, capture_output=True)
         window = store.read_recent(dataset, 312)
         for label, detector in (("a day", replace(model, baseline_steps=288)), ("a week", model)):
-            replace(detector).save(tmp)
+            detector.save(tmp)
             times = []
             for _ in range(3):
                 started = time.perf_counter()

@@ -11,9 +11,8 @@ import pandas as pd
 
 from argus_core.cli.main import printable
 from argus_core.data import store
+from argus_core.data.simulate import MAX_HOURS  # five years: more is a typo
 from argus_core.model.registry import DEFAULT_ROOT
-
-MAX_HOURS = 24 * 366 * 5  # five years of history is more than any baseline reads: larger is a typo
 
 
 def hours_back(text: str) -> float:
