@@ -80,6 +80,19 @@ def test_append_adds_days_and_servers(tmp_path: Path, small_sim: Simulation) -> 
     assert len(store.read(target)) == manifest["rows"]
 
 
+def test_a_late_row_is_placed_between_its_servers_stored_rows(tmp_path: Path, small_sim: Simulation) -> None:
+    # a live push may carry a sample an exporter sent late: it belongs between rows already stored
+    day = small_sim.frame[small_sim.frame["timestamp"] < pd.Timestamp("2026-01-06T00:00Z")]
+    late = (day["server_name"] == day["server_name"].iloc[0]) & (day["timestamp"] == pd.Timestamp("2026-01-05T10:00Z"))
+    target = tmp_path / "live"
+    store.append(target, schema.validate(day[~late.to_numpy()]), source="live push")
+    store.append(target, schema.validate(day[late.to_numpy()]), source="live push")
+    stored = store.read(target)
+    expected = day.sort_values(["server_name", "timestamp"]).reset_index(drop=True)
+    assert stored["timestamp"].tolist() == expected["timestamp"].tolist()
+    assert stored["server_name"].astype(str).tolist() == expected["server_name"].astype(str).tolist()
+
+
 def test_append_of_existing_rows_changes_nothing(dataset: Path, small_sim: Simulation) -> None:
     before = snapshot(dataset)
     overlap = small_sim.frame[small_sim.frame["timestamp"] < pd.Timestamp("2026-01-05T01:00Z")]

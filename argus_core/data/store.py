@@ -124,6 +124,9 @@ def append(directory: str | Path, frame: pd.DataFrame, *, source: str, step: str
         path = partition_file(target, manifest, day)
         old_rows = _read_files([path]) if day in manifest.get("partitions", {}) and path.exists() else None
         combined = new_rows if old_rows is None else pd.concat([old_rows, new_rows], ignore_index=True)
+        # in (server, time) order, as a day's file is kept: a late row for a server goes between its
+        # stored rows, not after them (validation checks each server's order as given)
+        combined = combined.sort_values([schema.SERVER, schema.TIMESTAMP], kind="stable").reset_index(drop=True)
         keys = combined[[schema.SERVER, schema.TIMESTAMP]].astype({schema.SERVER: str})
         dup = keys.duplicated(keep=False).to_numpy()
         if dup.any():
