@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -108,6 +109,30 @@ def test_late_samples_are_placed_and_too_late_or_future_ones_refused(live):
     client.post("/api/v1/cycle")
     stored = store.read(live[0], servers=["ppweb777"])
     assert len(stored) == 3 and stored[schema.PROFILE].astype(str).unique().tolist() == ["WEB_API"]
+
+
+def test_abnormal_now_kept_between_cycles_is_what_scoring_the_stored_rows_says(live):
+    # the service keeps a running baseline rather than rereading a day or a week each cycle; after
+    # new steps and a late sample (which sends its server back to the stored rows) it must still
+    # say what scoring the dataset from scratch says
+    from argus_core import dashboard
+
+    service, client = make(live)
+    batch = rows_after(CUT, 6)
+    late = (batch[schema.SERVER] == "ppdb001") & (batch[schema.TIMESTAMP] == CUT + pd.Timedelta("10min"))
+    later = rows_after(CUT + pd.Timedelta("30min"), 3)
+    for rows in (None, batch[~late.to_numpy()], pd.concat([batch[late.to_numpy()], later])):
+        if rows is not None:
+            assert client.post("/api/v1/samples", json=as_json(rows)).json()["accepted"] == len(rows)
+        done = client.post("/api/v1/cycle")
+        assert done.status_code == 200, done.text
+        history = store.read_recent(live[0], service.model.spec.history_steps + store.LATE_SLACK)
+        expected, _ = dashboard.abnormal_of(service.model.path, history, live[0])
+        got = service.snapshot.abnormal.set_index(schema.SERVER).loc[expected[schema.SERVER]]
+        assert (got[schema.TIMESTAMP].to_numpy() == expected[schema.TIMESTAMP].to_numpy()).all()
+        np.testing.assert_allclose(got["deviation"], expected["deviation"], rtol=0, atol=1e-6)
+        assert got["abnormal"].tolist() == expected["abnormal"].tolist()
+    assert CUT + pd.Timedelta("10min") in set(store.read(live[0], servers=["ppdb001"])[schema.TIMESTAMP])
 
 
 @pytest.mark.parametrize("change, status, message", [

@@ -30,7 +30,8 @@ from argus_core.live import exporter, ingest, snapshot
 from argus_core.live.events import EventHub
 from argus_core.live.sinks import Dispatcher
 from argus_core.live.sources import Inbox, Source
-from argus_core.model import forecast, registry, threads
+from argus_core.model import anomaly, forecast, registry, threads
+from argus_core.model.anomaly_running import RunningScorer
 
 log = logging.getLogger("argus.live")
 
@@ -102,6 +103,8 @@ class Service:
         self.alerts = self._load_alerts()
         self.dispatcher = Dispatcher(list(sinks or []))
         self._alerts_lock = threading.Lock()
+        self._scorer: RunningScorer | None = None  # abnormal now, kept between cycles
+        self._scorer_key: tuple | None = None  # the detector file it was built from
 
     def _load_alerts(self) -> alerting.AlertBook:
         import json
@@ -242,7 +245,7 @@ class Service:
                                                                                         step), overrides,
                                       risk.recent_climb(history, list(thresholds), step))
         ranking = risk.rank_servers(per_metric, self.levels)
-        abnormal, _ = dashboard.abnormal_of(model.path, history, self.settings.dataset, manifest)
+        abnormal = self._abnormal(model, history, manifest)
         levels = dict(zip(ranking[schema.SERVER].astype(str), ranking["level"], strict=True)) if len(ranking) else {}
         generation = (self.snapshot.generation + 1) if self.snapshot else 1
         published = snapshot.Snapshot(
@@ -267,6 +270,21 @@ class Service:
                             seconds=published.cycle_seconds, accepted=accepted,
                             levels=dashboard.level_counts(ranking) if len(ranking) else {})
         return published
+
+    def _abnormal(self, model, history: pd.DataFrame, manifest: dict) -> pd.DataFrame | None:
+        """Abnormal now for ``history``'s servers from the running scorer (its baseline read from
+        the dataset once, then only each cycle's new rows), rebuilt when the detector beside the
+        serving model changes; None when there is no detector this Argus can read."""
+        path = Path(model.path) / anomaly.FILE
+        try:
+            stat = path.stat()
+            key = (str(path), stat.st_mtime_ns, stat.st_size)
+            if self._scorer is None or self._scorer_key != key:
+                self._scorer, self._scorer_key = RunningScorer(anomaly.AnomalyModel.load(model.path)), key
+            return self._scorer.follow(history, self.settings.dataset, manifest)
+        except (OSError, ArgusError):
+            self._scorer = self._scorer_key = None
+            return None
 
     def _advance_alerts(self, result, per_metric, ranking, abnormal, profiles, stale) -> None:
         with self._alerts_lock:

@@ -253,9 +253,16 @@ def groups_of(frame: pd.DataFrame, metrics: list[str]) -> np.ndarray:
     reported = counts > 0.5 * np.bincount(codes, minlength=len(servers))[:, None]
     if reported.all():  # every server reports every metric: the profile alone
         return profiles
-    label = np.array(["" if row.all() else " (" + ", ".join(m for m, on in zip(metrics, row, strict=True) if on) + ")"
-                      for row in reported], dtype=object)
+    label = np.array([group_suffix(metrics, row) for row in reported], dtype=object)
     return profiles.astype(object) + label[codes]
+
+
+def group_suffix(metrics: list[str], reported: np.ndarray) -> str:
+    """What a server's group adds to its profile: nothing when it reports every metric, else the
+    metrics it does report, as " (a, b)"."""
+    if reported.all():
+        return ""
+    return " (" + ", ".join(m for m, on in zip(metrics, reported, strict=True) if on) + ")"
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -264,7 +271,7 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
 
 # --- fit --------------------------------------------------------------------------------------------
 
-def _utc_ns(values) -> np.ndarray:
+def utc_ns(values) -> np.ndarray:
     stamps = pd.to_datetime(pd.Series(values), utc=True).dt.tz_convert(None)
     return stamps.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
@@ -275,8 +282,8 @@ def nominal_mask(frame: pd.DataFrame, windows: pd.DataFrame | None) -> np.ndarra
     if windows is None or windows.empty:
         return keep
     servers = frame[schema.SERVER].astype(str).to_numpy()
-    stamps = _utc_ns(frame[schema.TIMESTAMP])
-    starts, ends = _utc_ns(windows["start"]), _utc_ns(windows["end"])
+    stamps = utc_ns(frame[schema.TIMESTAMP])
+    starts, ends = utc_ns(windows["start"]), utc_ns(windows["end"])
     for server, start, end in zip(windows[schema.SERVER].astype(str), starts, ends, strict=True):
         keep &= ~((servers == server) & (stamps >= start) & (stamps <= end))
     return keep
@@ -324,7 +331,7 @@ def fit(frame: pd.DataFrame, metrics: list[str], step: str = schema.DEFAULT_STEP
         if best is None:
             continue
         mine = every_profile == profile  # the profile's whole series, in time order, for the budget
-        series = _deviation(scaler.transform(x_every[mine]), best.cluster_centers_)[0]
+        series = nearest_centre(scaler.transform(x_every[mine]), best.cluster_centers_)[0]
         deviation = series[nominal[mine]]  # the rows the centres were fitted on
         fast_q, persist_q = calibrated_quantiles(deviation, series, codes[mine], nominal[mine], settings,
                                         weeks=mine.sum() * weeks_per_row)
@@ -358,7 +365,7 @@ def calibrated_quantiles(nominal_d: np.ndarray, series_d: np.ndarray, servers: n
     return chosen
 
 
-def _deviation(xs: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def nearest_centre(xs: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(distance to the nearest centre, index of that centre) of standardised rows."""
     centres = np.asarray(centres)
     d2 = (xs ** 2).sum(axis=1)[:, None] - 2 * xs @ centres.T + (centres ** 2).sum(axis=1)[None, :]
@@ -380,26 +387,17 @@ def deviations(model: AnomalyModel, frame: pd.DataFrame, since: pd.Timestamp | N
     profiles = profiles_of(frame)
     groups, first, inverse = np.unique(groups_of(frame, model.metrics), return_index=True, return_inverse=True)
     # one lookup per group, not per row (a group names its profile, so its first row's will do)
-    known = np.array([_fitted_group(model, g, profiles[i]) for g, i in zip(groups, first, strict=True)],
+    known = np.array([fitted_group(model, g, profiles[i]) for g, i in zip(groups, first, strict=True)],
                      dtype=object)[inverse.ravel()]
     deviation = np.full(len(frame), np.nan)
     tau_fast = np.full(len(frame), np.nan)
     tau_persist = np.full(len(frame), np.nan)
     drivers = np.empty(len(frame), dtype=object)
-    n = len(model.metrics)
     for profile in np.unique(known):
         rows = known == profile
         fitted = model.profiles[profile]
-        xs = (x[rows] - np.array(fitted.mean)) / np.array(fitted.scale)
-        d, nearest = _deviation(xs, fitted.centres)
-        gap = (xs - np.asarray(fitted.centres)[nearest]) ** 2
-        per_metric = gap[:, :n] + gap[:, n:2 * n]  # a metric's z now and over the last half hour together
-        top = np.argsort(-per_metric, axis=1)[:, :3]
-        # a few hundred distinct triples, not one string per row: each triple as one number
-        keys, which = np.unique(top @ (n ** np.arange(top.shape[1]))[::-1], return_inverse=True)
-        names = np.array([", ".join(model.metrics[i] for i in np.unravel_index(key, (n,) * top.shape[1]))
-                          for key in keys], dtype=object)
-        drivers[rows] = names[which.ravel()]
+        d, per_metric = profile_deviation(fitted, x[rows])
+        drivers[rows] = driver_names(model.metrics, per_metric)
         deviation[rows], tau_fast[rows], tau_persist[rows] = d, fitted.tau_fast, fitted.tau_persist
     return pd.DataFrame({schema.SERVER: frame[schema.SERVER].astype(str).to_numpy(),
                          schema.TIMESTAMP: frame[schema.TIMESTAMP].reset_index(drop=True), schema.PROFILE: profiles,
@@ -407,7 +405,28 @@ def deviations(model: AnomalyModel, frame: pd.DataFrame, since: pd.Timestamp | N
                          "drivers": drivers})
 
 
-def _fitted_group(model: AnomalyModel, group: str, profile: str) -> str:
+def profile_deviation(fitted: ProfileModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(D, each metric's share of D squared) for feature rows ``x`` scored by one fitted group: a
+    metric's share is its z now and over the last half hour together."""
+    n = (len(fitted.mean) - 2) // 2
+    xs = (x - np.array(fitted.mean)) / np.array(fitted.scale)
+    d, nearest = nearest_centre(xs, fitted.centres)
+    gap = (xs - np.asarray(fitted.centres)[nearest]) ** 2
+    return d, gap[:, :n] + gap[:, n:2 * n]
+
+
+def driver_names(metrics: list[str], per_metric: np.ndarray) -> np.ndarray:
+    """The three metrics contributing most to each row's deviation, as "a, b, c"."""
+    n = len(metrics)
+    top = np.argsort(-per_metric, axis=1)[:, :3]
+    # a few hundred distinct triples, not one string per row: each triple as one number
+    keys, which = np.unique(top @ (n ** np.arange(top.shape[1]))[::-1], return_inverse=True)
+    names = np.array([", ".join(metrics[i] for i in np.unravel_index(key, (n,) * top.shape[1])) for key in keys],
+                     dtype=object)
+    return names[which.ravel()]
+
+
+def fitted_group(model: AnomalyModel, group: str, profile: str) -> str:
     """The fitted group a server is scored in: its own, else its profile's, else GENERIC's, else the first."""
     for candidate in (group, profile, GENERIC):
         if candidate in model.profiles:
