@@ -154,6 +154,37 @@ def test_a_batch_with_any_bad_row_stores_nothing(live, change, status, message):
     assert service.counters.samples_rejected > 0
 
 
+def test_a_batch_the_dataset_would_refuse_is_refused_at_push_or_set_aside_at_the_cycle(live):
+    # a batch accepted at push is stored at the next cycle; one that storing refuses must neither
+    # be promised nor wedge every cycle after it
+    service, client = make(live)
+    client.post("/api/v1/cycle")
+    one = rows_after(CUT, 1)
+    db = one[one[schema.SERVER] == "ppdb001"]
+    before = files_of(live[0])
+    off_grid = client.post("/api/v1/samples", json=as_json(db.assign(timestamp=CUT + pd.Timedelta("2min"))))
+    assert off_grid.status_code == 422 and "off the dataset's time grid" in off_grid.text
+    records = as_json(db)
+    records[0]["profile"] = "WEB_API"
+    other = client.post("/api/v1/samples", json=records)
+    assert other.status_code == 422 and "DATABASE in the dataset, WEB_API in the batch" in other.text
+    assert not service.inbox.waiting() and files_of(live[0]) == before
+    # a new server's two batches, each fine alone, off each other's grid: the second is set aside
+    new = db.assign(server_name="ppdb777")
+    for at in ("5min", "7min"):
+        answer = client.post("/api/v1/samples", json=as_json(new.assign(timestamp=CUT + pd.Timedelta(at))))
+        assert answer.json()["accepted"] == 1
+    rejected = service.counters.samples_rejected
+    done = client.post("/api/v1/cycle")
+    assert done.status_code == 200 and done.json()["accepted"] == 1
+    assert store.read(live[0], servers=["ppdb777"])[schema.TIMESTAMP].tolist() == [CUT + pd.Timedelta("5min")]
+    aside = service.inbox.folder / "rejected"
+    assert len(list(aside.glob("*.parquet"))) == 1 and "irregular time" in next(aside.glob("*.txt")).read_text()
+    assert service.counters.samples_rejected > rejected and not service.inbox.waiting()
+    assert client.post("/api/v1/samples", json=as_json(rows_after(CUT, 2))).json()["accepted"] == 28
+    assert client.post("/api/v1/cycle").json()["accepted"] == 28  # the cycles go on
+
+
 def test_bodies_that_are_not_batches_get_a_clear_4xx(live):
     service, client = make(live, max_body_bytes=10_000)
     assert client.post("/api/v1/samples", content=b"\xff\xfe not utf-8",

@@ -64,11 +64,16 @@ def parse_body(body: bytes, content_type: str | None) -> pd.DataFrame:
 
 
 def validate_batch(raw: pd.DataFrame, rules: Rules, newest: pd.Timestamp | None,
-                   now: pd.Timestamp) -> pd.DataFrame:
+                   now: pd.Timestamp, profiles: dict[str, str] | None = None,
+                   last_sample: dict[str, str] | None = None) -> pd.DataFrame:
     """The batch in canonical form; SchemaError listing every problem (nothing is stored then).
 
     ``newest`` is the newest stored sample: rows more than ``rules.late`` before it are refused;
-    rows more than ``rules.future`` after ``now`` are refused."""
+    rows more than ``rules.future`` after ``now`` are refused. ``profiles``: the dataset's servers
+    and their profiles (a known server keeps its profile when the batch names none, and a batch
+    naming another is refused). ``last_sample``: a stored sample's time per server (ISO text), whose time grid a
+    pushed row must keep. Both are checked here because the cycle stores the batch later: a batch
+    the dataset refuses then would be refused after the pusher was told it was accepted."""
     problems: list[Problem] = []
     if raw.empty:
         raise SchemaError([Problem("empty", None, 0, ("the batch has no rows",))], "the request")
@@ -89,12 +94,15 @@ def validate_batch(raw: pd.DataFrame, rules: Rules, newest: pd.Timestamp | None,
     if problems:
         raise SchemaError(problems, "the request")
     frame = raw.copy()
+    known = profiles or {}
     if schema.PROFILE not in frame.columns:
-        frame[schema.PROFILE] = infer_profiles(frame[schema.SERVER].astype(str).to_numpy())
+        names = frame[schema.SERVER].astype(str).to_numpy()
+        frame[schema.PROFILE] = [known.get(n, p) for n, p in zip(names, infer_profiles(names), strict=True)]
     canonical, problems = schema.check(frame, step=rules.step, metrics=rules.metrics)
     if problems:
         raise SchemaError(problems, "the request")
     assert canonical is not None
+    problems += _against_the_dataset(canonical, known, last_sample or {}, str(rules.step))
     stamps = canonical[schema.TIMESTAMP]
     future = (stamps > now + rules.future).to_numpy()
     if future.any():
@@ -110,6 +118,30 @@ def validate_batch(raw: pd.DataFrame, rules: Rules, newest: pd.Timestamp | None,
     if problems:
         raise SchemaError(problems, "the request")
     return canonical
+
+
+def _against_the_dataset(batch: pd.DataFrame, profiles: dict[str, str], last_sample: dict[str, str],
+                         step: str) -> list[Problem]:
+    """A known server's profile and time grid, as the dataset holds them."""
+    problems: list[Problem] = []
+    servers = batch[schema.SERVER].astype(str)
+    stored = servers.map(profiles)
+    given = batch[schema.PROFILE].astype(str)
+    clash = (stored.notna() & (stored != given)).to_numpy()
+    if clash.any():
+        i = int(np.flatnonzero(clash)[0])
+        problems.append(Problem("profile differs from the dataset", schema.PROFILE, int(clash.sum()), (
+            f"{servers.iloc[i]}: {stored.iloc[i]} in the dataset, {given.iloc[i]} in the batch",
+            "leave the profile out, or send the dataset's")))
+    anchor = pd.to_datetime(servers.map(last_sample), utc=True)
+    stamps = pd.to_datetime(batch[schema.TIMESTAMP], utc=True)
+    off = (anchor.notna() & ((stamps - anchor) % pd.Timedelta(step) != pd.Timedelta(0))).to_numpy()
+    if off.any():
+        i = int(np.flatnonzero(off)[0])
+        problems.append(Problem("off the dataset's time grid", schema.TIMESTAMP, int(off.sum()), (
+            f"{servers.iloc[i]} at {stamps.iloc[i]}", f"its stored samples are {step} apart, one at {anchor.iloc[i]}; "
+            "send times on that grid (rounded to the step)")))
+    return problems
 
 
 def keys_of(frame: pd.DataFrame) -> pd.MultiIndex:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from argus_core import alerting, atomic, dashboard, risk
 from argus_core.data import schema, store
-from argus_core.errors import ArgusError, DatasetError, ModelNotFound, SettingsError
+from argus_core.errors import ArgusError, DatasetError, ModelNotFound, SchemaError, SettingsError
 from argus_core.live import exporter, ingest, snapshot
 from argus_core.live.events import EventHub
 from argus_core.live.sinks import Dispatcher
@@ -131,7 +131,8 @@ class Service:
             raw = ingest.parse_body(body, content_type)
             manifest = store.read_manifest(self.settings.dataset)
             newest = pd.Timestamp(manifest["end"]) if manifest.get("rows") else None
-            batch = ingest.validate_batch(raw, self.rules, newest, self.clock())
+            batch = ingest.validate_batch(raw, self.rules, newest, self.clock(), manifest.get("servers"),
+                                          self.snapshot.last_sample if self.snapshot else None)
         except ArgusError:
             self.counters.samples_rejected += _values(raw)
             raise
@@ -310,9 +311,30 @@ class Service:
         return silence
 
     def _take(self, source: Source, rows: pd.DataFrame | None, token) -> int:
-        stored = self._store(rows, source.name) if rows is not None and len(rows) else 0
+        try:
+            stored = self._store(rows, source.name) if rows is not None and len(rows) else 0
+        except SchemaError:
+            if source is not self.inbox:
+                raise
+            stored = self._store_each(token)
         if rows is not None:
             source.done(token)
+        return stored
+
+    def _store_each(self, files: list[Path]) -> int:
+        """The inbox's batches one by one, when together they were refused: a batch the dataset
+        refuses (checked at push against what was stored then; the dataset may have moved on) is
+        set aside with its reason and counted as rejected, and the others are stored."""
+        stored = 0
+        for path in files:
+            rows = pd.read_parquet(path)
+            try:
+                stored += self._store(rows, self.inbox.name)
+            except SchemaError as exc:
+                moved = self.inbox.reject(path, str(exc))
+                self.counters.samples_rejected += len(rows) * len(self.rules.metrics or schema.METRIC_COLUMNS)
+                log.warning("pushed batch set aside in %s: %s", moved, exc)
+                self.events.publish("batch_rejected", rows=len(rows), path=str(moved), error=str(exc))
         return stored
 
     def _store(self, rows: pd.DataFrame, source: str) -> int:

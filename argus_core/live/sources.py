@@ -80,6 +80,17 @@ class Inbox:
             path.unlink(missing_ok=True)
             self._keys.pop(path, None)
 
+    def reject(self, path: Path, reason: str) -> Path:
+        """Move a spooled batch the dataset refused to ``rejected/``, its reason beside it, so that
+        it is kept for a look but never retried (it would fail every cycle after)."""
+        folder = self.folder / REJECTED
+        folder.mkdir(exist_ok=True)
+        (folder / f"{path.stem}.txt").write_text(reason + "\n")
+        moved = path.replace(folder / path.name)
+        self._keys.pop(path, None)
+        return moved
+
 
 
 KEY = [schema.SERVER, schema.TIMESTAMP]
+REJECTED = "rejected"  # the inbox's folder of batches the dataset refused
