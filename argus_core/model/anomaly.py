@@ -272,8 +272,10 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
 # --- fit --------------------------------------------------------------------------------------------
 
 def utc_ns(values) -> np.ndarray:
-    stamps = pd.to_datetime(pd.Series(values), utc=True).dt.tz_convert(None)
-    return stamps.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    """Times (any form ``pd.to_datetime`` reads; naive ones as UTC) as nanoseconds since the epoch."""
+    if not isinstance(getattr(values, "dtype", None), pd.DatetimeTZDtype):  # a stored column already is
+        values = pd.to_datetime(pd.Series(values), utc=True)
+    return pd.DatetimeIndex(values).as_unit("ns").asi8
 
 
 def nominal_mask(frame: pd.DataFrame, windows: pd.DataFrame | None) -> np.ndarray:

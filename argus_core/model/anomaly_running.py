@@ -104,21 +104,26 @@ class RunningScorer:
         did not take in (a late sample stored since): their running state no longer matches."""
         if frame.empty or not self.names:
             return []
-        servers = frame[schema.SERVER].astype(str).to_numpy()
-        known = np.array([s in self.index for s in servers])
+        codes, names = pd.factorize(frame[schema.SERVER])  # one lookup per server, not per row
+        rows = np.array([self.index.get(str(name), -1) for name in names], dtype=np.int64)[codes]
+        known = rows >= 0
         if not known.any():
             return []
-        rows = np.array([self.index[s] for s in servers[known]], dtype=np.int64)
-        stamps = anomaly.utc_ns(frame[schema.TIMESTAMP])[known]
+        rows, stamps = rows[known], anomaly.utc_ns(frame[schema.TIMESTAMP])[known]
         # compare where both the ring and the frame hold rows: from the later of their first rows
         # on, to the last row scored
         first = np.full(self._capacity, np.iinfo(np.int64).max, dtype=np.int64)
         np.minimum.at(first, rows, stamps)
-        oldest = np.where(self.ring_time == _NEVER, np.iinfo(np.int64).max, self.ring_time).min(axis=1)
+        n, every = self.model.baseline_steps, np.arange(self._capacity)
+        held = np.minimum(self.seen, n)
+        oldest = np.where(held > 0, self.ring_time[every, np.where(self.seen >= n, self.head, 0)],
+                          np.iinfo(np.int64).max)
         lo = np.maximum(first, oldest)
         have = np.bincount(rows[(stamps >= lo[rows]) & (stamps <= self.last_time[rows])], minlength=self._capacity)
-        held = ((self.ring_time >= lo[:, None]) & (self.ring_time != _NEVER)).sum(axis=1)
-        odd = np.flatnonzero(have > held)
+        # the ring's times rise in the order rows went in, so it holds ``have`` rows from ``lo`` on
+        # exactly when its have-th newest row is at or after ``lo``: one look per server, not a scan
+        newest_kth = self.ring_time[every, (self.head - np.maximum(have, 1)) % n]
+        odd = np.flatnonzero((have > 0) & ((have > held) | (newest_kth < lo)))
         return [self.names[r] for r in odd]
 
     def prime(self, frame: pd.DataFrame, since: pd.Timestamp) -> int:
@@ -290,7 +295,7 @@ class RunningScorer:
         baseline from the dataset first, scored from the window's start as ``anomaly.score`` does."""
         if history.empty:
             return self.summary([])
-        servers = pd.unique(history[schema.SERVER].astype(str))
+        servers = [str(name) for name in pd.unique(history[schema.SERVER])]  # per server, not per row
         start = anomaly.utc_ns(history[schema.TIMESTAMP]).min()
         behind = [s for s in servers if s not in self.index or self.last_time[self.index[s]] < start]
         again = sorted(set(behind) | set(self.stale_servers(history)))
