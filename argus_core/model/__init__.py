@@ -15,6 +15,7 @@ Torch parts (imported when a model is trained or loaded):
     callbacks, recorder           Lightning callbacks (progress, threads, checkpoints, run store)
     train, artifacts, forecast, backtest
     anomaly     abnormal now: a k-means model of nominal behaviour per profile (scikit-learn, plain JSON)
+    anomaly_running   the same scores kept up to date row by row (the live service's cycles)
 
 May import: ``argus_core.data``, ``argus_core.errors``, ``argus_core.paths``. Never ``runs``,
 ``cli`` or the top-level views; this package's ``__init__`` imports nothing, so importing a
