@@ -24,8 +24,29 @@ import pandas as pd
 from argus_core.data import schema
 from argus_core.model import anomaly
 
-_NEVER = np.iinfo(np.int64).min  # "no timestamp yet", as nanoseconds since the epoch
-REFRESH = True  # recompute a server's sums from its ring each time the ring wraps (no drift)
+_NEVER = np.iinfo(np.int64).min  # "no timestamp yet", as nanoseconds since the epoch (NaT)
+
+# Every per-server array: name -> (shape after the server axis, in units of "m" metrics, "n"
+# baseline steps and "r" earlier z-scores; the value of a server with no state; dtype)
+_STATE = {
+    "ring": (("n", "m"), np.nan, np.float32),  # the baseline's rows, NaN where a metric is missing
+    "ring_time": (("n",), _NEVER, np.int64),
+    "head": ((), 0, np.int64),  # the ring slot the next row goes to
+    "seen": ((), 0, np.int64),  # rows taken in
+    "total": (("m",), 0.0, np.float64),  # the ring's sums, sums of squares and counts per metric
+    "squares": (("m",), 0.0, np.float64),
+    "counts": (("m",), 0, np.int64),
+    "recent": (("r", "m"), 0.0, np.float64),  # the last z-scores before the next row
+    "last_time": ((), _NEVER, np.int64),
+    "over": ((), 0, np.int64),  # steps in a row at or over tau_fast
+    "under": ((), 0, np.int64),  # steps in a row under it
+    "abnormal": ((), False, bool),
+    "since": ((), _NEVER, np.int64),
+    "deviation": ((), np.nan, np.float64),  # the last row's score
+    "tau_fast": ((), np.nan, np.float64),
+    "tau_persist": ((), np.nan, np.float64),
+    "shares": (("m",), 0.0, np.float64),  # each metric's share of the last row's deviation
+}
 
 
 class RunningScorer:
@@ -38,38 +59,23 @@ class RunningScorer:
         self.profiles: list[str] = []
         self._profile_codes: dict[str, int] = {}
         self._groups: dict[int, str] = {}  # profile code and reported-metrics bits -> fitted group
+        self._capacity = 0
+        self.profile_code = np.zeros(0, dtype=np.int64)
         self._allocate(0)
 
     # --- state ------------------------------------------------------------------------------------
     def _allocate(self, capacity: int) -> None:
-        m, n, recent = len(self.model.metrics), self.model.baseline_steps, anomaly.RECENT_STEPS - 1
-        old = getattr(self, "_capacity", 0)
-
-        def grown(name: str, shape: tuple, fill, dtype) -> None:
-            array = np.full((capacity, *shape), fill, dtype=dtype)
+        """Room for ``capacity`` servers, the state of those already there kept."""
+        sizes = {"m": len(self.model.metrics), "n": self.model.baseline_steps, "r": max(anomaly.RECENT_STEPS - 1, 1)}
+        old = self._capacity
+        for name, (shape, fill, dtype) in _STATE.items():
+            array = np.full((capacity, *(sizes[k] for k in shape)), fill, dtype=dtype)
             if old:
                 array[:old] = getattr(self, name)
             setattr(self, name, array)
-
-        grown("ring", (n, m), np.nan, np.float32)  # the baseline's rows, NaN where a metric is missing
-        grown("ring_time", (n,), _NEVER, np.int64)
-        grown("head", (), 0, np.int64)  # the ring slot the next row goes to
-        grown("seen", (), 0, np.int64)  # rows taken in
-        grown("total", (m,), 0.0, np.float64)
-        grown("squares", (m,), 0.0, np.float64)
-        grown("counts", (m,), 0, np.int64)
-        grown("recent", (max(recent, 1), m), 0.0, np.float64)  # the last z-scores, before this row
-        grown("last_time", (), _NEVER, np.int64)
-        grown("over", (), 0, np.int64)  # steps in a row at or over tau_fast
-        grown("under", (), 0, np.int64)  # steps in a row under it
-        grown("abnormal", (), False, bool)
-        grown("since", (), _NEVER, np.int64)
-        grown("deviation", (), np.nan, np.float64)
-        grown("tau_fast", (), np.nan, np.float64)
-        grown("tau_persist", (), np.nan, np.float64)
-        grown("shares", (m,), 0.0, np.float64)  # each metric's share of the last row's deviation
-        grown("profile_code", (), 0, np.int64)
-        self._capacity = capacity
+        codes = np.zeros(capacity, dtype=np.int64)
+        codes[:old] = self.profile_code[:old]
+        self.profile_code, self._capacity = codes, capacity
 
     def _rows_of(self, servers: np.ndarray, profiles: np.ndarray) -> np.ndarray:
         """Array rows for these server names, new servers added."""
@@ -90,13 +96,8 @@ class RunningScorer:
     def reset(self, servers) -> None:
         """Forget these servers' state (their rows are fed again from the start)."""
         rows = [self.index[s] for s in servers if s in self.index]
-        if not rows:
-            return
-        fresh = RunningScorer(self.model)
-        fresh._allocate(len(rows))
-        for name in ("ring", "ring_time", "head", "seen", "total", "squares", "counts", "recent", "last_time",
-                     "over", "under", "abnormal", "since", "deviation", "tau_fast", "tau_persist", "shares"):
-            getattr(self, name)[rows] = getattr(fresh, name)
+        for name, (_, fill, _) in _STATE.items():
+            getattr(self, name)[rows] = fill
 
     # --- feeding ----------------------------------------------------------------------------------
     def stale_servers(self, frame: pd.DataFrame) -> list[str]:
@@ -262,10 +263,9 @@ class RunningScorer:
         self.ring[rows, slot] = values
         self.ring_time[rows, slot] = stamps
         self.head[rows] = (slot + 1) % model.baseline_steps
-        if REFRESH:
-            wrapped = rows[self.head[rows] == 0]
-            if len(wrapped):  # exact sums again once per ring: adding and taking away never drift
-                self._resum(wrapped)
+        wrapped = rows[self.head[rows] == 0]
+        if len(wrapped):  # exact sums again once per ring, so adding and taking away never drift
+            self._resum(wrapped)
         if anomaly.RECENT_STEPS > 1:
             self.recent[rows, self.seen[rows] % (anomaly.RECENT_STEPS - 1)] = z
         self.seen[rows] += 1
