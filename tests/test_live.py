@@ -185,6 +185,31 @@ def test_a_batch_the_dataset_would_refuse_is_refused_at_push_or_set_aside_at_the
     assert client.post("/api/v1/cycle").json()["accepted"] == 28  # the cycles go on
 
 
+class Relabelled:
+    """A pulling source (as Prometheus is) whose series lost their profile label: the next step
+    of the fleet, every server named a web server."""
+
+    name = "relabelled"
+
+    def __init__(self) -> None:
+        self.rows = rows_after(CUT, 1).assign(**{schema.PROFILE: "WEB_API"})
+
+    def pull(self):
+        return (self.rows, None) if self.rows is not None else (None, None)
+
+    def done(self, token) -> None:
+        self.rows = None
+
+
+def test_a_pulled_server_with_another_profile_keeps_the_datasets_and_is_stored(live):
+    dataset, models = live
+    service = Service(Settings(dataset=dataset, models=models, threads=1), sources=[Relabelled()], clock=lambda: CLOCK)
+    service.cycle()  # refused as "profile differs" at every cycle before, so nothing new was ever stored
+    stored = store.read(dataset, start=CUT + pd.Timedelta("5min"))
+    assert len(stored) == 14
+    assert stored.set_index(schema.SERVER)[schema.PROFILE].astype(str).to_dict()["ppdb001"] == "DATABASE"
+
+
 def test_bodies_that_are_not_batches_get_a_clear_4xx(live):
     service, client = make(live, max_body_bytes=10_000)
     assert client.post("/api/v1/samples", content=b"\xff\xfe not utf-8",

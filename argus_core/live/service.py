@@ -105,6 +105,7 @@ class Service:
         self._alerts_lock = threading.Lock()
         self._scorer: RunningScorer | None = None  # abnormal now, kept between cycles
         self._scorer_key: tuple | None = None  # the detector file it was built from
+        self._profile_warned: set[str] = set()  # servers a source relabelled, told once
 
     def _load_alerts(self) -> alerting.AlertBook:
         import json
@@ -339,7 +340,19 @@ class Service:
 
     def _store(self, rows: pd.DataFrame, source: str) -> int:
         """Append rows the dataset does not hold yet (a kill after the last append, or a batch spooled
-        twice, stores nothing twice)."""
+        twice, stores nothing twice). A known server keeps the dataset's profile: a pulled series
+        whose profile label went away or changed would otherwise be refused at every cycle."""
+        known = store.read_manifest(self.settings.dataset).get("servers") or {}
+        if known and schema.PROFILE in rows.columns:
+            stored = rows[schema.SERVER].astype(str).map(known)
+            moved = (stored.notna() & (stored != rows[schema.PROFILE].astype(str))).to_numpy()
+            if moved.any():
+                names = sorted(set(rows[schema.SERVER].astype(str)[moved]) - self._profile_warned)
+                if names:
+                    log.warning("source %s gives %s another profile than the dataset's; the dataset's is kept",
+                                source, ", ".join(names[:5]) + (" ..." if len(names) > 5 else ""))
+                    self._profile_warned.update(names)
+                rows = rows.assign(**{schema.PROFILE: stored.where(moved, rows[schema.PROFILE].astype(str)).to_numpy()})
         return ingest.append_new(self.settings.dataset, rows, f"live {source}", self.rules.step, self.rules.metrics)
 
     # --- the timer -----------------------------------------------------------------------------------
