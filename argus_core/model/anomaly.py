@@ -181,13 +181,31 @@ def features(frame: pd.DataFrame, metrics: list[str], baseline_steps: int,
     for back in range(1, RECENT_STEPS):
         needed[:-back] |= wanted[back:] & (codes[:-back] == codes[back:])
     index = np.flatnonzero(needed)
-    mean, spread = _trailing(values, codes, baseline_steps, index)
-    spread = np.maximum(np.nan_to_num(spread, nan=0.0), np.maximum(SPREAD_FLOOR, 0.01 * np.abs(np.nan_to_num(mean))))
-    z = np.clip(np.nan_to_num((values[index] - mean) / spread, nan=0.0), -Z_CLIP, Z_CLIP)
+    z = z_scores(values[index], *_trailing(values, codes, baseline_steps, index))
     hours = (stamps.dt.hour + stamps.dt.minute / 60.0).to_numpy(np.float64)[index]
-    out = np.column_stack([z, _recent_mean(z, codes[index]), np.sin(2 * np.pi * hours / 24),
-                           np.cos(2 * np.pi * hours / 24)])
+    out = np.column_stack([z, _recent_mean(z, codes[index]), time_of_day(hours)])
     return out[wanted[index]]
+
+
+def baseline_stats(total: np.ndarray, squares: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sample spread from a baseline's sum, sum of squares and count of values; NaN
+    where fewer than ``MIN_BASELINE`` values."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n >= MIN_BASELINE, total / n, np.nan)
+        variance = (squares - n * mean ** 2) / np.maximum(n - 1, 1)
+    return mean, np.sqrt(np.maximum(variance, 0.0))
+
+
+def z_scores(values: np.ndarray, mean: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """Each value against its baseline: a spread never under the floor (nor 1% of the mean), 0
+    where the baseline or the value is missing, clipped at ``Z_CLIP``."""
+    spread = np.maximum(np.nan_to_num(spread, nan=0.0), np.maximum(SPREAD_FLOOR, 0.01 * np.abs(np.nan_to_num(mean))))
+    return np.clip(np.nan_to_num((values - mean) / spread, nan=0.0), -Z_CLIP, Z_CLIP)
+
+
+def time_of_day(hours: np.ndarray) -> np.ndarray:
+    """(rows, 2): the hour of the day (UTC) on the circle."""
+    return np.column_stack([np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24)])
 
 
 def _recent_mean(z: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -224,12 +242,7 @@ def _trailing(values: np.ndarray, codes: np.ndarray, steps: int,
     squares = running(np.multiply(filled, filled, out=filled), np.float64)
     counts = running(real, np.int64)
     lo = np.maximum(_server_starts(codes)[index], index - steps)  # window [lo, index): the current row left out
-    n = counts[index] - counts[lo]
-    total = sums[index] - sums[lo]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(n >= MIN_BASELINE, total / n, np.nan)
-        variance = (squares[index] - squares[lo] - n * mean ** 2) / np.maximum(n - 1, 1)
-    return mean, np.sqrt(np.maximum(variance, 0.0))
+    return baseline_stats(sums[index] - sums[lo], squares[index] - squares[lo], counts[index] - counts[lo])
 
 
 def profiles_of(frame: pd.DataFrame) -> np.ndarray:

@@ -137,9 +137,8 @@ class RunningScorer:
         frame = frame.sort_values([schema.SERVER, schema.TIMESTAMP], kind="stable").reset_index(drop=True)
         stamps = anomaly.utc_ns(frame[schema.TIMESTAMP])
         cut = pd.Timestamp(since).value  # nanoseconds since the epoch, UTC
-        servers = frame[schema.SERVER].astype(str).to_numpy()
-        known = np.array([s in self.index and self.seen[self.index[s]] > 0 for s in servers], dtype=bool)
-        early = (stamps < cut) & ~known
+        rows = self._server_rows(frame)  # first: it may grow the arrays
+        early = (stamps < cut) & (self.seen[rows] == 0)
         if early.any():
             self._fill(frame[early].reset_index(drop=True))
         return int(early.sum()) + self.update(frame[~early])
@@ -151,9 +150,7 @@ class RunningScorer:
         n, recent = self.model.baseline_steps, anomaly.RECENT_STEPS - 1
         rows = self._server_rows(frame)
         stamps = anomaly.utc_ns(frame[schema.TIMESTAMP])
-        starts = np.r_[0, np.flatnonzero(rows[1:] != rows[:-1]) + 1]
-        sizes = np.diff(np.r_[starts, len(rows)])
-        rank = np.arange(len(rows)) - np.repeat(starts, sizes)
+        starts, sizes, rank = self._runs(rows)
         bulk = rank < np.repeat(sizes, sizes) - recent
         count = np.repeat(np.maximum(sizes - recent, 0), sizes)
         kept = bulk & (rank >= count - n)  # the bulk rows still in the ring after all of them went in
@@ -171,6 +168,14 @@ class RunningScorer:
             pick = step_rank == k
             self._step(rows[left][pick], values[left][pick], stamps[left][pick])
         self.over[own], self.under[own], self.abnormal[own], self.since[own] = 0, 0, False, _NEVER
+
+    @staticmethod
+    def _runs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For rows grouped by server: each server's first row and row count, and each row's rank
+        within its server."""
+        starts = np.r_[0, np.flatnonzero(rows[1:] != rows[:-1]) + 1]
+        sizes = np.diff(np.r_[starts, len(rows)])
+        return starts, sizes, np.arange(len(rows)) - np.repeat(starts, sizes)
 
     def _resum(self, rows: np.ndarray) -> None:
         """Sums, sums of squares and counts of these servers' rings, from the ring itself."""
@@ -202,12 +207,9 @@ class RunningScorer:
         stamps = anomaly.utc_ns(frame[schema.TIMESTAMP])
         fresh = np.ones(len(rows), dtype=bool)
         fresh[1:] &= ~((rows[1:] == rows[:-1]) & (stamps[1:] == stamps[:-1]))  # one row per server and time
-        if not fresh.any():
-            return 0
         values = anomaly.metric_matrix(frame, self.model.metrics)[fresh].astype(np.float32)
         rows, stamps = rows[fresh], stamps[fresh]
-        starts = np.r_[0, np.flatnonzero(rows[1:] != rows[:-1]) + 1]
-        rank = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+        rank = self._runs(rows)[2]
         for k in range(int(rank.max()) + 1):  # the k-th new row of every server at once
             pick = rank == k
             self._step(rows[pick], values[pick], stamps[pick])
@@ -215,20 +217,13 @@ class RunningScorer:
 
     def _step(self, rows: np.ndarray, values: np.ndarray, stamps: np.ndarray) -> None:
         model, settings = self.model, self.model.settings
-        n = self.counts[rows]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(n >= anomaly.MIN_BASELINE, self.total[rows] / n, np.nan)
-            variance = (self.squares[rows] - n * mean ** 2) / np.maximum(n - 1, 1)
-        spread = np.sqrt(np.maximum(variance, 0.0))
-        spread = np.maximum(np.nan_to_num(spread, nan=0.0),
-                            np.maximum(anomaly.SPREAD_FLOOR, 0.01 * np.abs(np.nan_to_num(mean))))
         exact = values.astype(np.float64)
-        z = np.clip(np.nan_to_num((exact - mean) / spread, nan=0.0), -anomaly.Z_CLIP, anomaly.Z_CLIP)
+        z = anomaly.z_scores(exact, *anomaly.baseline_stats(self.total[rows], self.squares[rows], self.counts[rows]))
         earlier = np.minimum(self.seen[rows], anomaly.RECENT_STEPS - 1)
         recent = (self.recent[rows].sum(axis=1) + z) / (earlier + 1)[:, None]
         minutes = (stamps // 60_000_000_000) % 1440
         hours = (minutes // 60 + (minutes % 60) / 60.0).astype(np.float64)
-        x = np.column_stack([z, recent, np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24)])
+        x = np.column_stack([z, recent, anomaly.time_of_day(hours)])
 
         groups = self._fitted_groups(rows, values)
         deviation = np.full(len(rows), np.nan)
