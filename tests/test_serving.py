@@ -243,3 +243,41 @@ def test_a_damaged_serving_table_is_refused_by_name(served_model, tmp_path: Path
     with pytest.raises(ModelDirectoryError, match="serving.json is damaged"):
         forecast.load_model(copy, model_id)
 
+
+
+def test_level_shift_windows_step_once_and_stay_to_the_end_of_the_horizon(served_model) -> None:
+    dataset, models, model_id, _ = served_model
+    model = forecast.load_model(models, model_id)
+    spec = model.spec
+    prepared = layout.prepare(store.read(dataset), spec)
+    common = (prepared, spec, datasets.reusable(model.dataset_parameters), list(model.network.hparams.x_reals),
+              list(model.network.hparams.x_categoricals), 8)
+    plain = WindowBatches(*common, shuffle=False, seed=5)
+    shifted = WindowBatches(*common, shuffle=False, seed=5, level_shifts=1.0)
+    chosen = plain.windows[:: max(1, len(plain.windows) // 40)][:40]
+    _, values_plain, scales = plain.window_inputs(chosen)
+    _, values_shift, scales_shift = shifted.window_inputs(chosen)
+    enc = spec.encoder_length
+    change = values_shift[:, :, 0] * scales_shift[:, None] - values_plain[:, :, 0] * scales[:, None]  # raw units
+    for row, window in zip(change, values_plain[:, :enc, 0] * scales[:, None], strict=True):
+        moved = np.flatnonzero(np.abs(row) > 1e-3)
+        assert len(moved), "every window steps at level_shifts=1"
+        first = moved[0]
+        assert enc // 2 <= first < enc  # in the encoder's second half
+        np.testing.assert_allclose(row[first:], row[first], rtol=1e-4)  # and stays to the end of the horizon
+        spread = max(float(np.std(window)), 1e-3)
+        assert 3.0 * spread * 0.99 <= abs(row[first]) <= 10.0 * spread * 1.01
+    # share 0 leaves every window as it is, and the order of windows does not depend on the share
+    untouched = WindowBatches(*common, shuffle=False, seed=5, level_shifts=0.0)
+    np.testing.assert_array_equal(untouched.window_inputs(chosen)[1], values_plain)
+    np.testing.assert_array_equal(shifted.windows, plain.windows)
+
+
+def test_level_shifts_outside_zero_to_one_are_refused() -> None:
+    from dataclasses import replace
+
+    from argus_core.model.config import check
+
+    for bad in (-0.1, 1.5, float("nan")):
+        assert any("level_shifts" in p for p in check(replace(TINY, level_shifts=bad)))
+    assert not check(replace(TINY, level_shifts=0.2))

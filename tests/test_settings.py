@@ -21,7 +21,7 @@ DEMO = Path(__file__).resolve().parents[1] / "demo_data" / "incident"
 EVERY_FIELD_CHANGED = TrainConfig(
     epochs=3, batch_size=16, hidden_size=8, attention_heads=1, dropout=0.25, learning_rate=0.01,
     batches_per_epoch=7, val_batches=5, max_steps=40, patience=2, streaming=True, fresh=True,
-    encoder_length=48, horizon=12, validation_fraction=0.2, incident_share=0.4, seed=5, threads=1,
+    encoder_length=48, horizon=12, validation_fraction=0.2, incident_share=0.4, level_shifts=0.3, seed=5, threads=1,
     checkpoint_minutes=0.5, time_limit_minutes=3.0, layout="wide", holdout=0.1, start_from="tft-x",
     loss_scale="global", center="recent", seasonal_inputs="week", recipe="auto",
     accumulate=3, find_lr="use", devices=2, num_nodes=2, strategy="ddp", accelerator="cpu", server="db-1",

@@ -78,6 +78,9 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--incident-share", type=float, default=defaults.incident_share, metavar="SHARE",
                     help="share of each training batch drawn from windows around the dataset's known incidents "
                          f"(default: {defaults.incident_share})")
+    tr.add_argument("--level-shifts", type=float, default=defaults.level_shifts, metavar="SHARE",
+                    help="imported data: share of training windows given a step that lasts into the forecast, "
+                         f"so the network learns that a level can move and stay (default: {defaults.level_shifts})")
     tr.add_argument("--loss-scale", choices=("window", "global"), default=defaults.loss_scale,
                     help="window: each window's errors count in units of its own recent spread (default); "
                          "global: in units of each metric's spread over the whole training set")
@@ -201,7 +204,8 @@ def training_config(args: argparse.Namespace):
         horizon=args.horizon,
         threads=args.threads, seed=args.seed, time_limit_minutes=args.time_limit,
         layout=args.layout, holdout=args.holdout, start_from=args.start_from, loss_scale=args.loss_scale,
-        incident_share=args.incident_share, center=args.center, seasonal_inputs=args.seasonal_inputs,
+        incident_share=args.incident_share, level_shifts=args.level_shifts, center=args.center,
+        seasonal_inputs=args.seasonal_inputs,
         devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy, accelerator=args.accelerator,
     )
     return config, args.webhook

@@ -35,8 +35,10 @@ class WindowBatches(torch.utils.data.IterableDataset):
                  first_start: int | dict[str, int] | None = None,
                  last_start: int | dict[str, int] | None = None, shuffle: bool | str = True, seed: int = 0,
                  incidents: pd.DataFrame | None = None, incident_share: float = 0.0, shard: bool = False,
-                 device: str | None = None) -> None:
+                 device: str | None = None, level_shifts: float = 0.0) -> None:
         self.spec, self.parameters = spec, parameters
+        self.level_shifts = level_shifts
+        self.shift_rng = np.random.default_rng([seed, 7])  # its own draws: the windows' order does not change
         # shard: in a multi-process training, each rank takes every world-th window of one order
         # that all ranks draw alike (same seed), so the ranks' windows never overlap
         self.shard, self.seed = shard, seed
@@ -165,6 +167,8 @@ class WindowBatches(torch.utils.data.IterableDataset):
         span = spec.encoder_length + spec.horizon
         steps = chosen[:, 1:2] + np.arange(span)[None, :]  # (B, span)
         values = self.values[chosen[:, :1], steps]  # (B, span, U)
+        if self.level_shifts > 0 and spec.layout == "series":
+            values = self.shifted(values)
         encoder = forecast_inputs.fill_gaps(values[:, :spec.encoder_length])  # model input only
         scales = np.ones(len(chosen), dtype=np.float32)
         if spec.layout == "series":
@@ -179,6 +183,30 @@ class WindowBatches(torch.utils.data.IterableDataset):
         x = forecast_inputs.assemble(filled, calendar, self.profiles[chosen[:, 0]], spec, self.parameters,
                                      self.x_reals, self.categoricals)
         return x, values, scales
+
+    def shifted(self, values: np.ndarray) -> np.ndarray:
+        """Windows (B, span, U) where a ``level_shifts`` share of them steps, at a random point in
+        the second half of the encoder, by 3 to 10 of the encoder's spreads up or down, and stays
+        there to the end of the horizon (the day-old seasonal inputs keep the old level, as they would).
+        Batches gathered on the host only: on a GPU (``device_inputs``) no window is shifted yet.
+
+        Real server metrics spike and fall back far more often than they step and stay, so a network
+        trained on them alone reads a fresh step as a spike: on nab-aws two origins just after a
+        lasting step (ec2-ac20cd, rds-cc0c53) held most of the gap to AutoARIMA's mean MASE."""
+        enc, count = self.spec.encoder_length, len(values)
+        rng = self.shift_rng
+        picked = rng.random(count) < self.level_shifts
+        start = rng.integers(enc // 2, enc, count)
+        size = rng.uniform(3.0, 10.0, count) * rng.choice((-1.0, 1.0), count)
+        if not picked.any():
+            return values
+        with np.errstate(invalid="ignore"):
+            spread = np.nan_to_num(np.nanstd(values[:, :enc, 0], axis=1))
+        step = np.where(picked, size * np.maximum(spread, 1e-3), 0.0).astype(np.float32)
+        after = np.arange(values.shape[1])[None, :] >= start[:, None]
+        out = values.copy()
+        out[:, :, 0] += np.where(after, step[:, None], np.float32(0))
+        return out
 
     def device_inputs(self, chosen: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
         """``window_inputs`` gathered on the device from (series, window start) rows already there.

@@ -43,6 +43,9 @@ class TrainConfig:
     horizon: int = 96
     validation_fraction: float = 0.15
     incident_share: float = 0.25  # share of each training batch drawn from windows around known incidents
+    # series layout: share of training windows given a lasting step (``batches.WindowBatches.shifted``),
+    # so the network learns that a level can move and stay (0: none)
+    level_shifts: float = 0.0
     seed: int = 0
     threads: int | None = None  # None: one less than the cores (``argus_core.model.threads``)
     checkpoint_minutes: float = 2.0
@@ -146,6 +149,8 @@ def check(config: TrainConfig) -> list[str]:
         problems.append("the learning-rate finder runs on one device (find the rate first, then train on several)")
     if not 0 <= config.incident_share < 1:
         problems.append("incident_share must be in [0, 1)")
+    if not 0 <= config.level_shifts <= 1:  # NaN fails too
+        problems.append("level_shifts must be in [0, 1]")
     if not 0 <= config.holdout < 0.9:
         problems.append("holdout must be in [0, 0.9)")
     if config.time_limit_minutes is not None and config.time_limit_minutes <= 0:

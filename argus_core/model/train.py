@@ -573,7 +573,8 @@ def _window_loaders(prepared: pd.DataFrame, spec: ModelSpec, parameters: dict, n
     common = dict(spec=spec, parameters=datasets.reusable(parameters), x_reals=list(network.hparams.x_reals),
                   categoricals=list(network.hparams.x_categoricals), batch_size=config.batch_size, device=device)
     train = WindowBatches(prepared, last_start=last_train, shuffle=True, seed=config.seed,
-                          incidents=incidents, incident_share=config.incident_share, shard=True, **common)
+                          incidents=incidents, incident_share=config.incident_share, shard=True,
+                          level_shifts=config.level_shifts, **common)
     # validation is not sharded: every rank scores the same windows with the same weights, so early
     # stopping and the best weights agree across ranks without a reduction of the loss
     validation = WindowBatches(prepared, first_start=cut, shuffle="once", seed=config.seed + 1, **common)
