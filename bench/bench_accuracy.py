@@ -1,7 +1,7 @@
 """Forecast accuracy on the real sets, every model and every aggregate in the same run, and what
 each part of the recipe contributes.
 
-    .venv/bin/python bench/bench_accuracy.py [--sets nab-aws,jumpstarter-d2] [--variants readme,fixed,no-seasonal]
+    .venv/bin/python bench/bench_accuracy.py [--sets nab-aws,jumpstarter-d2] [--variants readme,fixed,...]
                                              [--classical mstl] [--classical-origins 8] [--work DIR]
 
 Every step is the command a user runs (``python -m argus_core import / train / backtest``), so
@@ -12,7 +12,9 @@ the figures are what the README's "Your own data" gives:
 - ``fixed``: the recipe the README used before (``--encoder-length 48 --hidden-size 16``), with
   seasonal inputs: what the recipe choice adds against it;
 - ``no-seasonal``: the same fixed recipe with ``--seasonal-inputs none``: what the seasonal
-  inputs add.
+  inputs add;
+- ``shifts``: the README's command with ``--level-shifts 0.2`` (a fifth of the training windows
+  given a step that lasts into the forecast): what the lasting steps add.
 
 Each backtest scores the raw TFT, the served forecast (``served``: what the product forecasts),
 naive and seasonal naive on every origin of the hold-out (the last 30 % of every series, origins
@@ -44,6 +46,7 @@ VARIANTS = {
     "readme": [],
     "fixed": ["--encoder-length", "48", "--hidden-size", "16"],
     "no-seasonal": ["--encoder-length", "48", "--hidden-size", "16", "--seasonal-inputs", "none"],
+    "shifts": ["--level-shifts", "0.2"],
 }
 COLUMNS = (("geo_mean_relative", "MASE / SN (geo)"), ("mean_mase", "mean MASE"), ("median_mase", "median MASE"),
            ("share_best", "share best"), ("coverage", "p10-p90 cov."))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from argus_core.data import importer, store
 from argus_core.model import backtest, datasets, forecast, layout, serving
@@ -271,6 +272,27 @@ def test_level_shift_windows_step_once_and_stay_to_the_end_of_the_horizon(served
     untouched = WindowBatches(*common, shuffle=False, seed=5, level_shifts=0.0)
     np.testing.assert_array_equal(untouched.window_inputs(chosen)[1], values_plain)
     np.testing.assert_array_equal(shifted.windows, plain.windows)
+
+
+def test_level_shift_windows_gathered_on_a_device_step_as_on_the_host(served_model) -> None:
+    # the GPU path (batches gathered on the device) is run here on the CPU device: same windows,
+    # same seed, so the same steps in the same places
+    dataset, models, model_id, _ = served_model
+    model = forecast.load_model(models, model_id)
+    spec = model.spec
+    prepared = layout.prepare(store.read(dataset), spec)
+    common = (prepared, spec, datasets.reusable(model.dataset_parameters), list(model.network.hparams.x_reals),
+              list(model.network.hparams.x_categoricals), 8)
+    host = WindowBatches(*common, shuffle=False, seed=5, level_shifts=0.5)
+    device = WindowBatches(*common, shuffle=False, seed=5, level_shifts=0.5, device="cpu")
+    plain = WindowBatches(*common, shuffle=False, seed=5, device="cpu")
+    chosen = host.windows[:: max(1, len(host.windows) // 40)][:40]
+    _, on_host, _ = host.window_inputs(chosen)
+    _, on_device, _ = device.device_inputs(torch.as_tensor(chosen))
+    _, unshifted, _ = plain.device_inputs(torch.as_tensor(chosen))
+    np.testing.assert_allclose(on_device.numpy(), on_host, rtol=1e-4, atol=1e-4)
+    moved = (np.abs(on_device.numpy() - unshifted.numpy())[:, :, 0] > 1e-4).any(axis=1)
+    assert 0 < moved.sum() < len(chosen)  # about half of them at a share of 0.5
 
 
 def test_level_shifts_outside_zero_to_one_are_refused() -> None:

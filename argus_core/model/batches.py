@@ -188,24 +188,42 @@ class WindowBatches(torch.utils.data.IterableDataset):
         """Windows (B, span, U) where a ``level_shifts`` share of them steps, at a random point in
         the second half of the encoder, by 3 to 10 of the encoder's spreads up or down, and stays
         there to the end of the horizon (the day-old seasonal inputs keep the old level, as they would).
-        Batches gathered on the host only: on a GPU (``device_inputs``) no window is shifted yet.
 
         Real server metrics spike and fall back far more often than they step and stay, so a network
         trained on them alone reads a fresh step as a spike: on nab-aws two origins just after a
         lasting step (ec2-ac20cd, rds-cc0c53) held most of the gap to AutoARIMA's mean MASE."""
-        enc, count = self.spec.encoder_length, len(values)
-        rng = self.shift_rng
-        picked = rng.random(count) < self.level_shifts
-        start = rng.integers(enc // 2, enc, count)
-        size = rng.uniform(3.0, 10.0, count) * rng.choice((-1.0, 1.0), count)
+        picked, start, size = self._shift_draws(len(values))
         if not picked.any():
             return values
+        enc = self.spec.encoder_length
         with np.errstate(invalid="ignore"):
             spread = np.nan_to_num(np.nanstd(values[:, :enc, 0], axis=1))
         step = np.where(picked, size * np.maximum(spread, 1e-3), 0.0).astype(np.float32)
         after = np.arange(values.shape[1])[None, :] >= start[:, None]
         out = values.copy()
         out[:, :, 0] += np.where(after, step[:, None], np.float32(0))
+        return out
+
+    def _shift_draws(self, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Which of ``count`` windows step, where and by how many spreads: drawn on the host for
+        both paths, so a batch gathered on a device steps exactly as the same batch on the host."""
+        rng = self.shift_rng
+        picked = rng.random(count) < self.level_shifts
+        start = rng.integers(self.spec.encoder_length // 2, self.spec.encoder_length, count)
+        size = rng.uniform(3.0, 10.0, count) * rng.choice((-1.0, 1.0), count)
+        return picked, start, size
+
+    def _shifted_on_device(self, values: torch.Tensor) -> torch.Tensor:
+        """``shifted`` for complete windows already on the device (no gaps: a plain spread)."""
+        picked, start, size = self._shift_draws(len(values))
+        if not picked.any():
+            return values
+        enc = self.spec.encoder_length
+        spread = torch.std(values[:, :enc, 0], dim=1, unbiased=False).clamp(min=1e-3)
+        size = torch.from_numpy(np.where(picked, size, 0.0).astype(np.float32)).to(values.device)
+        after = self._span[None, :] >= torch.from_numpy(start).to(values.device)[:, None]
+        out = values.clone()
+        out[:, :, 0] += after * (size * spread)[:, None]
         return out
 
     def device_inputs(self, chosen: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
@@ -215,6 +233,8 @@ class WindowBatches(torch.utils.data.IterableDataset):
         steps = chosen[:, 1:2] + self._span[None, :]  # (B, span)
         series = chosen[:, :1]
         values = self._values[series, steps]  # (B, span, U)
+        if self.level_shifts > 0 and spec.layout == "series":
+            values = self._shifted_on_device(values)
         scales = torch.ones(len(chosen), dtype=torch.float32, device=self.device)
         if spec.layout == "series":  # layout.window_scale, in torch
             encoder = values[:, :spec.encoder_length, 0]
