@@ -72,7 +72,11 @@ def fleet(tmp_path_factory):
     sim, replay_from, incident = demo.simulate(plan)
     cut = replay_from + pd.Timedelta("4h")  # one hour before the breach
     now = pd.Timestamp.now(tz="UTC").floor("5min")
-    shift = now - GAP - cut
+    # whole weeks, so the shifted fleet keeps its weekday and time of day: the model's calendar
+    # inputs then read what the simulator meant (a Tuesday), whatever day the test runs on. A
+    # shift to the minute once made the leak's forecast depend on the hour of the week of the run.
+    week = pd.Timedelta("7D")
+    shift = (now - GAP - cut) // week * week
     frame = sim.frame[(sim.frame[schema.TIMESTAMP] > cut - pd.Timedelta("27h"))
                       & (sim.frame[schema.TIMESTAMP] <= cut + GAP)]
     before = frame[frame[schema.TIMESTAMP] <= cut]
@@ -298,13 +302,14 @@ def test_pull_fills_a_dataset_to_train_on_and_adds_only_what_is_new(fleet, tmp_p
     dataset = tmp_path / "pulled"
     mapping = fleet["work"] / "node_exporter_sim.toml"
     url = fleet["stack"].prometheus.url
+    span = "9d"  # the fleet lies up to a week back (whole weeks of shift) and spans 27 h
     assert main(["pull", "--prometheus-url", url, "--mapping", str(mapping), "--dataset", str(dataset),
-                 "--span", "3h"]) == 0
+                 "--span", span]) == 0
     out = capsys.readouterr().out
     assert "8 servers" in out and store.read_manifest(dataset)["kind"] == "prometheus"
     rows = store.read_manifest(dataset)["rows"]
     assert main(["pull", "--prometheus-url", url, "--mapping", str(mapping), "--dataset", str(dataset),
-                 "--span", "3h"]) == 0
+                 "--span", span]) == 0
     assert store.read_manifest(dataset)["rows"] >= rows and "new rows" in capsys.readouterr().out
     assert main(["pull", "--prometheus-url", url, "--mapping", str(tmp_path / "none.toml"), "--dataset",
                  str(tmp_path / "x")]) == 1
