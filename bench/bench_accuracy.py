@@ -2,7 +2,7 @@
 each part of the recipe contributes.
 
     .venv/bin/python bench/bench_accuracy.py [--sets nab-aws,jumpstarter-d2] [--variants readme,fixed,...]
-                                             [--classical mstl] [--classical-origins 8] [--work DIR]
+                                             [--classical mstl] [--classical-origins 8] [--seed N] [--work DIR]
 
 Every step is the command a user runs (``python -m argus_core import / train / backtest``), so
 the figures are what the README's "Your own data" gives:
@@ -18,11 +18,13 @@ the figures are what the README's "Your own data" gives:
 
 Each backtest scores the raw TFT, the served forecast (``served``: what the product forecasts),
 naive and seasonal naive on every origin of the hold-out (the last 30 % of every series, origins
-every 8 h, 8 h ahead). With ``--classical``, a second backtest of the ``readme`` model adds the
-classical model on the last ``--classical-origins`` origins of every series (MSTL refits at every
-origin cost about a second each on this machine), all models scored on those origins.
+every 8 h, 8 h ahead). With ``--classical``, a second backtest of the ``readme`` model (and of the
+``shifts`` one) adds the classical model on the last ``--classical-origins`` origins of every
+series (MSTL refits at every origin cost about a second each on this machine), all models scored
+on those origins.
 Aggregates: geometric mean over series of MASE / seasonal naive's (BOOM's), mean and median MASE,
-share of series best, p10-p90 coverage.
+share of series best, p10-p90 coverage. ``--seed`` is train's seed: runs of several seeds say how
+much of a difference between variants is the draw of the training windows.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--classical", default="none", help="mstl, autoarima, autoets or none")
     parser.add_argument("--classical-origins", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0, help="train's seed (default 0, train's own default)")
     parser.add_argument("--work", type=Path, default=ROOT / "data" / "bench-accuracy")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -94,7 +97,8 @@ def main() -> None:
         for variant in args.variants.split(","):
             models = args.work / f"models-{name}-{variant}"
             print(f"{name} / {variant}: train", flush=True)
-            cli("train", "--dataset", str(dataset), "--models", str(models), *COMMON, *VARIANTS[variant], log=log)
+            cli("train", "--dataset", str(dataset), "--models", str(models), *COMMON, "--seed", str(args.seed),
+                *VARIANTS[variant], log=log)
             cli("backtest", "--dataset", str(dataset), "--models", str(models), "--classical", "none", log=log)
             model = champion_dir(models)
             info = json.loads((model / "training_info.json").read_text())
@@ -106,7 +110,7 @@ def main() -> None:
             for tried in recipe.get("candidates", []):
                 print(f"  candidate {tried['encoder_length']}/{tried['hidden_size']}/{tried['center']}: "
                       f"validation MASE {tried.get('validation_mase')}, {tried.get('seconds')} s")
-            if variant == "readme" and args.classical != "none":
+            if variant in ("readme", "shifts") and args.classical != "none":
                 print(f"{name} / {variant}: backtest with {args.classical} on the last {args.classical_origins} "
                       "origins of every series", flush=True)
                 cli("backtest", "--dataset", str(dataset), "--models", str(models), "--classical", args.classical,
