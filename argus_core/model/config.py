@@ -44,7 +44,9 @@ class TrainConfig:
     validation_fraction: float = 0.15
     incident_share: float = 0.25  # share of each training batch drawn from windows around known incidents
     # series layout: share of training windows given a lasting step (``batches.WindowBatches.shifted``),
-    # so the network learns that a level can move and stay (0: none)
+    # so the network learns that a level can move and stay (0: none). Off by default: at 0.2 it
+    # helped nab-aws at one seed, lost there at two others and lost on jumpstarter-d2
+    # (bench/RESULTS.md, "Lasting steps over three seeds")
     level_shifts: float = 0.0
     seed: int = 0
     threads: int | None = None  # None: one less than the cores (``argus_core.model.threads``)
