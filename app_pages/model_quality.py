@@ -57,7 +57,8 @@ with ui.guard("model quality"):
                          column_config={"MASE-scaled error": st.column_config.NumberColumn(format="%.3f"),
                                         "coverage": st.column_config.NumberColumn(format="%.2f")})
         else:
-            st.info("This dataset has no labelled anomaly windows (an import mapping's `labels` file adds them).")
+            st.info("This dataset has no labelled anomaly windows (`import --labels FILE`, or an import "
+                    "mapping's `labels`, adds them).")
 
     served = quality.serving_table(models / model_id)
     st.subheader("What forecasts each series")

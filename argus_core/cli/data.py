@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from argus_core.cli.main import EXIT_PROBLEM, EXIT_USAGE, printable
+from argus_core.data import labels as labelled
 from argus_core.data import schema, store
 from argus_core.data.profiles import PROFILE_NAMES
 from argus_core.data.simulate import SimConfig
@@ -74,6 +75,9 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--resample", choices=("mean", "none"), default=None,
                      help="times off the step's grid: average them onto it or refuse (default: the mapping's, "
                           "else none)")
+    imp.add_argument("--labels", type=Path, default=None, metavar="FILE",
+                     help="labelled anomaly windows: a CSV or Parquet table server_name, start, end[, metric] "
+                          "(no metric: the whole server), or NAB's JSON (default: the mapping's `labels`)")
     imp.add_argument("--dry-run", action="store_true", help="print the report, write nothing")
     imp.set_defaults(handler=_import)
 
@@ -161,8 +165,22 @@ def _import(args: argparse.Namespace) -> int:
     source = ", ".join(str(p) for p in args.files)
     if len(frames) > 1:
         combined = schema.validate(combined, step=step, source=source)
+    windows = None
+    if args.labels:
+        windows = labelled.read(args.labels, set(combined[schema.SERVER].astype(str).unique()),
+                                set(combined.columns) & (set(schema.METRIC_COLUMNS) | {schema.CPU_BUSY}))
+        if windows.problems:
+            print(printable(windows.line()), file=sys.stderr)
+            for problem in windows.problems:
+                print(printable(f"error: {problem}"), file=sys.stderr)
+            print(f"nothing was written to {args.dataset}", file=sys.stderr)
+            return EXIT_PROBLEM
     before = store.read_manifest(args.dataset)["rows"] if store.is_dataset(args.dataset) else 0
     manifest = store.append(args.dataset, combined, source=source, step=step, progress=_tty())
+    if windows is not None:
+        store.update_manifest(args.dataset, {"labels": labelled.merged(manifest.get("labels"), windows.windows)})
+        for line in [windows.line(), *(f"note: {n}" for n in windows.notes)]:
+            print(printable(line))
     for note in notes:
         print(printable(f"note: {note}"))
     print(f"imported {len(combined):,} rows ({combined[schema.SERVER].nunique()} servers) into {args.dataset}; "
@@ -190,6 +208,8 @@ def _import_own(args: argparse.Namespace) -> int:
     mapping = importer.load_mapping(args.mapping)
     overrides = {k: v for k, v in (("step", args.step), ("duplicates", args.duplicates),
                                    ("resample", args.resample)) if v is not None}
+    if args.labels:  # a path as the user typed it, not one next to the data files
+        overrides["labels"] = str(args.labels.resolve())
     mapping = replace(mapping, **overrides)
     report = importer.import_files(list(args.files), args.dataset, mapping, dry_run=args.dry_run)
     for line in report.lines():

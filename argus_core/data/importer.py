@@ -21,7 +21,8 @@ The mapping file (TOML), every table optional::
     duplicates = "mean"          # or "reject"
     resample = "mean"            # or "none": times off the grid are an error
     file_pattern = '^(?P<metric>.+)_(?P<server>[0-9a-f]+)\\.csv$'
-    labels = "anomaly_windows.json"   # {file name: [[start, end], ...]}, next to the files
+    labels = "anomaly_windows.json"   # next to the files: {file name: [[start, end], ...]}, or a
+                                      # CSV/Parquet table server_name, start, end[, metric] (labels.py)
 
     [columns]                    # long form: your column -> Argus name
     host = "server_name"
@@ -49,7 +50,6 @@ from __future__ import annotations
 
 import csv
 import difflib
-import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -58,6 +58,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from argus_core.data import labels as labelled
 from argus_core.data import schema, store
 from argus_core.data.files import read_table
 from argus_core.data.profiles import PROFILE_NAMES, infer_profiles
@@ -116,10 +117,11 @@ class ImportReport:
     metrics: list[str] = field(default_factory=list)
     written: bool = False
     dataset: str = ""
+    labels: labelled.Labels | None = None  # the labels file's windows, when the import names one
 
     @property
     def ok(self) -> bool:
-        return not any(f.problems for f in self.files)
+        return not any(f.problems for f in self.files) and not (self.labels and self.labels.problems)
 
     def to_json(self) -> dict:
         gaps = self.gaps
@@ -145,6 +147,10 @@ class ImportReport:
                        f"({f.values_kept:,} values), dropped {dropped}")
             out += [f"         - {problem}" for problem in f.problems]
             out += [f"         . {note}" for note in f.notes]
+        if self.labels:
+            out.append(self.labels.line())
+            out += [f"         - {problem}" for problem in self.labels.problems]
+            out += [f"         . {note}" for note in self.labels.notes]
         summary = self.to_json()
         out.append(f"total: {summary['rows_read']:,} rows read, {summary['rows_kept']:,} rows kept "
                    f"({summary['values_kept']:,} values), {sum(summary['dropped'].values()):,} values dropped"
@@ -328,7 +334,8 @@ def import_files(paths: list[Path], dataset: str | Path, mapping: Mapping | None
         return report
     report.gaps = schema.find_gaps(canonical, mapping.step)
     report.servers, report.metrics = dict(sorted(profile_of.items())), metrics
-    if dry_run:
+    report.labels = _labels(files, mapping, long)
+    if dry_run or not report.ok:
         return report
     extra = {
         "metric_kinds": kinds,
@@ -336,11 +343,14 @@ def import_files(paths: list[Path], dataset: str | Path, mapping: Mapping | None
         "thresholds": {m: {"warning": float(mapping.metrics[m].warning), "critical": float(mapping.metrics[m].critical)}
                        for m in metrics if m in mapping.metrics and mapping.metrics[m].warning is not None},
         "import_report": report.to_json(),
-        "labels": _labels(files, mapping, long),
+        "labels": report.labels.windows if report.labels else [],
     }
     if store.is_dataset(dataset):
         store.append(dataset, canonical, source=", ".join(str(p) for p in paths))
-        store.update_manifest(dataset, {"import_report": extra["import_report"]})
+        update = {"import_report": extra["import_report"]}
+        if extra["labels"]:  # windows already stored stay; the same window given again is kept once
+            update["labels"] = labelled.merged(store.read_manifest(dataset).get("labels"), extra["labels"])
+        store.update_manifest(dataset, update)
     else:
         store.write_dataset(dataset, canonical, kind="imported", step=mapping.step,
                             extra={"sources": [str(p) for p in paths], **extra})
@@ -541,29 +551,18 @@ def _profiles(long: pd.DataFrame, mapping: Mapping) -> dict[str, str]:
             for name, source in servers.items()}
 
 
-def _labels(files: list[Path], mapping: Mapping, long: pd.DataFrame) -> list[dict]:
-    """Labelled anomaly windows as ``{server_name, metric, start, end}``, from the mapping's labels file."""
+def _labels(files: list[Path], mapping: Mapping, long: pd.DataFrame) -> labelled.Labels | None:
+    """The mapping's labels file (next to the data files, or a path given on the command line),
+    read for the servers and metrics this import holds; None when the import names none."""
     if not mapping.labels or not files:
-        return []
-    path = files[0].parent / mapping.labels
-    try:
-        windows = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return []
-    series = {}
-    for path_ in files:
-        named = _name_from_file(path_, mapping)
+        return None
+    series_of_file = {}
+    for path in files:
+        named = _name_from_file(path, mapping)
         if named:
-            series[path_.name] = (_server_name(named[0], named[1], mapping), _metric_of(named[1], mapping))
-    out = []
-    for name, spans in windows.items():
-        if Path(name).name in series:
-            server, metric = series[Path(name).name]
-            for start, end in spans:
-                out.append({"server_name": server, "metric": metric,
-                            "start": pd.Timestamp(start, tz="UTC").isoformat(),
-                            "end": pd.Timestamp(end, tz="UTC").isoformat()})
-    return out
+            series_of_file[path.name] = (_server_name(named[0], named[1], mapping), _metric_of(named[1], mapping))
+    return labelled.read(files[0].parent / mapping.labels, set(long[schema.SERVER].unique()),
+                         set(long["metric"].unique()), series_of_file)
 
 
 def _sum_dicts(dicts) -> dict[str, int]:

@@ -458,8 +458,7 @@ def summarise(forecasts: pd.DataFrame, scales: dict[tuple, float], labels: pd.Da
         "models": models, "overall": overall, "per_series": per_series.to_dict(orient="records"),
         "per_metric": grouped("metric"), "per_profile": grouped("profile"), "calibration": calibration,
         "relative_left_out": left_out,
-        "anomaly_windows": anomaly, "labelled_series": int(labels[["server_name", "metric"]].drop_duplicates().shape[0])
-        if len(labels) else 0,
+        "anomaly_windows": anomaly, "labelled_series": _labelled_series(per_series, labels),
     }
 
 
@@ -494,11 +493,24 @@ def _in_windows(scored: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
     servers, metrics = scored["server_name"].to_numpy(), scored["metric"].to_numpy()
     stamps = pd.DatetimeIndex(scored["timestamp"]).tz_convert(None).to_numpy()
     for row in labels.itertuples(index=False):
-        mask = (servers == row.server_name) & (metrics == row.metric)
+        mask = servers == row.server_name
+        if isinstance(row.metric, str):  # no metric: the window labels every metric of the server
+            mask &= metrics == row.metric
         if mask.any():
             start, end = row.start.tz_convert(None).to_datetime64(), row.end.tz_convert(None).to_datetime64()
             inside |= mask & (stamps >= start) & (stamps <= end)
     return inside
+
+
+def _labelled_series(per_series: pd.DataFrame, labels: pd.DataFrame) -> int:
+    """How many scored series have a labelled window (a window with no metric labels all of its server's)."""
+    if labels.empty:
+        return 0
+    whole = set(labels.loc[labels["metric"].isna(), "server_name"])
+    named = set(zip(labels["server_name"], labels["metric"], strict=True))
+    series = per_series[["server_name", "metric"]].drop_duplicates()
+    return int(sum(s in whole or (s, m) in named for s, m in zip(series["server_name"], series["metric"],
+                                                                 strict=True)))
 
 
 def json_safe(value):

@@ -1,0 +1,158 @@
+"""Labelled anomaly windows that come with imported data.
+
+Two forms are read:
+
+- a table (CSV or Parquet): ``server_name, start, end`` and, optionally, ``metric``. A row with no
+  metric labels every metric of its server: an incident log names a host, rarely a metric
+  (JumpStarter's ``anomaly_windows.csv`` is this form);
+- NAB's JSON: ``{file name: [[start, end], ...]}``, each file's server and metric named by the
+  import mapping (``mappings/nab-aws.toml``).
+
+Either way the windows land in the dataset's manifest as ``labels``, a list of
+``{server_name, metric, start, end}`` (``metric`` null for a whole server, times UTC ISO 8601).
+``backtest`` scores error and coverage inside them apart from outside (Model quality's "Labelled
+anomalies"), and the abnormal-now detector leaves them out of the nominal data it is fitted on.
+
+A labels file with a problem (unreadable, a column missing, a time that is not a time, an end
+before its start, a metric the import does not carry) stops the import like a bad data file:
+every problem at once, nothing written. Windows of servers the import does not hold are left out
+with a note, since a labels file often covers more hosts than one import brings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from argus_core.data import schema
+from argus_core.data.files import read_table
+from argus_core.data.schema import Problem
+from argus_core.errors import SchemaError
+
+COLUMNS = (schema.SERVER, "start", "end")  # and "metric", optional
+SHOWN = 3  # examples per problem
+
+
+@dataclass
+class Labels:
+    """What a labels file gave: the windows to store, and what was wrong or left out."""
+
+    path: str
+    rows_read: int = 0
+    windows: list[dict] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        status = "REJECTED" if self.problems else "ok"
+        return f"{status:<8} {self.path} (labels): read {self.rows_read:,} window(s), kept {len(self.windows):,}"
+
+
+def read(path: str | Path, servers: set[str], metrics: set[str],
+         series_of_file: Mapping[str, tuple[str, str]] | None = None) -> Labels:
+    """The windows of ``path`` for an import holding ``servers`` and ``metrics``.
+
+    ``series_of_file`` maps a data file's name to its (server, metric), for NAB's JSON form."""
+    path = Path(path)
+    out = Labels(str(path))
+    if path.suffix.lower() == ".json":
+        rows = _json_rows(path, series_of_file or {}, out)
+    else:
+        rows = _table_rows(path, out)
+    out.rows_read = 0 if rows is None else len(rows)
+    if rows is None or out.problems:
+        return out
+    _check(rows, metrics, out)
+    if out.problems:
+        return out
+    unknown = sorted(set(rows[schema.SERVER]) - servers)
+    if unknown:
+        left = rows[schema.SERVER].isin(unknown)
+        out.notes.append(f"{int(left.sum())} window(s) of {len(unknown)} server(s) this import does not hold "
+                         f"left out: {', '.join(unknown[:SHOWN])}{', ...' if len(unknown) > SHOWN else ''}")
+        rows = rows[~left]
+    out.windows = [{schema.SERVER: str(r.server_name), "metric": None if pd.isna(r.metric) else str(r.metric),
+                    "start": r.start.isoformat(), "end": r.end.isoformat()}
+                   for r in rows.itertuples(index=False)]
+    return out
+
+
+def _table_rows(path: Path, out: Labels) -> pd.DataFrame | None:
+    try:
+        raw = read_table(path)
+    except FileNotFoundError:
+        out.problems.append(Problem("no such labels file", None, 0, (str(path),)))
+        return None
+    except SchemaError as exc:
+        out.problems += exc.problems
+        return None
+    raw.columns = [str(c).strip() for c in raw.columns]
+    missing = [c for c in COLUMNS if c not in raw.columns]
+    if missing:
+        out.problems.append(Problem("missing column", ", ".join(missing), len(raw), (
+            f"a labels table needs {', '.join(COLUMNS)} (and may give metric); it has "
+            f"{', '.join(map(str, raw.columns[:8]))}",)))
+        return None
+    rows = pd.DataFrame({schema.SERVER: raw[schema.SERVER].astype("string").str.strip(),
+                         "metric": raw["metric"].astype("string").str.strip() if "metric" in raw else pd.NA})
+    rows["metric"] = rows["metric"].replace("", pd.NA)
+    for column in ("start", "end"):
+        parsed, bad, mixed = schema.parse_times(raw[column])
+        for mask, kind in ((bad | raw[column].isna().to_numpy(), "unreadable time"), (mixed, "mixed time zones")):
+            if mask.any():
+                where = np.flatnonzero(mask)[:SHOWN]
+                out.problems.append(Problem(kind, column, int(mask.sum()),
+                                            tuple(f"row {i + 2}: {raw[column].iloc[i]!r}" for i in where)))
+        rows[column] = parsed
+    blank = rows[schema.SERVER].isna() | (rows[schema.SERVER] == "")
+    if blank.any():
+        out.problems.append(Problem("missing value", schema.SERVER, int(blank.sum()),
+                                    tuple(f"row {i + 2}" for i in np.flatnonzero(blank.to_numpy())[:SHOWN])))
+    return rows
+
+
+def _json_rows(path: Path, series_of_file: Mapping[str, tuple[str, str]], out: Labels) -> pd.DataFrame | None:
+    try:
+        spans_of = json.loads(path.read_text())
+        if not isinstance(spans_of, dict):
+            raise ValueError("expected an object {file name: [[start, end], ...]}")
+        rows = [(*series_of_file[Path(name).name], start, end)
+                for name, spans in spans_of.items() if Path(name).name in series_of_file
+                for start, end in spans]
+    except FileNotFoundError:
+        out.problems.append(Problem("no such labels file", None, 0, (str(path),)))
+        return None
+    except (OSError, ValueError, TypeError) as exc:  # not JSON, or a span that is not [start, end]
+        out.problems.append(Problem("unreadable labels file", None, 0, (str(exc).splitlines()[0],)))
+        return None
+    frame = pd.DataFrame(rows, columns=[schema.SERVER, "metric", "start", "end"])
+    for column in ("start", "end"):
+        parsed, bad, _ = schema.parse_times(frame[column].astype("string"))
+        if bad.any():
+            out.problems.append(Problem("unreadable time", column, int(bad.sum()),
+                                        tuple(repr(v) for v in frame[column][bad].head(SHOWN))))
+        frame[column] = parsed
+    return frame
+
+
+def _check(rows: pd.DataFrame, metrics: set[str], out: Labels) -> None:
+    backwards = (rows["end"] < rows["start"]).to_numpy()
+    if backwards.any():
+        out.problems.append(Problem("end before start", "end", int(backwards.sum()), tuple(
+            f"{r.server_name}: {r.start} .. {r.end}" for r in rows[backwards].head(SHOWN).itertuples())))
+    named = rows["metric"].dropna()
+    unknown = sorted(set(named) - metrics)
+    if unknown:
+        out.problems.append(Problem("unknown metric", "metric", int(named.isin(unknown).sum()), (
+            f"{', '.join(unknown[:SHOWN])}: this import carries {', '.join(sorted(metrics)[:8])}",)))
+
+
+def merged(known: list[dict] | None, new: list[dict]) -> list[dict]:
+    """The windows already stored, then the new ones not among them (an import run twice adds none)."""
+    known = list(known or [])
+    return known + [window for window in new if window not in known]

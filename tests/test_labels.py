@@ -1,0 +1,128 @@
+"""Labelled anomaly windows brought with an import (``import --labels FILE``): a table of
+server_name, start, end[, metric] as JumpStarter ships it, stored in the manifest, scored by
+backtest inside and outside the windows; a bad labels file stops the import and writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from argus_core.cli.main import main
+from argus_core.data import store
+from argus_core.model import backtest
+
+START = pd.Timestamp("2024-03-01", tz="UTC")
+
+
+def long_form(tmp_path: Path) -> Path:
+    """Two services, two unnamed metrics, a day at 5 minutes: the shape of JumpStarter's file."""
+    stamps = pd.date_range(START, periods=288, freq="5min")
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"timestamp": np.tile(stamps, 2), "server_name": np.repeat(["svc-00", "svc-01"], 288),
+                          "m01": rng.random(576), "m02": rng.random(576) * 100})
+    path = tmp_path / "metrics.parquet"
+    frame.to_parquet(path)
+    return path
+
+
+def labels_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "anomaly_windows.csv"
+    path.write_text(text)
+    return path
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_a_labels_table_comes_with_the_import_and_a_window_without_metric_labels_the_whole_server(tmp_path, capsys):
+    data = long_form(tmp_path)
+    labels = labels_file(tmp_path, "server_name,start,end,metric\n"
+                                   "svc-00,2024-03-01 02:00:00,2024-03-01 03:00:00,\n"
+                                   "svc-01,2024-03-01T05:00:00,2024-03-01T05:30:00,m02\n"
+                                   "svc-99,2024-03-01 06:00:00,2024-03-01 07:00:00,\n")
+    dataset = tmp_path / "ds"
+    assert main(["import", str(data), "--labels", str(labels), "--dataset", str(dataset)]) == 0
+    out = capsys.readouterr().out
+    assert "(labels): read 3 window(s), kept 2" in out and "svc-99" in out  # a server not imported is said, not kept
+    stored = store.read_manifest(dataset)["labels"]
+    assert stored == [
+        {"server_name": "svc-00", "metric": None, "start": "2024-03-01T02:00:00+00:00",
+         "end": "2024-03-01T03:00:00+00:00"},
+        {"server_name": "svc-01", "metric": "m02", "start": "2024-03-01T05:00:00+00:00",
+         "end": "2024-03-01T05:30:00+00:00"}]
+    # importing the same windows again (with more data) keeps each window once
+    more = tmp_path / "more.parquet"
+    frame = pd.read_parquet(data)
+    frame["timestamp"] = frame["timestamp"] + pd.Timedelta("1D")
+    frame.to_parquet(more)
+    assert main(["import", str(more), "--labels", str(labels), "--dataset", str(dataset)]) == 0
+    assert store.read_manifest(dataset)["labels"] == stored
+
+    # backtest scores every metric of svc-00 inside its window, and only m02 of svc-01 inside its own:
+    # the forecast errs by 1 at the labelled points, by 0 elsewhere
+    labelled = backtest.incident_labels(store.read_manifest(dataset))
+    series = [("svc-00", "m01"), ("svc-00", "m02"), ("svc-01", "m01"), ("svc-01", "m02")]
+    stamps = pd.date_range("2024-03-01 01:30", periods=12, freq="5min", tz="UTC").append(
+        pd.date_range("2024-03-01 05:00", periods=6, freq="5min", tz="UTC"))
+    rows = []
+    for server, metric in series:
+        for t in stamps:
+            inside = (server == "svc-00" and t.hour == 2) or (server, metric) == ("svc-01", "m02") and t.hour == 5
+            rows.append({"model": "tft", "server_name": server, "metric": metric, "profile": "GENERIC",
+                         "timestamp": t, "actual": 1.0 if inside else 0.0, "q10": -1.0, "q50": 0.0, "q90": 0.5})
+    summary = backtest.summarise(pd.DataFrame(rows), dict.fromkeys(series, 1.0), labelled)
+    assert summary["labelled_series"] == 3  # svc-00's two metrics and svc-01's m02
+    windows = summary["anomaly_windows"]["tft"]
+    assert windows["inside"] == {"mase": 1.0, "coverage": 0.0, "points": 2 * 6 + 6}
+    assert windows["outside"]["mase"] == 0.0
+
+
+BAD_LABELS = {
+    "missing column": ("server_name,begin,end\nsvc-00,2024-03-01 02:00,2024-03-01 03:00\n", "missing column"),
+    "unreadable time": ("server_name,start,end\nsvc-00,yesterday,2024-03-01 03:00\n", "unreadable time"),
+    "end before start": ("server_name,start,end\nsvc-00,2024-03-01 03:00,2024-03-01 02:00\n", "end before start"),
+    "unknown metric": ("server_name,start,end,metric\nsvc-00,2024-03-01 02:00,2024-03-01 03:00,cpu\n",
+                       "unknown metric"),
+    "no such file": (None, "no such labels file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LABELS))
+def test_a_bad_labels_file_stops_the_import_and_changes_nothing(case, tmp_path, capsys):
+    data = long_form(tmp_path)
+    dataset = tmp_path / "ds"
+    assert main(["import", str(data), "--dataset", str(dataset)]) == 0
+    before = snapshot(dataset)
+    capsys.readouterr()
+    text, expected = BAD_LABELS[case]
+    labels = labels_file(tmp_path, text) if text is not None else tmp_path / "missing.csv"
+    code = main(["import", str(data), "--labels", str(labels), "--dataset", str(dataset)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert expected in captured.out and "REJECTED" in captured.out, captured.out
+    assert "nothing was written" in captured.err and "Traceback" not in captured.out + captured.err
+    assert snapshot(dataset) == before
+
+
+def test_contract_files_take_labels_too_and_refuse_bad_ones(tmp_path, capsys):
+    from argus_core.data.simulate import SimConfig, simulate_fleet
+
+    frame = simulate_fleet(SimConfig(servers=2, hours=6, seed=1, incident_rate=0.0)).frame
+    data = tmp_path / "fleet.csv"
+    frame.to_csv(data, index=False)
+    server = str(frame["server_name"].iloc[0])
+    good = labels_file(tmp_path, f"server_name,start,end,metric\n{server},{frame['timestamp'].iloc[3]},"
+                                 f"{frame['timestamp'].iloc[9]},mem_used_pct\n")
+    dataset = tmp_path / "ds"
+    assert main(["import", str(data), "--labels", str(good), "--dataset", str(dataset)]) == 0
+    assert [w["metric"] for w in store.read_manifest(dataset)["labels"]] == ["mem_used_pct"]
+    before = snapshot(dataset)
+    bad = labels_file(tmp_path, f"server_name,start,end,metric\n{server},2024-01-01,2024-01-02,no_such_metric\n")
+    assert main(["import", str(data), "--labels", str(bad), "--dataset", str(dataset)]) == 1
+    captured = capsys.readouterr()
+    assert "unknown metric" in captured.err and "nothing was written" in captured.err
+    assert snapshot(dataset) == before
