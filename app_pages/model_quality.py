@@ -67,7 +67,7 @@ with ui.guard("model quality"):
     else:
         counts, table = served
         st.caption("Chosen per series on the validation window before the hold-out: the TFT, seasonal naive, naive "
-                   "or a blend serves, whichever erred least there (by at least 2 % against the TFT). "
+                   f"or a blend serves, whichever erred least there; {quality.serving_rule()}. "
                    + ", ".join(f"{name}: {count}" for name, count in counts.items()) + ". The scoreboard's "
                    "`served` row scores exactly that.")
         st.dataframe(table, hide_index=True, key="quality-serving",

@@ -74,6 +74,15 @@ def caption(model_id: str, summary: dict) -> str:
             "'same time yesterday'); coverage: share of actuals inside p10-p90 (0.80 is calibrated).")
 
 
+def serving_rule() -> str:
+    """How a series' forecast is chosen, in words, from the constants that choose it."""
+    from argus_core.model import serving
+
+    return (f"another candidate replaces the TFT only where its validation error is at least {serving.MARGIN:.0%} "
+            f"lower over at least {serving.MIN_ORIGINS} origins and it wins at {serving.MIN_WIN_SHARE:.0%} of them "
+            "or more")
+
+
 def serving_table(model_dir) -> tuple[dict[str, int], pd.DataFrame] | None:
     """(count per candidate, one row per series: server, metric, served by, each candidate's
     validation error relative to the TFT's) of a model's serving table; None when it has none

@@ -41,7 +41,8 @@ SHARED = ROOT.parent / "shared" / "data"
 PYTHON = sys.executable
 SETS = {
     "nab-aws": [str(SHARED / "nab-aws"), "--mapping", str(ROOT / "mappings" / "nab-aws.toml")],
-    "jumpstarter-d2": [str(SHARED / "jumpstarter-d2" / "metrics.parquet")],
+    "jumpstarter-d2": [str(SHARED / "jumpstarter-d2" / "metrics.parquet"),
+                       "--labels", str(SHARED / "jumpstarter-d2" / "anomaly_windows.csv")],
 }
 COMMON = ["--holdout", "0.3", "--epochs", "12", "--batches-per-epoch", "60", "--fresh"]
 VARIANTS = {

@@ -227,7 +227,9 @@ def test_your_own_data_in_one_command_chooses_its_recipe(tmp_path: Path, capsys,
     at = open_page("model_quality", models, dataset)
     assert "What forecasts each series" in [s.value for s in at.subheader]
     assert "served" in at.dataframe[0].value.index
-    assert any("Chosen per series" in c.value for c in at.caption)
+    # the page states the rule that chose (the margin was once said as 2 % while 5 % applied)
+    assert any("Chosen per series" in c.value and f"at least {serving.MARGIN:.0%} lower" in c.value
+               for c in at.caption)
 
 
 @pytest.mark.parametrize("damage", ["{not json", '{"season": 288, "series": {"h | m": {"by": "oracle"}}}'])
