@@ -45,7 +45,8 @@ def main() -> None:
                                               "--disable-background-networking"])
             page = browser.new_page(viewport={"width": 1400, "height": 1250})
             page.goto(f"{url}/{args.page}?as_of={args.as_of}")
-            page.wait_for_selector(".js-plotly-plot", timeout=300_000)
+            # a chart, or a table on a page without one (Critical servers)
+            page.wait_for_selector(".js-plotly-plot, [data-testid='stDataFrame']", timeout=300_000)
             page.wait_for_timeout(3000)  # let the second chart and the fonts settle
             page.screenshot(path=str(args.output))
             browser.close()
