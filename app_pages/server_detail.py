@@ -55,8 +55,11 @@ with ui.guard("the server detail"):
                + (f"{detail.own_model}, this server's own (fine-tuned from {view.model_id} on its history; "
                   "it beat the fleet model on the server's hold-out)." if detail.own_model
                   else f"the fleet model {view.model_id}."))
+    if len(detail.labelled):
+        st.caption(f"Shaded grey: {len(detail.labelled)} labelled anomaly window(s) of this server in this span "
+                   "(from the dataset's import).")
     st.plotly_chart(charts.metric_grid(detail.history, detail.quantiles, detail.risk, metrics,
-                                       dashboard.server_thresholds(view, server)),
+                                       dashboard.server_thresholds(view, server), detail.labelled),
                     key="detail-metrics")
 
     if detail.deviation is not None and len(detail.deviation):

@@ -18,6 +18,7 @@ from argus_core.data import schema
 LEVEL_COLORS = {"healthy": "#2e7d32", "watch": "#f9a825", "warning": "#ef6c00", "critical": "#c62828"}
 PROFILE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 WARNING_COLOR, CRITICAL_COLOR = LEVEL_COLORS["warning"], LEVEL_COLORS["critical"]
+LABELLED_COLOR = "rgba(96,125,139,0.18)"  # a labelled anomaly window: grey, under the lines
 # risk score 0..100 -> colour, with the bands of the levels (risk.ENTER) as the breaks
 _SCORE_SCALE = [
     [0.0, LEVEL_COLORS["healthy"]], [risk.ENTER["watch"] / 100, "#9ccc65"],
@@ -103,9 +104,10 @@ def forecast_chart(history: pd.DataFrame, quantiles: pd.DataFrame, metric: str, 
 
 
 def metric_grid(history: pd.DataFrame, quantiles: pd.DataFrame, risk_rows: pd.DataFrame, metrics: list[str],
-                thresholds: dict) -> go.Figure:
+                thresholds: dict, labelled: pd.DataFrame | None = None) -> go.Figure:
     """One panel per metric, two per row, sharing the time axis: history, p10-p90 band, p50,
-    thresholds and the first p50/p90 breach. One figure rather than one per metric: the browser
+    thresholds, the first p50/p90 breach and, shaded grey, labelled anomaly windows (``labelled``:
+    metric, None for every metric, start, end). One figure rather than one per metric: the browser
     draws a single plot. Traces and threshold lines are added in one batch each (plotly's
     per-panel ``add_hline`` costs ~50 ms a call)."""
     from plotly.subplots import make_subplots
@@ -125,6 +127,11 @@ def metric_grid(history: pd.DataFrame, quantiles: pd.DataFrame, risk_rows: pd.Da
             for level, color, dash in ((limit.warning, WARNING_COLOR, "dot"), (limit.critical, CRITICAL_COLOR, "dash")):
                 shapes.append(dict(type="line", xref=f"x{axis} domain", x0=0, x1=1, yref=f"y{axis}", y0=level,
                                    y1=level, line=dict(color=color, dash=dash, width=1)))
+        if labelled is not None and len(labelled):
+            mine = labelled[labelled["metric"].isna() | (labelled["metric"] == metric)]
+            shapes += [dict(type="rect", xref=f"x{axis}", x0=w.start, x1=w.end, yref=f"y{axis} domain", y0=0, y1=1,
+                            fillcolor=LABELLED_COLOR, line=dict(width=0), layer="below")
+                       for w in mine.itertuples(index=False)]
     fig.add_traces(traces)
     fig.update_layout(shapes=shapes)
     _layout(fig, height=230 * rows + 60)

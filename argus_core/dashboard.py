@@ -330,6 +330,8 @@ class ServerDetail:
     deviation: pd.DataFrame | None = None  # timestamp, deviation, tau_fast, tau_persist, abnormal (None: no detector)
     served_by: dict[str, str] = field(default_factory=dict)  # metric -> what forecasts it (model.serving)
     own_model: str | None = None  # the server's own fine-tuned model (train --server), when it forecasts it
+    # the dataset's labelled anomaly windows of this server in the drawn span: metric (None: all), start, end
+    labelled: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["metric", "start", "end"]))
 
 
 def server_detail(view: FleetView, server: str) -> ServerDetail:
@@ -356,7 +358,25 @@ def server_detail(view: FleetView, server: str) -> ServerDetail:
         [[schema.TIMESTAMP, "deviation", "tau_fast", "tau_persist", "abnormal"]].reset_index(drop=True),
         served_by=served_by(view.forecast, server, q[q[schema.SERVER] == server]["metric"].unique()),
         own_model=view.forecast.forecast_by.get(server),
+        labelled=labelled_windows(view, server),
     )
+
+
+def labelled_windows(view: FleetView, server: str) -> pd.DataFrame:
+    """The dataset's labelled anomaly windows of ``server`` (``import --labels``) that overlap what
+    server detail draws, the history window and the horizon, clipped to it: metric (None for a
+    window of the whole server), start, end."""
+    labels = [w for w in store.read_manifest(view.dataset).get("labels") or [] if w.get(schema.SERVER) == server]
+    frame = pd.DataFrame(labels, columns=["metric", "start", "end"])
+    if frame.empty or view.history.empty:
+        return frame
+    first = view.history[schema.TIMESTAMP].min()
+    last = view.as_of + view.step * view.horizon
+    start, end = pd.to_datetime(frame["start"], utc=True), pd.to_datetime(frame["end"], utc=True)
+    keep = (end >= first) & (start <= last)
+    return pd.DataFrame({"metric": frame["metric"][keep].astype(object).where(frame["metric"][keep].notna(), None),
+                         "start": start[keep].clip(lower=first), "end": end[keep].clip(upper=last)}
+                        ).reset_index(drop=True)
 
 
 def served_by(result, server: str, metrics) -> dict[str, str]:

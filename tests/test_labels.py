@@ -126,3 +126,27 @@ def test_contract_files_take_labels_too_and_refuse_bad_ones(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "unknown metric" in captured.err and "nothing was written" in captured.err
     assert snapshot(dataset) == before
+
+
+def test_server_detail_shades_the_server_s_labelled_windows(open_page, tmp_path):
+    """A whole-server window shades every metric's panel; a window of one metric shades only its own."""
+    import json
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    dataset = tmp_path / "fleet"
+    shutil.copytree(root / "demo_data" / "fleet", dataset)
+    manifest = store.read_manifest(dataset)
+    windows = []
+    for server in manifest["servers"]:
+        windows += [{"server_name": server, "metric": None, "start": manifest["start"], "end": manifest["end"]},
+                    {"server_name": server, "metric": "mem_used_pct", "start": manifest["start"],
+                     "end": manifest["end"]}]
+    store.update_manifest(dataset, {"labels": windows})
+    at = open_page("server_detail", root / "models", dataset)
+    assert any("2 labelled anomaly window(s)" in c.value for c in at.caption)
+    grid = next(json.loads(chart.proto.spec) for chart in at.get("plotly_chart")
+                if len(json.loads(chart.proto.spec)["data"]) > 8)  # the per-metric grid
+    rects = [s for s in grid["layout"]["shapes"] if s["type"] == "rect"]
+    panels = len(grid["layout"]["annotations"])  # one subplot title per metric
+    assert len(rects) == panels + 1
