@@ -80,7 +80,8 @@ def serving_rule() -> str:
 
     return (f"another candidate replaces the TFT only where its validation error is at least {serving.MARGIN:.0%} "
             f"lower over at least {serving.MIN_ORIGINS} origins and it wins at {serving.MIN_WIN_SHARE:.0%} of them "
-            "or more")
+            f"or more; series with fewer than {serving.MIN_ORIGINS} origins each are decided together, on their "
+            "errors relative to the TFT's")
 
 
 def serving_table(model_dir) -> tuple[dict[str, int], pd.DataFrame] | None:
@@ -98,7 +99,8 @@ def serving_table(model_dir) -> tuple[dict[str, int], pd.DataFrame] | None:
     for server, metric, entry in zip(servers, metrics, table.series.values(), strict=True):
         tft = entry["scores"].get(serving.TFT) or float("nan")
         row = {"server": server, "metric": metric,
-               "served by": options.get(entry["by"], serving.Choice(1.0)).label}
+               "served by": options.get(entry["by"], serving.Choice(1.0)).label
+               + (f" (decided with {entry['pooled']} short series)" if entry.get("pooled") else "")}
         for name in (serving.SEASONAL, serving.NAIVE, "blend 0.50"):
             if name in entry["scores"]:
                 row[f"{name} / TFT"] = entry["scores"][name] / tft if tft > 0 else float("nan")

@@ -69,6 +69,29 @@ def test_a_simple_method_serves_only_on_enough_consistent_evidence() -> None:
     assert serving.winner({"tft": 1.0, "seasonal_naive": 0.69}, lucky) == "tft"
 
 
+def test_series_too_short_to_decide_alone_are_decided_together() -> None:
+    """Three series of two validation origins each: six origins together. Errors are in each series'
+    own units (1, 100 and 0.01), so only ratios to the TFT's can be pooled."""
+    def series(unit: float, seasonal: list[float], naive: list[float]) -> tuple[dict, dict]:
+        origins = {"tft": [unit, unit], "seasonal_naive": [unit * e for e in seasonal],
+                   "naive": [unit * e for e in naive]}
+        return {name: float(np.mean(errors)) for name, errors in origins.items()}, origins
+
+    plain = [series(1.0, [0.5, 0.6], [1.2, 1.3]), series(100.0, [0.7, 0.5], [1.1, 0.9]),
+             series(0.01, [0.6, 1.1], [2.0, 2.0])]
+    scores, origins = zip(*plain, strict=True)
+    assert serving.pooled_winner(list(scores), list(origins)) == "seasonal_naive"  # 0.63x, 5 of 6 origins
+    # alone, none of them has the origins to leave the TFT
+    assert all(serving.winner(s, o) == "tft" for s, o in plain)
+    assert serving.pooled_winner(list(scores[:2]), list(origins[:2])) == "tft"  # four origins are too few
+    close = [series(1.0, [0.97, 0.97], [1.5, 1.5])] * 3  # 3% better: inside the margin
+    assert serving.pooled_winner(*map(list, zip(*close, strict=True))) == "tft"
+    # one series that seasonal naive gets exactly right does not carry the others: it wins 2 of 6 origins
+    exact = [series(1.0, [0.0, 0.0], [1.5, 1.5]), series(1.0, [1.6, 1.6], [1.5, 1.5]),
+             series(1.0, [1.6, 1.6], [1.5, 1.5])]
+    assert serving.pooled_winner(*map(list, zip(*exact, strict=True))) == "tft"
+
+
 @pytest.fixture(scope="module")
 def served_model(tmp_path_factory):
     """A tiny TFT on three servers x two metrics: ``rhythm`` repeats a day exactly (seasonal naive

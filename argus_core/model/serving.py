@@ -19,7 +19,9 @@ Ties and near-ties go to the TFT: another candidate serves only when it is at le
 better over at least ``MIN_ORIGINS`` validation origins and better at half of them, so a short
 validation window (NAB's series hold four origins) or one lucky day does not swap models: on
 ``nab-aws`` a first version without those two conditions served naive on three series whose
-hold-out then went the TFT's way.
+hold-out then went the TFT's way. Series with fewer origins each are decided
+together, whatever their target, by the same three conditions on their pooled evidence
+(``pooled_winner``), so a dataset of a few days still falls back where the TFT plainly loses.
 
 Torch-free except ``choose`` (which runs the network).
 """
@@ -301,6 +303,7 @@ def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] |
     names = [str(n) for n in windows.names]
     options = candidates()
     table: dict[str, dict] = {}
+    evidence: dict[str, tuple[dict, dict]] = {}  # series key -> (mean error per candidate, per-origin errors)
     scales: dict[str, float] = {}
     for t, target in enumerate(spec.targets):
         scales[target] = _validation_band_scale(tft[:, t], chosen, windows.values[:, :, unknown.index(target)], enc,
@@ -338,12 +341,23 @@ def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] |
             scores = {name: float(np.mean(e)) for name, e in errors[s].items() if e}
             if TFT not in scores:
                 continue
-            best = winner(scores, per_origin[s])
             key = names[s] if spec.layout == "series" else layout.series_key(names[s], target)
-            table[key] = {"by": best, "scores": {k: round(v, 6) for k, v in scores.items()},
+            table[key] = {"by": TFT, "scores": {k: round(v, 6) for k, v in scores.items()},
                           "origins": len(per_origin[s][TFT]), **entry}
-            if options[best].tft_weight >= 1.0 or options[best].other != NAIVE:
-                table[key]["naive_band"] = table[key]["naive_band"][:0]  # only naive-served series keep theirs
+            evidence[key] = (scores, per_origin[s])
+    # a series with enough validation origins is decided alone; the rest together (pooled_winner)
+    thin = [key for key, (_, origins) in evidence.items() if len(origins[TFT]) < MIN_ORIGINS]
+    together = pooled_winner([evidence[k][0] for k in thin], [evidence[k][1] for k in thin]) if thin else TFT
+    for key, (scores, origins) in evidence.items():
+        entry = table[key]
+        entry["by"] = together if len(origins[TFT]) < MIN_ORIGINS else winner(scores, origins)
+        if len(origins[TFT]) < MIN_ORIGINS:
+            entry["pooled"] = len(thin)  # decided with the other series too short to decide alone
+        if options[entry["by"]].tft_weight >= 1.0 or options[entry["by"]].other != NAIVE:
+            entry["naive_band"] = entry["naive_band"][:0]  # only naive-served series keep theirs
+    if thin:
+        log(f"serving: {len(thin)} series with fewer than {MIN_ORIGINS} validation origins each, decided together "
+            f"({sum(len(evidence[k][1][TFT]) for k in thin)} origins): {together}")
     result = Serving(season, table, scales)
     log("serving (chosen per series on the validation window): "
         + ", ".join(f"{name} {count}" for name, count in result.counts().items())
@@ -360,6 +374,30 @@ def winner(scores: dict[str, float], per_origin: dict[str, list[float]]) -> str:
         return TFT
     wins = np.mean(np.array(per_origin[best]) < np.array(per_origin[TFT]))
     return best if wins >= MIN_WIN_SHARE else TFT
+
+
+RATIO_CLIP = (1e-3, 1e3)  # as backtest's aggregate: one exact series does not decide alone
+
+
+def pooled_winner(scores: list[dict[str, float]], per_origin: list[dict[str, list[float]]]) -> str:
+    """One candidate for series too short to decide alone (each under ``MIN_ORIGINS`` validation
+    origins), from their evidence pooled: a candidate serves them all when the geometric mean over
+    those series of its error relative to the TFT's is at least ``MARGIN`` lower, over at least
+    ``MIN_ORIGINS`` origins together, and it beats the TFT at ``MIN_WIN_SHARE`` of them. Ratios, not
+    errors, so series in different units weigh alike. Without it a dataset of a few days' history
+    could never fall back, however plainly "same time yesterday" won on its validation window."""
+    if sum(len(p[TFT]) for p in per_origin) < MIN_ORIGINS:
+        return TFT
+    best, best_ratio = TFT, 1.0 - MARGIN
+    for name in candidates():
+        if name == TFT or not all(name in s for s in scores):
+            continue
+        ratios = [1.0 if s[name] == s[TFT] else s[name] / s[TFT] if s[TFT] > 0 else RATIO_CLIP[1] for s in scores]
+        ratio = float(np.exp(np.mean(np.log(np.clip(ratios, *RATIO_CLIP)))))
+        wins = np.mean(np.concatenate([np.array(p[name]) < np.array(p[TFT]) for p in per_origin]))
+        if ratio <= best_ratio and wins >= MIN_WIN_SHARE:
+            best, best_ratio = name, ratio
+    return best
 
 
 def _validation_band_scale(q: np.ndarray, chosen: np.ndarray, values: np.ndarray, enc: int, horizon: int) -> float:
