@@ -366,8 +366,11 @@ def labelled_windows(view: FleetView, server: str) -> pd.DataFrame:
     """The dataset's labelled anomaly windows of ``server`` (``import --labels``) that overlap what
     server detail draws, the history window and the horizon, clipped to it: metric (None for a
     window of the whole server), start, end."""
-    labels = [w for w in store.read_manifest(view.dataset).get("labels") or [] if w.get(schema.SERVER) == server]
-    frame = pd.DataFrame(labels, columns=["metric", "start", "end"])
+    try:
+        stored = store.read_manifest(view.dataset).get("labels") or []
+    except (ArgusError, OSError):  # a view of data without a readable manifest: nothing to shade
+        stored = []
+    frame = pd.DataFrame([w for w in stored if w.get(schema.SERVER) == server], columns=["metric", "start", "end"])
     if frame.empty or view.history.empty:
         return frame
     first = view.history[schema.TIMESTAMP].min()
