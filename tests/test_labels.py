@@ -150,3 +150,22 @@ def test_server_detail_shades_the_server_s_labelled_windows(open_page, tmp_path)
     rects = [s for s in grid["layout"]["shapes"] if s["type"] == "rect"]
     panels = len(grid["layout"]["annotations"])  # one subplot title per metric
     assert len(rects) == panels + 1
+
+
+def test_a_mapping_s_labels_file_that_is_missing_or_not_json_is_refused(tmp_path, capsys):
+    """It used to be ignored in silence: the import went ahead without the windows it named."""
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    folder = tmp_path / "nab"
+    folder.mkdir()
+    shutil.copy(root / "tests" / "data" / "nab" / "ec2_cpu_utilization_24ae8d.csv", folder)
+    mapping = root / "mappings" / "nab-aws.toml"
+    code = main(["import", str(folder), "--mapping", str(mapping), "--dataset", str(tmp_path / "ds")])
+    captured = capsys.readouterr()
+    assert code == 1 and "no such labels file" in captured.out and not (tmp_path / "ds").exists()
+    (folder / "anomaly_windows.json").write_text("{not json")
+    code = main(["import", str(folder), "--mapping", str(mapping), "--dataset", str(tmp_path / "ds")])
+    captured = capsys.readouterr()
+    assert code == 1 and "unreadable labels file" in captured.out and not (tmp_path / "ds").exists()
+    assert "Traceback" not in captured.out + captured.err
