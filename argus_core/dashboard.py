@@ -377,9 +377,8 @@ def labelled_windows(view: FleetView, server: str) -> pd.DataFrame:
     last = view.as_of + view.step * view.horizon
     start, end = pd.to_datetime(frame["start"], utc=True), pd.to_datetime(frame["end"], utc=True)
     keep = (end >= first) & (start <= last)
-    return pd.DataFrame({"metric": frame["metric"][keep].astype(object).where(frame["metric"][keep].notna(), None),
-                         "start": start[keep].clip(lower=first), "end": end[keep].clip(upper=last)}
-                        ).reset_index(drop=True)
+    return pd.DataFrame({"metric": frame["metric"][keep], "start": start[keep].clip(lower=first),
+                         "end": end[keep].clip(upper=last)}).reset_index(drop=True)
 
 
 def served_by(result, server: str, metrics) -> dict[str, str]:

@@ -462,13 +462,10 @@ def summarise(forecasts: pd.DataFrame, scales: dict[tuple, float], labels: pd.Da
     }
 
 
-RATIO_CLIP = (1e-3, 1e3)  # a series' model / seasonal-naive ratio is clipped here before the logarithm
-
-
 def relative_scores(per_series: pd.DataFrame, models: list[str]) -> tuple[dict, dict, int]:
     """BOOM's aggregate and who wins where: per model, the geometric mean over series of its MASE
     divided by seasonal naive's on the same series (1.0 = seasonal naive; a series where seasonal
-    naive's hold-out error is zero is left out and counted, a ratio is clipped to ``RATIO_CLIP``),
+    naive's hold-out error is zero is left out and counted, a ratio is clipped to ``serving.RATIO_CLIP``),
     and the share of series on which it has the lowest MASE (ties count for each)."""
     wide = per_series.pivot_table(index=["server_name", "metric"], columns="model", values="mase", aggfunc="first")
     wide = wide.dropna(how="any")
@@ -478,8 +475,7 @@ def relative_scores(per_series: pd.DataFrame, models: list[str]) -> tuple[dict, 
         left_out = int(len(wide) - len(usable))
         for model in models:
             if model in usable and len(usable):
-                ratio = np.clip(usable[model].to_numpy() / usable[SEASONAL].to_numpy(), *RATIO_CLIP)
-                relative[model] = float(np.exp(np.log(ratio).mean()))
+                relative[model] = serving.geometric_mean(usable[model].to_numpy() / usable[SEASONAL].to_numpy())
     lowest = wide.min(axis=1)
     best = {model: float((np.abs(wide[model] - lowest) <= 1e-12).mean()) for model in models
             if model in wide and len(wide)}

@@ -47,6 +47,13 @@ MARGIN = 0.05  # another candidate serves only when its validation error is at l
 MIN_ORIGINS = 6  # over at least 6 validation origins (two days at one every 8 h),
 MIN_WIN_SHARE = 0.5  # and when it beats the TFT at half of them or more: a short or one-off win is noise
 LABELS = {TFT: "TFT", SEASONAL: "seasonal naive (same time yesterday)", NAIVE: "naive (last value)"}
+RATIO_CLIP = (1e-3, 1e3)  # an error ratio is clipped here before the logarithm: one exact series cannot decide
+
+
+def geometric_mean(ratios) -> float:
+    """The geometric mean of error ratios, each clipped to ``RATIO_CLIP`` (BOOM's aggregate; backtests,
+    recipe choice and pooled serving decisions all read ratios this way)."""
+    return float(np.exp(np.mean(np.log(np.clip(np.asarray(ratios, dtype=np.float64), *RATIO_CLIP)))))
 
 
 @dataclass(frozen=True)
@@ -197,12 +204,12 @@ class Serving:
 
     def validation_mase(self, model: str = TFT) -> float:
         """The geometric mean over series of ``model``'s validation MASE (series whose in-sample
-        seasonal error is zero are left out, ratios clipped to [1e-3, 1e3], as in backtests)."""
+        seasonal error is zero are left out, ratios clipped to ``RATIO_CLIP``, as in backtests)."""
         ratios = [entry["scores"][model] / entry["scale"] for entry in self.series.values()
                   if model in entry["scores"] and (entry.get("scale") or 0) > 0]
         if not ratios:
             return float("nan")
-        return float(np.exp(np.mean(np.log(np.clip(ratios, 1e-3, 1e3)))))
+        return geometric_mean(ratios)
 
     def to_json(self) -> dict:
         return {"season": self.season, "margin": MARGIN, "band_scales": self.band_scales or {}, "series": self.series}
@@ -348,10 +355,11 @@ def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] |
     # a series with enough validation origins is decided alone; the rest together (pooled_winner)
     thin = [key for key, (_, origins) in evidence.items() if len(origins[TFT]) < MIN_ORIGINS]
     together = pooled_winner([evidence[k][0] for k in thin], [evidence[k][1] for k in thin]) if thin else TFT
+    short = set(thin)
     for key, (scores, origins) in evidence.items():
         entry = table[key]
-        entry["by"] = together if len(origins[TFT]) < MIN_ORIGINS else winner(scores, origins)
-        if len(origins[TFT]) < MIN_ORIGINS:
+        entry["by"] = together if key in short else winner(scores, origins)
+        if key in short:
             entry["pooled"] = len(thin)  # decided with the other series too short to decide alone
         if options[entry["by"]].tft_weight >= 1.0 or options[entry["by"]].other != NAIVE:
             entry["naive_band"] = entry["naive_band"][:0]  # only naive-served series keep theirs
@@ -376,9 +384,6 @@ def winner(scores: dict[str, float], per_origin: dict[str, list[float]]) -> str:
     return best if wins >= MIN_WIN_SHARE else TFT
 
 
-RATIO_CLIP = (1e-3, 1e3)  # as backtest's aggregate: one exact series does not decide alone
-
-
 def pooled_winner(scores: list[dict[str, float]], per_origin: list[dict[str, list[float]]]) -> str:
     """One candidate for series too short to decide alone (each under ``MIN_ORIGINS`` validation
     origins), from their evidence pooled: a candidate serves them all when the geometric mean over
@@ -392,8 +397,9 @@ def pooled_winner(scores: list[dict[str, float]], per_origin: list[dict[str, lis
     for name in candidates():
         if name == TFT or not all(name in s for s in scores):
             continue
-        ratios = [1.0 if s[name] == s[TFT] else s[name] / s[TFT] if s[TFT] > 0 else RATIO_CLIP[1] for s in scores]
-        ratio = float(np.exp(np.mean(np.log(np.clip(ratios, *RATIO_CLIP)))))
+        # a series the TFT got exactly right counts as a loss for the other (unless it is exact too)
+        ratio = geometric_mean([s[name] / s[TFT] if s[TFT] > 0 else (1.0 if s[name] == 0 else RATIO_CLIP[1])
+                                for s in scores])
         wins = np.mean(np.concatenate([np.array(p[name]) < np.array(p[TFT]) for p in per_origin]))
         if ratio <= best_ratio and wins >= MIN_WIN_SHARE:
             best, best_ratio = name, ratio
