@@ -4,6 +4,7 @@ malformed files that each get a clear report and change nothing stored."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -129,9 +130,29 @@ def test_long_form_with_own_columns_and_a_coarser_cadence(tmp_path):
     manifest = store.read_manifest(tmp_path / "ds")
     assert manifest["metric_kinds"] == {"cpu_pct": "percent", "queue": "count"}
     assert manifest["servers"] == {"db-1": "DATABASE", "web-1": "GENERIC"}
+    # no step named anywhere: the dataset takes the data's own 10-minute cadence, and says so
+    assert manifest["step"] == "10min"
+    assert any("step 10min: the data's cadence" in note for f in report.files for note in f.notes)
+    assert report.to_json()["gaps"] == 0
+    # a 5-minute step named for the same data: every other step is a gap, reported and not filled
+    report = importer.import_files([path], tmp_path / "ds5", replace(importer.load_mapping(mapping), step="5min"))
+    assert report.ok and store.read_manifest(tmp_path / "ds5")["step"] == "5min"
     assert any("coarser" in note for f in report.files for note in f.notes)
-    # 10-minute data on a 5-minute step: every other step is a gap, reported and not filled
     assert report.to_json()["gaps"] == 10 and report.to_json()["missing_steps"] == 10
+    # more data for the 10-minute dataset keeps its step without naming it again
+    later = frame.assign(time=frame["time"] + pd.Timedelta("1h"))
+    later.to_parquet(tmp_path / "later.parquet")
+    report = importer.import_files([tmp_path / "later.parquet"], tmp_path / "ds", importer.load_mapping(mapping))
+    assert report.ok and store.read_manifest(tmp_path / "ds")["step"] == "10min" and report.to_json()["gaps"] == 0
+
+
+@pytest.mark.parametrize(("every", "expected"), [("1min", "5min"), ("5min", "5min"), ("15min", "15min"),
+                                                 ("1h", "1h"), ("7min", "5min"), ("90s", "5min")])
+def test_a_new_dataset_takes_a_coarser_cadence_as_its_step_when_it_divides_a_day(every, expected):
+    stamps = pd.date_range("2024-03-01", periods=50, freq=every, tz="UTC")
+    frame = pd.DataFrame({importer.schema.SERVER: "db-1", "metric": "cpu", importer.schema.TIMESTAMP: stamps,
+                          "value": 1.0})
+    assert importer.infer_step([frame]) == expected
 
 
 def test_a_bad_mapping_file_is_reported(tmp_path, capsys):

@@ -337,3 +337,21 @@ def test_each_launcher_s_process_knows_its_rank(monkeypatch):
     assert distributed.global_rank(4) == 0  # a one-task SLURM job is not a distributed one
     monkeypatch.setenv("SLURM_NTASKS", "8")
     assert distributed.global_rank(4) == 3 and distributed.local_rank() == 1
+
+
+def test_data_sampled_coarser_than_its_step_is_a_clear_error_naming_the_cadence(tmp_path, capsys):
+    # 15-minute values in a 5-minute dataset: two steps in three are gaps, and the stock dataset
+    # behind training cut no window at all from it (a bare AssertionError reached the terminal)
+    sim = simulate_fleet(SimConfig(servers=3, hours=72, seed=2))
+    sparse = sim.frame[sim.frame[schema.TIMESTAMP].dt.minute % 15 == 0]
+    dataset = tmp_path / "sparse"
+    store.write_dataset(dataset, sparse, kind="imported", step="5min")
+    models = tmp_path / "models"
+    with pytest.raises(DatasetError, match="values arrive every 3 steps"):
+        train(dataset, models, replace(TINY, layout="series", holdout=0.3), log=quiet)
+    assert main(["train", "--dataset", str(dataset), "--models", str(models), "--holdout", "0.3", "--epochs", "1",
+                 "--fresh", "--threads", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "import the data again with --step 15min" in err and "no recipe could be trained" in err
+    assert "Traceback" not in err and "AssertionError" not in err
+    assert not registry.read(models).get("models")

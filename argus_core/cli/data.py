@@ -67,7 +67,8 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("files", nargs="+", type=Path, metavar="FILE", help="files, or directories of .csv/.parquet")
     imp.add_argument("--dataset", required=True, type=Path, help="dataset directory")
     imp.add_argument("--step", type=step_argument, default=None,
-                     help="cadence (default: the mapping's, the dataset's, else 5min)")
+                     help="cadence (default: the mapping's, the dataset's, else the data's own when it is coarser than "
+                          "5min and divides a day, else 5min)")
     imp.add_argument("--mapping", type=Path, default=None,
                      help="TOML mapping: column and metric names, units, thresholds, profiles, file-name pattern")
     imp.add_argument("--duplicates", choices=("mean", "reject"), default=None,

@@ -62,7 +62,8 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
                     help="auto: train each candidate recipe (encoder length, centre, size) and keep the one with "
                          "the lowest validation MASE; given: train with the flags (default: auto unless "
                          "--encoder-length, --hidden-size or --center is given)")
-    tr.add_argument("--horizon", type=int, default=defaults.horizon)
+    tr.add_argument("--horizon", type=int, default=defaults.horizon,
+                    help="steps ahead (default: eight hours at the dataset's step: 96 at 5min, 32 at 15min)")
     tr.add_argument("--threads", type=int, default=None, help="torch threads (default: cores - 1)")
     tr.add_argument("--seed", type=int, default=defaults.seed)
     tr.add_argument("--time-limit", type=float, default=None, metavar="MINUTES")

@@ -52,7 +52,7 @@ import csv
 import difflib
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +79,7 @@ class MetricInfo:
 
 @dataclass
 class Mapping:
-    step: str = schema.DEFAULT_STEP
+    step: str = ""  # "": the data's own cadence when it is coarser than 5min and divides a day (infer_step)
     duplicates: str = "mean"
     resample: str = "none"
     file_pattern: str | None = None
@@ -223,7 +223,7 @@ def load_mapping(path: str | Path | None) -> Mapping:
     problems = _unknown(raw, TOP_KEYS, "mapping")
     text = (str,)
     mapping = Mapping(
-        step=_typed(raw, "step", text, "", problems, schema.DEFAULT_STEP),
+        step=_typed(raw, "step", text, "", problems, ""),
         duplicates=_typed(raw, "duplicates", text, "", problems, "mean"),
         resample=_typed(raw, "resample", text, "", problems, "none"),
         file_pattern=_typed(raw, "file_pattern", text, "", problems),
@@ -266,7 +266,8 @@ def load_mapping(path: str | Path | None) -> Mapping:
                                 tuple(f"{k} = {v!r}" for k, v in list(bad_profiles.items())[:3])
                                 + (f"allowed: {', '.join(PROFILE_NAMES)}",)))
     try:
-        schema.parse_step(mapping.step)
+        if mapping.step:
+            schema.parse_step(mapping.step)
     except SettingsError as exc:
         problems.append(Problem("unknown step", "step", 1, (str(exc),)))
     if mapping.file_pattern:
@@ -299,19 +300,35 @@ def import_files(paths: list[Path], dataset: str | Path, mapping: Mapping | None
     files = expand(paths)
     if not files:
         raise ArgusError("no CSV or Parquet files to import in " + ", ".join(str(p) for p in paths))
-    if store.is_dataset(dataset):
-        manifest = store.read_manifest(dataset)
-        if manifest.get("step", schema.DEFAULT_STEP) != mapping.step:
-            raise ArgusError(f"{dataset} has a {manifest.get('step')} step; the import uses {mapping.step}: "
-                             "set `step` in the mapping file to match")
-    reports, pieces = [], []
+    step_note = ""
+    if store.is_dataset(dataset):  # more data for a dataset: its step
+        stored = store.read_manifest(dataset).get("step", schema.DEFAULT_STEP)
+        if mapping.step and stored != mapping.step:
+            raise ArgusError(f"{dataset} has a {stored} step; the import uses {mapping.step}: "
+                             "set `step` in the mapping file (or --step) to match")
+        mapping = replace(mapping, step=stored)
+    read: list[tuple[FileReport, pd.DataFrame | None]] = []
     for path in files:
         report = FileReport(str(path))
-        frame = _read_one(path, mapping, report)
-        reports.append(report)
-        if frame is not None and not report.problems:
-            pieces.append(frame)
+        read.append((report, _read_one(path, mapping, report)))
+    if not mapping.step:
+        step = infer_step([frame for _, frame in read if frame is not None])
+        mapping = replace(mapping, step=step)
+        step_note = (f"step {step}: the data's cadence (--step, or `step` in the mapping, sets another)"
+                     if step != schema.DEFAULT_STEP else "")
+    reports, pieces = [], []
+    for file_report, frame in read:
+        reports.append(file_report)
+        if frame is not None and not file_report.problems:
+            frame = _on_grid(frame, mapping, file_report)
+        if frame is not None and not file_report.problems:
+            file_report.values_kept = int(len(frame))
+            file_report.rows_kept = int(len(frame[[schema.SERVER, schema.TIMESTAMP]].drop_duplicates()))
+            file_report.series = sorted(set(zip(frame[schema.SERVER], frame["metric"], strict=True)))
+            pieces.append(frame[[schema.SERVER, "metric", schema.TIMESTAMP, "value", "source"]])
     report = ImportReport(reports, mapping.step, dataset=str(dataset))
+    if step_note and reports:
+        reports[0].notes.append(step_note)
     if not report.ok:
         return report
     long = pd.concat(pieces, ignore_index=True)
@@ -361,7 +378,8 @@ def import_files(paths: list[Path], dataset: str | Path, mapping: Mapping | None
 # --- one file ------------------------------------------------------------------------------------------
 
 def _read_one(path: Path, mapping: Mapping, report: FileReport) -> pd.DataFrame | None:
-    """One file as long rows ``server_name, metric, timestamp, value`` on the grid, or None."""
+    """One file as long rows ``server_name, metric, timestamp, value, source`` as read (``_on_grid``
+    puts them on the step's grid once the step is known), or None."""
     try:
         raw = read_table(path)
     except FileNotFoundError as exc:
@@ -420,13 +438,27 @@ def _read_one(path: Path, mapping: Mapping, report: FileReport) -> pd.DataFrame 
     if missing.any():
         report.dropped["empty value"] = int(missing.sum())
         long = long[~missing]
-    long = _on_grid(long, mapping, report)
-    if long is None:
-        return None
-    report.values_kept = int(len(long))
-    report.rows_kept = int(len(long[[schema.SERVER, schema.TIMESTAMP]].drop_duplicates()))
-    report.series = sorted(set(zip(long[schema.SERVER], long["metric"], strict=True)))
-    return long[[schema.SERVER, "metric", schema.TIMESTAMP, "value", "source"]]
+    return long
+
+
+def infer_step(frames: list[pd.DataFrame]) -> str:
+    """The step of a new dataset whose import names none: the data's cadence (the median time between
+    a series' values) when it is a whole number of minutes, coarser than the default 5min and a
+    divisor of a day (so "same time yesterday" exists); the default otherwise. Finer data stays at
+    5min: it is averaged onto that grid or refused (``resample``), as before."""
+    gaps = [np.diff(np.sort(group.to_numpy("datetime64[ns]").astype(np.int64)))
+            for frame in frames for _, group in frame.groupby([schema.SERVER, "metric"], sort=False)[schema.TIMESTAMP]
+            if len(group) > 1]
+    gaps = [g[g > 0] for g in gaps]
+    every = np.concatenate(gaps) if gaps else np.array([], dtype=np.int64)
+    if not len(every):
+        return schema.DEFAULT_STEP
+    cadence = pd.Timedelta(int(np.median(every)), unit="ns")
+    minutes = cadence.total_seconds() / 60
+    if (minutes != int(minutes) or cadence <= pd.Timedelta(schema.DEFAULT_STEP)
+            or pd.Timedelta("1D") % cadence != pd.Timedelta(0)):
+        return schema.DEFAULT_STEP
+    return f"{int(minutes) // 60}h" if minutes % 60 == 0 else f"{int(minutes)}min"
 
 
 def _no_timestamp(path: Path, raw: pd.DataFrame) -> Problem:

@@ -40,7 +40,7 @@ class TrainConfig:
     streaming: bool = False  # read day partitions in turn instead of the whole dataset
     fresh: bool = False  # False: continue from the champion when it fits the data
     encoder_length: int = 288
-    horizon: int = 96
+    horizon: int = 0  # steps ahead; 0: eight hours at the dataset's step (96 at 5min; horizon_steps)
     validation_fraction: float = 0.15
     incident_share: float = 0.25  # share of each training batch drawn from windows around known incidents
     # series layout: share of training windows given a lasting step (``batches.WindowBatches.shifted``),
@@ -117,12 +117,27 @@ def from_json(payload: dict, *, ignore: tuple[str, ...] = ()) -> TrainConfig:
     return TrainConfig(**values)
 
 
+DEFAULT_HORIZON = "8h"  # what the product forecasts when no horizon is given, whatever the step
+
+
+def horizon_steps(horizon: int, step: str) -> int:
+    """``horizon`` steps, or for 0 eight hours at ``step`` (96 at 5min, 32 at 15min, 8 at 1h): a
+    fixed count of steps would ask hourly data for four days ahead, beyond "same time yesterday"."""
+    if horizon:
+        return int(horizon)
+    import pandas as pd
+
+    return max(1, int(round(pd.Timedelta(DEFAULT_HORIZON) / pd.Timedelta(step))))
+
+
 def check(config: TrainConfig) -> list[str]:
     """What is wrong with ``config`` (empty when it can train): checked before anything starts."""
     problems = [f"{name} must be a positive whole number" for name in
-                ("epochs", "batch_size", "hidden_size", "batches_per_epoch", "encoder_length", "horizon",
+                ("epochs", "batch_size", "hidden_size", "batches_per_epoch", "encoder_length",
                  "accumulate", "devices", "num_nodes")
                 if not isinstance(getattr(config, name), int) or getattr(config, name) < 1]
+    if not isinstance(config.horizon, int) or isinstance(config.horizon, bool) or config.horizon < 0:
+        problems.append("horizon must be a positive whole number of steps (or 0: eight hours at the dataset's step)")
     if not 0 < config.learning_rate <= 1:
         problems.append("learning_rate must be in (0, 1]")
     if not isinstance(config.max_steps, int) or not (config.max_steps == -1 or config.max_steps >= 1):

@@ -76,13 +76,55 @@ def training_datasets(prepared: pd.DataFrame, spec: ModelSpec, validation_fracti
             f"({pd.Timedelta(spec.step) * needed}) before the validation cut plus a horizon after it"
         )
     history = prepared[prepared[TIME_IDX] <= cut]
-    if parameters is None:
-        train = TimeSeriesDataSet(history, **dataset_kwargs(spec))
-    else:
-        train = TimeSeriesDataSet.from_parameters(reusable(parameters), history)
+    train = stock_dataset(history, spec, parameters)
     validation = TimeSeriesDataSet.from_dataset(train, prepared, min_prediction_idx=cut + 1,
                                                 stop_randomization=True)
     return train, validation
+
+
+def stock_dataset(frame: pd.DataFrame, spec: ModelSpec, parameters: dict | None = None):
+    """pytorch-forecasting's ``TimeSeriesDataSet`` over ``frame`` (fitted anew, or with a model's
+    ``parameters``), with its bare assertion for data it cannot cut a single window from turned
+    into a DatasetError that says why.
+
+    Its index counts rows, not steps: a series that is mostly gaps (data sampled every 15 minutes in
+    a 5-minute dataset) yields no window at all, whatever its span."""
+    from pytorch_forecasting import TimeSeriesDataSet
+
+    try:
+        if parameters is None:
+            return TimeSeriesDataSet(frame, **dataset_kwargs(spec))
+        return TimeSeriesDataSet.from_parameters(reusable(parameters), frame)
+    except AssertionError as exc:
+        if "filters should not remove" not in str(exc):
+            raise
+        raise DatasetError(no_window_message(frame, spec)) from exc
+
+
+def no_window_message(frame: pd.DataFrame, spec: ModelSpec) -> str:
+    """Why no training window could be cut from ``frame``: how much of each series' span is gaps,
+    and the cadence its values arrive at."""
+    needed = spec.encoder_length + spec.horizon
+    grouped = frame.groupby(schema.SERVER, observed=True)[TIME_IDX]
+    span = (grouped.max() - grouped.min() + 1).clip(lower=1)
+    missing = 1.0 - float(grouped.count().sum()) / float(span.sum())
+    steps = [np.diff(np.sort(t.to_numpy())) for _, t in grouped if len(t) > 1]
+    cadence = int(np.median(np.concatenate(steps))) if steps else 1
+    step = pd.Timedelta(spec.step)
+    line = (f"no training window of {needed} steps ({_duration(step * needed)}) could be cut from {len(span)} series: "
+            f"{missing:.0%} of the steps between each series' first and last time have no value")
+    if cadence > 1:
+        line += (f"; values arrive every {cadence} steps ({_duration(step * cadence)}), not every {spec.step}: "
+                 f"import the data again with --step {_duration(step * cadence)} into a new dataset")
+    return line + ". Nothing was trained or saved."
+
+
+def _duration(delta: pd.Timedelta) -> str:
+    """A step as `import --step` reads it: 15min, 1h, 2h30min."""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes and minutes % 60 == 0:
+        return f"{minutes // 60}h"
+    return f"{minutes}min" if minutes else f"{int(delta.total_seconds())}s"
 
 
 def reusable(parameters: dict) -> dict:

@@ -35,7 +35,6 @@ def streaming_parameters(dataset_dir, manifest: dict, spec: ModelSpec, config,
                          parameters: dict | None) -> tuple[dict, ModelSpec, tuple[str, str]]:
     """(dataset parameters, spec with target spreads, data span): fitted on the first days of a
     sample of servers, unless a continued model brings its own parameters."""
-    from pytorch_forecasting import TimeSeriesDataSet
 
     days, cut = _split(manifest, config)
     if parameters is None:
@@ -46,7 +45,7 @@ def streaming_parameters(dataset_dir, manifest: dict, spec: ModelSpec, config,
         prepared = layout.prepare(first, spec)
         if not spec.target_spreads:
             spec = with_spreads(spec, prepared)
-        parameters = TimeSeriesDataSet(prepared, **datasets.dataset_kwargs(spec)).get_parameters()
+        parameters = datasets.stock_dataset(prepared, spec).get_parameters()
     return parameters, spec, (manifest["start"], manifest["end"])
 
 

@@ -32,7 +32,7 @@ from argus_core.errors import ArgusError, DatasetError, SettingsError
 from argus_core.model import artifacts, datasets, distributed, layout, registry
 from argus_core.model import inputs as forecast_inputs
 from argus_core.model.callbacks import Checkpoints, ProgressLine, ThreadGovernor
-from argus_core.model.config import GPU_BATCH, TrainConfig, check, processes
+from argus_core.model.config import GPU_BATCH, TrainConfig, check, horizon_steps, processes
 from argus_core.model.spec import ModelSpec, seasonal_lags_for, spec_for, with_spreads
 from argus_core.model.streaming import streaming_loaders, streaming_parameters
 from argus_core.model.threads import use_threads
@@ -98,6 +98,7 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     batch_device = f"cuda:{distributed.local_rank()}" if accelerator_is_gpu else None
 
     manifest = store.read_manifest(dataset_dir)
+    config = replace(config, horizon=horizon_steps(config.horizon, manifest.get("step", schema.DEFAULT_STEP)))
     model_root = Path(model_root)
     artifacts.remove_stale_staging(model_root)  # a kill during a save leaves its temporary directory
     base_spec = spec_for(
@@ -346,7 +347,7 @@ def _train_recipes(dataset_dir: str | Path, model_root: str | Path, config: Trai
             result = train(dataset_dir, scratch, candidate, lambda line: log(f"  {line}"), extra_callbacks)
         except ArgusError as exc:  # too little history for this encoder, for example
             log(f"  recipe {number} cannot train here: {exc}")
-            tried.append({**recipe, "validation_mase": None, "error": str(exc)[:300]})
+            tried.append({**recipe, "validation_mase": None, "error": str(exc)[:600]})
             continue
         if result.rank != 0:  # another rank trains each recipe beside rank 0, which scores and keeps one
             continue
@@ -361,7 +362,9 @@ def _train_recipes(dataset_dir: str | Path, model_root: str | Path, config: Trai
     trained = [t for t in tried if "model_id" in t]
     if not trained:
         shutil.rmtree(scratch, ignore_errors=True)
-        raise ArgusError("no recipe could be trained on this data: " + "; ".join(t["error"] for t in tried))
+        # the first recipe asks the least of the data: its reason holds for the others too
+        raise ArgusError(f"no recipe could be trained on this data; the least demanding (encoder_length "
+                         f"{tried[0]['encoder_length']}): {tried[0]['error']}")
     if not scored:  # the validation windows hold no season to scale MASE by (less than a day of history)
         log("recipe: no recipe has a validation MASE (each series needs a day of history before its "
             "validation window to scale it); keeping the cheapest one that trained")
@@ -541,12 +544,8 @@ def thresholds_of(manifest: dict) -> dict[str, schema.Threshold]:
 def parameter_dataset(prepared: pd.DataFrame, spec: ModelSpec, parameters: dict | None):
     """A stock dataset over the training rows, for its fitted encoders and scalers (series layout:
     on unit-free values, the numbers the network sees)."""
-    from pytorch_forecasting import TimeSeriesDataSet
-
     fit_on = layout.unit_free(prepared) if spec.layout == "series" else prepared
-    if parameters is None:
-        return TimeSeriesDataSet(fit_on, **datasets.dataset_kwargs(spec))
-    return TimeSeriesDataSet.from_parameters(datasets.reusable(parameters), fit_on)
+    return datasets.stock_dataset(fit_on, spec, parameters)
 
 
 def _incidents(dataset_dir: str | Path, spec: ModelSpec) -> pd.DataFrame:
