@@ -69,7 +69,7 @@ with ui.guard("model quality"):
         st.caption("Chosen per series on the validation window before the hold-out: the TFT, seasonal naive, naive "
                    f"or a blend serves, whichever erred least there; {quality.serving_rule()}. "
                    + ", ".join(f"{name}: {count}" for name, count in counts.items()) + ". The scoreboard's "
-                   "`served` row scores exactly that.")
+                   "`served` row scores exactly that. " + quality.serving_defaults(models / model_id))
         st.dataframe(table, hide_index=True, key="quality-serving",
                      column_config={c: st.column_config.NumberColumn(format="%.2f") for c in table.columns
                                     if c.endswith("/ TFT")})

@@ -51,7 +51,9 @@ with ui.guard("the server detail"):
     simple = {m: by for m, by in detail.served_by.items() if by != "TFT"}
     st.caption("Forecast by: " + (", ".join(f"{m} {by}" for m, by in simple.items()) + "; the TFT for the rest"
                                   if simple else "the TFT for every metric")
-               + " (chosen per series on the validation window before the hold-out). Model: "
+               + (" (a server training never saw: served as the model's series are, taken together)"
+                  if detail.unseen else " (chosen per series on the validation window before the hold-out)")
+               + ". Model: "
                + (f"{detail.own_model}, this server's own (fine-tuned from {view.model_id} on its history; "
                   "it beat the fleet model on the server's hold-out)." if detail.own_model
                   else f"the fleet model {view.model_id}."))

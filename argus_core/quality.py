@@ -84,6 +84,23 @@ def serving_rule() -> str:
             "errors relative to the TFT's")
 
 
+def serving_defaults(model_dir) -> str:
+    """What serves a series the model never saw (a server added after training), in words."""
+    from argus_core.model import layout, serving
+
+    table = serving.load(model_dir)
+    defaults = (table.defaults or {}) if table is not None else {}
+    options = serving.candidates()
+    named = {target: options.get(name, serving.Choice(1.0)).label for target, name in defaults.items()}
+    if not named or all(label == serving.LABELS[serving.TFT] for label in named.values()):
+        return "A server training never saw is forecast by the TFT."
+    if list(named) == [layout.VALUE]:
+        return (f"A server training never saw is served as these series are, taken together: {named[layout.VALUE]} "
+                "(once it has a day of history; the TFT until then).")
+    return ("A server training never saw is served as each metric's series are, taken together (once it has a "
+            "day of history; the TFT until then): " + ", ".join(f"{t} {label}" for t, label in named.items()) + ".")
+
+
 def serving_table(model_dir) -> tuple[dict[str, int], pd.DataFrame] | None:
     """(count per candidate, one row per series: server, metric, served by, each candidate's
     validation error relative to the TFT's) of a model's serving table; None when it has none

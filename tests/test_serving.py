@@ -328,3 +328,53 @@ def test_level_shifts_outside_zero_to_one_are_refused() -> None:
     for bad in (-0.1, 1.5, float("nan")):
         assert any("level_shifts" in p for p in check(replace(TINY, level_shifts=bad)))
     assert not check(replace(TINY, level_shifts=0.2))
+
+
+def test_a_series_training_never_saw_is_served_by_its_targets_default() -> None:
+    horizon, season = 4, 8
+    tft = np.stack([np.full(horizon, 9.0), np.full(horizon, 10.0), np.full(horizon, 11.0)], axis=1)[None]  # (1, H, 3)
+    day = np.arange(season, dtype=np.float64)
+    history = np.concatenate([day, day, day[:5]])[None, :]  # two days and five steps, a repeating day
+    known = {"old | cpu": {"by": "tft", "scores": {"tft": 1.0}, "seasonal_band": [0.0, 0.0], "naive_band": []}}
+    table = serving.Serving(season, known, {}, {"cpu": "seasonal_naive"})
+    out, by = serving.apply(table, tft.copy(), ["new | cpu"], history, "cpu")
+    assert by == {"new | cpu": "seasonal_naive"}
+    np.testing.assert_allclose(out[0, :, 1], (5 + np.arange(horizon)) % season)  # the same steps a day earlier
+    # its band comes from its own history: a day that repeats exactly has no seasonal error
+    np.testing.assert_allclose(out[0, :, 0], out[0, :, 2])
+    # a newcomer with less than a day of real values: the TFT until "same time yesterday" exists
+    young = np.concatenate([np.full(2 * season, np.nan), day[:5]])[None, :]
+    out, by = serving.apply(table, tft.copy(), ["new | cpu"], young, "cpu")
+    assert by == {"new | cpu": "tft"} and np.allclose(out, tft)
+    # no default for the target (a model from before defaults): the TFT
+    out, by = serving.apply(serving.Serving(season, known, {}), tft.copy(), ["new | cpu"], history, "cpu")
+    assert by == {"new | cpu": "tft"} and np.allclose(out, tft)
+
+
+def test_training_records_the_default_and_a_never_seen_dataset_is_served_by_it(served_model, tmp_path) -> None:
+    from argus_core import quality
+
+    dataset, models, model_id, _ = served_model
+    model = forecast.load_model(models, model_id)
+    default = model.serving.defaults["value"]
+    assert default in serving.candidates()
+    assert serving.load(models / model_id).defaults == model.serving.defaults  # kept in serving.json
+    words = serving.candidates()[default].label
+    assert words in quality.serving_defaults(models / model_id) or default == "tft"
+    # the same servers under new names: no series of theirs is in the table
+    frame = store.read(dataset)
+    renamed = frame.assign(server_name=frame["server_name"].astype(str).str.replace("host-", "new-"))
+    renamed[["timestamp", "server_name", "rhythm", "steps"]].to_parquet(tmp_path / "new.parquet", index=False)
+    assert importer.import_files([tmp_path / "new.parquet"], tmp_path / "new").ok
+    renamed = store.read(tmp_path / "new")
+    run = backtest.run(tmp_path / "new", models, model_id, classical="none")
+    # the model's own hold-out names other series: a dataset it never saw is scored on its last 30%
+    assert "never trained on" in run.summary["evaluation"]
+    f = run.forecasts
+    served = f[f["model"] == "served"].reset_index(drop=True)
+    reference = f[f["model"] == ("tft" if default == "tft" else default)].reset_index(drop=True)
+    if default in ("tft", "seasonal_naive", "naive"):
+        np.testing.assert_allclose(served["q50"].to_numpy(), reference["q50"].to_numpy(), rtol=1e-5)
+    result = forecast.forecast_fleet(model, renamed)
+    assert set(result.served_by.values()) <= {default}
+    assert bool(result.served_by) == (default != "tft")

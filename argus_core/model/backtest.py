@@ -148,7 +148,8 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
             if paths is not None:  # what the product serves for this series
                 rows.append({**base, "model": SERVED, "q": _served_forecast(
                     model.serving, name, target, spec, tft[b, target_index],
-                    paths[0][s, origin:origin + horizon], float(paths[1][s, origin]))})
+                    paths[0][s, origin:origin + horizon], float(paths[1][s, origin]),
+                    (bands[s][1][0].tolist(), bands[s][0].tolist()), series_values[s, :origin])})
     if classical != "none":
         log(f"fitting {classical} at every origin ({len(chosen) * len(targets)} fits) ...")
         rows += _classical_rows(rows, windows, chosen, spec, classical, log)
@@ -175,14 +176,20 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
 
 
 def _served_forecast(table, name: str, target: str, spec: ModelSpec, tft: np.ndarray, seasonal: np.ndarray,
-                     last: float) -> np.ndarray:
+                     last: float, in_sample_bands: tuple[list, list], history: np.ndarray) -> np.ndarray:
+    """What the product serves at one origin; a series the table does not hold (a dataset the model
+    never saw) is served by its target's default, with bands from its own in-sample part."""
     key = name if spec.layout == "series" else layout.series_key(name, target)
-    choice = table.choice(key)
+    choice = table.choice(key, target)
+    if key not in table.series and not table.known_long_enough(history):
+        choice = serving.Choice(1.0)  # as ``serving.apply``: no "same time yesterday" yet
     tft = serving.widen(tft, table.tft_band(target))
     if choice.tft_weight >= 1.0:
         return tft
-    entry = table.series[key]
-    return serving.served(choice, tft, seasonal, last, entry["seasonal_band"], entry["naive_band"])
+    entry = table.series.get(key)
+    seasonal_band, naive_band = ((entry["seasonal_band"], entry["naive_band"]) if entry is not None
+                                 else in_sample_bands)
+    return serving.served(choice, tft, seasonal, last, seasonal_band, naive_band)
 
 
 def _shown_path(dataset: str | Path) -> str:
@@ -228,18 +235,19 @@ def _evaluation_starts(model, prepared: pd.DataFrame, spec: ModelSpec, dataset: 
                        manifest: dict) -> tuple[dict[str, int], str]:
     """time_idx where each series' evaluation starts, and how it was chosen:
 
-    - the model's own hold-out (``train --holdout``), recorded per series;
-    - a dataset the model never trained on: the last ``FOREIGN_SHARE`` of every series (the
-      rest is the in-sample part that scales MASE and widens the baselines);
+    - the model's own hold-out (``train --holdout``), recorded per series, on the data it trained on;
+    - a dataset the model never trained on (whether or not it kept a hold-out): the last
+      ``FOREIGN_SHARE`` of every series (the rest is the in-sample part that scales MASE and
+      widens the baselines);
     - the model's training dataset: what came after the training data, if anything."""
     recorded = model.training_info.get("evaluation_start") or {}
     step = pd.Timedelta(spec.step)
     names = prepared[schema.SERVER].unique()
-    if recorded:
-        return ({name: int((pd.Timestamp(recorded[name]) - layout.EPOCH) // step) for name in names
-                 if name in recorded}, "per-series hold-out")
     same_data = (model.training_info.get("dataset") == str(Path(dataset).resolve())
                  or model.training_info.get("data_fingerprint") == store.fingerprint(manifest))
+    if recorded and same_data:  # another dataset's series have no hold-out of this model's: the branch below
+        return ({name: int((pd.Timestamp(recorded[name]) - layout.EPOCH) // step) for name in names
+                 if name in recorded}, "per-series hold-out")
     if not same_data:
         grouped = prepared.groupby(schema.SERVER)[layout.TIME_IDX]
         first, last = grouped.min(), grouped.max()

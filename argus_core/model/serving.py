@@ -21,7 +21,10 @@ validation window (NAB's series hold four origins) or one lucky day does not swa
 ``nab-aws`` a first version without those two conditions served naive on three series whose
 hold-out then went the TFT's way. Series with fewer origins each are decided
 together, whatever their target, by the same three conditions on their pooled evidence
-(``pooled_winner``), so a dataset of a few days still falls back where the TFT plainly loses.
+(``pooled_winner``), so a dataset of a few days still falls back where the TFT plainly loses. A
+series the model never saw (a server added after training) has no validation window of its own:
+it is served as its target's series are, taken together (``Serving.defaults``, the same pooled
+rule over all of them), with the simple methods' bands read from its own history.
 
 Torch-free except ``choose`` (which runs the network).
 """
@@ -188,13 +191,32 @@ class Serving:
     season: int
     series: dict[str, dict]  # series key -> {"by": candidate name, "scores": {...}, "seasonal_band", "naive_band"}
     band_scales: dict[str, float] | None = None  # target -> stretch of the TFT's band (``band_scale``)
+    # target -> what serves a series of it the table does not hold (never seen in training):
+    # ``pooled_winner`` over all the target's series; absent (older models): the TFT
+    defaults: dict[str, str] | None = None
 
     def tft_band(self, target: str) -> float:
         return float((self.band_scales or {}).get(target, 1.0))
 
-    def choice(self, key: str) -> Choice:
+    def choice(self, key: str, target: str | None = None) -> Choice:
+        """What serves series ``key``; for a key the table does not hold, its target's default."""
         entry = self.series.get(key)
-        return candidates().get(entry["by"], Choice(1.0)) if entry else Choice(1.0)
+        if entry is None:
+            return candidates().get((self.defaults or {}).get(target, TFT), Choice(1.0))
+        return candidates().get(entry["by"], Choice(1.0))
+
+    def known_long_enough(self, history: np.ndarray) -> bool:
+        """Whether a series the table does not hold has more than a season of real values to serve
+        its default from."""
+        return int(np.sum(~np.isnan(history))) > self.season
+
+    def bands_of(self, key: str, history: np.ndarray, horizon: int) -> tuple[list[float], list[list[float]]]:
+        """(seasonal band, naive bands) of series ``key``: the table's, from its training part, or for
+        a series it does not hold, from ``history`` (its values up to the origin)."""
+        entry = self.series.get(key)
+        if entry is not None:
+            return entry["seasonal_band"], entry["naive_band"]
+        return bands(history, horizon, self.season)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -212,7 +234,8 @@ class Serving:
         return geometric_mean(ratios)
 
     def to_json(self) -> dict:
-        return {"season": self.season, "margin": MARGIN, "band_scales": self.band_scales or {}, "series": self.series}
+        return {"season": self.season, "margin": MARGIN, "band_scales": self.band_scales or {},
+                "defaults": self.defaults or {}, "series": self.series}
 
 
 def load(model_dir: str | Path) -> Serving | None:
@@ -226,8 +249,11 @@ def load(model_dir: str | Path) -> Serving | None:
     try:
         payload = json.loads(path.read_text())
         table = Serving(int(payload["season"]), dict(payload["series"]),
-                        {str(k): float(v) for k, v in dict(payload.get("band_scales") or {}).items()})
+                        {str(k): float(v) for k, v in dict(payload.get("band_scales") or {}).items()},
+                        {str(k): str(v) for k, v in dict(payload.get("defaults") or {}).items()})
         known = candidates()
+        if any(name not in known for name in table.defaults.values()):
+            raise ValueError(f"unknown default in {table.defaults}")
         for key, entry in table.series.items():
             if (entry["by"] not in known or len(entry["seasonal_band"]) != 2
                     or not isinstance(entry["naive_band"], list)):
@@ -240,16 +266,6 @@ def load(model_dir: str | Path) -> Serving | None:
 
 def save(model_dir: str | Path, table: Serving) -> None:
     atomic.write_json(Path(model_dir) / FILE, table.to_json(), compact=True)
-
-
-def describe(model_dir: str | Path, server: str, metrics) -> dict[str, str]:
-    """metric -> what forecasts it on ``server`` (for the pages)."""
-    table = load(model_dir)
-    out = {}
-    for metric in metrics:
-        choice = table.choice(layout.series_key(server, metric)) if table else Choice(1.0)
-        out[metric] = choice.label
-    return out
 
 
 # --- applying it to a fleet forecast -------------------------------------------------------------------
@@ -265,12 +281,14 @@ def apply(table: Serving, values: np.ndarray, keys: list[str], history: np.ndarr
     out = values.copy()
     by = {}
     for i, key in enumerate(keys):
-        choice = table.choice(key)
+        choice = table.choice(key, target)
+        if key not in table.series and not table.known_long_enough(history[i]):
+            choice = Choice(1.0)  # a newcomer without a day of history has no "same time yesterday" yet
         by[key] = choice.name
         if choice.tft_weight >= 1.0:
             continue
-        entry = table.series[key]
-        out[i] = served(choice, values[i], seasonal[i], float(last[i]), entry["seasonal_band"], entry["naive_band"])
+        seasonal_band, naive_band = table.bands_of(key, history[i], horizon)
+        out[i] = served(choice, values[i], seasonal[i], float(last[i]), seasonal_band, naive_band)
     return out, by
 
 
@@ -366,7 +384,13 @@ def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] |
     if thin:
         log(f"serving: {len(thin)} series with fewer than {MIN_ORIGINS} validation origins each, decided together "
             f"({sum(len(evidence[k][1][TFT]) for k in thin)} origins): {together}")
-    result = Serving(season, table, scales)
+    # a series the table does not hold (a server added later) is served as its target's series are, together
+    defaults = {}
+    for target in spec.targets:
+        mine = [key for key in evidence if spec.layout == "series" or layout.split_keys([key])[1][0] == target]
+        defaults[target] = (pooled_winner([evidence[k][0] for k in mine], [evidence[k][1] for k in mine])
+                            if mine else TFT)
+    result = Serving(season, table, scales, defaults)
     log("serving (chosen per series on the validation window): "
         + ", ".join(f"{name} {count}" for name, count in result.counts().items())
         + "; the TFT's p10-p90 band stretched " + ", ".join(f"{v:.2f}x" for v in scales.values())
