@@ -37,6 +37,15 @@ with ui.guard("model quality"):
     st.dataframe(quality.scoreboard(summary).style.highlight_min(subset=quality.LOWER_IS_BETTER, color=GREEN)
                  .format(precision=3, subset=[*quality.LOWER_IS_BETTER, "p10-p90 coverage", "share best"]),
                  key="quality-overall")
+    paired = summary.get("classical_origins")
+    if paired:  # the classical model was fitted at the last origins of each series only
+        st.caption(f"On the last {paired['per_series']} origin(s) of each series ({paired['origins']} origins), "
+                   f"where {paired['model']} was fitted: every model on those origins (the board above leaves "
+                   f"{paired['model']} out, as it did not see the rest; `backtest --classical-origins N` fits more).")
+        st.dataframe(quality.scoreboard({"overall": paired["overall"]}).style
+                     .highlight_min(subset=quality.LOWER_IS_BETTER, color=GREEN)
+                     .format(precision=3, subset=[*quality.LOWER_IS_BETTER, "p10-p90 coverage", "share best"]),
+                     key="quality-classical")
     by = st.radio("Break down by", list(quality.BREAKDOWNS), horizontal=True, key="quality-by")
     st.caption(f"Mean MASE per {by}; the best model of each row is highlighted.")
     st.dataframe(quality.breakdown(summary, by).style.highlight_min(axis=1, color=GREEN).format(precision=3),

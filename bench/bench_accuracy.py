@@ -117,7 +117,8 @@ def main() -> None:
                 print(f"{name} / {variant}: backtest with {args.classical} on the last {args.classical_origins} "
                       "origins of every series", flush=True)
                 cli("backtest", "--dataset", str(dataset), "--models", str(models), "--classical", args.classical,
-                    "--origins", str(args.classical_origins), log=log)
+                    "--origins", str(args.classical_origins), "--classical-origins", str(args.classical_origins),
+                    log=log)
                 table(f"{name} / {variant} with {args.classical} (last {args.classical_origins} origins per series)",
                       json.loads((model / "backtest.json").read_text()))
 

@@ -182,3 +182,40 @@ def test_mstl_copies_a_clean_daily_rhythm():
     assert (q[:, 0] <= q[:, 1]).all() and (q[:, 1] <= q[:, 2]).all()
     short = backtest.fit_classical("mstl", wave[:season], 12, season)  # under two seasons: a non-seasonal fit
     assert short.shape == (12, 3) and np.isfinite(short).all()
+
+
+def test_the_last_origins_of_each_series_are_kept_for_the_classical_fits():
+    chosen = np.array([[0, 10], [0, 30], [0, 20], [1, 5], [2, 7], [2, 9]])
+    np.testing.assert_array_equal(backtest.last_origins(chosen, 1), [False, True, False, True, False, True])
+    np.testing.assert_array_equal(backtest.last_origins(chosen, 2), [False, True, True, True, True, True])
+    assert backtest.last_origins(chosen, 9).all()
+
+
+def test_a_classical_model_on_fewer_origins_is_scored_beside_the_others_there(nab_model, monkeypatch):
+    """AutoARIMA at the last origin of each series only: kept off the main scoreboard (whose origins it
+    did not see) and scored beside every model on its own origins."""
+    pytest.importorskip("statsforecast", reason="statsforecast is the optional extra (make extras)")
+    dataset, models, model_id = nab_model
+    result = backtest.run(dataset, models, model_id, classical="autoarima", classical_origins=1)
+    summary = result.summary
+    assert "autoarima" not in summary["overall"]
+    paired = summary["classical_origins"]
+    assert paired["model"] == "autoarima" and paired["per_series"] == 1 and paired["origins"] == 3
+    assert set(paired["overall"]) == {"tft", "naive", "seasonal_naive", "served", "autoarima"}
+    assert {v["series"] for v in paired["overall"].values()} == {3}
+    f = result.forecasts
+    fitted = f[f["model"] == "autoarima"]
+    assert fitted.groupby(["server_name", "metric"])["origin"].nunique().eq(1).all()
+    last = f[f["model"] == "tft"].groupby(["server_name", "metric"])["origin"].max()
+    assert (fitted.groupby(["server_name", "metric"])["origin"].max() == last).all()
+    lines = backtest.table(summary)
+    assert any(line.startswith("on the last 1 origin(s) of each series (3 origins), where autoarima") for line in lines)
+    # Model quality shows that second board too
+    monkeypatch.setenv("ARGUS_MODELS", str(models))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/model_quality.py")
+    at.run()
+    assert not at.exception
+    assert any("where autoarima was fitted" in c.value for c in at.caption)
+    assert "autoarima" in at.dataframe[1].value.index

@@ -14,6 +14,7 @@ from argus_core.cli.main import printable
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, SettingsError
 from argus_core.model import registry
+from argus_core.model.config import CLASSICAL_FIT_BUDGET
 from argus_core.model.registry import DEFAULT_ROOT as DEFAULT_MODELS
 
 
@@ -135,6 +136,10 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
                                                                                "one horizon)")
     bt.add_argument("--horizon", type=int, default=None,
                     help="steps ahead; must be the model's horizon (default: the model's)")
+    bt.add_argument("--classical-origins", type=positive_int, default=None, metavar="N",
+                    help="fit the classical model at the last N origins of each series (default: as many as keep "
+                         f"it to {CLASSICAL_FIT_BUDGET} fits, at least one per series; where that is not every "
+                         "origin, every model is also scored on those origins)")
     bt.add_argument("--classical", choices=("autoarima", "autoets", "mstl", "none"), default="autoarima",
                     help="classical baseline from statsforecast (default: autoarima; mstl: a one-day season with an "
                          "AutoETS trend; skipped when not installed)")
@@ -170,7 +175,7 @@ def _backtest(args: argparse.Namespace) -> int:
             return 1
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
     result = backtest.run(args.dataset, args.models, args.model, origins=args.origins, every=args.every,
-                          classical=args.classical, log=log)
+                          classical=args.classical, log=log, classical_origins=args.classical_origins)
     if args.json:
         print(json.dumps(backtest.json_safe({k: v for k, v in result.summary.items() if k != "per_series"}), indent=1))
     else:

@@ -42,6 +42,7 @@ from argus_core import atomic
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, DatasetError, SettingsError
 from argus_core.model import datasets, forecast, layout, serving
+from argus_core.model.config import CLASSICAL_FIT_BUDGET
 from argus_core.model.serving import change_quantiles
 from argus_core.model.spec import ModelSpec
 from argus_core.model.threads import use_threads
@@ -74,12 +75,17 @@ def classical_available() -> bool:
 
 def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None, origins: int | None = None,
         every: int | None = None, classical: str = "autoarima", batch_size: int = 128,
-        log: Callable[[str], None] = lambda line: None) -> Backtest:
+        log: Callable[[str], None] = lambda line: None, classical_origins: int | None = None) -> Backtest:
+    """Score model ``model_id`` (default: the champion) on ``dataset``: see the module's docstring.
+    ``classical_origins``: the classical model is fitted at the last N origins of each series (default:
+    as many as keep the fits within ``CLASSICAL_FIT_BUDGET``, at least one); where that is fewer than
+    every origin, it is scored beside every other model on those origins (``summary["classical_origins"]``)
+    and left out of the main scoreboard, whose origins it did not see."""
     import torch
 
     from argus_core.model.batches import WindowBatches
 
-    for name, value in (("origins", origins), ("every", every)):
+    for name, value in (("origins", origins), ("every", every), ("classical_origins", classical_origins)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise SettingsError(f"{name} must be a positive whole number (or left out for the default), not {value!r}")
     started = time.perf_counter()
@@ -150,14 +156,32 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
                     model.serving, name, target, spec, tft[b, target_index],
                     paths[0][s, origin:origin + horizon], float(paths[1][s, origin]),
                     (bands[s][1][0].tolist(), bands[s][0].tolist()), series_values[s, :origin])})
+    keep = np.ones(len(chosen), dtype=bool)
     if classical != "none":
-        log(f"fitting {classical} at every origin ({len(chosen) * len(targets)} fits) ...")
-        rows += _classical_rows(rows, windows, chosen, spec, classical, log)
+        per_series = classical_origins or max(1, CLASSICAL_FIT_BUDGET // (len(np.unique(chosen[:, 0])) * len(targets)))
+        keep = last_origins(chosen, per_series)
+        every_origin = bool(keep.all())
+        log(f"fitting {classical} at " + ("every origin" if every_origin else
+                                          f"the last {per_series} origin(s) of each series") +
+            f" ({int(keep.sum()) * len(targets)} fits" + ("" if every_origin else
+                                                          f" of {len(chosen) * len(targets)}: --classical-origins "
+                                                          "sets more") + ") ...")
+        tft_rows = [r for r in rows if r["model"] == TFT]  # target by target, in ``chosen`` order
+        picked = [r for i, r in enumerate(tft_rows) if keep[i % len(chosen)]]
+        rows += _classical_rows(picked, windows, chosen[keep], spec, classical, log)
 
     forecasts = _forecast_frame(rows, spec)
     scales = mase_scales(windows, spec, starts, season)
     labels = incident_labels(manifest)
-    summary = summarise(forecasts, scales, labels)
+    if classical == "none" or keep.all():
+        summary = summarise(forecasts, scales, labels)
+    else:  # the classical model saw fewer origins: scored beside the others on those, kept off the main board
+        summary = summarise(forecasts[forecasts["model"] != classical], scales, labels)
+        fitted = forecasts.loc[forecasts["model"] == classical, ["server_name", "metric", "origin"]].drop_duplicates()
+        paired = forecasts.merge(fitted, on=["server_name", "metric", "origin"])
+        summary["classical_origins"] = {
+            "model": classical, "per_series": int(per_series), "origins": int(keep.sum()),
+            "overall": summarise(paired, scales, labels)["overall"]}
     summary.update(
         model_id=model.model_id, dataset=_shown_path(dataset), created=pd.Timestamp.now(tz="UTC").isoformat(),
         horizon=horizon, every=every, origins=int(len(chosen)), series=int(len(np.unique(chosen[:, 0]))),
@@ -320,13 +344,23 @@ def _fit_batch(tasks: list[tuple]) -> list[np.ndarray]:
     return [fit_classical(*task) for task in tasks]
 
 
-def _classical_rows(rows: list[dict], windows, chosen: np.ndarray, spec: ModelSpec, kind: str,
+def last_origins(chosen: np.ndarray, per_series: int) -> np.ndarray:
+    """Mask over ``chosen`` (series, window start) keeping the last ``per_series`` origins of each series."""
+    keep = np.zeros(len(chosen), dtype=bool)
+    for s in np.unique(chosen[:, 0]):
+        mine = np.flatnonzero(chosen[:, 0] == s)
+        keep[mine[np.argsort(chosen[mine, 1])[-per_series:]]] = True
+    return keep
+
+
+def _classical_rows(tft_rows: list[dict], windows, chosen: np.ndarray, spec: ModelSpec, kind: str,
                     log: Callable[[str], None]) -> list[dict]:
+    """The classical model's rows at ``chosen``, one per row of ``tft_rows`` (the TFT's rows at the
+    same origins, target by target)."""
     import os
     from concurrent.futures import ProcessPoolExecutor
 
     season = int(SEASON / pd.Timedelta(spec.step))
-    tft_rows = [r for r in rows if r["model"] == TFT]
     unknown = list(spec.unknown_reals)
     tasks = []
     for target in spec.targets:
@@ -531,8 +565,27 @@ def json_safe(value):
 
 
 def table(summary: dict) -> list[str]:
-    """The scoreboard as text lines: one row per model, best per column marked with *."""
-    overall = summary["overall"]
+    """The scoreboard as text lines: one row per model, best per column marked with *; where the
+    classical model saw only the last origins of each series, a second board on those."""
+    lines = _board(summary["overall"])
+    lines.append(f"{summary['series']} series, {summary['origins']} origins, {summary['horizon']} steps ahead "
+                 f"({summary['evaluation']}); * best; coverage goal 0.80 (p10-p90); 'vs seasonal (geo)': geometric "
+                 "mean over series of MASE / seasonal naive's" + (f" ({summary['relative_left_out']} series where "
+                 "seasonal naive was exact left out)" if summary.get("relative_left_out") else ""))
+    paired = summary.get("classical_origins")
+    if paired:
+        lines.append(f"on the last {paired['per_series']} origin(s) of each series ({paired['origins']} origins), "
+                     f"where {paired['model']} was fitted:")
+        lines += _board(paired["overall"])
+    if summary.get("anomaly_windows"):
+        lines.append("inside vs outside labelled anomaly windows (MASE-scaled error, coverage):")
+        for model, parts in summary["anomaly_windows"].items():
+            lines.append(f"  {model:<16} inside {parts['inside']['mase']:.3f} / {parts['inside']['coverage']:.2f}"
+                         f"   outside {parts['outside']['mase']:.3f} / {parts['outside']['coverage']:.2f}")
+    return lines
+
+
+def _board(overall: dict) -> list[str]:
     columns = [("mean_mase", "mean MASE", min), ("median_mase", "median MASE", min),
                ("geo_mean_relative", "vs seasonal (geo)", min), ("share_best", "best on", max),
                ("pinball_q10", "pinball p10", min), ("pinball_q50", "pinball p50", min),
@@ -550,13 +603,4 @@ def table(summary: dict) -> list[str]:
             mark = "*" if key in best and value == best[key] else " "
             cells.append(f"{value:>17.3f}{mark}")
         lines.append(f"{model:<16}" + "".join(cells))
-    lines.append(f"{summary['series']} series, {summary['origins']} origins, {summary['horizon']} steps ahead "
-                 f"({summary['evaluation']}); * best; coverage goal 0.80 (p10-p90); 'vs seasonal (geo)': geometric "
-                 "mean over series of MASE / seasonal naive's" + (f" ({summary['relative_left_out']} series where "
-                 "seasonal naive was exact left out)" if summary.get("relative_left_out") else ""))
-    if summary.get("anomaly_windows"):
-        lines.append("inside vs outside labelled anomaly windows (MASE-scaled error, coverage):")
-        for model, parts in summary["anomaly_windows"].items():
-            lines.append(f"  {model:<16} inside {parts['inside']['mase']:.3f} / {parts['inside']['coverage']:.2f}"
-                         f"   outside {parts['outside']['mase']:.3f} / {parts['outside']['coverage']:.2f}")
     return lines
