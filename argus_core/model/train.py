@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import time
@@ -79,6 +80,9 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         log = _quiet  # one voice: rank 0's
     pl.seed_everything(config.seed, verbose=False)
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    # Lightning's banner ("GPU available: ...", a tip to install its cloud logger, "`Trainer.fit`
+    # stopped"): Argus says which device trains, and how training ended, in its own lines
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", ".*is an instance of `nn.Module`.*")
     # several processes: the validation loss needs no reduction (every rank scores the same windows),
     # and the windows are sharded by WindowBatches itself (no loader workers)
