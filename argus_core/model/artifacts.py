@@ -19,6 +19,7 @@ import math
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,6 +234,9 @@ def load(path: str | Path) -> LoadedModel:
         hparams = decode(config["hparams"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelDirectoryError(f"{path} has an unreadable config: {exc}") from exc
+    # Lightning's advice about the loss module in the hyperparameters is for its pickled checkpoints,
+    # which Argus never writes; every model load (the app, the service) printed it twice
+    warnings.filterwarnings("ignore", ".*is an instance of `nn.Module`.*")
     try:
         loss = quantile_loss(spec, params)
         network = TemporalFusionTransformer(**hparams, loss=loss, output_transformer=params["target_normalizer"],
