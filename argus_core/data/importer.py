@@ -546,7 +546,8 @@ def _on_grid(long: pd.DataFrame, mapping: Mapping, report: FileReport) -> pd.Dat
             where = long[dup].head(3)
             report.problems.append(Problem("duplicate timestamps", schema.TIMESTAMP, extra,
                                            tuple(str(t) for t in where[schema.TIMESTAMP])
-                                           + ("set duplicates = \"mean\" in the mapping to average them",)))
+                                           + ("set duplicates = \"mean\" in the mapping (or --duplicates mean) "
+                                              "to average them",)))
             return None
         long = long.groupby(keys, as_index=False, sort=False).agg(value=("value", "mean"), source=("source", "first"))
         report.dropped["duplicate timestamps (averaged)"] = extra
@@ -557,7 +558,8 @@ def _on_grid(long: pd.DataFrame, mapping: Mapping, report: FileReport) -> pd.Dat
             report.problems.append(Problem(
                 "off the grid", schema.TIMESTAMP, int(off.sum()),
                 tuple(str(t) for t in where[schema.TIMESTAMP])
-                + (f"times are not on the {mapping.step} grid; set resample = \"mean\" to average them into it",)))
+                + (f"times are not on the {mapping.step} grid; set resample = \"mean\" in the mapping (or --resample "
+                   "mean) to average them into it",)))
             return None
         before = len(long)
         long = long.assign(**{schema.TIMESTAMP: long[schema.TIMESTAMP].dt.floor(step)})
