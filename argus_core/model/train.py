@@ -81,8 +81,10 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     pl.seed_everything(config.seed, verbose=False)
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     # Lightning's banner ("GPU available: ...", a tip to install its cloud logger, "`Trainer.fit`
-    # stopped"): Argus says which device trains, and how training ended, in its own lines
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    # stopped"): Argus says which device trains, and how training ended, in its own lines. Several
+    # processes keep it: "All distributed processes registered. Starting with N processes" is the
+    # one sign that every process joined
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING if world == 1 else logging.INFO)
     warnings.filterwarnings("ignore", ".*is an instance of `nn.Module`.*")
     # several processes: the validation loss needs no reduction (every rank scores the same windows),
     # and the windows are sharded by WindowBatches itself (no loader workers)
