@@ -82,7 +82,10 @@ def history_table(runs: RunStore, items: list[Run]) -> pd.DataFrame:
 
 def settings_side_by_side(items: list[Run]) -> pd.DataFrame:
     """One column per run, one row per setting; a 'differs' column flags rows that are not equal."""
-    table = pd.DataFrame({f"run {r.id}": {**r.settings, "dataset": r.dataset} for r in items}).astype(str)
+    def shown(settings: dict) -> dict:  # horizon 0 is the default, eight hours at the dataset's step
+        return {**settings, **({"horizon": "8 h at the step"} if settings.get("horizon") == 0 else {})}
+
+    table = pd.DataFrame({f"run {r.id}": {**shown(r.settings), "dataset": r.dataset} for r in items}).astype(str)
     table["differs"] = table.nunique(axis=1) > 1
     return table.sort_values("differs", ascending=False, kind="stable")
 

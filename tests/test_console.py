@@ -25,8 +25,8 @@ def models(tmp_path, monkeypatch) -> Path:
     for index, (model_id, lr) in enumerate((("tft-run-a", 0.003), ("tft-run-b", 0.001))):
         shutil.copytree(SHIPPED, root / model_id)
         registry.register(root, model_id, {"val_loss": 0.1 + index})
-        run_id = runs.create(f"run {model_id}", {"epochs": 3, "learning_rate": lr}, "demo_data/fleet",
-                             status="running")
+        run_id = runs.create(f"run {model_id}", {"epochs": 3, "learning_rate": lr, "horizon": 96 - 96 * index},
+                             "demo_data/fleet", status="running")
         for epoch in range(3):
             runs.log_metrics(run_id, (epoch + 1) * 10, epoch,
                              {"train_loss": 0.5 - 0.1 * epoch, "val_loss": 0.4 - 0.05 * epoch - 0.01 * index,
@@ -54,6 +54,8 @@ def test_console_shows_history_compares_and_promotes(models):
     assert "Run 2: run tft-run-b" in [s.value for s in at.subheader]
     settings = at.dataframe[2].value
     assert bool(settings.loc["learning_rate", "differs"]) and not bool(settings.loc["epochs", "differs"])
+    # the default horizon (0) reads as what it means
+    assert settings.loc["horizon", "run 1"] == "96" and settings.loc["horizon", "run 2"] == "8 h at the step"
     curves = at.get("plotly_chart")
     assert len(curves) == 2  # the live run's curves and the comparison
 
