@@ -454,11 +454,10 @@ def infer_step(frames: list[pd.DataFrame]) -> str:
     if not len(every):
         return schema.DEFAULT_STEP
     cadence = pd.Timedelta(int(np.median(every)), unit="ns")
-    minutes = cadence.total_seconds() / 60
-    if (minutes != int(minutes) or cadence <= pd.Timedelta(schema.DEFAULT_STEP)
+    if (cadence % pd.Timedelta("1min") != pd.Timedelta(0) or cadence <= pd.Timedelta(schema.DEFAULT_STEP)
             or pd.Timedelta("1D") % cadence != pd.Timedelta(0)):
         return schema.DEFAULT_STEP
-    return f"{int(minutes) // 60}h" if minutes % 60 == 0 else f"{int(minutes)}min"
+    return schema.duration_text(cadence)
 
 
 def _no_timestamp(path: Path, raw: pd.DataFrame) -> Problem:

@@ -277,6 +277,14 @@ def _labels(raw: pd.Series, strip: bool = False) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(new_codes, categories=categories), index=raw.index)
 
 
+def duration_text(delta: pd.Timedelta) -> str:
+    """A duration as ``parse_duration`` and ``--step`` read it: ``1h``, ``15min``, ``90s``."""
+    seconds = int(pd.Timedelta(delta).total_seconds())
+    if seconds and seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 60}min" if seconds and seconds % 60 == 0 else f"{seconds}s"
+
+
 def parse_duration(text: str, what: str = "duration", positive: bool = True) -> pd.Timedelta:
     """A positive duration with a unit (``5min``, ``30s``, ``24h``); SettingsError for a number
     without one (pandas would read ``5`` as five nanoseconds) or anything else."""

@@ -204,9 +204,7 @@ def _served_forecast(table, name: str, target: str, spec: ModelSpec, tft: np.nda
     """What the product serves at one origin; a series the table does not hold (a dataset the model
     never saw) is served by its target's default, with bands from its own in-sample part."""
     key = name if spec.layout == "series" else layout.series_key(name, target)
-    choice = table.choice(key, target)
-    if key not in table.series and not table.known_long_enough(history):
-        choice = serving.Choice(1.0)  # as ``serving.apply``: no "same time yesterday" yet
+    choice = table.choice_at(key, target, history)
     tft = serving.widen(tft, table.tft_band(target))
     if choice.tft_weight >= 1.0:
         return tft

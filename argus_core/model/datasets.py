@@ -111,20 +111,13 @@ def no_window_message(frame: pd.DataFrame, spec: ModelSpec) -> str:
     steps = [np.diff(np.sort(t.to_numpy())) for _, t in grouped if len(t) > 1]
     cadence = int(np.median(np.concatenate(steps))) if steps else 1
     step = pd.Timedelta(spec.step)
-    line = (f"no training window of {needed} steps ({_duration(step * needed)}) could be cut from {len(span)} series: "
-            f"{missing:.0%} of the steps between each series' first and last time have no value")
+    line = (f"no training window of {needed} steps ({schema.duration_text(step * needed)}) could be cut from "
+            f"{len(span)} series: {missing:.0%} of the steps between each series' first and last time have no value")
     if cadence > 1:
-        line += (f"; values arrive every {cadence} steps ({_duration(step * cadence)}), not every {spec.step}: "
-                 f"import the data again with --step {_duration(step * cadence)} into a new dataset")
+        every = schema.duration_text(step * cadence)
+        line += (f"; values arrive every {cadence} steps ({every}), not every {spec.step}: "
+                 f"import the data again with --step {every} into a new dataset")
     return line + ". Nothing was trained or saved."
-
-
-def _duration(delta: pd.Timedelta) -> str:
-    """A step as `import --step` reads it: 15min, 1h, 2h30min."""
-    minutes = int(delta.total_seconds() // 60)
-    if minutes and minutes % 60 == 0:
-        return f"{minutes // 60}h"
-    return f"{minutes}min" if minutes else f"{int(delta.total_seconds())}s"
 
 
 def reusable(parameters: dict) -> dict:

@@ -205,10 +205,13 @@ class Serving:
             return candidates().get((self.defaults or {}).get(target, TFT), Choice(1.0))
         return candidates().get(entry["by"], Choice(1.0))
 
-    def known_long_enough(self, history: np.ndarray) -> bool:
-        """Whether a series the table does not hold has more than a season of real values to serve
-        its default from."""
-        return int(np.sum(~np.isnan(history))) > self.season
+    def choice_at(self, key: str, target: str, history: np.ndarray) -> Choice:
+        """``choice`` at a forecast origin, ``history`` the series' values up to it: a series the table
+        does not hold takes its target's default only with more than a day of real values (before
+        that there is no "same time yesterday"), the TFT until then."""
+        if key not in self.series and int(np.sum(~np.isnan(history))) <= self.season:
+            return Choice(1.0)
+        return self.choice(key, target)
 
     def bands_of(self, key: str, history: np.ndarray, horizon: int) -> tuple[list[float], list[list[float]]]:
         """(seasonal band, naive bands) of series ``key``: the table's, from its training part, or for
@@ -281,9 +284,7 @@ def apply(table: Serving, values: np.ndarray, keys: list[str], history: np.ndarr
     out = values.copy()
     by = {}
     for i, key in enumerate(keys):
-        choice = table.choice(key, target)
-        if key not in table.series and not table.known_long_enough(history[i]):
-            choice = Choice(1.0)  # a newcomer without a day of history has no "same time yesterday" yet
+        choice = table.choice_at(key, target, history[i])
         by[key] = choice.name
         if choice.tft_weight >= 1.0:
             continue
@@ -329,6 +330,7 @@ def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] |
     options = candidates()
     table: dict[str, dict] = {}
     evidence: dict[str, tuple[dict, dict]] = {}  # series key -> (mean error per candidate, per-origin errors)
+    target_of: dict[str, str] = {}
     scales: dict[str, float] = {}
     for t, target in enumerate(spec.targets):
         scales[target] = _validation_band_scale(tft[:, t], chosen, windows.values[:, :, unknown.index(target)], enc,
@@ -370,6 +372,7 @@ def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] |
             table[key] = {"by": TFT, "scores": {k: round(v, 6) for k, v in scores.items()},
                           "origins": len(per_origin[s][TFT]), **entry}
             evidence[key] = (scores, per_origin[s])
+            target_of[key] = target
     # a series with enough validation origins is decided alone; the rest together (pooled_winner)
     thin = [key for key, (_, origins) in evidence.items() if len(origins[TFT]) < MIN_ORIGINS]
     together = pooled_winner([evidence[k][0] for k in thin], [evidence[k][1] for k in thin]) if thin else TFT
@@ -387,7 +390,7 @@ def choose(network, windows, spec: ModelSpec, validation_start: dict[str, int] |
     # a series the table does not hold (a server added later) is served as its target's series are, together
     defaults = {}
     for target in spec.targets:
-        mine = [key for key in evidence if spec.layout == "series" or layout.split_keys([key])[1][0] == target]
+        mine = [key for key in evidence if target_of[key] == target]
         defaults[target] = (pooled_winner([evidence[k][0] for k in mine], [evidence[k][1] for k in mine])
                             if mine else TFT)
     result = Serving(season, table, scales, defaults)
