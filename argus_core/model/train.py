@@ -514,7 +514,6 @@ def build_network(parameters: dict, spec: ModelSpec, config: TrainConfig):
     # from_dataset needs a dataset object only for its attributes; a stub frame of one series is enough
     stub = _stub_frame(spec)
     dataset = TimeSeriesDataSet.from_parameters(datasets.reusable(parameters), stub)
-    warnings.filterwarnings("ignore", ".*is an instance of `nn.Module`.*")  # as in artifacts.load
     return speed_up(TemporalFusionTransformer.from_dataset(
         dataset,
         hidden_size=config.hidden_size,
