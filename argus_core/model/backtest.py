@@ -160,12 +160,10 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
     if classical != "none":
         per_series = classical_origins or max(1, CLASSICAL_FIT_BUDGET // (len(np.unique(chosen[:, 0])) * len(targets)))
         keep = last_origins(chosen, per_series)
-        every_origin = bool(keep.all())
-        log(f"fitting {classical} at " + ("every origin" if every_origin else
-                                          f"the last {per_series} origin(s) of each series") +
-            f" ({int(keep.sum()) * len(targets)} fits" + ("" if every_origin else
-                                                          f" of {len(chosen) * len(targets)}: --classical-origins "
-                                                          "sets more") + ") ...")
+        where, more = (("every origin", "") if keep.all() else
+                       (f"the last {per_series} origin(s) of each series",
+                        f" of {len(chosen) * len(targets)}: --classical-origins sets more"))
+        log(f"fitting {classical} at {where} ({int(keep.sum()) * len(targets)} fits{more}) ...")
         tft_rows = [r for r in rows if r["model"] == TFT]  # target by target, in ``chosen`` order
         picked = [r for i, r in enumerate(tft_rows) if keep[i % len(chosen)]]
         rows += _classical_rows(picked, windows, chosen[keep], spec, classical, log)
