@@ -3,7 +3,8 @@
 import streamlit as st
 
 import ui
-from argus_core import dashboard, risk
+from argus_core.fleet import risk
+from argus_core.views import dashboard
 
 st.title("Critical servers")
 with ui.guard("the critical servers"):

@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from argus_core import charts, dashboard, risk
+from argus_core.fleet import risk
+from argus_core.views import charts, dashboard
 
 st.title("Fleet overview")
 with ui.guard("the fleet overview"):

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from argus_core import charts, replay
+from argus_core.views import charts, replay
 
 NOW, PLAYING, FIRST, LEVELS, LAST_TICK = "demo.now", "demo.playing", "demo.first_predicted", "demo.levels", "demo.t"
 ABNORMAL = "demo.first_abnormal"

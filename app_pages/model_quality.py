@@ -5,8 +5,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from argus_core import charts, quality
 from argus_core.model import registry
+from argus_core.views import charts, quality
 from ui import training
 
 GREEN = "#c8e6c9"

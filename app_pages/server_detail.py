@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from argus_core import charts, dashboard
+from argus_core.views import charts, dashboard
 from ui.state import KEY_SERVER
 
 st.title("Server detail")

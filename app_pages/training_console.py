@@ -5,10 +5,10 @@ run store, so the other pages stay usable and closing the browser stops nothing.
 import streamlit as st
 
 import ui
-from argus_core import console
 from argus_core.errors import ArgusError
 from argus_core.model import registry
 from argus_core.runs import jobs
+from argus_core.views import console
 from ui import training
 from ui.state import available_datasets
 

@@ -2,16 +2,23 @@
 
 The wings, each a package whose docstring says what it owns and what it may import:
 
-    data/    datasets: the contract, profiles, the simulator, files, import, partitioned store
-    model/   the TFT and everything that touches torch, Lightning or pytorch-forecasting
-    runs/    the run store (SQLite) and background training jobs
-    cli/     ``python -m argus_core ...``: thin, as the pages are
+    data/     datasets: the contract, profiles, the simulator, files, import, partitioned store
+    anomaly/  abnormal now: the k-means detector and the live running scorer (scikit-learn, no torch)
+    model/    the TFT and everything that touches torch, Lightning or pytorch-forecasting, behind
+              its front ``Forecaster`` (load a model, forecast a fleet)
+    fleet/    what forecasts mean: thresholds (one resolver), risk, levels, alert rules, and
+              ``assess() -> Assessment``, the one path every caller takes
+    views/    what each page shows, without Streamlit: dashboard, replay (the incident demo),
+              charts, console, quality
+    runs/     the run store (SQLite) and background training jobs
+    live/     the service process: sources, ingest, the cycle (calls ``fleet.assess``), snapshot,
+              API, exporter, sinks, events
+    cli/      ``python -m argus_core ...``: thin, as the pages are
 
-and, at the top level, what turns forecasts into what an SRE reads: ``risk`` (quantiles ->
-breach probabilities, levels), ``dashboard`` (page views), ``replay`` (the incident demo),
-``charts`` (plotly figures), ``errors`` (the one exception tree) and ``paths`` (shared helpers).
+and two small modules every wing may use: ``errors`` (the one exception tree) and ``atomic``
+(the one atomic write).
 
-Imports go one way: data <- model <- (risk, dashboard, replay, charts, runs) <- cli. Nothing
-outside ``model`` imports torch or pytorch-forecasting, and nothing here imports streamlit
-(tests/test_architecture.py checks both).
+Imports go one way: data -> anomaly -> model -> fleet -> views, runs -> live -> cli. Nothing
+outside ``model`` imports torch or pytorch-forecasting, nothing here imports streamlit, and no
+module imports another in a circle (tests/test_architecture.py checks all of it).
 """

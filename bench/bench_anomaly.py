@@ -47,11 +47,11 @@ warnings.filterwarnings("ignore")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from argus_core.anomaly import detector as anomaly  # noqa: E402
+from argus_core.anomaly.running import RunningScorer  # noqa: E402
 from argus_core.data import schema, store  # noqa: E402
 from argus_core.data.profiles import infer_profiles  # noqa: E402
 from argus_core.data.simulate import SimConfig, simulate_fleet  # noqa: E402
-from argus_core.model import anomaly  # noqa: E402
-from argus_core.model.anomaly_running import RunningScorer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -344,7 +344,7 @@ def speed() -> None:
     # 1,000-server dataset, its baseline read from the dataset (the same centres for both lengths)
     from dataclasses import replace
 
-    from argus_core.dashboard import abnormal_of
+    from argus_core.anomaly import window_judge
     with tempfile.TemporaryDirectory() as tmp:
         dataset = Path(tmp) / "fleet"
         subprocess.run([sys.executable, "-m", "argus_core", "generate", "--servers", "1000", "--hours",
@@ -356,7 +356,7 @@ def speed() -> None:
             times = []
             for _ in range(3):
                 started = time.perf_counter()
-                abnormal_of(Path(tmp), window, dataset)
+                window_judge(Path(tmp), dataset)(window)
                 times.append(time.perf_counter() - started)
             print(f"abnormal now in a page or a cycle, 1,000 servers, 26 h window, {label}'s baseline read from "
                   f"the dataset: {np.median(times):.2f} s")

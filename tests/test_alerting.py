@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from argus_core import alerting, risk
 from argus_core.cli.main import main
 from argus_core.data import schema
 from argus_core.errors import SettingsError
+from argus_core.fleet import alerting, risk
 from argus_core.live.sinks import AlertmanagerSink, Dispatcher, WebhookSink
 
 ROOT = Path(__file__).resolve().parents[1]

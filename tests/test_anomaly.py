@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from argus_core.anomaly import detector as anomaly
 from argus_core.cli.main import main
 from argus_core.data import schema
 from argus_core.errors import ModelDirectoryError
-from argus_core.model import anomaly
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = anomaly.AnomalySettings(fast_steps=3, clear_steps=2)
@@ -163,7 +163,7 @@ def test_status_names_the_abnormal_servers(capsys):
 
 
 def test_a_detector_of_an_older_format_is_refused_and_the_overview_says_nothing_is_known(fitted, tmp_path):
-    from argus_core import dashboard
+    from argus_core.views import dashboard
 
     model, _ = fitted
     path = model.save(tmp_path)
@@ -229,7 +229,7 @@ def test_a_format_2_detector_still_reads_with_its_day_baseline(fitted, small_sim
 def test_the_product_scores_abnormal_now_against_the_whole_baseline():
     # the pages and the service hand over a forecast's window; the detector reads the rest of its
     # baseline from the dataset, so "abnormal now" is the same however short that window is
-    from argus_core import dashboard
+    from argus_core import anomaly as wing
     from argus_core.data import store
 
     dataset = ROOT / "demo_data" / "fleet"
@@ -238,7 +238,7 @@ def test_the_product_scores_abnormal_now_against_the_whole_baseline():
     everything = store.read(dataset)
     expected = anomaly.abnormal_now(detector, everything).set_index(schema.SERVER)
     short = store.read_recent(dataset, 24)
-    now, shown = dashboard.abnormal_of(model_dir, short, dataset)
+    now, shown = wing.window_judge(model_dir, dataset)(short)
     got = now.set_index(schema.SERVER).loc[expected.index]
     np.testing.assert_allclose(got["deviation"], expected["deviation"])
     assert got["abnormal"].tolist() == expected["abnormal"].tolist()

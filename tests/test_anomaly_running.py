@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from argus_core.anomaly import detector as anomaly
+from argus_core.anomaly.running import RunningScorer
 from argus_core.data import schema, store
-from argus_core.model import anomaly
-from argus_core.model.anomaly_running import RunningScorer
 
 
 @pytest.fixture(scope="module")

@@ -94,7 +94,7 @@ def test_console_marks_a_dead_run_interrupted_and_offers_resume(models):
 
 
 def test_the_form_offers_the_recipe_search_gradient_accumulation_and_devices():
-    from argus_core import console
+    from argus_core.views import console
 
     config = console.form_config(epochs=3.0, batch_size=16.0, hidden_size=8.0, learning_rate=0.01,
                                  batches_per_epoch=5.0, streaming=False, fresh=True, time_limit_minutes=0.0,

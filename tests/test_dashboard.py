@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from argus_core import charts, dashboard, replay, risk
+from argus_core import fleet
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, DatasetError
-from argus_core.model import forecast
+from argus_core.fleet import risk
+from argus_core.model import Forecaster
+from argus_core.views import charts, dashboard, replay
 
 ROOT = Path(__file__).resolve().parents[1]
 FLEET, DEMO, MODELS = ROOT / "demo_data" / "fleet", ROOT / "demo_data" / "incident", ROOT / "models"
@@ -39,7 +41,7 @@ def test_ranking_orders_by_score_and_explains(view):
     ranked = dashboard.ranking(view)
     assert len(ranked) == 90 and ranked["score"].is_monotonic_decreasing
     assert ranked["profile"].notna().all() and ranked["drivers"].str.contains("%").all()
-    counts = dashboard.level_counts(ranked)
+    counts = fleet.level_counts(ranked)
     assert list(counts) == list(risk.LEVELS) and sum(counts.values()) == 90
     breach = ranked.dropna(subset=["breach_p90"])
     expected = ((breach["breach_p90"] - view.as_of) / pd.Timedelta("1h")).round(1)
@@ -130,7 +132,7 @@ def test_replay_is_deterministic_and_sees_the_leak_coming():
     assert replay.tick_after(scenario, scenario.start, 15) == scenario.start + pd.Timedelta("15min")
     assert replay.tick_after(scenario, scenario.end, 15) == scenario.end
     frame = store.read(DEMO)
-    model = forecast.load_model(MODELS)
+    model = Forecaster.champion(MODELS)
     calm = replay.tick(frame, scenario, model, pd.Timestamp("2026-03-11 08:00", tz="UTC"))
     assert not calm.predicted and not calm.breached and calm.actual["timestamp"].max() == calm.now
     late = pd.Timestamp("2026-03-11 17:00", tz="UTC")

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from argus_core import charts, replay
 from argus_core.cli.main import main
 from argus_core.data import store
-from argus_core.model import forecast
+from argus_core.model import Forecaster
+from argus_core.views import charts, replay
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo_data" / "incident"
@@ -39,7 +39,7 @@ def test_import_into_a_new_dataset_records_its_step(tmp_path, capsys):
 
 def test_a_server_over_its_critical_threshold_now_is_critical_and_says_so():
     scenario, frame = replay.load_scenario(DEMO), store.read(DEMO)
-    tick = replay.tick(frame, scenario, forecast.load_model(MODELS), pd.Timestamp("2026-03-11 17:35", tz="UTC"))
+    tick = replay.tick(frame, scenario, Forecaster.champion(MODELS), pd.Timestamp("2026-03-11 17:35", tz="UTC"))
     row = tick.ranking.set_index("server_name").loc["ppdb001"]
     assert frame[(frame["server_name"] == "ppdb001")
                  & (frame["timestamp"] == pd.Timestamp("2026-03-11 17:35", tz="UTC"))]["mem_used_pct"].iloc[0] >= 95

@@ -115,7 +115,7 @@ def test_abnormal_now_kept_between_cycles_is_what_scoring_the_stored_rows_says(l
     # the service keeps a running baseline rather than rereading a day or a week each cycle; after
     # new steps and a late sample (which sends its server back to the stored rows) it must still
     # say what scoring the dataset from scratch says
-    from argus_core import dashboard
+    from argus_core import anomaly
 
     service, client = make(live)
     batch = rows_after(CUT, 6)
@@ -127,7 +127,7 @@ def test_abnormal_now_kept_between_cycles_is_what_scoring_the_stored_rows_says(l
         done = client.post("/api/v1/cycle")
         assert done.status_code == 200, done.text
         history = store.read_recent(live[0], service.model.spec.history_steps + store.LATE_SLACK)
-        expected, _ = dashboard.abnormal_of(service.model.path, history, live[0])
+        expected, _ = anomaly.window_judge(service.model.path, live[0])(history)
         got = service.snapshot.abnormal.set_index(schema.SERVER).loc[expected[schema.SERVER]]
         assert (got[schema.TIMESTAMP].to_numpy() == expected[schema.TIMESTAMP].to_numpy()).all()
         np.testing.assert_allclose(got["deviation"], expected["deviation"], rtol=0, atol=1e-6)

@@ -44,7 +44,7 @@ def test_composition_scales_and_respects_fixed_counts() -> None:
 
 def test_core_never_imports_streamlit() -> None:
     code = ("import sys, argus_core.cli, argus_core.data.simulate, argus_core.data.store, argus_core.data.scenario, "
-            "argus_core.data.files, argus_core.charts, argus_core.dashboard, argus_core.replay; "
+            "argus_core.data.files, argus_core.views.charts, argus_core.views.dashboard, argus_core.views.replay; "
             "print('streamlit' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from argus_core import risk
 from argus_core.data import schema
+from argus_core.fleet import risk
 
 START = pd.Timestamp("2026-03-11T12:00Z")
 

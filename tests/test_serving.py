@@ -352,7 +352,7 @@ def test_a_series_training_never_saw_is_served_by_its_targets_default() -> None:
 
 
 def test_training_records_the_default_and_a_never_seen_dataset_is_served_by_it(served_model, tmp_path) -> None:
-    from argus_core import quality
+    from argus_core.views import quality
 
     dataset, models, model_id, _ = served_model
     model = forecast.load_model(models, model_id)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from argus_core import risk
 from argus_core.cli.main import main
 from argus_core.data import schema, store
+from argus_core.fleet import risk
 from argus_core.model import forecast, registry
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from argus_core import dashboard
+from argus_core.fleet import live_state
+from argus_core.views import dashboard
 
 
 def _lead(value) -> str:
@@ -18,7 +19,7 @@ def _lead(value) -> str:
 
 def alerts_panel(view: dashboard.FleetView, server: str | None = None, key: str = "alerts") -> None:
     """Draw the alerts (one server's when ``server``); nothing when no alerting runs on the data."""
-    alerts = dashboard.alerts_of(view.dataset)
+    alerts = live_state.alerts_of(view.dataset)
     if alerts is None:
         if server is None:
             st.caption("No alert rules run on this dataset: `python -m argus_core serve --dataset DIR --rules FILE` "

@@ -10,11 +10,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from argus_core import dashboard, replay
+from argus_core import anomaly, fleet
 from argus_core.data import store
 from argus_core.errors import ArgusError, DatasetError
 from argus_core.live import view as live_view
-from argus_core.model import anomaly, backtest, forecast, threads
+from argus_core.model import Forecaster, backtest, threads
+from argus_core.views import dashboard, replay
 
 KEY_MEMORY = "argus.level_memory"
 
@@ -61,7 +62,7 @@ def ranking_with_memory(view: dashboard.FleetView) -> tuple[pd.DataFrame, dict[s
     key = (view.model_id, str(view.as_of))
     if view.live is not None:  # the service's levels, with its hysteresis over every cycle
         ranked = dashboard.ranking(view, view.live.levels)
-        counts = dashboard.level_counts(ranked)
+        counts = fleet.level_counts(ranked)
         entry = memory.get(str(view.dataset))
         before = entry["counts"] if entry and entry["key"] != key else (entry or {}).get("before")
         memory[str(view.dataset)] = {"key": key, "levels": view.live.levels, "counts": counts,
@@ -75,7 +76,7 @@ def ranking_with_memory(view: dashboard.FleetView) -> tuple[pd.DataFrame, dict[s
     else:
         previous_levels, before = entry["levels"], entry["counts"]
     ranked = dashboard.ranking(view, previous_levels)
-    counts = dashboard.level_counts(ranked)
+    counts = fleet.level_counts(ranked)
     levels = dict(zip(ranked["server_name"], ranked["level"], strict=True)) if len(ranked) else {}
     memory[str(view.dataset)] = {"key": key, "levels": levels, "counts": counts,
                                  "previous_levels": previous_levels, "before": before}
@@ -96,7 +97,7 @@ def demo_inputs(selection):
     manifest = store.read_manifest(dataset)
     scenario, frame = _scenario(str(dataset), (manifest.get("end"), manifest.get("rows")))
     _set_threads()
-    model = forecast.load_model(selection.models, selection.model_id)
+    model = Forecaster.champion(selection.models, selection.model_id)
     return scenario, frame, model, _detector(str(model.path), _mtime(model.path / anomaly.FILE))
 
 

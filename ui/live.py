@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from argus_core import dashboard
 from argus_core.live import view as live_view
+from argus_core.views import dashboard
 
 KEY_SEEN = "argus.live.seen"
 POLL_S = 5  # how often the watcher reads the snapshot pointer (a small JSON file)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from argus_core import dashboard
 from argus_core.errors import ArgusError
 from argus_core.live import view as live_view
 from argus_core.model import registry
+from argus_core.views import dashboard
 from ui import live
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,15 +1,15 @@
 """Glue for the training console: the run store of the selected models directory, the live panel
-and the comparison (drawn from ``argus_core.console``), promote and roll back, and the toasts for
+and the comparison (drawn from ``argus_core.views.console``), promote and roll back, and the toasts for
 runs that finished since the last look."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from argus_core import charts, console
 from argus_core.model import registry
 from argus_core.runs import jobs
 from argus_core.runs.store import Run, RunStore, default_path
+from argus_core.views import charts, console
 
 KEY_SEEN = "argus.console.seen_status"
 

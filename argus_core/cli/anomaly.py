@@ -46,9 +46,10 @@ def add_anomaly_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from argus_core.model import anomaly, forecast
+    from argus_core import anomaly
+    from argus_core.model import resolve_model_id
 
-    model_dir = Path(args.models) / forecast.resolve_model_id(args.models, args.model)
+    model_dir = Path(args.models) / resolve_model_id(args.models, args.model)
     started = time.perf_counter()
     detector = anomaly.fit_dataset(args.dataset)
     path = detector.save(model_dir)
@@ -60,10 +61,11 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
+    from argus_core import anomaly
     from argus_core.cli.models import parse_as_of
-    from argus_core.model import anomaly, forecast
+    from argus_core.model import resolve_model_id
 
-    model_dir = Path(args.models) / forecast.resolve_model_id(args.models, args.model)
+    model_dir = Path(args.models) / resolve_model_id(args.models, args.model)
     detector = anomaly.AnomalyModel.load(model_dir)
     manifest = store.read_manifest(args.dataset)
     end = parse_as_of(args.as_of) or pd.Timestamp(manifest["end"])

@@ -267,13 +267,13 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from argus_core.model import forecast
+    from argus_core.model import Forecaster
 
     store.read_manifest(args.dataset)
     as_of = parse_as_of(args.as_of)
-    model = forecast.load_model(args.models, args.model)
+    model = Forecaster.champion(args.models, args.model)
     history = _history_for(args.dataset, model.spec, as_of)
-    result = forecast.forecast_fleet(model, history, as_of=as_of)
+    result = model.forecast(history, as_of=as_of)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if args.output.suffix.lower() == ".csv":
         result.quantiles.to_csv(args.output, index=False)
@@ -344,28 +344,29 @@ def print_model_status(models: Path, dataset: Path | None) -> None:
     print(f"champion: {champion} ({models})")
     if dataset is None:
         return
-    from argus_core import risk
-    from argus_core.model import forecast
+    from argus_core import anomaly, fleet
+    from argus_core.fleet import live_state
+    from argus_core.model import Forecaster
 
-    model = forecast.load_model(models, champion)
+    model = Forecaster.champion(models, champion)
     try:
-        result = forecast.forecast_fleet(model, _history_for(dataset, model.spec, None))
+        history = _history_for(dataset, model.spec, None)
+        found = fleet.assess(history, model, rules=live_state.rules_for(dataset),
+                             judge=anomaly.window_judge(model.path, dataset))
     except ArgusError as exc:
         print(f"  no forecast: {exc}")
         return
-    ranked = risk.fleet_risk(result.quantiles)
-    hours = pd.Timedelta(model.spec.step) * model.spec.horizon / pd.Timedelta("1h")
+    ranked = found.ranking
+    hours = model.step * model.horizon / pd.Timedelta("1h")
     print(f"  ten servers most at risk in the next {hours:g} h "
-          f"(from {result.as_of}):")
+          f"(from {found.as_of}):")
     for row in ranked.head(10).itertuples(index=False):
         when = "no breach at p90" if pd.isna(row.breach_p90) else f"p90 breach {row.breach_p90:%m-%d %H:%M}"
         likely = "" if pd.isna(row.breach_p50) else f", p50 breach {row.breach_p50:%m-%d %H:%M}"
+        now = f"  {row.now}" if row.now else ""
         print(f"    {printable(str(row.server_name)):<12} {row.level:<8} score {row.score:5.1f}  {row.driver:<16} "
-              f"P(critical) {row.p_critical:.2f}  {when}{likely}")
-    from argus_core.dashboard import abnormal_of
-
-    history = _history_for(dataset, model.spec, None)
-    abnormal, _ = abnormal_of(model.path, history, dataset)
+              f"P(critical) {row.p_critical:.2f}  {when}{likely}{now}")
+    abnormal = found.abnormal
     if abnormal is None:
         print("  abnormal now: not known, no detector this Argus can read beside the champion "
               "(`python -m argus_core anomaly fit --dataset DIR`)")

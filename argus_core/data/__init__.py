@@ -2,6 +2,6 @@
 and its scripted scenario, reading files (``files``), importing real metrics (``importer``) and
 the partitioned parquet store (``store``).
 
-May import: ``argus_core.errors``, ``argus_core.paths`` and itself. Never ``model``, ``runs``,
-``cli``, torch or pytorch-forecasting.
+May import: ``argus_core.errors``, ``argus_core.atomic`` and itself. Never ``anomaly``,
+``model``, ``fleet``, ``views``, ``runs``, ``live``, ``cli``, torch or pytorch-forecasting.
 """

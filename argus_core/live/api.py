@@ -30,9 +30,9 @@ import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from argus_core import alerting
 from argus_core.data import schema
 from argus_core.errors import ArgusError, DatasetError, ModelNotFound, SchemaError, SettingsError
+from argus_core.fleet import alerting
 from argus_core.live import exporter
 from argus_core.live.service import Service
 from argus_core.model import registry

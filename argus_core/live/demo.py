@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from argus_core import dashboard
 from argus_core.data import schema, store
 from argus_core.data.profiles import PROFILES, fleet_composition, fleet_names
 from argus_core.data.simulate import INCIDENT_KINDS, ScriptedIncident, SimConfig, Simulation, simulate_fleet
 from argus_core.errors import SettingsError
+from argus_core.views import dashboard
 
 HISTORY = pd.Timedelta("26h")  # written before the replay starts: a full encoder window and some
 REPLAY = pd.Timedelta("12h")  # what the replayer pushes

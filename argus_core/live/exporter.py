@@ -29,8 +29,8 @@ import pandas as pd
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
-from argus_core import risk
 from argus_core.data import schema
+from argus_core.fleet import risk
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -1,6 +1,6 @@
 """The live cycle: take what arrived, store it atomically, forecast the fleet with the champion,
 score risk and levels (with the hysteresis of the last snapshot), publish one snapshot, then
-advance the alerts (``argus_core.alerting``) and hand them to the sinks.
+advance the alerts (``argus_core.fleet.alerting``) and hand them to the sinks.
 
 A pulling source that fails (Prometheus away) is recorded; when nothing new arrived the cycle
 fails, so the last snapshot keeps being served and shows as stale, and the source's next pull
@@ -23,15 +23,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from argus_core import alerting, atomic, dashboard, risk
+from argus_core import anomaly, fleet
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, DatasetError, ModelNotFound, SchemaError, SettingsError
+from argus_core.fleet import alerting, live_state
 from argus_core.live import exporter, ingest, snapshot
 from argus_core.live.events import EventHub
 from argus_core.live.sinks import Dispatcher
 from argus_core.live.sources import Inbox, Source
-from argus_core.model import anomaly, forecast, registry, threads
-from argus_core.model.anomaly_running import RunningScorer
+from argus_core.model import Forecaster, registry, threads
 
 log = logging.getLogger("argus.live")
 
@@ -51,7 +51,7 @@ class Settings:
 
     @property
     def state_dir(self) -> Path:
-        return self.state or self.dataset / dashboard.LIVE_STATE
+        return self.state or live_state.state_dir(self.dataset)
 
 
 @dataclass
@@ -71,7 +71,6 @@ def utc_now() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC")
 
 
-ALERTS = dashboard.ALERTS_FILE  # in the state folder: open and recently resolved alerts, and API silences
 
 
 class Service:
@@ -103,26 +102,26 @@ class Service:
         self.alerts = self._load_alerts()
         self.dispatcher = Dispatcher(list(sinks or []))
         self._alerts_lock = threading.Lock()
-        self._scorer: RunningScorer | None = None  # abnormal now, kept between cycles
+        self._scorer: anomaly.RunningScorer | None = None  # abnormal now, kept between cycles
         self._scorer_key: tuple | None = None  # the detector file it was built from
         self._profile_warned: set[str] = set()  # servers a source relabelled, told once
 
     def _load_alerts(self) -> alerting.AlertBook:
-        import json
-
-        path = self.settings.state_dir / ALERTS
-        if not path.is_file():
+        state = self.settings.state_dir
+        if not (state / live_state.ALERTS_FILE).is_file():
             return alerting.AlertBook(self.rules_set)
+        saved = live_state.read_alerts(state)
         try:
-            return alerting.AlertBook.from_json(self.rules_set, json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError) as exc:
-            log.error("alerts in %s are unreadable (%s): starting with none", path, exc)
+            if saved is None:
+                raise ValueError("not JSON")
+            return alerting.AlertBook.from_json(self.rules_set, saved)
+        except (ValueError, TypeError, KeyError) as exc:
+            log.error("alerts in %s are unreadable (%s): starting with none", state / live_state.ALERTS_FILE, exc)
             return alerting.AlertBook(self.rules_set)
 
     def save_alerts(self) -> None:
         with self._alerts_lock:
-            atomic.write_json(self.settings.state_dir / ALERTS, {**self.alerts.to_json(),
-                                                                  "rules": self.rules_set.source})
+            live_state.write_alerts(self.settings.state_dir, {**self.alerts.to_json(), "rules": self.rules_set.source})
 
     # --- ingestion -------------------------------------------------------------------------------
     def accept(self, body: bytes, content_type: str | None) -> dict:
@@ -168,7 +167,7 @@ class Service:
         if wanted is None or (not force and self.model is not None and self.model.model_id == wanted):
             return self.model
         try:
-            candidate = forecast.load_model(self.settings.models, wanted)
+            candidate = Forecaster.champion(self.settings.models, wanted)
         except ArgusError as exc:
             self.model_error = f"champion {wanted} failed to load: {exc}"
             log.error("%s", self.model_error)
@@ -238,60 +237,57 @@ class Service:
         if stale:
             history = history[~history[schema.SERVER].astype(str).isin(list(stale))]
         threads.use_threads(self.settings.threads)
-        result = forecast.forecast_fleet(model, history)
-        thresholds = dashboard.thresholds_of(model)
         profiles = {str(k): str(v) for k, v in manifest.get("servers", {}).items()}
-        overrides = self.rules_set.overrides(profiles, thresholds)
-        step = pd.Timedelta(manifest.get("step", schema.DEFAULT_STEP))
-        per_metric = risk.metric_risk(result.quantiles, thresholds, risk.current_values(history, list(thresholds),
-                                                                                        step), overrides,
-                                      risk.recent_climb(history, list(thresholds), step))
-        ranking = risk.rank_servers(per_metric, self.levels)
-        abnormal = self._abnormal(model, history, manifest)
-        levels = dict(zip(ranking[schema.SERVER].astype(str), ranking["level"], strict=True)) if len(ranking) else {}
+        judge = self._judge(model, manifest)
+        assessment = fleet.assess(history, model, rules=self.rules_set, judge=judge, previous_levels=self.levels,
+                                  profiles=profiles)
         generation = (self.snapshot.generation + 1) if self.snapshot else 1
         published = snapshot.Snapshot(
-            generation=generation, model_id=model.model_id, data_end=manifest.get("end"),
-            as_of=result.as_of.isoformat(), created=utc_now().isoformat(),
+            generation=generation, assessment=assessment, data_end=manifest.get("end"), created=utc_now().isoformat(),
             cycle_seconds=round(time.perf_counter() - started, 4),
-            horizon_seconds=float(pd.Timedelta(spec.step).total_seconds() * spec.horizon),
-            ranking=ranking, per_metric=per_metric, quantiles=result.quantiles, importance=result.importance,
-            abnormal=abnormal if abnormal is not None else pd.DataFrame(),
-            levels=levels, last_sample={str(k): v.isoformat() for k, v in last.items()},
-            skipped={**result.skipped, **stale},
+            last_sample={str(k): v.isoformat() for k, v in last.items()}, stale=stale,
             model_error=self.model_error, accepted=accepted, every_seconds=self.settings.every.total_seconds(),
-            served_by=result.served_by, forecast_by=result.forecast_by)
+            history_steps=model.history_steps)
         snapshot.save(self.settings.state_dir, published)
         exporter.snapshot_text(published)  # rendered here, once, so no scrape waits for it
+        levels = assessment.levels
         changes = {s: (self.levels.get(s), level) for s, level in levels.items() if self.levels.get(s) != level}
         self.snapshot, self.levels = published, levels
         for server, (before, after) in changes.items():
             self.events.publish("level", server=server, before=before, after=after)
-        self._advance_alerts(result, per_metric, ranking, published.abnormal, profiles, stale)
+        self._advance_alerts(assessment, published.abnormal, profiles, stale)
         self.events.publish("cycle", generation=generation, model_id=model.model_id, data_end=published.data_end,
                             seconds=published.cycle_seconds, accepted=accepted,
-                            levels=dashboard.level_counts(ranking) if len(ranking) else {})
+                            levels=fleet.level_counts(assessment.ranking) if len(assessment.ranking) else {})
         return published
 
-    def _abnormal(self, model, history: pd.DataFrame, manifest: dict) -> pd.DataFrame | None:
-        """Abnormal now for ``history``'s servers from the running scorer (its baseline read from
-        the dataset once, then only each cycle's new rows), rebuilt when the detector beside the
-        serving model changes; None when there is no detector this Argus can read."""
-        path = Path(model.path) / anomaly.FILE
+    def _judge(self, model: Forecaster, manifest: dict) -> anomaly.Judge | None:
+        """Abnormal now from the running scorer (its baseline read from the dataset once, then only
+        each cycle's new rows), rebuilt when the detector beside the serving model changes; None
+        when there is no detector this Argus can read."""
+        path = model.path / anomaly.FILE
         try:
             stat = path.stat()
             key = (str(path), stat.st_mtime_ns, stat.st_size)
             if self._scorer is None or self._scorer_key != key:
-                self._scorer, self._scorer_key = RunningScorer(anomaly.AnomalyModel.load(model.path)), key
-            return self._scorer.follow(history, self.settings.dataset, manifest)
+                self._scorer, self._scorer_key = anomaly.RunningScorer(anomaly.AnomalyModel.load(model.path)), key
         except (OSError, ArgusError):
             self._scorer = self._scorer_key = None
             return None
+        scorer = anomaly.running_judge(self._scorer, self.settings.dataset, manifest)
 
-    def _advance_alerts(self, result, per_metric, ranking, abnormal, profiles, stale) -> None:
+        def judge(history: pd.DataFrame):
+            found = scorer(history)
+            if found[0] is None:  # the scorer could not follow this data: start it again next cycle
+                self._scorer = self._scorer_key = None
+            return found
+
+        return judge
+
+    def _advance_alerts(self, assessment: fleet.Assessment, abnormal, profiles, stale) -> None:
         with self._alerts_lock:
-            changed = self.alerts.evaluate(pd.Timestamp(result.as_of), per_metric, ranking, abnormal,
-                                           result.importance, profiles, stale)
+            changed = self.alerts.evaluate(assessment.as_of, assessment.per_metric, assessment.ranking, abnormal,
+                                           assessment.forecast.importance, profiles, stale)
             current = list(self.alerts.alerts.values())
         self.save_alerts()
         for alert in changed:

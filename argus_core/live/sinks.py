@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 import httpx
 import pandas as pd
 
-from argus_core.alerting import Alert
+from argus_core.fleet.alerting import Alert
 
 log = logging.getLogger("argus.alerts")
 

@@ -14,10 +14,26 @@ Torch parts (imported when a model is trained or loaded):
     inputs, batches, streaming    tensors for forecasts, training windows, day-by-day training
     callbacks, recorder           Lightning callbacks (progress, threads, checkpoints, run store)
     train, artifacts, forecast, backtest
-    anomaly     abnormal now: a k-means model of nominal behaviour per profile (scikit-learn, plain JSON)
-    anomaly_running   the same scores kept up to date row by row (the live service's cycles)
 
-May import: ``argus_core.data``, ``argus_core.errors``, ``argus_core.paths``. Never ``runs``,
-``cli`` or the top-level views; this package's ``__init__`` imports nothing, so importing a
-torch-free part stays cheap.
+The front, for every other wing: ``Forecaster`` (load a model, forecast a fleet) and the
+``FleetForecast`` it returns, importable from ``argus_core.model`` itself. They are looked up on
+first use, so importing this package (or a torch-free part) stays cheap.
+
+May import: ``argus_core.data``, ``argus_core.anomaly`` (train fits the detector beside the
+model), ``argus_core.errors``, ``argus_core.atomic``. Never ``fleet``, ``views``, ``runs``,
+``live`` or ``cli``.
 """
+
+from __future__ import annotations
+
+_FRONT = {"Forecaster": "argus_core.model.forecaster", "FleetForecast": "argus_core.model.forecast",
+          "resolve_model_id": "argus_core.model.forecast"}
+
+
+def __getattr__(name: str):
+    # the front's names, imported when first asked for (PEP 562)
+    if name in _FRONT:
+        import importlib
+
+        return getattr(importlib.import_module(_FRONT[name]), name)
+    raise AttributeError(f"module 'argus_core.model' has no attribute {name!r}")

@@ -420,7 +420,7 @@ ANOMALY_DAYS = 30.0
 def _fit_anomaly(dataset_dir: str | Path, model_dir: Path, log: Log, days: float | None = None) -> None:
     """The abnormal-now detector, fitted on the same data and saved beside the model; a dataset
     it cannot be fitted on is said and skipped (the forecaster does not need it)."""
-    from argus_core.model import anomaly
+    from argus_core import anomaly
 
     started = time.perf_counter()
     try:

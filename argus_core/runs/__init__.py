@@ -3,5 +3,5 @@ background trainings (``jobs``: start, cancel, reap, resume; ``recording``: a tr
 bookkept as a run).
 
 May import: ``argus_core.data``, ``argus_core.model`` (its torch parts only inside a training
-process), ``argus_core.errors``. Never torch itself, ``cli`` or streamlit.
+process), ``argus_core.errors``. Never torch itself, ``views``, ``live``, ``cli`` or streamlit.
 """

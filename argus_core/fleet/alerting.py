@@ -41,10 +41,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from argus_core import risk
 from argus_core.data import schema
 from argus_core.data.files import read_toml
 from argus_core.errors import SettingsError
+from argus_core.fleet import risk
 
 CONDITIONS = ("p_critical", "p_warning", "level", "abnormal", "climb_within")
 PER_METRIC = ("p_critical", "p_warning", "climb_within")  # one alert per (server, metric)

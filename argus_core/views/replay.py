@@ -13,11 +13,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from argus_core import risk
-from argus_core.dashboard import thresholds_of
+from argus_core import anomaly, fleet
 from argus_core.data import schema, store
 from argus_core.errors import DatasetError
-from argus_core.model import anomaly, forecast
 
 SPEEDS = {"5 min per tick": 5, "15 min per tick": 15, "30 min per tick": 30}  # fleet minutes per tick
 
@@ -71,37 +69,38 @@ def tick_after(scenario: Scenario, now: pd.Timestamp, minutes: int) -> pd.Timest
 class Tick:
     now: pd.Timestamp
     phase: dict
-    ranking: pd.DataFrame  # risk.rank_servers, riskiest first
+    assessment: fleet.Assessment  # the fleet as of ``now``, as every other page would assess it
     actual: pd.DataFrame  # the incident server's metric: timestamp, value (last 24 h)
     band: pd.DataFrame  # its forecast: timestamp, q10, q50, q90
     predicted: bool  # the p90 path reaches the critical threshold within the horizon
     breached: bool  # the actual value has reached it
     abnormal: bool = False  # the incident server is abnormal now (the detector beside the model, when there is one)
 
+    @property
+    def ranking(self) -> pd.DataFrame:
+        """The fleet's ranking, riskiest first (``fleet.rank``)."""
+        return self.assessment.ranking
 
-def tick(frame: pd.DataFrame, scenario: Scenario, model, now: pd.Timestamp,
-         previous_levels: dict[str, str] | None = None, detector=None) -> Tick:
-    """Forecast the demo fleet from the data up to ``now``; with ``detector`` (model.anomaly),
-    also say whether the incident server is abnormal now."""
-    spec = model.spec
-    step = pd.Timedelta(spec.step)
-    window = frame[(frame[schema.TIMESTAMP] > now - step * spec.history_steps) & (frame[schema.TIMESTAMP] <= now)]
-    result = forecast.cached_forecast(model, window)
-    thresholds = thresholds_of(model)
-    present = risk.current_values(window, list(thresholds), step)
-    ranked = risk.fleet_risk(result.quantiles, previous_levels, thresholds, present)
+
+def tick(frame: pd.DataFrame, scenario: Scenario, forecaster, now: pd.Timestamp,
+         previous_levels: dict[str, str] | None = None, detector=None, rules=None) -> Tick:
+    """Assess the demo fleet from the data up to ``now`` (``fleet.assess``, as the other pages
+    do); with ``detector`` (an ``anomaly.AnomalyModel``), also say who is abnormal now; ``rules``
+    (an ``alerting.RuleSet``) brings its per-profile and per-server thresholds."""
+    step = forecaster.step
+    stamps = frame[schema.TIMESTAMP]
+    window = frame[(stamps > now - step * forecaster.history_steps) & (stamps <= now)]
+    judge = anomaly.window_judge(detector, frame=frame) if detector is not None else None
+    assessment = fleet.assess(window, forecaster, rules=rules, judge=judge, previous_levels=previous_levels)
     mine = window[window[schema.SERVER] == scenario.server]
     actual = pd.DataFrame({schema.TIMESTAMP: mine[schema.TIMESTAMP].to_numpy(),
                            "value": schema.metric_values(mine, scenario.metric)})
-    q = result.quantiles
+    q = assessment.forecast.quantiles
     band = q[(q[schema.SERVER] == scenario.server) & (q["metric"] == scenario.metric)]
     band = band[[schema.TIMESTAMP, *schema.QUANTILE_COLUMNS]].reset_index(drop=True)
-    abnormal = False
-    if detector is not None:
-        own = frame[(frame[schema.SERVER] == scenario.server) & (frame[schema.TIMESTAMP] <= now)
-                    & (frame[schema.TIMESTAMP] > now - pd.Timedelta(detector.step) * detector.history_steps)]
-        abnormal = bool(len(own)) and bool(anomaly.score(detector, own)["abnormal"].iloc[-1])
-    return Tick(now, scenario.phase_at(now), ranked, actual, band,
+    found = assessment.abnormal
+    abnormal = found is not None and bool(found.loc[found[schema.SERVER] == scenario.server, "abnormal"].any())
+    return Tick(now, scenario.phase_at(now), assessment, actual, band,
                 predicted=bool((band["q90"] >= scenario.threshold).any()),
                 breached=bool((actual["value"] >= scenario.threshold).any()) and now >= scenario.breach_time,
                 abnormal=abnormal)

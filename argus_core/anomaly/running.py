@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from argus_core.anomaly import detector as anomaly
 from argus_core.data import schema
-from argus_core.model import anomaly
 
 _NEVER = np.iinfo(np.int64).min  # "no timestamp yet", as nanoseconds since the epoch (NaT)
 

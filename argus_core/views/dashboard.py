@@ -1,10 +1,11 @@
 """What the dashboard pages show, computed without Streamlit (and usable from a notebook).
 
 ``fleet_view(dataset, models)`` reads the manifest and resolves the model once
-(``view_source``), reads the window of history the model needs up to an "as of" time, forecasts
-the fleet and scores every (server, metric) (``view_of``). The functions below turn a ``FleetView`` into the frames each
-page draws: the ranking, level counts, per-profile aggregates, sparklines and one server's
-detail. Raises ``ArgusError`` subclasses with the command that fixes the problem.
+(``view_source``), reads the window of history the model needs up to an "as of" time and
+assesses it (``fleet.assess``: forecast, thresholds, risk, levels, abnormal now) (``view_of``).
+The functions below turn a ``FleetView`` into the frames each page draws: the ranking,
+per-profile aggregates, sparklines and one server's detail. Raises ``ArgusError`` subclasses
+with the command that fixes the problem.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from argus_core import alerting, risk
+from argus_core import anomaly, fleet
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, DatasetError
-from argus_core.model import anomaly, forecast
+from argus_core.fleet import live_state
+from argus_core.model import Forecaster, resolve_model_id
 
 SPARK_HOURS = 6  # history shown in a sparkline before the forecast part
 
@@ -39,26 +41,30 @@ class LiveStatus:
 
 @dataclass
 class FleetView:
+    """One fleet's assessment as the pages draw it: the ``fleet.Assessment`` and the history window
+    it was made from (the charts' past), with the live service's freshness when it is a snapshot."""
+
     dataset: Path
-    model_id: str
-    as_of: pd.Timestamp
-    step: pd.Timedelta
-    horizon: int
     history: pd.DataFrame  # the encoder window up to ``as_of``: every server, every column
-    forecast: forecast.FleetForecast
-    per_metric: pd.DataFrame  # risk.metric_risk: one row per (server, metric)
-    thresholds: dict[str, schema.Threshold]
-    profiles: dict[str, str]  # server -> profile
+    assessment: fleet.Assessment
     live: LiveStatus | None = None  # set when the view is a live service's snapshot
-    # "abnormal now" (model.anomaly), one row per server at as_of: abnormal, deviation, drivers;
-    # None when the model has no detector beside it
-    abnormal: pd.DataFrame | None = None
-    deviations: pd.DataFrame | None = None  # every scored step of the history window (server detail)
+
+    # the assessment's parts, by the names the pages read
+    model_id = property(lambda self: self.assessment.model_id)
+    as_of = property(lambda self: self.assessment.as_of)
+    step = property(lambda self: self.assessment.step)
+    horizon = property(lambda self: self.assessment.horizon)
+    forecast = property(lambda self: self.assessment.forecast)
+    per_metric = property(lambda self: self.assessment.per_metric)
+    profiles = property(lambda self: self.assessment.profiles)
+    abnormal = property(lambda self: self.assessment.abnormal)
+    deviations = property(lambda self: self.assessment.deviations)
+    metrics = property(lambda self: self.assessment.metrics)
 
     @property
-    def metrics(self) -> list[str]:
-        """The forecast metrics, in the model's order."""
-        return [m for m in self.thresholds if m in set(self.forecast.quantiles["metric"].unique())]
+    def thresholds(self) -> dict[str, schema.Threshold]:
+        """The model's thresholds per metric (``server_thresholds`` gives one server's)."""
+        return self.assessment.thresholds.by_metric
 
 
 def find_datasets(root: str | Path) -> list[Path]:
@@ -85,23 +91,6 @@ def span_of(dataset: str | Path, manifest: dict) -> tuple[pd.Timestamp, pd.Times
             pd.Timedelta(manifest.get("step", schema.DEFAULT_STEP)))
 
 
-def thresholds_of(model) -> dict[str, schema.Threshold]:
-    """The thresholds recorded with the model, in its target order (defaults for older models)."""
-    return spec_thresholds(model.spec)
-
-
-def spec_thresholds(spec) -> dict[str, schema.Threshold]:
-    """``thresholds_of`` from a ModelSpec alone (a model directory's config.json, no network)."""
-    recorded = spec.thresholds or {}
-    out = {}
-    for metric in spec.forecast_metrics:
-        if metric in recorded:
-            out[metric] = schema.Threshold(recorded[metric]["warning"], recorded[metric]["critical"])
-        elif metric in schema.THRESHOLDS:
-            out[metric] = schema.THRESHOLDS[metric]
-    return out
-
-
 @dataclass(frozen=True)
 class ViewSource:
     """What one fleet view is made of, resolved once: the dataset and its manifest, the model
@@ -124,7 +113,7 @@ def view_source(dataset: str | Path, model_root: str | Path, model_id: str | Non
     """Read the manifest and resolve the model (the champion by default) once for a view."""
     dataset = Path(dataset)
     manifest = store.read_manifest(dataset)
-    resolved = forecast.resolve_model_id(model_root, model_id)
+    resolved = resolve_model_id(model_root, model_id)
     return ViewSource(dataset, manifest, Path(model_root) / resolved, resolved)
 
 
@@ -138,116 +127,27 @@ def view_of(source: ViewSource, as_of: pd.Timestamp | None = None) -> FleetView:
     """The fleet view of a resolved source. Not cached here: callers that show it again (the
     pages, ``ui.data``) keep one cache keyed on ``source.key``."""
     start, end, step = span_of(source.dataset, source.manifest)
-    model = forecast.load_model_dir(source.model_dir)
-    spec = model.spec
-    if pd.Timedelta(spec.step) != step:
-        raise ArgusError(f"model {model.model_id} works in steps of {spec.step}, the dataset in {step}; "
-                         "train a model on this dataset")
+    forecaster = Forecaster.load(source.model_dir)
+    if forecaster.step != step:
+        raise ArgusError(f"model {forecaster.model_id} works in steps of {forecaster.spec.step}, the dataset in "
+                         f"{step}; train a model on this dataset")
     as_of = end if as_of is None else min(max(pd.Timestamp(as_of), start), end)
-    history = store.read_recent(source.dataset, spec.history_steps + store.LATE_SLACK, as_of, source.manifest)
+    history = store.read_recent(source.dataset, forecaster.history_steps + store.LATE_SLACK, as_of, source.manifest)
     if history.empty:
         raise DatasetError(f"{source.dataset} has no data in the 24 h before {as_of:%Y-%m-%d %H:%M}")
-    result = forecast.forecast_fleet(model, history)
-    thresholds = thresholds_of(model)
-    profiles = history.groupby(schema.SERVER, observed=True)[schema.PROFILE].last().astype(str).to_dict()
-    overrides = rules_for(source.dataset).overrides(profiles, thresholds)
-    per_metric = risk.metric_risk(result.quantiles, thresholds, risk.current_values(history, list(thresholds), step),
-                                  overrides, risk.recent_climb(history, list(thresholds), step))
-    abnormal, scored = abnormal_of(source.model_dir, history, source.dataset, source.manifest)
-    return FleetView(source.dataset, model.model_id, result.as_of, step, spec.horizon, history, result, per_metric,
-                     thresholds, profiles, abnormal=abnormal, deviations=scored)
-
-
-LIVE_STATE = ".live"  # a live service's state folder inside its dataset (argus_core.live)
-ALERTS_FILE = "alerts.json"
-
-
-def _alerts_json(dataset: Path) -> dict | None:
-    import json
-
-    path = Path(dataset) / LIVE_STATE / ALERTS_FILE
-    try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, ValueError):
-        return None
-
-
-def rules_for(dataset: str | Path) -> alerting.RuleSet:
-    """The rules a dataset's live service runs (its thresholds per profile and server apply to
-    what the pages compute too); ``ARGUS_RULES`` names a file for datasets without one."""
-    import os
-
-    recorded = (_alerts_json(Path(dataset)) or {}).get("rules")
-    path = os.environ.get("ARGUS_RULES") or (recorded if recorded and recorded != "(none)" else None)
-    if not path:
-        return alerting.RuleSet()
-    try:
-        return alerting.load_rules(path)
-    except ArgusError:
-        return alerting.RuleSet()
-
-
-def alerts_of(dataset: str | Path) -> pd.DataFrame | None:
-    """Firing and recently resolved alerts of the dataset's live service (None: no alerting runs
-    on it), firing first, newest first."""
-    data = _alerts_json(Path(dataset))
-    return None if data is None else alerting.alerts_frame(data)
+    assessment = fleet.assess(history, forecaster, rules=live_state.rules_for(source.dataset),
+                              judge=anomaly.window_judge(source.model_dir, source.dataset, source.manifest))
+    return FleetView(source.dataset, history, assessment)
 
 
 def server_thresholds(view: FleetView, server: str) -> dict[str, schema.Threshold]:
     """The thresholds that apply to one server: the model's, or its profile's or own override."""
-    rows = view.per_metric[view.per_metric[schema.SERVER].astype(str) == server]
-    if "warning" not in rows:
-        return dict(view.thresholds)
-    own = {r.metric: schema.Threshold(float(r.warning), float(r.critical)) for r in rows.itertuples()
-           if not pd.isna(r.warning)}
-    return {m: own.get(m, t) for m, t in view.thresholds.items()}
-
-
-def abnormal_of(model_dir: Path, history: pd.DataFrame, dataset: str | Path,
-                manifest: dict | None = None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """(abnormal now per server, every scored step of ``history``'s span) with the detector beside
-    the model, its baseline read from ``dataset`` as far back as it needs; (None, None) when there
-    is no detector or it cannot read this data."""
-    since = pd.to_datetime(history[schema.TIMESTAMP], utc=True).min() if len(history) else None
-    try:
-        detector = anomaly.AnomalyModel.load(model_dir)
-        scored = anomaly.score(detector, anomaly.with_history(detector, history, dataset, manifest), since)
-    except ArgusError:
-        return None, None
-    return anomaly.summarise(scored), scored
+    return view.assessment.thresholds.for_server(server)
 
 
 def ranking(view: FleetView, previous_levels: dict[str, str] | None = None) -> pd.DataFrame:
-    """One row per forecast server, riskiest first, with profile, hours to breach and drivers."""
-    ranked = risk.rank_servers(view.per_metric, previous_levels)
-    if ranked.empty:
-        return ranked
-    ranked.insert(1, schema.PROFILE, ranked[schema.SERVER].map(view.profiles).fillna("generic"))
-    for col, name in (("breach_p50", "hours_to_breach_p50"), ("breach_p90", "hours_to_breach_p90")):
-        # a series that reported late is forecast from its own last sample: a breach it predicts
-        # for a moment already past is due now, not "-0.4 h"
-        ranked[name] = ((ranked[col] - view.as_of) / pd.Timedelta("1h")).clip(lower=0).round(1)
-    ranked["drivers"] = ranked[schema.SERVER].map(drivers_text(view.forecast.importance))
-    ranked["now"] = now_text(ranked)
-    ranked["unseen"] = ranked[schema.SERVER].isin(view.forecast.unseen_servers)
-    if view.abnormal is not None and len(view.abnormal):
-        found = view.abnormal.set_index(schema.SERVER)
-        ranked["abnormal"] = ranked[schema.SERVER].map(found["abnormal"]).fillna(False).astype(bool)
-        ranked["abnormal_metrics"] = [found["drivers"].get(s, "") if a else "" for s, a in
-                                      zip(ranked[schema.SERVER], ranked["abnormal"], strict=True)]
-    else:
-        ranked["abnormal"] = False
-        ranked["abnormal_metrics"] = ""
-    return ranked
-
-
-def now_text(ranked: pd.DataFrame) -> list[str]:
-    """Per ranked server: "breaching now (critical)" when a metric is over a threshold at the
-    latest sample, else "" (the level then comes from the forecast alone)."""
-    if "breaching_now" not in ranked:
-        return [""] * len(ranked)
-    return [f"breaching now ({level})" if isinstance(level, str) else "" for level in ranked["breaching_now"]]
+    """The assessment's ranking (``fleet.rank``) with ``previous_levels`` as the hysteresis memory."""
+    return view.assessment.ranked(previous_levels)
 
 
 def abnormal_text(ranked: pd.DataFrame, shown: int = 5, detector: bool = True) -> str:
@@ -263,21 +163,6 @@ def abnormal_text(ranked: pd.DataFrame, shown: int = 5, detector: bool = True) -
     names = ", ".join(f"{server} ({metrics.split(', ')[0]})" for server, metrics in pairs)
     more = f" and {len(off) - shown} more" if len(off) > shown else ""
     return f"**Abnormal now: {len(off)}** ◆ {names}{more}"
-
-
-def level_counts(ranked: pd.DataFrame) -> dict[str, int]:
-    counts = ranked["level"].value_counts() if len(ranked) else pd.Series(dtype=int)
-    return {level: int(counts.get(level, 0)) for level in risk.LEVELS}
-
-
-def drivers_text(importance: pd.DataFrame, top: int = 3) -> dict[str, str]:
-    """server -> "mem_used_pct 31%, swap_used_pct 12%, hour 9%": the variables the TFT weighed most."""
-    if importance.empty:
-        return {}
-    ordered = importance.sort_values([schema.SERVER, "importance"], ascending=[True, False], kind="stable")
-    best = ordered.groupby(schema.SERVER, observed=True).head(top)
-    return {server: ", ".join(f"{v} {w:.0%}" for v, w in zip(group["variable"], group["importance"], strict=True))
-            for server, group in best.groupby(schema.SERVER, observed=True)}
 
 
 def profile_aggregates(view: FleetView, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,4 +1,4 @@
-"""Plotly figures from the frames of ``argus_core.dashboard`` and ``argus_core.replay``.
+"""Plotly figures from the frames of ``argus_core.views.dashboard`` and ``argus_core.views.replay``.
 
 No Streamlit here: a figure can be saved or shown from a notebook. Plotly renders a subset of
 HTML in text and hover labels, so every server name goes through ``label`` first.
@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from argus_core import risk
 from argus_core.data import schema
+from argus_core.fleet import risk
 
 LEVEL_COLORS = {"healthy": "#2e7d32", "watch": "#f9a825", "warning": "#ef6c00", "critical": "#c62828"}
 PROFILE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")

@@ -1,0 +1,115 @@
+"""One assessment path: the pages, the live cycle, the Incident demo and ``status`` give the same
+fleet, model and rules to ``fleet.assess`` and so rank it the same way, with the same levels,
+what breaches now (the rules' own thresholds included) and who is abnormal."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from argus_core import fleet
+from argus_core.cli.main import main
+from argus_core.data import schema, store
+from argus_core.fleet import alerting, live_state
+from argus_core.live.service import Service, Settings
+from argus_core.model import Forecaster
+from argus_core.views import dashboard, replay
+
+ROOT = Path(__file__).resolve().parents[1]
+FLEET, MODELS = ROOT / "demo_data" / "fleet", ROOT / "models"
+AS_OF = pd.Timestamp("2026-01-06 23:30", tz="UTC")  # ppdb002's CLOSE_WAIT climbs towards critical
+RULES = """
+[thresholds.profile.WEB_API]
+cpu_user_pct = { warning = 20, critical = 30 }
+[thresholds.server.ppdb002]
+back_close_wait = { warning = 200, critical = 400 }
+"""
+
+
+@pytest.fixture(scope="module")
+def setting(tmp_path_factory):
+    import torch
+
+    torch.set_num_threads(1)
+    tmp = tmp_path_factory.mktemp("assess")
+    dataset = tmp / "fleet"
+    frame = store.read(FLEET, end=AS_OF)
+    store.write_dataset(dataset, frame, kind="simulated", step="5min")
+    models = tmp / "models"
+    shutil.copytree(MODELS, models, ignore=shutil.ignore_patterns("runs.sqlite*", ".*"))
+    rules = tmp / "rules.toml"
+    rules.write_text(RULES)
+    return dataset, models, rules, frame
+
+
+def _top(ranking: pd.DataFrame, n: int = 10) -> list[tuple]:
+    return [(r.server_name, r.level, round(float(r.score), 3), r.driver, r.now or "")
+            for r in ranking.head(n).itertuples(index=False)]
+
+
+def test_pages_live_cycle_demo_and_status_rank_the_fleet_alike(setting, capsys):
+    dataset, models, rules_path, frame = setting
+    # the live cycle first: it records the rules it runs beside the data, where the pages read them
+    service = Service(Settings(dataset=dataset, models=models, threads=1, rules=rules_path))
+    live = service.cycle().assessment
+    page = dashboard.fleet_view(dataset, models).assessment
+    scenario = replay.Scenario("the fleet", "ppdb002", "back_close_wait", 500.0, AS_OF + pd.Timedelta("20min"),
+                               ({"name": "all", "start": AS_OF - pd.Timedelta("1D"), "end": AS_OF, "narrative": ""},))
+    forecaster = Forecaster.champion(models)
+    detector_dir = forecaster.path
+    from argus_core import anomaly
+
+    demo = replay.tick(frame, scenario, forecaster, AS_OF, detector=anomaly.AnomalyModel.load(detector_dir),
+                       rules=alerting.load_rules(rules_path)).assessment
+    assert main(["status", "--dataset", str(dataset), "--models", str(models)]) == 0
+    printed = capsys.readouterr().out
+
+    assert live.as_of == page.as_of == demo.as_of == AS_OF
+    expected = _top(page.ranking, len(page.ranking))
+    assert _top(live.ranking, len(live.ranking)) == expected
+    assert _top(demo.ranking, len(demo.ranking)) == expected
+    # status prints the first ten as the pages rank them
+    shown = [line.split()[:2] for line in printed.splitlines() if line.startswith("    ") and "score" in line]
+    assert shown == [[name, level] for name, level, *_ in expected[:10]]
+
+    # the rules' thresholds reach every caller: ppdb002 is over its own critical (400) now
+    for found in (page, live, demo):
+        row = found.ranking.set_index(schema.SERVER).loc["ppdb002"]
+        assert row["level"] == "critical" and row["now"] == "breaching now (critical)"
+        assert found.thresholds.for_server("ppdb002")["back_close_wait"] == schema.Threshold(200, 400)
+    assert "breaching now (critical)" in printed
+    # and abnormal now is judged alike (the service by its running scorer, the others by the window)
+    flags = [found.abnormal.set_index(schema.SERVER)["abnormal"].sort_index() for found in (page, live, demo)]
+    pd.testing.assert_series_equal(flags[0], flags[1])
+    pd.testing.assert_series_equal(flags[0], flags[2])
+
+
+def test_the_live_snapshot_is_the_saved_assessment(setting):
+    dataset, models, rules_path, _ = setting
+    from argus_core.live import snapshot
+
+    service = Service(Settings(dataset=dataset, models=models, threads=1, rules=rules_path))
+    published = service.cycle()
+    again = snapshot.load(live_state.state_dir(dataset))
+    assert isinstance(again.assessment, fleet.Assessment)
+    assert again.assessment.thresholds == published.assessment.thresholds
+    assert again.assessment.profiles == published.assessment.profiles
+    assert again.levels == published.levels and again.assessment.horizon == published.assessment.horizon
+    assert _top(again.ranking, 90) == _top(published.ranking, 90)
+    pd.testing.assert_frame_equal(again.quantiles, published.quantiles, check_dtype=False)
+
+
+def test_a_session_memory_of_levels_reranks_through_the_same_path(setting):
+    from argus_core.fleet import risk
+
+    dataset, models, _, _ = setting
+    page = dashboard.fleet_view(dataset, models).assessment
+    remembered = {name: "critical" for name in page.ranking[schema.SERVER]}
+    again = page.ranked(remembered)
+    for row in again.itertuples(index=False):
+        floor = row.breaching_now if isinstance(row.breaching_now, str) else "healthy"
+        assert row.level == max(risk.level_with_hysteresis(row.score, "critical"), floor, key=risk.LEVELS.index)
+    assert page.ranked({}) is page.ranking
