@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from argus_core.cli.main import printable
+from argus_core.cli.output import printable
 from argus_core.data import store
 from argus_core.data.simulate import MAX_HOURS  # five years: more is a typo
 from argus_core.model.registry import DEFAULT_ROOT

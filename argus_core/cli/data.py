@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from argus_core.cli.main import EXIT_PROBLEM, EXIT_USAGE, printable
+from argus_core.cli.output import EXIT_PROBLEM, EXIT_USAGE, printable
 from argus_core.data import labels as labelled
 from argus_core.data import schema, store
 from argus_core.data.profiles import PROFILE_NAMES

@@ -7,22 +7,10 @@ and exit non-zero; they never print a Python traceback.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
+from argus_core.cli.output import EXIT_PROBLEM, EXIT_USAGE, printable
 from argus_core.errors import ArgusError
-
-EXIT_PROBLEM = 1  # the data or the request has a problem the message explains
-EXIT_USAGE = 2  # argparse's own convention for bad arguments
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """``text`` safe for a terminal: control characters (escape sequences a server name or a file
-    could carry) shown as ``\\x1b`` instead of being obeyed."""
-    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from argus_core.cli.main import printable
+from argus_core.cli.output import printable
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, SettingsError
 from argus_core.model import registry

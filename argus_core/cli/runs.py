@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from argus_core.cli.main import printable
+from argus_core.cli.output import printable
 from argus_core.errors import ArgusError
 from argus_core.model import registry
 from argus_core.runs import jobs

@@ -9,23 +9,18 @@ whatever fleet is being forecast, so new names need no retraining. Torch-free.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from argus_core.data import schema
 from argus_core.data.profiles import GENERIC
 from argus_core.errors import DatasetError
-
-if TYPE_CHECKING:
-    from argus_core.model.spec import ModelSpec
+from argus_core.model.spec import VALUE, ModelSpec, lag_input  # noqa: F401 - lag_input: one of the layout's names
 
 TIME_IDX = "time_idx"
 EPOCH = pd.Timestamp("2000-01-01T00:00:00Z")  # time_idx counts steps since this instant
 CALENDAR = ("hour_sin", "hour_cos", "dow_sin", "dow_cos", "weekend")
 # series layout: one row per (server, metric, time); the network sees one series at a time
-VALUE = "value"
 KEY_SEPARATOR = " | "
 
 
@@ -196,11 +191,6 @@ def _add_lag_columns(prepared: pd.DataFrame, spec: ModelSpec) -> None:
         paths = seasonal_paths(grid, spec.seasonal_lags)[codes, time_idx - t0]
         for i, lag in enumerate(spec.seasonal_lags):
             prepared[lag_input(target, lag)] = paths[:, i]
-
-
-def lag_input(target: str, lag: int) -> str:
-    """The known input that carries ``target``'s value ``lag`` steps earlier."""
-    return f"{target}_lag_{lag}"
 
 
 def calendar_features(stamps: pd.Series) -> dict[str, np.ndarray]:

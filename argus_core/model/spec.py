@@ -19,7 +19,6 @@ from argus_core.data import schema
 from argus_core.data.profiles import PROFILE_NAMES
 from argus_core.errors import DatasetError, SettingsError
 from argus_core.model.config import CENTERS, LOSS_SCALES, NEW_MODEL_CENTER, TrainConfig
-from argus_core.model.layout import VALUE, lag_input
 
 # what model directories written before each choice existed did (they do not name it)
 BEFORE_THE_CHOICE = {"normalization": "global", "loss_scale": "global", "center": "mean"}
@@ -29,6 +28,13 @@ DEFAULT_TARGETS = (
     schema.CPU_BUSY, "mem_used_pct", "swap_used_pct", "disk_usage_pct",
     "load_average", "back_close_wait", "net_in_mb_s",
 )
+
+VALUE = "value"  # series layout: the one value column of a (server, metric) series
+
+
+def lag_input(target: str, lag: int) -> str:
+    """The known input that carries ``target``'s value ``lag`` steps earlier."""
+    return f"{target}_lag_{lag}"
 
 
 @dataclass(frozen=True)

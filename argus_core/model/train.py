@@ -491,7 +491,6 @@ def _serving(network, prepared: pd.DataFrame, spec: ModelSpec, parameters: dict,
     import torch
 
     from argus_core.errors import DatasetError
-    from argus_core.model import serving
     from argus_core.model.batches import WindowBatches
 
     try:
@@ -502,7 +501,9 @@ def _serving(network, prepared: pd.DataFrame, spec: ModelSpec, parameters: dict,
         log(f"serving: {exc}; the TFT serves every series")
         return None
     with torch.inference_mode():
-        return serving.choose(network, windows, spec, validation_start, log)
+        from argus_core.model.serving_choice import choose
+
+        return choose(network, windows, spec, validation_start, log)
 
 
 def build_network(parameters: dict, spec: ModelSpec, config: TrainConfig):
