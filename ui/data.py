@@ -14,7 +14,7 @@ from argus_core import anomaly, fleet
 from argus_core.data import store
 from argus_core.errors import ArgusError, DatasetError
 from argus_core.live import view as live_view
-from argus_core.model import Forecaster, backtest, threads
+from argus_core.model import BACKTEST_SUMMARY, Forecaster, load_backtest, threads
 from argus_core.views import dashboard, replay
 
 KEY_MEMORY = "argus.level_memory"
@@ -115,12 +115,12 @@ def _detector(model_dir: str, stamp: float):
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _backtest(model_dir: str, stamp: float):
-    return backtest.load(model_dir)
+    return load_backtest(model_dir)
 
 
 def backtest_of(models, model_id: str):
     """A model's saved backtest (None when it has none), re-read when the files change."""
-    summary = Path(models) / model_id / backtest.SUMMARY
+    summary = Path(models) / model_id / BACKTEST_SUMMARY
     if not summary.is_file():
         return None
     return _backtest(str(summary.parent), summary.stat().st_mtime)

@@ -163,23 +163,22 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
 def _backtest(args: argparse.Namespace) -> int:
     import json
 
-    from argus_core.model import backtest
-    from argus_core.model.forecast import load_model
+    from argus_core.model import Forecaster, backtest_table, json_safe, run_backtest
 
     store.read_manifest(args.dataset)  # a clear error before the slow imports
     if args.horizon is not None:
-        horizon = load_model(args.models, args.model).spec.horizon
+        horizon = Forecaster.champion(args.models, args.model).horizon
         if args.horizon != horizon:
             print(f"error: the model forecasts {horizon} steps ahead; --horizon {args.horizon} needs a model "
                   f"trained with --horizon {args.horizon}", file=sys.stderr)
             return 1
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
-    result = backtest.run(args.dataset, args.models, args.model, origins=args.origins, every=args.every,
+    result = run_backtest(args.dataset, args.models, args.model, origins=args.origins, every=args.every,
                           classical=args.classical, log=log, classical_origins=args.classical_origins)
     if args.json:
-        print(json.dumps(backtest.json_safe({k: v for k, v in result.summary.items() if k != "per_series"}), indent=1))
+        print(json.dumps(json_safe({k: v for k, v in result.summary.items() if k != "per_series"}), indent=1))
     else:
-        for line in backtest.table(result.summary):
+        for line in backtest_table(result.summary):
             print(line)
         print(f"saved with model {result.summary['model_id']} ({result.summary['seconds']:.0f} s)")
     return 0
@@ -227,9 +226,9 @@ def _resumes_a_run(models: Path, run_id: int) -> bool:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from argus_core.model import distributed
+    from argus_core.model import accelerator_problem, global_rank
+    from argus_core.model import fit as train
     from argus_core.model.config import check
-    from argus_core.model.train import accelerator_problem, train
     from argus_core.runs.recording import recorded_training
 
     config, webhook = training_config(args)
@@ -243,14 +242,14 @@ def _train(args: argparse.Namespace) -> int:
         print(f"error: {missing}", file=sys.stderr)
         return 2
     if args.server:  # per-server fine-tuning: not a run of the run store
-        from argus_core.model.specialise import specialise
+        from argus_core.model import fit_server as specialise
 
         outcomes = specialise(args.dataset, args.models, args.server, config, log=lambda line: print(line, flush=True))
         kept = [o for o in outcomes if o.kept]
         print(f"{len(kept)} of {len(outcomes)} server(s) now have their own model"
               + (": " + ", ".join(f"{o.server} ({o.model_id})" for o in kept) if kept else ""))
         return 0
-    if distributed.global_rank(config.devices) != 0:
+    if global_rank(config.devices) != 0:
         # another process of a multi-process training: rank 0 records the run and saves the model
         train(args.dataset, args.models, config, log=lambda line: None)
         return 0

@@ -118,8 +118,7 @@ def _backfill_span(args: argparse.Namespace) -> pd.Timedelta:
     import json
 
     from argus_core.data import store
-    from argus_core.model import registry
-    from argus_core.model.spec import ModelSpec
+    from argus_core.model import ModelSpec, registry
 
     if args.backfill is not None:
         return args.backfill

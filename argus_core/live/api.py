@@ -35,8 +35,7 @@ from argus_core.errors import ArgusError, DatasetError, ModelNotFound, SchemaErr
 from argus_core.fleet import alerting
 from argus_core.live import exporter
 from argus_core.live.service import Service
-from argus_core.model import registry
-from argus_core.model.layout import series_key
+from argus_core.model import registry, series_key
 from argus_core.runs import jobs
 from argus_core.runs.store import STATUSES, RunStore, default_path
 

@@ -15,9 +15,16 @@ Torch parts (imported when a model is trained or loaded):
     callbacks, recorder           Lightning callbacks (progress, threads, checkpoints, run store)
     train, artifacts, forecast, backtest
 
-The front, for every other wing: ``Forecaster`` (load a model, forecast a fleet) and the
-``FleetForecast`` it returns, importable from ``argus_core.model`` itself. They are looked up on
-first use, so importing this package (or a torch-free part) stays cheap.
+The front, for every other wing (nothing outside this package imports its other modules):
+
+    Forecaster, FleetForecast, resolve_model_id, ModelSpec, series_key     load and forecast
+    served_labels, serving_rule, serving_defaults, serving_table           the serving table in words
+    fit, fit_server, accelerator_problem, global_rank, RunRecorder         training
+    run_backtest, backtest_table, load_backtest, json_safe, BACKTEST_SUMMARY   backtests
+    registry, config, threads (public modules, torch-free)                 the champion, settings, threads
+
+The names are looked up on first use, so importing this package (or a torch-free part) stays
+cheap: torch arrives with the first model loaded or trained.
 
 May import: ``argus_core.data``, ``argus_core.anomaly`` (train fits the detector beside the
 model), ``argus_core.errors``, ``argus_core.atomic``. Never ``fleet``, ``views``, ``runs``,
@@ -26,8 +33,30 @@ model), ``argus_core.errors``, ``argus_core.atomic``. Never ``fleet``, ``views``
 
 from __future__ import annotations
 
-_FRONT = {"Forecaster": "argus_core.model.forecaster", "FleetForecast": "argus_core.model.forecast",
-          "resolve_model_id": "argus_core.model.forecast"}
+# front name -> (module of this package, its name there)
+_FRONT = {
+    "Forecaster": ("forecaster", "Forecaster"),
+    "FleetForecast": ("forecast", "FleetForecast"),
+    "resolve_model_id": ("forecast", "resolve_model_id"),
+    "ModelSpec": ("spec", "ModelSpec"),
+    "series_key": ("layout", "series_key"),
+    "served_labels": ("describe", "served_labels"),
+    "serving_rule": ("describe", "serving_rule"),
+    "serving_defaults": ("describe", "serving_defaults"),
+    "serving_table": ("describe", "serving_table"),
+    "fit": ("train", "train"),
+    "accelerator_problem": ("train", "accelerator_problem"),
+    "fit_server": ("specialise", "specialise"),
+    "global_rank": ("distributed", "global_rank"),
+    "RunRecorder": ("recorder", "RunRecorder"),
+    "run_backtest": ("backtest", "run"),
+    "backtest_table": ("backtest", "table"),
+    "load_backtest": ("backtest", "load"),
+    "json_safe": ("backtest", "json_safe"),
+    "BACKTEST_SUMMARY": ("backtest", "SUMMARY"),
+}
+PUBLIC_MODULES = ("registry", "config", "threads")  # imported as modules by other wings
+__all__ = [*_FRONT, *PUBLIC_MODULES]
 
 
 def __getattr__(name: str):
@@ -35,5 +64,10 @@ def __getattr__(name: str):
     if name in _FRONT:
         import importlib
 
-        return getattr(importlib.import_module(_FRONT[name]), name)
+        module, attribute = _FRONT[name]
+        return getattr(importlib.import_module(f"argus_core.model.{module}"), attribute)
+    if name in PUBLIC_MODULES:
+        import importlib
+
+        return importlib.import_module(f"argus_core.model.{name}")
     raise AttributeError(f"module 'argus_core.model' has no attribute {name!r}")

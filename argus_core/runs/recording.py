@@ -20,7 +20,7 @@ def recorded_training(models: Path, dataset: Path, config: TrainConfig, train_fn
                       run_id: int | None = None, webhook: str | None = None):
     """Run ``train_fn(extra_callbacks)`` as run ``run_id`` (started by the console: ``jobs.start``)
     or as a new run (started from a shell): status, curves, result or error, and the webhook."""
-    from argus_core.model.recorder import RunRecorder
+    from argus_core.model import RunRecorder
 
     if run_id is not None:
         runs = RunStore(default_path(models))

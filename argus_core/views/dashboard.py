@@ -20,7 +20,7 @@ from argus_core import anomaly, fleet
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, DatasetError
 from argus_core.fleet import live_state
-from argus_core.model import Forecaster, resolve_model_id
+from argus_core.model import Forecaster, resolve_model_id, served_labels
 
 SPARK_HOURS = 6  # history shown in a sparkline before the forecast part
 
@@ -241,7 +241,7 @@ def server_detail(view: FleetView, server: str) -> ServerDetail:
         skipped_reason=view.forecast.skipped.get(server),
         deviation=None if view.deviations is None else view.deviations[view.deviations[schema.SERVER] == server]
         [[schema.TIMESTAMP, "deviation", "tau_fast", "tau_persist", "abnormal"]].reset_index(drop=True),
-        served_by=served_by(view.forecast, server, q[q[schema.SERVER] == server]["metric"].unique()),
+        served_by=served_labels(view.forecast.served_by, server, q[q[schema.SERVER] == server]["metric"].unique()),
         own_model=view.forecast.forecast_by.get(server),
         labelled=labelled_windows(view, server),
     )
@@ -264,13 +264,3 @@ def labelled_windows(view: FleetView, server: str) -> pd.DataFrame:
     keep = (end >= first) & (start <= last)
     return pd.DataFrame({"metric": frame["metric"][keep], "start": start[keep].clip(lower=first),
                          "end": end[keep].clip(upper=last)}).reset_index(drop=True)
-
-
-def served_by(result, server: str, metrics) -> dict[str, str]:
-    """metric -> what forecasts it on ``server``: the TFT, a simple method or a blend (model.serving)."""
-    from argus_core.model import layout, serving
-
-    options = serving.candidates()
-    return {str(m): options.get(result.served_by.get(layout.series_key(server, str(m)), serving.TFT),
-                                serving.Choice(1.0)).label for m in metrics}
-

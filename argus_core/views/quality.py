@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from argus_core.model import serving_defaults, serving_rule, serving_table  # noqa: F401 - what the page shows
+
 SCORE_NAMES = {"geo_mean_relative": "MASE / seasonal naive (geo-mean)", "mean_mase": "mean MASE",
                "median_mase": "median MASE", "share_best": "share best", "pinball_q10": "pinball p10",
                "pinball_q50": "pinball p50", "pinball_q90": "pinball p90", "coverage": "p10-p90 coverage"}
@@ -74,52 +76,3 @@ def caption(model_id: str, summary: dict) -> str:
             "'same time yesterday'); coverage: share of actuals inside p10-p90 (0.80 is calibrated).")
 
 
-def serving_rule() -> str:
-    """How a series' forecast is chosen, in words, from the constants that choose it."""
-    from argus_core.model import serving
-
-    return (f"another candidate replaces the TFT only where its validation error is at least {serving.MARGIN:.0%} "
-            f"lower over at least {serving.MIN_ORIGINS} origins and it wins at {serving.MIN_WIN_SHARE:.0%} of them "
-            f"or more; series with fewer than {serving.MIN_ORIGINS} origins each are decided together, on their "
-            "errors relative to the TFT's")
-
-
-def serving_defaults(model_dir) -> str:
-    """What serves a series the model never saw (a server added after training), in words."""
-    from argus_core.model import layout, serving
-
-    table = serving.load(model_dir)
-    defaults = (table.defaults or {}) if table is not None else {}
-    options = serving.candidates()
-    named = {target: options.get(name, serving.Choice(1.0)).label for target, name in defaults.items()}
-    if not named or all(label == serving.LABELS[serving.TFT] for label in named.values()):
-        return "A server training never saw is forecast by the TFT."
-    if list(named) == [layout.VALUE]:
-        return (f"A server training never saw is served as these series are, taken together: {named[layout.VALUE]} "
-                "(once it has a day of history; the TFT until then).")
-    return ("A server training never saw is served as each metric's series are, taken together (once it has a "
-            "day of history; the TFT until then): " + ", ".join(f"{t} {label}" for t, label in named.items()) + ".")
-
-
-def serving_table(model_dir) -> tuple[dict[str, int], pd.DataFrame] | None:
-    """(count per candidate, one row per series: server, metric, served by, each candidate's
-    validation error relative to the TFT's) of a model's serving table; None when it has none
-    (the TFT serves every series)."""
-    from argus_core.model import layout, serving
-
-    table = serving.load(model_dir)
-    if table is None or not table.series:
-        return None
-    options = serving.candidates()
-    servers, metrics = layout.split_keys(list(table.series))
-    rows = []
-    for server, metric, entry in zip(servers, metrics, table.series.values(), strict=True):
-        tft = entry["scores"].get(serving.TFT) or float("nan")
-        row = {"server": server, "metric": metric,
-               "served by": options.get(entry["by"], serving.Choice(1.0)).label
-               + (f" (decided with {entry['pooled']} short series)" if entry.get("pooled") else "")}
-        for name in (serving.SEASONAL, serving.NAIVE, "blend 0.50"):
-            if name in entry["scores"]:
-                row[f"{name} / TFT"] = entry["scores"][name] / tft if tft > 0 else float("nan")
-        rows.append(row)
-    return table.counts(), pd.DataFrame(rows)
