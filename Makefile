@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: run test lint chromium prometheus bench demo-data clean extras live-demo
+.PHONY: run test lint docs chromium prometheus bench demo-data clean extras live-demo
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ extras: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# The reference (docs/, MkDocs Material) built strictly: a broken link or a page left out fails.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
+
 # The browser test needs Debian's Chromium: installed here when missing and we may (root),
 # otherwise that one test is skipped with the reason.
 chromium:
@@ -57,7 +61,7 @@ prometheus:
 	    echo "could not install prometheus: the Prometheus tests will be skipped"; \
 	  else echo "prometheus is missing and cannot be installed here: the Prometheus tests will be skipped"; fi; }
 
-test: lint chromium prometheus
+test: lint docs chromium prometheus
 	$(PY) -m pytest
 
 bench: $(STAMP)
@@ -73,4 +77,4 @@ demo-data: $(STAMP)
 	$(PY) -m argus_core anomaly fit --dataset demo_data/fleet
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site

@@ -1,3 +1,7 @@
+"""Fixtures every test file may use. Plain helpers (the tiny TFT's settings ``TINY``, ``wait_for``)
+live in ``support.py``, imported as ``tests.support``: a module-level constant
+can feed ``parametrize`` and module-scoped fixtures, which a fixture cannot."""
+
 from __future__ import annotations
 
 import pandas as pd

@@ -13,6 +13,7 @@ import pytest
 from argus_core import fleet
 from argus_core.cli.main import main
 from argus_core.data import schema, store
+from argus_core.errors import ArgusError
 from argus_core.fleet import alerting, live_state
 from argus_core.live.service import Service, Settings
 from argus_core.model import Forecaster
@@ -113,3 +114,22 @@ def test_a_session_memory_of_levels_reranks_through_the_same_path(setting):
         floor = row.breaching_now if isinstance(row.breaching_now, str) else "healthy"
         assert row.level == max(risk.level_with_hysteresis(row.score, "critical"), floor, key=risk.LEVELS.index)
     assert page.ranked({}) is page.ranking
+
+
+def test_a_forecast_is_reused_only_for_the_same_rows(setting):
+    # the pages and the demo reuse a forecast while nothing changed; a corrected value, or a
+    # dataset of other metrics with the same servers and times, must be forecast again
+    _, models, _, frame = setting
+    forecaster = Forecaster.champion(models)
+    window = frame[frame[schema.TIMESTAMP] > AS_OF - pd.Timedelta("25h")]
+    first = forecaster.forecast(window)
+    assert forecaster.forecast(window.copy()) is first
+    corrected = window.copy()
+    last = corrected.index[(corrected[schema.SERVER] == "ppdb002") & (corrected[schema.TIMESTAMP] == AS_OF)]
+    corrected.loc[last, "back_close_wait"] = 5.0
+    again = forecaster.forecast(corrected)
+    assert again is not first
+    mine = (again.quantiles[schema.SERVER] == "ppdb002") & (again.quantiles["metric"] == "back_close_wait")
+    assert not again.quantiles[mine]["q50"].equals(first.quantiles[mine]["q50"])
+    with pytest.raises(ArgusError, match="java_cpu_pct"):
+        forecaster.forecast(window.drop(columns=["java_cpu_pct"]))

@@ -5,6 +5,7 @@ baselines and scores on hand-made numbers with known answers."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +16,12 @@ from streamlit.testing.v1 import AppTest
 from argus_core.cli.main import main
 from argus_core.data import importer, store
 from argus_core.model import backtest, forecast, layout
-from argus_core.model.config import TrainConfig
 from argus_core.model.train import train
+from tests import support
 
 ROOT = Path(__file__).resolve().parents[1]
 NAB = ROOT / "tests" / "data" / "nab"
-TINY = TrainConfig(epochs=1, batch_size=16, hidden_size=8, attention_heads=1, batches_per_epoch=3, val_batches=2,
-                   threads=1, holdout=0.3)
+TINY = replace(support.TINY, val_batches=2, holdout=0.3)
 
 
 @pytest.fixture(scope="module")

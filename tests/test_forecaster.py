@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +17,10 @@ from argus_core.errors import ArgusError, ModelNotFound
 from argus_core.model import artifacts, datasets, forecast, layout, registry
 from argus_core.model.spec import spec_for, with_spreads
 from argus_core.model.train import TrainConfig, train
+from tests import support
 
 DEMO = Path(__file__).resolve().parents[1] / "demo_data" / "incident"
-TINY = TrainConfig(epochs=1, hidden_size=8, attention_heads=1, batch_size=16, batches_per_epoch=3, val_batches=1,
-                   encoder_length=96, horizon=24, threads=1, fresh=True, seed=1, seasonal_inputs="none")
+TINY = replace(support.TINY, encoder_length=96, horizon=24, fresh=True, seed=1, seasonal_inputs="none")
 
 
 @pytest.fixture(scope="module")

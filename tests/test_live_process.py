@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,6 +20,7 @@ from argus_core.cli.main import main
 from argus_core.data import schema, store
 from argus_core.runs.client import RunLogger
 from argus_core.runs.store import RunStore, default_path
+from tests.support import wait_for
 from tests.test_live import CUT, FULL, as_json, rows_after
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,17 +52,15 @@ def start(dataset: Path, models: Path, port: int) -> subprocess.Popen:
 
 
 def wait_ready(base: str, child: subprocess.Popen, deadline_s: float = 180) -> dict:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
+    def ready() -> dict | None:
         assert child.poll() is None, child.stdout.read() if child.stdout else ""
         try:
             status, body = call(f"{base}/readyz", timeout=5)
-            if status == 200:
-                return body
         except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    raise AssertionError("the service did not become ready")
+            return None
+        return body if status == 200 else None
+
+    return wait_for(ready, deadline_s, "the service to become ready", every=0.5)
 
 
 def stop(child: subprocess.Popen, sig: int = signal.SIGTERM) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from argus_core.errors import ArgusError, SettingsError
 from argus_core.live import demo, prometheus, promlocal
 from argus_core.live.service import Service, Settings
 from argus_core.live.sinks import AlertmanagerSink, WebhookSink
+from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 MISSING = promlocal.missing()
@@ -52,13 +52,7 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def wait_for(self, test, timeout: float = 30.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [b for b in list(self.bodies) if test(b)]
-            if found:
-                return found
-            time.sleep(0.2)
-        return []
+        return wait_for(lambda: [b for b in list(self.bodies) if test(b)], timeout, "a delivery to the receiver")
 
     def close(self) -> None:
         self.server.shutdown()
@@ -181,9 +175,9 @@ def test_end_to_end_alert_before_the_breach_gap_fill_and_stale_server(fleet, tmp
     rules = tmp_path / "rules.toml"
     rules.write_text('[[rules]]\nname = "LeakSoon"\nwhen = { p_critical = 0.4 }\nfor_cycles = 2\n'
                      'severity = "critical"\nmetrics = ["mem_used_pct"]\nlabels = { team = "sre" }\n')
-    clock = {"now": now}
+    clock = {"now": now, "monotonic": 0.0}  # the fleet's time, and the source's for its back-off
     source = prometheus.PrometheusSource(client, fleet["mapping"], dataset, lambda: clock["now"],
-                                         pd.Timedelta("26h"))
+                                         pd.Timedelta("26h"), monotonic=lambda: clock["monotonic"])
     chat = Receiver()
     service = Service(Settings(dataset=dataset, models=ROOT / "models", rules=rules, threads=1,
                                stale_after=pd.Timedelta("20min")), sources=[source],
@@ -222,13 +216,12 @@ def test_end_to_end_alert_before_the_breach_gap_fill_and_stale_server(fleet, tmp
     quick.write_text(shipped.replace("for: 15m", "for: 0s").replace("for: 5m", "for: 0s"))
     stack.reload_prometheus(promlocal.prometheus_config(scrape=[("argus", f"127.0.0.1:{port}")],
                                                         rule_files=[quick], interval="1s"))
-    deadline, rule_alerts = time.monotonic() + 30, []
-    while time.monotonic() < deadline and not rule_alerts:
+    def firing():
         answer = httpx.get(stack.prometheus.url + "/api/v1/alerts", timeout=5).json()["data"]["alerts"]
-        rule_alerts = [a for a in answer if a["labels"]["alertname"] == "ArgusRiskWarning"
-                       and a["labels"].get("server") == leaker and a["state"] == "firing"]
-        time.sleep(0.5)
-    assert rule_alerts, "the shipped ArgusRiskWarning rule did not fire in Prometheus"
+        return [a for a in answer if a["labels"]["alertname"] == "ArgusRiskWarning"
+                and a["labels"].get("server") == leaker and a["state"] == "firing"]
+
+    wait_for(firing, 30, "the shipped ArgusRiskWarning rule to fire in Prometheus", every=0.5)
 
     # Prometheus goes away: the cycle records it, the last snapshot stays, marked stale
     generation = service.snapshot.generation
@@ -249,7 +242,7 @@ def test_end_to_end_alert_before_the_breach_gap_fill_and_stale_server(fleet, tmp
     stack.start_prometheus(promlocal.prometheus_config(interval="1s"), fleet["work"] / "tsdb",
                            port=int(stack.prometheus.url.rsplit(":", 1)[1]))
     clock["now"] = now + GAP
-    time.sleep(0.2)  # past the source's back-off
+    clock["monotonic"] += prometheus.MAX_BACKOFF  # past the source's back-off
     recovered = service.cycle()
     assert not service.source_errors and recovered.generation == generation + 1
     assert recovered.accepted == 7 * 6  # the gap, from Prometheus's history

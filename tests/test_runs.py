@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -19,21 +19,16 @@ from argus_core.model import registry
 from argus_core.model.config import TrainConfig
 from argus_core.runs import jobs
 from argus_core.runs.store import RunStore, RunStoreError, default_path, pid_alive
+from tests import support
+from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo_data" / "incident"
-TINY = TrainConfig(epochs=3, batches_per_epoch=3, hidden_size=8, batch_size=16, encoder_length=96, horizon=24,
-                   threads=1, fresh=True)
+TINY = replace(support.TINY, epochs=3, attention_heads=2, val_batches=30, encoder_length=96, horizon=24,
+               fresh=True)
 
 
-def wait_for(predicate, timeout: float = 300, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+RUN_TIMEOUT = 300  # a tiny training in a child process, on a busy 2-core machine
 
 
 def test_store_records_runs_curves_and_events(tmp_path):
@@ -115,7 +110,8 @@ def test_background_training_records_refuses_a_second_and_calls_the_webhook(tmp_
         with pytest.raises(TrainingBusy, match=f"run {run_id} \\(tiny\\)"):
             jobs.start(DEMO, models, TINY)
         store = RunStore(default_path(models))
-        run = wait_for(lambda: (r := store.get(run_id)).status not in ("queued", "running") and r, what="the run")
+        run = wait_for(lambda: (r := store.get(run_id)).status not in ("queued", "running") and r,
+                       RUN_TIMEOUT, what="the run")
         assert run.status == "completed", run.error
         assert run.model_id == registry.champion_model_id(models)
         curves = store.metrics(run_id)
@@ -152,13 +148,14 @@ def test_killed_training_is_interrupted_then_resumes_from_its_checkpoint(tmp_pat
     models = tmp_path / "models"
     run_id = jobs.start(DEMO, models, TINY)
     store = RunStore(default_path(models))
-    wait_for(lambda: (store.metrics(run_id)["name"] == "val_loss").any(), what="the first epoch")
+    wait_for(lambda: (store.metrics(run_id)["name"] == "val_loss").any(), RUN_TIMEOUT, what="the first epoch")
     os.killpg(store.get(run_id).pid, signal.SIGKILL)
     wait_for(lambda: jobs.child(run_id).poll() is not None, 30, "the kill")
     assert store.mark_dead_runs() == [run_id]
     assert store.get(run_id).status == "interrupted"
     resumed = jobs.resume(models, run_id)
-    run = wait_for(lambda: (r := store.get(resumed)).status not in ("queued", "running") and r, what="the resume")
+    run = wait_for(lambda: (r := store.get(resumed)).status not in ("queued", "running") and r,
+                   RUN_TIMEOUT, what="the resume")
     assert run.status == "completed", run.error
     assert run.resumed_from == run_id
     log = Path(run.log_path).read_text()
@@ -172,7 +169,8 @@ def test_a_crashing_training_records_its_error_and_log(tmp_path):
     models = tmp_path / "models"
     run_id = jobs.start(DEMO, models, TrainConfig(encoder_length=5000, horizon=24, epochs=1, threads=1, fresh=True))
     store = RunStore(default_path(models))
-    run = wait_for(lambda: (r := store.get(run_id)).status not in ("queued", "running") and r, what="the crash")
+    run = wait_for(lambda: (r := store.get(run_id)).status not in ("queued", "running") and r,
+                   RUN_TIMEOUT, what="the crash")
     assert run.status == "failed"
     first_line, _, tail = run.error.partition("\n")
     assert "5000" in first_line or "history" in first_line  # the reason, in words

@@ -5,6 +5,7 @@ backtests. A tiny TFT on hand-made series whose best simple method is known."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +16,12 @@ import torch
 from argus_core.data import importer, store
 from argus_core.model import backtest, datasets, forecast, layout, serving
 from argus_core.model.batches import WindowBatches
-from argus_core.model.config import TrainConfig
 from argus_core.model.spec import seasonal_lags_for
 from argus_core.model.train import train
+from tests import support
 
 DAY = 288
-TINY = TrainConfig(epochs=1, batch_size=16, hidden_size=8, attention_heads=1, batches_per_epoch=3, val_batches=2,
-                   threads=1, holdout=0.25, validation_fraction=0.3, encoder_length=48, seed=3)
+TINY = replace(support.TINY, val_batches=2, holdout=0.25, validation_fraction=0.3, encoder_length=48, seed=3)
 
 
 def test_seasonal_paths_look_back_and_never_ahead() -> None:

@@ -19,11 +19,11 @@ from argus_core.data.simulate import SimConfig, simulate_fleet
 from argus_core.errors import ArgusError, DatasetError
 from argus_core.model import artifacts, registry
 from argus_core.model.train import TrainConfig, train
+from tests import support
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo_data" / "incident"
-TINY = TrainConfig(epochs=2, hidden_size=8, attention_heads=1, batch_size=16, batches_per_epoch=3, val_batches=1,
-                   encoder_length=96, horizon=24, threads=1, fresh=True, seed=1)
+TINY = replace(support.TINY, epochs=2, encoder_length=96, horizon=24, fresh=True, seed=1)
 TINY_ARGS = ["--epochs", "1", "--batches-per-epoch", "3", "--hidden-size", "8", "--batch-size", "16",
              "--encoder-length", "96", "--horizon", "24", "--threads", "1", "--fresh"]
 

@@ -30,6 +30,11 @@ def positive_int(text: str) -> int:
 
 
 def add_model_commands(sub: argparse._SubParsersAction) -> None:
+    _add_train(sub)
+    _add_forecasting(sub)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
     from argus_core.model.config import TrainConfig
 
     defaults = TrainConfig()
@@ -112,6 +117,8 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--run-id", type=int, default=None, help=argparse.SUPPRESS)  # set by the training console
     tr.set_defaults(handler=_train)
 
+
+def _add_forecasting(sub: argparse._SubParsersAction) -> None:
     pr = sub.add_parser("predict", help="forecast every server of a dataset",
                         description="Forecast p10/p50/p90 for every server and target metric over the model's "
                                     "horizon after --as-of (default: the end of the data).")

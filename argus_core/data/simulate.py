@@ -115,128 +115,159 @@ def simulate_fleet(
 ) -> Simulation:
     """Simulate a fleet. With ``scripted`` given, only those incidents happen and there are no
     random outages, maintenance or chronic issues (the demo must run the same every time).
-    SettingsError when a setting is out of range (``check``)."""
+    SettingsError when a setting is out of range (``check``).
+
+    Every phase draws from one generator in a fixed order: same seed, same bytes."""
     check(config)
     rng = np.random.default_rng(config.seed)
     composition = fleet_composition(config.servers, config.composition or None)
     fleet = fleet_names(composition)
     names = [name for name, _ in fleet]
     profile_names = [profile for _, profile in fleet]
-    profiles = [PROFILES[p] for p in profile_names]
-    n_servers = len(fleet)
     step = pd.Timedelta(config.step)
     n_steps = int(round(pd.Timedelta(hours=config.hours) / step))
-    if n_servers == 0 or n_steps == 0:
+    if not fleet or n_steps == 0:
         raise SettingsError("a fleet needs at least one server and one step")
-    times = pd.date_range(pd.Timestamp(config.start), periods=n_steps, freq=step, tz="UTC")
-    step_hours = step / pd.Timedelta(hours=1)
-    scripted_mode = scripted is not None
+    sim = _Frame(config, names, profile_names,
+                 pd.date_range(pd.Timestamp(config.start), periods=n_steps, freq=step, tz="UTC"))
+    _activity(rng, sim)
+    chronic = _pick_problem_children(rng, names, config, scripted is not None)
+    sim.chronic = np.array([chronic.get(name, "") for name in names])
+    _base_metrics(rng, sim)
+    plans = _events(rng, sim, scripted, spikes)
+    metrics, busy = _derived_metrics(rng, sim)
+    status = _status_codes(sim, metrics, busy)
+    return Simulation(
+        frame=_long_frame(sim.times, names, profile_names, status, metrics),
+        incidents=_ground_truth(plans, names, profile_names, metrics, busy, sim.times),
+        servers=dict(fleet),
+        problem_children={name: issue for name, issue in chronic.items()},
+        settings={**asdict(config), "composition": composition},
+    )
 
-    def per_server(attr: str) -> np.ndarray:
-        return np.array([getattr(p, attr) for p in profiles], dtype=np.float64)[:, None]  # (S, 1)
 
-    # --- activity: profile rhythm x server scale + slow AR(1) wander + weekly cycle -----------
-    local = times.tz_convert(config.market_timezone)
-    hour = np.asarray(local.hour + local.minute / 60.0)  # (T,)
-    weekday = np.asarray(local.weekday)
-    unique_profiles = sorted(set(profile_names))
-    curves = {p: _rhythm_curve(PROFILES[p].rhythm, hour, weekday) for p in unique_profiles}
-    activity = np.stack([curves[p] for p in profile_names])  # (S, T)
+class _Frame:
+    """The arrays of one simulation, (servers, steps) each, filled phase by phase."""
+
+    def __init__(self, config: SimConfig, names: list[str], profile_names: list[str], times: pd.DatetimeIndex):
+        self.config, self.names, self.profile_names, self.times = config, names, profile_names, times
+        self.profiles = [PROFILES[p] for p in profile_names]
+        self.shape = (len(names), len(times))
+        self.step_hours = pd.Timedelta(config.step) / pd.Timedelta(hours=1)
+        self.local = times.tz_convert(config.market_timezone)
+        self.hour = np.asarray(self.local.hour + self.local.minute / 60.0)  # (T,)
+        self.weekday = np.asarray(self.local.weekday)
+
+    def per_server(self, attr: str) -> np.ndarray:
+        return np.array([getattr(p, attr) for p in self.profiles], dtype=np.float64)[:, None]  # (S, 1)
+
+
+def _activity(rng: np.random.Generator, sim: _Frame) -> None:
+    """Profile rhythm x server scale + slow AR(1) wander + weekly cycle."""
+    n_servers, _ = sim.shape
+    sim.curves = {p: _rhythm_curve(PROFILES[p].rhythm, sim.hour, sim.weekday) for p in sorted(set(sim.profile_names))}
+    activity = np.stack([sim.curves[p] for p in sim.profile_names])  # (S, T)
     activity *= rng.uniform(0.85, 1.15, (n_servers, 1))
-    activity += _ar1(rng, (n_servers, n_steps), phi=0.97, sigma=0.02)
-    activity = np.clip(activity, 0.0, 1.05)  # busy hours run hot, but not critical
+    activity += _ar1(rng, sim.shape, phi=0.97, sigma=0.02)
+    sim.activity = np.clip(activity, 0.0, 1.05)  # busy hours run hot, but not critical
 
-    chronic = _pick_problem_children(rng, names, config, scripted_mode)
-    chronic_of = np.array([chronic.get(name, "") for name in names])
 
-    # --- CPU work (user + sys) and iowait -------------------------------------------------------
+def _base_metrics(rng: np.random.Generator, sim: _Frame) -> None:
+    """CPU work and iowait, memory, disk, network and the CLOSE_WAIT level, before any event."""
+    n_servers, _ = sim.shape
+    chronic_of, activity, per_server = sim.chronic, sim.activity, sim.per_server
+    # CPU work (user + sys) and iowait
     cpu_noise = np.where(chronic_of == "noisy_cpu", 7.0, 2.5)[:, None]
     work = per_server("cpu_low") + (per_server("cpu_high") - per_server("cpu_low")) * activity
     work += rng.normal(0, 3.0, (n_servers, 1)) + np.where(chronic_of == "noisy_cpu", 8.0, 0.0)[:, None]
-    work += rng.normal(0, 1.0, (n_servers, n_steps)) * cpu_noise
+    sim.work = work + rng.normal(0, 1.0, sim.shape) * cpu_noise
     iowait = per_server("iowait_mean") * (0.5 + activity) * np.where(chronic_of == "slow_disk", 3.0, 1.0)[:, None]
-    iowait += np.abs(rng.normal(0, 0.6, (n_servers, n_steps)))
-
-    # --- memory: a server's own level + a small swing with activity + slow wander -------------
+    sim.iowait = iowait + np.abs(rng.normal(0, 0.6, sim.shape))
+    # memory: a server's own level + a small swing with activity + slow wander
     mem_level = per_server("mem_mean") + rng.uniform(-0.6, 0.6, (n_servers, 1)) * per_server("mem_spread")
     mem_level += np.where(chronic_of == "high_memory", 12.0, 0.0)[:, None]
-    profile_mean_activity = np.stack([curves[p].mean() for p in profile_names])[:, None]
-    mem = mem_level + 6.0 * (activity - profile_mean_activity) + _ar1(rng, (n_servers, n_steps), 0.995, 0.15)
-    mem += rng.normal(0, 0.4, (n_servers, n_steps))
-
-    # --- disk: daily growth of logs, rotated at local midnight ----------------------------------
-    day_fraction = (hour / 24.0)[None, :]
+    profile_mean_activity = np.stack([sim.curves[p].mean() for p in sim.profile_names])[:, None]
+    mem = mem_level + 6.0 * (activity - profile_mean_activity) + _ar1(rng, sim.shape, 0.995, 0.15)
+    sim.mem = mem + rng.normal(0, 0.4, sim.shape)
+    # disk: daily growth of logs, rotated at local midnight
+    day_fraction = (sim.hour / 24.0)[None, :]
     disk = per_server("disk_mean") + rng.uniform(-10, 10, (n_servers, 1))
-    disk = disk + rng.uniform(0.5, 2.5, (n_servers, 1)) * day_fraction + rng.normal(0, 0.05, (n_servers, n_steps))
-
-    # --- network and connections ----------------------------------------------------------------
+    sim.disk = disk + rng.uniform(0.5, 2.5, (n_servers, 1)) * day_fraction + rng.normal(0, 0.05, sim.shape)
+    # network and connections
     net_level = np.maximum(per_server("net_mean") + rng.normal(0, 1, (n_servers, 1)) * per_server("net_spread"), 2.0)
-    net_in = net_level * (0.3 + 1.4 * activity) * rng.lognormal(0, 0.08, (n_servers, n_steps))
-    net_out = net_in * rng.uniform(0.4, 1.4, (n_servers, 1)) * rng.lognormal(0, 0.05, (n_servers, n_steps))
-    cw_level = per_server("close_wait_base") * np.where(chronic_of == "leaky_connections", 6.0, 1.0)[:, None]
-    back_cw_add = np.zeros((n_servers, n_steps))
-    front_cw_add = np.zeros((n_servers, n_steps))
+    sim.net_in = net_level * (0.3 + 1.4 * activity) * rng.lognormal(0, 0.08, sim.shape)
+    sim.net_out = sim.net_in * rng.uniform(0.4, 1.4, (n_servers, 1)) * rng.lognormal(0, 0.05, sim.shape)
+    sim.cw_level = per_server("close_wait_base") * np.where(chronic_of == "leaky_connections", 6.0, 1.0)[:, None]
+    sim.back_cw_add = np.zeros(sim.shape)
+    sim.front_cw_add = np.zeros(sim.shape)
 
-    # --- events: maintenance, outages, incidents, spikes ------------------------------------
-    status_masks = {name: np.zeros((n_servers, n_steps), dtype=bool) for name in schema.STATUS_VALUES}
-    reboots = np.zeros((n_servers, n_steps), dtype=bool)
-    if not scripted_mode:
-        _maintenance(rng, config, local, status_masks, reboots, step_hours)
-        _outages(rng, config, status_masks, reboots, step_hours)
-    if scripted_mode:
-        plans = [_scripted_plan(s, names, times) for s in scripted]
+
+def _events(rng: np.random.Generator, sim: _Frame, scripted: tuple[ScriptedIncident, ...] | None,
+            spikes: tuple[ScriptedSpike, ...]) -> list:
+    """Maintenance, outages, incidents (random, or only the scripted ones) and CPU spikes, applied
+    to the arrays; the incident plans (their ground truth)."""
+    config, n_steps = sim.config, sim.shape[1]
+    sim.status_masks = {name: np.zeros(sim.shape, dtype=bool) for name in schema.STATUS_VALUES}
+    sim.reboots = np.zeros(sim.shape, dtype=bool)
+    if scripted is None:
+        _maintenance(rng, config, sim.local, sim.status_masks, sim.reboots, sim.step_hours)
+        _outages(rng, config, sim.status_masks, sim.reboots, sim.step_hours)
+        plans = _sample_incidents(rng, config, sim.profiles, n_steps, sim.step_hours)
     else:
-        plans = _sample_incidents(rng, config, profiles, n_steps, step_hours)
-    index_of = {name: i for i, name in enumerate(names)}
+        plans = [_scripted_plan(s, sim.names, sim.times) for s in scripted]
     for plan in plans:
-        _apply_incident(rng, plan, work=work, mem=mem, disk=disk, net_in=net_in, net_out=net_out,
-                        back_cw_add=back_cw_add, front_cw_add=front_cw_add, reboots=reboots,
-                        recovery=status_masks["recovery"], step_hours=step_hours)
+        _apply_incident(rng, plan, work=sim.work, mem=sim.mem, disk=sim.disk, net_in=sim.net_in, net_out=sim.net_out,
+                        back_cw_add=sim.back_cw_add, front_cw_add=sim.front_cw_add, reboots=sim.reboots,
+                        recovery=sim.status_masks["recovery"], step_hours=sim.step_hours)
+    index_of = {name: i for i, name in enumerate(sim.names)}
     for spike in spikes:
         s = index_of[spike.server_name]
-        t0 = times.get_loc(pd.Timestamp(spike.start))
-        width = max(1, int(round(spike.minutes / (step_hours * 60))))
+        t0 = sim.times.get_loc(pd.Timestamp(spike.start))
+        width = max(1, int(round(spike.minutes / (sim.step_hours * 60))))
         shape = np.interp(np.arange(width + 2), [0, 1, width, width + 1], [0.0, 1.0, 1.0, 0.0])
         span = slice(t0, min(n_steps, t0 + width + 2))
-        work[s, span] = np.maximum(work[s, span], shape[: span.stop - t0] * spike.peak_cpu)
-
+        sim.work[s, span] = np.maximum(sim.work[s, span], shape[: span.stop - t0] * spike.peak_cpu)
     # quiet hosts during maintenance and outages
-    down = status_masks["maintenance"] | status_masks["offline"]
-    work = np.where(down, 2.0, work)
-    iowait = np.where(down, 0.2, iowait)
-    net_in = np.where(down, 0.05, net_in)
-    net_out = np.where(down, 0.05, net_out)
+    sim.down = sim.status_masks["maintenance"] | sim.status_masks["offline"]
+    sim.work = np.where(sim.down, 2.0, sim.work)
+    sim.iowait = np.where(sim.down, 0.2, sim.iowait)
+    sim.net_in = np.where(sim.down, 0.05, sim.net_in)
+    sim.net_out = np.where(sim.down, 0.05, sim.net_out)
+    return plans
 
-    # --- derived metrics ------------------------------------------------------------------------
-    work = np.clip(work, 0.5, 99.0)
-    iowait = np.clip(iowait, 0.0, 99.5 - work)
+
+def _derived_metrics(rng: np.random.Generator, sim: _Frame) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The contract's metrics from the arrays (CPU split, swap under memory pressure, load,
+    CLOSE_WAIT, uptime since the last reboot), and CPU busy."""
+    n_servers, n_steps = sim.shape
+    work = np.clip(sim.work, 0.5, 99.0)
+    iowait = np.clip(sim.iowait, 0.0, 99.5 - work)
     sys_share = rng.uniform(0.15, 0.3, (n_servers, 1))
     cpu_user = np.round(work * (1 - sys_share), 2)
     cpu_sys = np.round(work * sys_share, 2)
     cpu_iowait = np.round(iowait, 2)
     cpu_idle = np.round(np.clip(100.0 - cpu_user - cpu_sys - cpu_iowait, 0.0, 100.0), 2)
-    java_share = per_server("java_share") * rng.uniform(0.8, 1.1, (n_servers, 1))
+    java_share = sim.per_server("java_share") * rng.uniform(0.8, 1.1, (n_servers, 1))
     java_cpu = np.round(cpu_user * np.clip(java_share, 0, 1), 2)
 
-    mem = np.clip(mem, 1.0, 99.8)
+    mem = np.clip(sim.mem, 1.0, 99.8)
     # Swap fills only under memory pressure and drains slowly (pages stay swapped out).
     pressure = 4.5 * np.maximum(mem - 85.0, 0.0)
     swap_base = rng.uniform(0.0, 2.0, (n_servers, 1))
-    swap = swap_base + _forget_at_reboots(_smooth(pressure, 0.85, 0.15), reboots, 0.85)
+    swap = swap_base + _forget_at_reboots(_smooth(pressure, 0.85, 0.15), sim.reboots, 0.85)
     swap = np.clip(swap, 0.0, 100.0)
 
-    cores = per_server("cores")
-    instantaneous = cores * (work + 0.5 * iowait) / 100.0
-    load = _smooth(instantaneous, 0.5, 0.5) + np.abs(rng.normal(0, 0.1, (n_servers, n_steps)))
+    instantaneous = sim.per_server("cores") * (work + 0.5 * iowait) / 100.0
+    load = _smooth(instantaneous, 0.5, 0.5) + np.abs(rng.normal(0, 0.1, sim.shape))
 
     # Swapping slows every request: the back side piles up CLOSE_WAIT sockets with it.
-    lam = cw_level * (0.5 + activity)
-    back_cw = rng.poisson(lam) + np.round(back_cw_add + 8.0 * np.maximum(swap - 10.0, 0.0))
-    front_cw = rng.poisson(0.6 * lam) + np.round(front_cw_add)
+    lam = sim.cw_level * (0.5 + sim.activity)
+    back_cw = rng.poisson(lam) + np.round(sim.back_cw_add + 8.0 * np.maximum(swap - 10.0, 0.0))
+    front_cw = rng.poisson(0.6 * lam) + np.round(sim.front_cw_add)
 
-    disk = np.clip(disk, 0.0, 100.0)
+    disk = np.clip(sim.disk, 0.0, 100.0)
 
-    offline = status_masks["offline"]
+    offline, down = sim.status_masks["offline"], sim.down
     mem = np.where(offline, 0.0, mem)
     swap = np.where(offline, 0.0, swap)
     load = np.where(offline, 0.0, load)
@@ -248,43 +279,37 @@ def simulate_fleet(
 
     # uptime: days since the last reboot (end of maintenance/outage, remediation restarts)
     initial_days = rng.uniform(5, 120, (n_servers, 1))
-    step_index = np.broadcast_to(np.arange(n_steps), (n_servers, n_steps))
-    last_reboot = np.maximum.accumulate(np.where(reboots, step_index, -1), axis=1)
-    uptime = np.where(last_reboot < 0, initial_days + step_index * step_hours / 24.0,
-                      (step_index - last_reboot) * step_hours / 24.0)
+    step_index = np.broadcast_to(np.arange(n_steps), sim.shape)
+    last_reboot = np.maximum.accumulate(np.where(sim.reboots, step_index, -1), axis=1)
+    uptime = np.where(last_reboot < 0, initial_days + step_index * sim.step_hours / 24.0,
+                      (step_index - last_reboot) * sim.step_hours / 24.0)
     uptime = np.where(offline, 0.0, uptime)
-
-    # --- status --------------------------------------------------------------------------------
     metrics = {
         "cpu_user_pct": cpu_user, "cpu_sys_pct": cpu_sys, "cpu_iowait_pct": cpu_iowait, "cpu_idle_pct": cpu_idle,
         "java_cpu_pct": java_cpu, "mem_used_pct": np.round(mem, 2), "swap_used_pct": np.round(swap, 2),
-        "disk_usage_pct": np.round(disk, 2), "net_in_mb_s": np.round(net_in, 2), "net_out_mb_s": np.round(net_out, 2),
-        "back_close_wait": back_cw, "front_close_wait": front_cw, "load_average": np.round(load, 2),
-        "uptime_days": np.round(uptime, 4),
+        "disk_usage_pct": np.round(disk, 2), "net_in_mb_s": np.round(sim.net_in, 2),
+        "net_out_mb_s": np.round(sim.net_out, 2), "back_close_wait": back_cw, "front_close_wait": front_cw,
+        "load_average": np.round(load, 2), "uptime_days": np.round(uptime, 4),
     }
-    busy = 100.0 - cpu_idle
-    opening = _window(hour, 9.5, 10.5)[None, :] * (weekday < 5)[None, :] > 0.5
-    market_sensitive = np.array([p.rhythm.market_open > 0 for p in profiles])[:, None]
-    status_masks["morning_spike"] |= opening & market_sensitive & (busy > per_server("cpu_low") + 20)
-    status_masks["heavy_load"] |= busy >= 75.0
-    critical = np.zeros((n_servers, n_steps), dtype=bool)
+    return metrics, 100.0 - cpu_idle
+
+
+def _status_codes(sim: _Frame, metrics: dict[str, np.ndarray], busy: np.ndarray) -> np.ndarray:
+    """Each step's status: the events' masks, a market-open spike, heavy load, a critical value."""
+    masks = sim.status_masks
+    opening = _window(sim.hour, 9.5, 10.5)[None, :] * (sim.weekday < 5)[None, :] > 0.5
+    market_sensitive = np.array([p.rhythm.market_open > 0 for p in sim.profiles])[:, None]
+    masks["morning_spike"] |= opening & market_sensitive & (busy > sim.per_server("cpu_low") + 20)
+    masks["heavy_load"] |= busy >= 75.0
+    critical = np.zeros(sim.shape, dtype=bool)
     for metric, threshold in schema.THRESHOLDS.items():
         values = busy if metric == schema.CPU_BUSY else metrics[metric]
         critical |= values >= threshold.critical
-    status_masks["critical"] |= critical
-    status = np.zeros((n_servers, n_steps), dtype=np.int8)
+    masks["critical"] |= critical
+    status = np.zeros(sim.shape, dtype=np.int8)
     for name in schema.STATUS_VALUES[1:]:  # later states override earlier ones
-        status[status_masks[name]] = STATUS_CODE[name]
-
-    frame = _long_frame(times, names, profile_names, status, metrics)
-    incidents = _ground_truth(plans, names, profile_names, metrics, busy, times)
-    return Simulation(
-        frame=frame,
-        incidents=incidents,
-        servers=dict(fleet),
-        problem_children={name: issue for name, issue in chronic.items()},
-        settings={**asdict(config), "composition": composition},
-    )
+        status[masks[name]] = STATUS_CODE[name]
+    return status
 
 
 # --- rhythm ---------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 
 import pandas as pd
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from argus_core.data import schema
@@ -86,11 +86,22 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
         return JSONResponse({"detail": f"the service could not write: {exc.strerror or exc}; nothing was stored"},
                             status_code=507)
 
-    @app.get("/healthz")
+    for routes in (_health(service), _fleet(service, reader, writer), _alerts(service, reader, writer),
+                   _models(service, reader, writer), _runs(service, reader, writer, retention_days),
+                   _streams(service, reader)):
+        app.include_router(routes)
+    return app
+
+
+def _health(service: Service) -> APIRouter:
+    """Liveness and readiness, never behind the token (a load balancer asks them)."""
+    router = APIRouter()
+
+    @router.get("/healthz")
     def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @router.get("/readyz")
     def readyz() -> JSONResponse:
         snap = service.snapshot
         if snap is None:
@@ -102,13 +113,19 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
                                  "detail": f"{problems}; still serving the forecast from data up to {snap.data_end}"},
                                 status_code=503)
         return JSONResponse({"ready": True, "generation": snap.generation, "model_id": snap.model_id})
+    return router
 
-    @app.post("/api/v1/samples", dependencies=[writer])
+
+def _fleet(service: Service, reader, writer) -> APIRouter:
+    """Samples in; a cycle on demand; the last snapshot's ranking and one server's detail out."""
+    router = APIRouter()
+
+    @router.post("/api/v1/samples", dependencies=[writer])
     async def samples(request: Request) -> dict:
         body = await _body(request, service.settings.max_body_bytes)
         return await asyncio.to_thread(service.accept, body, request.headers.get("content-type"))
 
-    @app.post("/api/v1/cycle", dependencies=[writer])
+    @router.post("/api/v1/cycle", dependencies=[writer])
     async def cycle() -> dict:
         snap = await asyncio.to_thread(service.cycle)
         return {"generation": snap.generation, "model_id": snap.model_id, "data_end": snap.data_end,
@@ -119,12 +136,12 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
             raise DatasetError(service.counters.last_error or "no forecast yet: the first cycle has not finished")
         return service.snapshot
 
-    @app.get("/api/v1/risk", dependencies=[reader])
+    @router.get("/api/v1/risk", dependencies=[reader])
     def fleet_risk() -> dict:
         snap = current()
         return {**_status(service), "servers": frame_records(snap.ranking)}
 
-    @app.get("/api/v1/servers/{name}", dependencies=[reader])
+    @router.get("/api/v1/servers/{name}", dependencies=[reader])
     def server(name: str) -> dict:
         snap = current()
         ranked = snap.ranking[snap.ranking[schema.SERVER].astype(str) == name]
@@ -144,8 +161,14 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
                 # the model that forecasts this server: its own fine-tuned one (train --server), or the fleet's
                 "model_id": snap.forecast_by.get(name, snap.model_id),
                 "own_model": name in snap.forecast_by}
+    return router
 
-    @app.get("/api/v1/alerts", dependencies=[reader])
+
+def _alerts(service: Service, reader, writer) -> APIRouter:
+    """The alert book and silences."""
+    router = APIRouter()
+
+    @router.get("/api/v1/alerts", dependencies=[reader])
     def alerts(state: str | None = None) -> dict:
         if state not in (None, "firing", "resolved"):
             raise HTTPException(422, "state must be firing or resolved")
@@ -158,32 +181,43 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
                                                                "failed": service.dispatcher.failures,
                                                                "last_error": service.dispatcher.last_error}}
 
-    @app.get("/api/v1/silences", dependencies=[reader])
+    @router.get("/api/v1/silences", dependencies=[reader])
     def silences() -> list[dict]:
         return service.alerts.to_json()["silences"] + [
             {**alerting.silence_json(s), "from_rules_file": True} for s in service.rules_set.silences]
 
-    @app.post("/api/v1/silences", dependencies=[writer], status_code=201)
+    @router.post("/api/v1/silences", dependencies=[writer], status_code=201)
     async def silence(request: Request) -> dict:
         payload = await _json_object(request, service.settings.max_body_bytes)
         made = await asyncio.to_thread(service.add_silence, payload)
         return alerting.silence_json(made)
+    return router
 
-    @app.get("/api/v1/models", dependencies=[reader])
+
+def _models(service: Service, reader, writer) -> APIRouter:
+    """The registry and the serving model; a reload of the champion now."""
+    router = APIRouter()
+
+    @router.get("/api/v1/models", dependencies=[reader])
     def models() -> dict:
         return {**registry.read(service.settings.models), "serving": service.model.model_id if service.model else None,
                 "model_error": service.model_error}
 
-    @app.post("/api/v1/models/reload", dependencies=[writer])
+    @router.post("/api/v1/models/reload", dependencies=[writer])
     async def reload() -> dict:
         await asyncio.to_thread(service.ensure_model, True)
         return {"serving": service.model.model_id if service.model else None, "model_error": service.model_error}
+    return router
 
-    # --- the run store, for any training loop -------------------------------------------------------
+
+def _runs(service: Service, reader, writer, retention_days: float) -> APIRouter:
+    """The run store, for any training loop."""
+    router = APIRouter()
+
     def runs_read() -> RunStore:
         return RunStore(default_path(service.settings.models), create=False)
 
-    @app.get("/api/v1/runs", dependencies=[reader])
+    @router.get("/api/v1/runs", dependencies=[reader])
     def runs_list() -> list[dict]:
         return [_run(r) for r in runs_read().list()]
 
@@ -193,14 +227,14 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
         except ArgusError as exc:
             raise HTTPException(404, str(exc)) from exc
 
-    @app.get("/api/v1/runs/{run_id}", dependencies=[reader])
+    @router.get("/api/v1/runs/{run_id}", dependencies=[reader])
     def run_detail(run_id: int) -> dict:
         runs = runs_read()
         run = known(runs, run_id)
         return {**_run(run), "metrics": frame_records(runs.metrics(run_id)),
                 "events": frame_records(runs.events(run_id))}
 
-    @app.post("/api/v1/runs", dependencies=[writer], status_code=201)
+    @router.post("/api/v1/runs", dependencies=[writer], status_code=201)
     async def run_create(request: Request) -> dict:
         payload = await _json_object(request, service.settings.max_body_bytes)
         name, dataset = payload.get("name"), payload.get("dataset", "")
@@ -213,7 +247,7 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
         runs.prune_metrics(time.time() - retention_days * 86400)
         return {"id": run_id}
 
-    @app.post("/api/v1/runs/{run_id}/metrics", dependencies=[writer])
+    @router.post("/api/v1/runs/{run_id}/metrics", dependencies=[writer])
     async def run_metrics(run_id: int, request: Request) -> dict:
         payload = await _json_body(request, service.settings.max_body_bytes)
         rows = payload if isinstance(payload, list) else payload.get("metrics") if isinstance(payload, dict) else None
@@ -232,7 +266,7 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
             runs.log_metrics(run_id, step, epoch, values)
         return {"stored": len(parsed)}
 
-    @app.post("/api/v1/runs/{run_id}/status", dependencies=[writer])
+    @router.post("/api/v1/runs/{run_id}/status", dependencies=[writer])
     async def run_status(run_id: int, request: Request) -> dict:
         payload = await _json_object(request, service.settings.max_body_bytes)
         status = payload.get("status")
@@ -249,8 +283,14 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
         else:
             runs.update(run_id, status=status, **fields)
         return _run(runs.get(run_id))
+    return router
 
-    @app.get("/api/v1/events", dependencies=[reader])
+
+def _streams(service: Service, reader) -> APIRouter:
+    """Server-sent events and the Prometheus exposition."""
+    router = APIRouter()
+
+    @router.get("/api/v1/events", dependencies=[reader])
     async def events(request: Request, after: int = 0, limit: int = 0) -> StreamingResponse:
         async def stream():
             last, sent = after, 0
@@ -268,11 +308,10 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-    @app.get("/metrics", dependencies=[reader])
+    @router.get("/metrics", dependencies=[reader])
     def metrics() -> Response:
         return Response(exporter.exposition(service), media_type=exporter.CONTENT_TYPE)
-
-    return app
+    return router
 
 
 def _status(service: Service) -> dict:

@@ -14,7 +14,6 @@ and the last timestamp of the data are the same (``cached_forecast``).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import threading
@@ -94,12 +93,14 @@ def load_model_dir(path: str | Path) -> artifacts.LoadedModel:
 
 def cached_forecast(model: artifacts.LoadedModel, history: pd.DataFrame,
                     as_of: pd.Timestamp | None = None) -> FleetForecast:
-    """``forecast_fleet``, reused while the model, the servers and the last timestamp are unchanged."""
+    """``forecast_fleet``, reused while the model and the rows are the same: the key holds the
+    window's columns and a hash of every value in it, so a late row, a corrected value or a
+    dataset of other metrics with the same servers and times is forecast again."""
     window = _until(history, as_of)
     last = window[schema.TIMESTAMP].max() if len(window) else None
-    servers = hashlib.sha1("\n".join(sorted(window[schema.SERVER].astype(str).unique())).encode()).hexdigest()
+    content = int(pd.util.hash_pandas_object(window, index=False).to_numpy().sum(dtype=np.uint64))
     routes = tuple(sorted(specialists_of(model).items()))  # a server given its own model: forecast again
-    key = (str(model.path), model.model_id, str(last), servers, len(window), routes)
+    key = (str(model.path), model.model_id, str(last), tuple(map(str, window.columns)), len(window), content, routes)
     with _LOCK:
         if key in _FORECASTS:
             _FORECASTS.move_to_end(key)

@@ -21,7 +21,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +64,6 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     raised leaves its checkpoint marked failed: the next run starts over unless ``resume_failed``
     (an explicit resume of that run). Raises ArgusError subclasses for anything a user can fix."""
     import lightning.pytorch as pl
-    import torch
 
     config = config or TrainConfig()
     problems = check(config)
@@ -79,6 +78,92 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     if distributed.global_rank(config.devices) != 0:
         log = _quiet  # one voice: rank 0's
     pl.seed_everything(config.seed, verbose=False)
+    _quiet_libraries(world)
+    config, on_gpu = _on_device(config, log)
+
+    manifest = store.read_manifest(dataset_dir)
+    config = replace(config, horizon=horizon_steps(config.horizon, manifest.get("step", schema.DEFAULT_STEP)))
+    model_root = Path(model_root)
+    artifacts.remove_stale_staging(model_root)  # a kill during a save leaves its temporary directory
+    frame = None if config.streaming else store.read(
+        dataset_dir, servers=None if config.server is None else [config.server], manifest=manifest)
+    if config.server is not None and frame.empty:  # one server's own model (model.specialise)
+        raise DatasetError(f"no server named {config.server!r} in {dataset_dir}")
+    spec, champion = _spec_to_train(model_root, config, manifest, frame, log)
+    # a GPU run keeps its training windows on its GPU (each process of a DDP run on its own one)
+    data = _training_data(dataset_dir, manifest, spec, config, frame, champion,
+                          f"cuda:{distributed.local_rank()}" if on_gpu else None)
+    network = data.network
+    if champion is not None:
+        network.load_state_dict(champion.network.state_dict())
+        log(f"continuing from champion {champion.model_id} (use --fresh to start from scratch)")
+    lr_found = find_learning_rate(network, data.train_loader, model_root, log) if config.find_lr != "off" else None
+    if config.find_lr == "only":
+        record = model_root / ".lr-find" / f"{_run_key(dataset_dir, manifest, config)}.json"
+        atomic.write_json(record, {"dataset": str(Path(dataset_dir).resolve()), **lr_found})
+        log(f"recorded in {record}; train at it with --learning-rate auto (or --learning-rate "
+            f"{lr_found['suggestion']:.2e})")
+        return TrainResult("", record, math.nan, 0, 0, time.perf_counter() - started, None, False, "")
+
+    run_key = _run_key(dataset_dir, manifest, config)
+    checkpoints = Checkpoints(model_root / ".checkpoints" / run_key, config, log)
+    resumed = checkpoints.restore(network, resume_failed=resume_failed)
+    epochs_left = config.epochs - (resumed["epoch"] + 1 if resumed else 0)
+    # the run had finished its epochs (or was saving its model) when it died: save, do not train on
+    finished = resumed is not None and (epochs_left <= 0 or bool(resumed.get("final_model_id")))
+    time_limit_s = config.time_limit_minutes * 60 if config.time_limit_minutes else None
+    progress = ProgressLine(config.epochs, epochs_left, log, checkpoints, time_limit_s)
+    callbacks = [progress, checkpoints, *(extra_callbacks or [])]
+    if threads > 1 and not on_gpu and world == 1:  # a busy core would stall every multi-threaded step
+        callbacks.append(ThreadGovernor(threads, log))
+    trainer = _trainer(config, epochs_left, callbacks, on_gpu, world, model_root / ".tensorboard", run_key)
+    if finished:
+        log("the run had finished training when it stopped: saving its model")
+    else:
+        try:
+            trainer.fit(network, train_dataloaders=data.train_loader, val_dataloaders=data.val_loader)
+        except Exception as exc:
+            checkpoints.mark(failed=f"{type(exc).__name__}: {exc}"[:300])
+            raise
+    if not trainer.is_global_zero:  # rank 0 saves and registers the model; this rank's work is done
+        return TrainResult("", Path(), progress.best, progress.epochs_seen, trainer.global_step,
+                           time.perf_counter() - started, resumed, False, "", rank=trainer.global_rank)
+
+    if progress.best_state is not None:
+        network.load_state_dict(progress.best_state)
+    if not math.isfinite(progress.best):
+        checkpoints.clear()
+        raise ArgusError("training ended without a finite validation loss (no validation ran, or the loss "
+                         "diverged): nothing was saved or registered; train for more steps or lower the "
+                         "learning rate")
+    network = network.float().cpu().eval()
+    spec, table = data.spec, None
+    if not config.streaming:  # what serves each series: the TFT, a simple method or a blend (model.serving)
+        table = _serving(network, data.prepared, spec, data.parameters, data.validation_start, config, log)
+        if table is not None:
+            spec = replace(spec, fallback_season=table.season)
+    device = _device_name(on_gpu, threads, world)
+    seconds = time.perf_counter() - started
+    model_id = (resumed or {}).get("final_model_id") or _model_id(run_key)
+    checkpoints.mark(final_model_id=model_id)  # a kill from here on: the rerun saves this same model
+    info = _training_info(dataset_dir, manifest, config, data, spec, progress, trainer, resumed, finished,
+                          seconds, device, champion, table, lr_found)
+    path = model_root / model_id
+    if not artifacts.is_complete(path):  # a rerun after a kill between the save and the registration
+        path = artifacts.save(model_root, model_id, network, spec, data.parameters, asdict(config), info, table)
+    became_champion = _register(dataset_dir, model_root, model_id, path, config, info, log)
+    checkpoints.clear()
+    log(f"saved {model_id} (best val loss {progress.best:.4f}) to {path}"
+        + ("; it is the champion (first model)" if became_champion else "" if config.server is not None
+           else f"; promote it with `python -m argus_core models promote {model_id}`"))
+    return TrainResult(model_id, path, progress.best, info["epochs"], info["steps"], seconds, resumed,
+                       became_champion, device)
+
+
+# --- train()'s phases ---------------------------------------------------------------------------------
+
+def _quiet_libraries(world: int) -> None:
+    """Keep the libraries' advice out of the terminal: Argus says what trains and how it ended."""
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     # Lightning's banner ("GPU available: ...", a tip to install its cloud logger, "`Trainer.fit`
     # stopped"): Argus says which device trains, and how training ended, in its own lines. Several
@@ -91,30 +176,33 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
     warnings.filterwarnings("ignore", ".*sync_dist=True.*")
     warnings.filterwarnings("ignore", ".*`IterableDataset` has `__len__` defined.*")
 
+
+def _on_device(config: TrainConfig, log: Log) -> tuple[TrainConfig, bool]:
+    """(the settings for the device that trains, whether it is a GPU); SettingsError when the
+    device asked for is not here. ``--batch-size auto`` on a GPU: GPU_BATCH windows per batch, the
+    learning rate scaled by the square root of the growth."""
+    import torch
+
     missing = accelerator_problem(config)
     if missing:
         raise SettingsError(missing)
-    accelerator_is_gpu = config.accelerator != "cpu" and torch.cuda.is_available()
-    if config.batch_size_auto and accelerator_is_gpu and config.batch_size < GPU_BATCH:
+    on_gpu = config.accelerator != "cpu" and torch.cuda.is_available()
+    if config.batch_size_auto and on_gpu and config.batch_size < GPU_BATCH:
         scaled = config.learning_rate * math.sqrt(GPU_BATCH / config.batch_size)
         log(f"batch size auto on a GPU: {GPU_BATCH} windows per batch, learning rate {config.learning_rate:.1e} -> "
             f"{scaled:.1e} (scaled by the square root of {GPU_BATCH // config.batch_size})")
         config = replace(config, batch_size=GPU_BATCH, learning_rate=scaled)
-    # a GPU run keeps its training windows on its GPU (each process of a DDP run on its own one)
-    batch_device = f"cuda:{distributed.local_rank()}" if accelerator_is_gpu else None
+    return config, on_gpu
 
-    manifest = store.read_manifest(dataset_dir)
-    config = replace(config, horizon=horizon_steps(config.horizon, manifest.get("step", schema.DEFAULT_STEP)))
-    model_root = Path(model_root)
-    artifacts.remove_stale_staging(model_root)  # a kill during a save leaves its temporary directory
+
+def _spec_to_train(model_root: Path, config: TrainConfig, manifest: dict, frame: pd.DataFrame | None,
+                   log: Log) -> tuple[ModelSpec, artifacts.LoadedModel | None]:
+    """What the model reads and writes, and the champion it continues from (None: a fresh start).
+    A continued model keeps the champion's spec, but for the loss and the centre when asked."""
     base_spec = spec_for(
         manifest.get("metrics", list(schema.METRIC_COLUMNS)), config.encoder_length, config.horizon,
         manifest.get("step", schema.DEFAULT_STEP), thresholds=thresholds_of(manifest),
         layout=layout_of(config, manifest))
-    frame = None if config.streaming else store.read(
-        dataset_dir, servers=None if config.server is None else [config.server], manifest=manifest)
-    if config.server is not None and frame.empty:  # one server's own model (model.specialise)
-        raise DatasetError(f"no server named {config.server!r} in {dataset_dir}")
     base_spec = replace(base_spec, seasonal_lags=() if frame is None else seasonal_lags_for(
         config.seasonal_inputs, base_spec.step, config.horizon, _history_steps(frame, base_spec, config),
         config.encoder_length))
@@ -130,13 +218,32 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
             spec = replace(spec, center=config.center)
     elif spec.layout == "series" and config.center is not None:
         spec = replace(spec, center=config.center)
+    return spec, champion
+
+
+@dataclass
+class _TrainingData:
+    spec: ModelSpec  # with the target spreads measured on the data
+    parameters: dict  # the fitted dataset parameters (encoders, normalisers)
+    network: object  # the TFT, built for them
+    train_loader: object
+    val_loader: object
+    span: tuple[str, str]  # the data's first and last timestamp
+    prepared: pd.DataFrame | None = None  # the model rows (None when streaming)
+    validation_start: dict[str, int] | int | None = None  # per series (or for all): where validation starts
+    held: dict[str, int] = field(default_factory=dict)  # per series: where its hold-out starts
+
+
+def _training_data(dataset_dir: str | Path, manifest: dict, spec: ModelSpec, config: TrainConfig,
+                   frame: pd.DataFrame | None, champion, batch_device: str | None) -> _TrainingData:
+    """The model rows split into training, validation and hold-out, the fitted dataset parameters
+    (the champion's when continuing), the network and its loaders."""
     parameters = champion.dataset_parameters if champion else None
     if parameters is not None and spec.normalization == "encoder":
         for normalizer in datasets.target_normalizers(parameters):  # a continued model may change its centre
             normalizer.center_on = spec.center
     per_series = spec.layout == "series" or config.holdout > 0
-    held: dict[str, int] = {}
-
+    prepared, validation_start, held = None, None, {}
     if config.streaming:
         if per_series:
             raise ArgusError("streaming training covers the wide layout without a hold-out; drop --streaming")
@@ -167,97 +274,60 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
                                                    validation_start, _incidents(dataset_dir, spec), batch_device)
     elif per_series:
         raise ArgusError("these dataset parameters cannot be trained per series")
-    if champion is not None:
-        network.load_state_dict(champion.network.state_dict())
-        log(f"continuing from champion {champion.model_id} (use --fresh to start from scratch)")
-    lr_found = find_learning_rate(network, train_loader, model_root, log) if config.find_lr != "off" else None
-    if config.find_lr == "only":
-        record = model_root / ".lr-find" / f"{_run_key(dataset_dir, manifest, config)}.json"
-        atomic.write_json(record, {"dataset": str(Path(dataset_dir).resolve()), **lr_found})
-        log(f"recorded in {record}; train at it with --learning-rate auto (or --learning-rate "
-            f"{lr_found['suggestion']:.2e})")
-        return TrainResult("", record, math.nan, 0, 0, time.perf_counter() - started, None, False, "")
+    return _TrainingData(spec, parameters, network, train_loader, val_loader, span, prepared, validation_start, held)
 
-    run_key = _run_key(dataset_dir, manifest, config)
-    checkpoints = Checkpoints(model_root / ".checkpoints" / run_key, config, log)
-    resumed = checkpoints.restore(network, resume_failed=resume_failed)
-    epochs_left = config.epochs - (resumed["epoch"] + 1 if resumed else 0)
-    # the run had finished its epochs (or was saving its model) when it died: save, do not train on
-    finished = resumed is not None and (epochs_left <= 0 or bool(resumed.get("final_model_id")))
 
-    time_limit_s = config.time_limit_minutes * 60 if config.time_limit_minutes else None
-    progress = ProgressLine(config.epochs, epochs_left, log, checkpoints, time_limit_s)
-    callbacks = [
-        pl.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, mode="min"),
-        pl.callbacks.LearningRateMonitor(logging_interval="epoch"),
-        progress,
-        checkpoints,
-        *(extra_callbacks or []),
-    ]
-    if threads > 1 and not accelerator_is_gpu and world == 1:  # a busy core would stall every multi-threaded step
-        callbacks.append(ThreadGovernor(threads, log))
-    trainer = pl.Trainer(
+def _trainer(config: TrainConfig, epochs_left: int, callbacks: list, on_gpu: bool, world: int,
+             logs: Path, run_key: str):
+    """The Lightning trainer of one run: early stopping on the validation loss, bf16 on a GPU, DDP
+    over several processes, no Lightning checkpoints (Argus's own, in safetensors)."""
+    import lightning.pytorch as pl
+
+    return pl.Trainer(
         max_epochs=epochs_left,
         max_steps=config.max_steps,
-        accelerator="gpu" if accelerator_is_gpu else "cpu",
+        accelerator="gpu" if on_gpu else "cpu",
         devices=config.devices,
         num_nodes=config.num_nodes,
         strategy=("ddp" if config.strategy == "auto" else config.strategy) if world > 1 else "auto",
-        precision="bf16-mixed" if accelerator_is_gpu else "32-true",
+        precision="bf16-mixed" if on_gpu else "32-true",
         # a run of fewer steps than one epoch ends its one epoch there, so it is validated
         limit_train_batches=min(config.batches_per_epoch, config.max_steps) if config.max_steps > 0
         else config.batches_per_epoch,
         limit_val_batches=config.val_batches,
         gradient_clip_val=0.1,
         accumulate_grad_batches=config.accumulate,
-        callbacks=callbacks,
-        logger=pl.loggers.TensorBoardLogger(str(model_root / ".tensorboard"), name=run_key),
+        callbacks=[pl.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, mode="min"),
+                   pl.callbacks.LearningRateMonitor(logging_interval="epoch"), *callbacks],
+        logger=pl.loggers.TensorBoardLogger(str(logs), name=run_key),
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         max_time={"minutes": config.time_limit_minutes} if config.time_limit_minutes else None,
     )
-    if finished:
-        log("the run had finished training when it stopped: saving its model")
-    else:
-        try:
-            trainer.fit(network, train_dataloaders=train_loader, val_dataloaders=val_loader)
-        except Exception as exc:
-            checkpoints.mark(failed=f"{type(exc).__name__}: {exc}"[:300])
-            raise
-    if not trainer.is_global_zero:  # rank 0 saves and registers the model; this rank's work is done
-        return TrainResult("", Path(), progress.best, progress.epochs_seen, trainer.global_step,
-                           time.perf_counter() - started, resumed, False, "", rank=trainer.global_rank)
 
-    if progress.best_state is not None:
-        network.load_state_dict(progress.best_state)
-    if not math.isfinite(progress.best):
-        checkpoints.clear()
-        raise ArgusError("training ended without a finite validation loss (no validation ran, or the loss "
-                         "diverged): nothing was saved or registered; train for more steps or lower the "
-                         "learning rate")
-    network = network.float().cpu().eval()
-    table = None
-    if not config.streaming:  # what serves each series: the TFT, a simple method or a blend (model.serving)
-        table = _serving(network, prepared, spec, parameters, validation_start, config, log)
-        if table is not None:
-            spec = replace(spec, fallback_season=table.season)
-    device = torch.cuda.get_device_name(0) if accelerator_is_gpu else f"cpu ({threads} threads)"
-    if world > 1:
-        device = f"{world} x {device} (ddp)"
-    seconds = time.perf_counter() - started
-    model_id = (resumed or {}).get("final_model_id") or _model_id(run_key)
-    checkpoints.mark(final_model_id=model_id)  # a kill from here on: the rerun saves this same model
-    info = {
+
+def _device_name(on_gpu: bool, threads: int, world: int) -> str:
+    import torch
+
+    device = torch.cuda.get_device_name(0) if on_gpu else f"cpu ({threads} threads)"
+    return f"{world} x {device} (ddp)" if world > 1 else device
+
+
+def _training_info(dataset_dir, manifest: dict, config: TrainConfig, data: _TrainingData, spec: ModelSpec,
+                   progress, trainer, resumed: dict | None, finished: bool, seconds: float, device: str,
+                   champion, table, lr_found: dict | None) -> dict:
+    """``training_info.json``: what the model was trained on, how, how long and where."""
+    return {
         "dataset": str(Path(dataset_dir).resolve()),
-        "data_span": list(span),
+        "data_span": list(data.span),
         "data_fingerprint": store.fingerprint(manifest),
         "servers": [config.server] if config.server is not None else sorted(manifest.get("servers", {})),
         "layout": spec.layout,
         "holdout": config.holdout,
         # where each series' hold-out starts (what `backtest` scores): never trained on
-        "evaluation_start": {key: _stamp(idx, spec) for key, idx in held.items()} if config.holdout > 0 else {},
+        "evaluation_start": {key: _stamp(idx, spec) for key, idx in data.held.items()} if config.holdout > 0 else {},
         "best_val_loss": progress.best,
         "epochs": progress.epochs_seen + (resumed["epoch"] + 1 if resumed else 0),
         "steps": (0 if finished else trainer.global_step) + (resumed["global_step"] if resumed else 0),
@@ -270,27 +340,23 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         "versions": _versions(),
         "created": pd.Timestamp.now(tz="UTC").isoformat(),
     }
-    path = model_root / model_id
-    if not artifacts.is_complete(path):  # a rerun after a kill between the save and the registration
-        path = artifacts.save(model_root, model_id, network, spec, parameters, asdict(config), info, table)
+
+
+def _register(dataset_dir: str | Path, model_root: Path, model_id: str, path: Path, config: TrainConfig,
+              info: dict, log: Log) -> bool:
+    """Fit the abnormal-now detector beside a fleet model and register it (the first model becomes
+    champion); whether it is the champion. A server's own model is registered by
+    ``model.specialise`` once it has beaten the fleet model, and scored by the fleet's detector."""
+    if config.server is not None:
+        return False
     # a streaming run reads a few days at a time: so does its detector (the last two days)
-    if config.server is None:  # a server's own model: the fleet model's detector scores it
-        _fit_anomaly(dataset_dir, path, log, days=2.0 if config.streaming else ANOMALY_DAYS)
-    if config.server is not None:  # registered by model.specialise once it has beaten the fleet model
-        became_champion = False
-    elif model_id in registry.read(model_root).get("models", {}):  # registered before a kill: not twice
-        became_champion = registry.champion_model_id(model_root) == model_id
-    else:
-        became_champion = registry.register(model_root, model_id, {
-            "created": info["created"], "val_loss": progress.best, "dataset": info["dataset"],
-            "continued_from": info["continued_from"],
-        })
-    checkpoints.clear()
-    log(f"saved {model_id} (best val loss {progress.best:.4f}) to {path}"
-        + ("; it is the champion (first model)" if became_champion else "" if config.server is not None
-           else f"; promote it with `python -m argus_core models promote {model_id}`"))
-    return TrainResult(model_id, path, progress.best, info["epochs"], info["steps"], seconds, resumed,
-                       became_champion, device)
+    _fit_anomaly(dataset_dir, path, log, days=2.0 if config.streaming else ANOMALY_DAYS)
+    if model_id in registry.read(model_root).get("models", {}):  # registered before a kill: not twice
+        return registry.champion_model_id(model_root) == model_id
+    return registry.register(model_root, model_id, {
+        "created": info["created"], "val_loss": info["best_val_loss"], "dataset": info["dataset"],
+        "continued_from": info["continued_from"],
+    })
 
 
 def accelerator_problem(config: TrainConfig) -> str | None:
