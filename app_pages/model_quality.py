@@ -51,23 +51,37 @@ with ui.guard("model quality"):
     st.dataframe(quality.breakdown(summary, by).style.highlight_min(axis=1, color=GREEN).format(precision=3),
                  key="quality-breakdown")
 
+    st.subheader("Continuity")
+    continuity = quality.continuity_rows(summary)
+    if len(continuity):
+        st.caption("Does the forecast start where the series is? The first step's and the first hour's error "
+                   "(MASE-scaled), and each against naive's, the last value, on the same points: about 1 is "
+                   "continuous; far above 1, the forecast jumps away from the present at \"now\".")
+        st.dataframe(continuity, hide_index=True, key="quality-continuity",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in continuity.columns
+                                    if c not in ("model", "points")})
+    else:
+        st.info("This backtest was saved before the continuity board: run `python -m argus_core backtest` again.")
+
     left, right = st.columns(2)
     with left:
         st.subheader("Calibration")
         st.caption("Share of actuals at or below each forecast quantile; on the diagonal is calibrated.")
         st.plotly_chart(charts.calibration_chart(summary["calibration"]), key="quality-calibration")
     with right:
-        st.subheader("Labelled anomalies")
+        st.subheader("Inside incidents")
         anomalies = quality.anomaly_rows(summary)
         if len(anomalies):
-            st.caption("Error and coverage inside the dataset's labelled anomaly windows against outside them: "
-                       "where Argus would have been surprised.")
+            st.caption("Error, coverage and pinball loss inside the dataset's labelled anomaly windows (and a "
+                       "simulated fleet's incidents, precursor to breach) against outside them, with the points "
+                       "and series each rests on: where Argus would have been surprised.")
             st.dataframe(anomalies, hide_index=True, key="quality-anomalies",
                          column_config={"MASE-scaled error": st.column_config.NumberColumn(format="%.3f"),
-                                        "coverage": st.column_config.NumberColumn(format="%.2f")})
+                                        "coverage": st.column_config.NumberColumn(format="%.2f"),
+                                        "pinball": st.column_config.NumberColumn(format="%.3f")})
         else:
-            st.info("This dataset has no labelled anomaly windows (`import --labels FILE`, or an import "
-                    "mapping's `labels`, adds them).")
+            st.info("This dataset has no labelled anomaly or incident windows (`import --labels FILE`, or an "
+                    "import mapping's `labels`, adds them).")
 
     served = quality.serving_table(models / model_id)
     st.subheader("What forecasts each series")

@@ -153,6 +153,46 @@ def test_scores_on_hand_made_forecasts():
     assert summary["overall"]["off_by_two"]["pinball_q90"] == pytest.approx(0.15)
 
 
+def test_continuity_and_incident_windows_on_a_known_climb():
+    """A series climbing 10 a step from 100: naive (the last value, 100) errs 10, 20, 30, ...; a
+    forecast that snaps back to the usual level (50) errs 60, 70, 80, ...; one that follows the
+    climb errs 0. The simulated incident's precursor-to-breach window holds the climb."""
+    stamps = pd.date_range("2024-01-01 00:05", periods=24, freq="5min", tz="UTC")
+    actual = 100.0 + 10.0 * np.arange(1, 25)
+    paths = {"naive": np.full(24, 100.0), "snaps_back": np.full(24, 50.0), "follows": actual.copy()}
+    rows = [pd.DataFrame({"server_name": "db1", "metric": "back_close_wait", "profile": "DATABASE", "model": model,
+                          "origin": stamps[0], "step": np.arange(1, 25), "timestamp": stamps, "actual": actual,
+                          "q10": q50 - 5.0, "q50": q50, "q90": q50 + 5.0}) for model, q50 in paths.items()]
+    incidents = pd.DataFrame({"server_name": ["db1"], "kind": ["close_wait_pileup"], "metric": ["back_close_wait"],
+                              "threshold": [500.0], "precursor_start": [stamps[0]], "breach_time": [stamps[11]],
+                              "end_time": [stamps[-1]]})
+    labels = backtest.incident_windows(incidents)
+    summary = backtest.summarise(pd.concat(rows, ignore_index=True), {("db1", "back_close_wait"): 10.0}, labels,
+                                 first_hour_steps=12)
+    c = summary["continuity"]
+    assert c["naive"]["first_step"] == pytest.approx(1.0) and c["naive"]["first_hour_vs_naive"] == pytest.approx(1.0)
+    assert c["snaps_back"]["first_step"] == pytest.approx(6.0)  # |50 - 110| / 10
+    assert c["snaps_back"]["first_hour"] == pytest.approx(np.mean(np.arange(6, 18)))  # 60..170 / 10
+    assert c["snaps_back"]["first_hour_vs_naive"] == pytest.approx(11.5 / 6.5)
+    assert c["follows"]["first_hour_vs_naive"] == 0 and c["snaps_back"]["points"] == 12
+    inside = summary["anomaly_windows"]["snaps_back"]["inside"]
+    assert inside["points"] == 12 and inside["series"] == 1 and inside["coverage"] == 0
+    assert summary["anomaly_windows"]["follows"]["inside"]["coverage"] == 1
+    assert summary["unscored_series"] == 0
+    assert any("continuity" in line for line in backtest.table({**summary, "series": 1, "origins": 1, "horizon": 24,
+                                                                  "evaluation": "test"}))
+
+
+def test_a_flat_series_left_out_of_the_boards_is_counted():
+    stamps = pd.date_range("2024-01-01", periods=4, freq="5min", tz="UTC")
+    rows = [pd.DataFrame({"server_name": name, "metric": "m", "profile": "GENERIC", "model": "naive",
+                          "origin": stamps[0], "step": [1, 2, 3, 4], "timestamp": stamps, "actual": 1.0,
+                          "q10": 0.0, "q50": 1.0, "q90": 2.0}) for name in ("a", "flat")]
+    summary = backtest.summarise(pd.concat(rows, ignore_index=True), {("a", "m"): 1.0, ("flat", "m"): 0.0},
+                                 backtest.incident_labels({}))
+    assert summary["overall"]["naive"]["series"] == 1 and summary["unscored_series"] == 1
+
+
 def test_relative_scores_have_known_answers():
     """Geometric mean of MASE / seasonal naive's per series, seasonal-exact series left out, and who wins."""
     from argus_core.model.backtest import relative_scores

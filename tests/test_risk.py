@@ -64,3 +64,27 @@ def test_hysteresis_keeps_levels_from_flapping() -> None:
     assert levels == ["critical", "critical", "warning", "warning", "watch", "warning", "warning", "warning"]
     # without history, the same scores would flap
     assert [risk.level_for(s) for s in (75, 65, 44, 46)] == ["critical", "warning", "watch", "warning"]
+
+
+def test_a_metric_over_warning_and_climbing_gets_a_time_to_critical() -> None:
+    """CLOSE_WAIT at 432 (warning 200, critical 500), climbing 120 an hour over the last hour,
+    with a forecast that falls back to 130: the line reaches 500 in about 0.57 h, and that is the
+    breach time every reader shows; a server over warning but flat keeps no breach time."""
+    history_stamps = START - pd.to_timedelta(np.arange(12)[::-1] * 5, unit="min")  # the last hour, up to START
+    climbing = 432.0 - 120.0 * (START - history_stamps) / pd.Timedelta("1h")
+    history = pd.DataFrame({"server_name": ["db1"] * 12 + ["db2"] * 12, schema.TIMESTAMP: list(history_stamps) * 2,
+                            "back_close_wait": np.concatenate([climbing.to_numpy(), np.full(12, 300.0)])})
+    forecast = pd.concat([path("db1", "back_close_wait", np.full(96, 130.0)),
+                          path("db2", "back_close_wait", np.full(96, 290.0))])
+    thresholds = {"back_close_wait": schema.Threshold(200.0, 500.0)}
+    scored = risk.metric_risk(forecast, thresholds, risk.current_values(history, ["back_close_wait"]), None,
+                              risk.recent_climb(history, ["back_close_wait"])).set_index("server_name")
+    db1, db2 = scored.loc["db1"], scored.loc["db2"]
+    assert db1["breaching_now"] == "warning" and db1["climb_per_h"] == pytest.approx(120.0)
+    hours = (500.0 - 432.0) / 120.0
+    assert db1["breach_p50"] == (START + pd.Timedelta(hours=hours)).round("s")
+    assert db1["breach_p90"] == db1["breach_p50"]
+    assert db1["critical_by"] == "climb"
+    assert db2["breaching_now"] == "warning" and pd.isna(db2["breach_p50"]) and db2["critical_by"] is None
+    ranked = risk.rank_servers(scored.reset_index()).set_index("server_name")
+    assert ranked.loc["db1", "breach_p50"] == db1["breach_p50"]

@@ -17,6 +17,9 @@ enters a level at its threshold and leaves only when its score falls ``HYSTERESI
 The present counts too (``current``: each series' last observed value): a metric at or over a
 threshold now is ``breaching_now`` (warning or critical), its probability of that breach is 1,
 its breach time is now, and its server is at least at that level whatever the forecast says.
+A metric over warning and climbing (``climb``: the last hour's line) gets a time to critical:
+where the line reaches critical within the horizon before the forecast's path does, that is the
+path's breach time (``critical_by`` = "climb").
 """
 
 from __future__ import annotations
@@ -128,9 +131,35 @@ def metric_risk(quantiles: pd.DataFrame, thresholds: dict[str, schema.Threshold]
               for length in np.unique(lengths)]
     frame = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=[*keys, *_RISK_COLUMNS])
     frame = frame.sort_values(keys, kind="stable").reset_index(drop=True)
-    for col in ("breach_p50", "breach_p90", "warning_p50"):
+    for col in ("breach_p50", "breach_p90", "warning_p50", "horizon_end"):
         frame[col] = pd.to_datetime(frame[col], utc=True)
-    return with_climb(_with_present(frame, current), climb)
+    return _climbing_to_critical(with_climb(_with_present(frame, current), climb))
+
+
+def _climbing_to_critical(frame: pd.DataFrame) -> pd.DataFrame:
+    """A metric over warning now and climbing gets a time to critical even when the forecast does
+    not cross it: where the last hour's line reaches critical within the horizon, earlier than the
+    p50 (p90) path does, that is the breach time of the path, and ``critical_by`` says "climb"
+    ("forecast" where the path's own crossing stands). Every reader (the ranking, /metrics, the
+    alerts, the pages) then shows the one figure."""
+    frame["critical_by"] = pd.Series(np.where(frame["breach_p50"].notna(), "forecast", None), dtype=object,
+                                     index=frame.index)
+    if frame.empty or "value_time" not in frame:
+        return frame
+    hours = frame["hours_to_critical"].to_numpy(np.float64)
+    climbing = ((frame["breaching_now"] == "warning").to_numpy() & (frame["climb_per_h"].to_numpy(np.float64) > 0)
+                & np.isfinite(hours))
+    if not climbing.any():
+        return frame
+    at = (pd.to_datetime(frame["value_time"], utc=True)
+          + pd.to_timedelta(np.where(climbing, hours, 0.0), unit="h")).dt.round("s")
+    within = climbing & (at <= frame["horizon_end"]).to_numpy()
+    for col in ("breach_p50", "breach_p90"):
+        sooner = within & (frame[col].isna() | (at < frame[col])).to_numpy()
+        frame.loc[sooner, col] = at[sooner].astype(frame[col].dtype)
+        if col == "breach_p50":
+            frame.loc[sooner, "critical_by"] = "climb"
+    return frame
 
 
 def with_climb(frame: pd.DataFrame, climb: pd.DataFrame | None) -> pd.DataFrame:
@@ -173,6 +202,7 @@ def _with_present(frame: pd.DataFrame, current: pd.DataFrame | None) -> pd.DataF
     at_critical = value >= critical  # NaN compares False: a metric with no recent value is not breaching
     at_warning = (value >= warning) & ~at_critical
     frame["value_now"] = value
+    frame["value_time"] = stamp.to_numpy()
     frame.loc[at_critical, "breaching_now"] = "critical"
     frame.loc[at_warning, "breaching_now"] = "warning"
     breaching = at_critical | at_warning
@@ -187,7 +217,7 @@ def _with_present(frame: pd.DataFrame, current: pd.DataFrame | None) -> pd.DataF
 
 
 _RISK_COLUMNS = ("p_warning", "p_critical", "breach_p50", "breach_p90", "warning_p50", "peak_p50", "peak_p90",
-                 "score", "warning", "critical")
+                 "score", "warning", "critical", "horizon_end")
 
 
 def _score_paths(q: pd.DataFrame, horizon: int, thresholds: dict[str, schema.Threshold],
@@ -219,6 +249,7 @@ def _score_paths(q: pd.DataFrame, horizon: int, thresholds: dict[str, schema.Thr
         "score": 100.0 * (0.7 * p_crit.max(axis=1) + 0.3 * p_warn.max(axis=1)) * urgency,
         "warning": warn_at,
         "critical": crit_at,
+        "horizon_end": pd.to_datetime(stamps[:, -1], utc=True) if len(stamps) else pd.to_datetime([], utc=True),
     })
 
 

@@ -170,16 +170,18 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
 
     forecasts = _forecast_frame(rows, spec)
     scales = mase_scales(windows, spec, starts, season)
-    labels = incident_labels(manifest)
+    labels = pd.concat([incident_labels(manifest), incident_windows(store.read_incidents(dataset))],
+                       ignore_index=True)
+    hour = max(1, int(pd.Timedelta("1h") / pd.Timedelta(spec.step)))
     if classical == "none" or keep.all():
-        summary = summarise(forecasts, scales, labels)
+        summary = summarise(forecasts, scales, labels, hour)
     else:  # the classical model saw fewer origins: scored beside the others on those, kept off the main board
-        summary = summarise(forecasts[forecasts["model"] != classical], scales, labels)
+        summary = summarise(forecasts[forecasts["model"] != classical], scales, labels, hour)
         fitted = forecasts.loc[forecasts["model"] == classical, ["server_name", "metric", "origin"]].drop_duplicates()
         paired = forecasts.merge(fitted, on=["server_name", "metric", "origin"])
         summary["classical_origins"] = {
             "model": classical, "per_series": int(per_series), "origins": int(keep.sum()),
-            "overall": summarise(paired, scales, labels)["overall"]}
+            "overall": summarise(paired, scales, labels, hour)["overall"]}
     summary.update(
         model_id=model.model_id, dataset=_shown_path(dataset), created=pd.Timestamp.now(tz="UTC").isoformat(),
         horizon=horizon, every=every, origins=int(len(chosen)), series=int(len(np.unique(chosen[:, 0]))),
@@ -438,7 +440,22 @@ def incident_labels(manifest: dict) -> pd.DataFrame:
 
 # --- scores -----------------------------------------------------------------------------------------------
 
-def summarise(forecasts: pd.DataFrame, scales: dict[tuple, float], labels: pd.DataFrame) -> dict:
+def incident_windows(incidents: pd.DataFrame) -> pd.DataFrame:
+    """A simulated dataset's incidents as labelled windows of their metric: from the precursor's
+    start to the breach, the climb a forecast should follow."""
+    if incidents.empty:
+        return pd.DataFrame(columns=["server_name", "metric", "start", "end"])
+    return pd.DataFrame({"server_name": incidents["server_name"].astype(str), "metric": incidents["metric"].astype(str),
+                         "start": pd.to_datetime(incidents["precursor_start"], utc=True),
+                         "end": pd.to_datetime(incidents["breach_time"], utc=True)})
+
+
+def summarise(forecasts: pd.DataFrame, scales: dict[tuple, float], labels: pd.DataFrame,
+              first_hour_steps: int = 12) -> dict:
+    """The boards of a backtest's forecasts: overall and per metric, profile and series; the
+    calibration; continuity (the first step's and the first hour's error, against naive's, the
+    last value); inside against outside labelled (and simulated incident) windows.
+    ``first_hour_steps``: the steps an hour holds at the model's step."""
     scored = forecasts[forecasts["actual"].notna()].copy()
     scale = np.array([scales.get((s, m), math.nan) for s, m in zip(scored["server_name"], scored["metric"],
                                                                       strict=True)])
@@ -458,7 +475,9 @@ def summarise(forecasts: pd.DataFrame, scales: dict[tuple, float], labels: pd.Da
     per_series = scored.groupby(keys, as_index=False).agg(
         mase=("abs_error", "mean"), pinball_q10=("pinball_q10", "mean"), pinball_q50=("pinball_q50", "mean"),
         pinball_q90=("pinball_q90", "mean"), coverage=("inside", "mean"), points=("inside", "size"))
+    every_series = per_series[["server_name", "metric"]].drop_duplicates()
     per_series = per_series[np.isfinite(per_series["mase"])]
+    unscored = len(every_series) - len(per_series[["server_name", "metric"]].drop_duplicates())
     models = list(dict.fromkeys(scored["model"]))
     relative, best, left_out = relative_scores(per_series, models)
     overall = {}
@@ -479,12 +498,15 @@ def summarise(forecasts: pd.DataFrame, scales: dict[tuple, float], labels: pd.Da
             "p90": float((mine["actual"] <= mine["q90"]).mean())}
     anomaly = {}
     if scored["in_anomaly"].any():
+        pinball = scored[["pinball_q10", "pinball_q50", "pinball_q90"]].mean(axis=1)
         for model in models:
-            mine = scored[scored["model"] == model]
+            mine = scored["model"] == model
             anomaly[model] = {
-                where: {"mase": float(part["abs_error"].mean()), "coverage": float(part["inside"].mean()),
-                        "points": int(len(part))}
-                for where, part in (("inside", mine[mine["in_anomaly"]]), ("outside", mine[~mine["in_anomaly"]]))}
+                where: {"mase": _mean(scored.loc[part, "abs_error"]),
+                        "coverage": float(scored.loc[part, "inside"].mean()),
+                        "pinball": _mean(pinball[part]), "points": int(part.sum()),
+                        "series": int(len(scored.loc[part, ["server_name", "metric"]].drop_duplicates()))}
+                for where, part in (("inside", mine & scored["in_anomaly"]), ("outside", mine & ~scored["in_anomaly"]))}
 
     def grouped(by: str) -> list[dict]:
         table = per_series.groupby(["model", by], as_index=False).agg(mase=("mase", "mean"),
@@ -494,10 +516,36 @@ def summarise(forecasts: pd.DataFrame, scales: dict[tuple, float], labels: pd.Da
 
     return {
         "models": models, "overall": overall, "per_series": per_series.to_dict(orient="records"),
+        "continuity": continuity(scored, models, first_hour_steps), "unscored_series": int(unscored),
+        "server_metric_series": int(len(every_series)),
         "per_metric": grouped("metric"), "per_profile": grouped("profile"), "calibration": calibration,
         "relative_left_out": left_out,
         "anomaly_windows": anomaly, "labelled_series": _labelled_series(per_series, labels),
     }
+
+
+def _mean(values) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if len(values) else math.nan
+
+
+def continuity(scored: pd.DataFrame, models: list[str], first_hour_steps: int) -> dict:
+    """Per model: the MASE-scaled error of the first step and of the first hour, and each against
+    naive's (the last value) on the same points: a forecast that starts where the series is scores
+    about 1 there; one that jumps back to the usual level at "now" scores far above it."""
+    out = {}
+    for model in models:
+        mine = scored[scored["model"] == model]
+        out[model] = {"first_step": _mean(mine.loc[mine["step"] == 1, "abs_error"]),
+                      "first_hour": _mean(mine.loc[mine["step"] <= first_hour_steps, "abs_error"]),
+                      "points": int((mine["step"] <= first_hour_steps).sum())}
+    base = out.get(NAIVE)
+    for scores in out.values():
+        for key in ("first_step", "first_hour"):
+            ratio = scores[key] / base[key] if base and base[key] > 0 else math.nan
+            scores[f"{key}_vs_naive"] = ratio
+    return out
 
 
 def relative_scores(per_series: pd.DataFrame, models: list[str]) -> tuple[dict, dict, int]:
@@ -573,11 +621,24 @@ def table(summary: dict) -> list[str]:
         lines.append(f"on the last {paired['per_series']} origin(s) of each series ({paired['origins']} origins), "
                      f"where {paired['model']} was fitted:")
         lines += _board(paired["overall"])
+    if summary.get("unscored_series"):
+        total = summary.get("server_metric_series")
+        lines.append(f"{summary['unscored_series']}{f' of {total}' if total else ''} (server, metric) series left out "
+                     "of every board: flat before the evaluation window, so they have no MASE scale (the in-sample "
+                     "seasonal-naive error is 0)")
+    if summary.get("continuity"):
+        lines.append("continuity, MASE-scaled error of the first step / the first hour, and against naive's:")
+        for model, c in summary["continuity"].items():
+            lines.append(f"  {model:<16} {c['first_step']:.3f} / {c['first_hour']:.3f}   vs naive "
+                         f"{c['first_step_vs_naive']:.2f}x / {c['first_hour_vs_naive']:.2f}x")
     if summary.get("anomaly_windows"):
-        lines.append("inside vs outside labelled anomaly windows (MASE-scaled error, coverage):")
+        lines.append("inside vs outside labelled anomaly and simulated incident windows (MASE-scaled error / "
+                     "coverage / mean pinball, points):")
         for model, parts in summary["anomaly_windows"].items():
-            lines.append(f"  {model:<16} inside {parts['inside']['mase']:.3f} / {parts['inside']['coverage']:.2f}"
-                         f"   outside {parts['outside']['mase']:.3f} / {parts['outside']['coverage']:.2f}")
+            inside, outside = parts["inside"], parts["outside"]
+            lines.append(f"  {model:<16} inside {inside['mase']:.3f} / {inside['coverage']:.2f} / "
+                         f"{inside.get('pinball', math.nan):.3f} ({inside['points']} points)   outside "
+                         f"{outside['mase']:.3f} / {outside['coverage']:.2f} / {outside.get('pinball', math.nan):.3f}")
     return lines
 
 

@@ -38,9 +38,22 @@ def breakdown(summary: dict, by: str) -> pd.DataFrame:
 
 
 def anomaly_rows(summary: dict) -> pd.DataFrame:
-    """Error and coverage inside and outside the labelled anomaly windows, per method (empty: none)."""
-    rows = [{"model": m, "where": w, "MASE-scaled error": v["mase"], "coverage": v["coverage"], "points": v["points"]}
+    """Error, coverage and pinball loss inside and outside the labelled anomaly windows (and a
+    simulated dataset's incident windows, precursor to breach), per method, with the points and
+    series each figure rests on (empty: no window)."""
+    rows = [{"model": m, "where": w, "MASE-scaled error": v["mase"], "coverage": v["coverage"],
+             "pinball": v.get("pinball"), "points": v["points"], "series": v.get("series")}
             for m, parts in (summary.get("anomaly_windows") or {}).items() for w, v in parts.items()]
+    return pd.DataFrame(rows)
+
+
+def continuity_rows(summary: dict) -> pd.DataFrame:
+    """Per method, the first step's and the first hour's MASE-scaled error and each against naive's
+    (the last value): about 1 when a forecast starts where the series is. Empty for a backtest
+    saved before the board existed."""
+    rows = [{"model": m, "first step": c["first_step"], "first hour": c["first_hour"],
+             "first step / naive": c["first_step_vs_naive"], "first hour / naive": c["first_hour_vs_naive"],
+             "points": c["points"]} for m, c in (summary.get("continuity") or {}).items()]
     return pd.DataFrame(rows)
 
 
