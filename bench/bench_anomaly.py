@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_anomaly.py [--sets simulated,nab-aws,jumpstarter-d2] [--speed]
 
-Detectors: Argus's k-means per profile (``model.anomaly``); a rolling z-score per metric (mean
+Detectors: Argus's k-means per profile (``argus_core.anomaly``); a rolling z-score per metric (mean
 and spread over the same trailing window as Argus's baseline, the largest |z| of a server's
 metrics); per-metric k-means (k=2) on the last six one-step differences, as Netdata does it.
 Every detector scores the test period with the fit period before it as history. Each is fitted

@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from argus_core import risk  # noqa: E402
+from argus_core.fleet import risk  # noqa: E402
 from argus_core.data import schema, store  # noqa: E402
 from argus_core.data.simulate import SimConfig, simulate_fleet  # noqa: E402
 from argus_core.model import artifacts, forecast  # noqa: E402

@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.filterwarnings("ignore")
 
-from argus_core import dashboard  # noqa: E402
+from argus_core.views import dashboard  # noqa: E402
 from argus_core.data import store  # noqa: E402
 from argus_core.data.simulate import SimConfig, simulate_fleet  # noqa: E402
 from argus_core.model import forecast  # noqa: E402

@@ -36,3 +36,28 @@ def test_predict_every_server_of_the_demo_data(dataset: str, tmp_path: Path) -> 
     assert (result["q10"] <= result["q50"]).all() and (result["q50"] <= result["q90"]).all()
     ranked = risk.fleet_risk(result)
     assert len(ranked) == len(servers) and set(ranked["level"]) <= set(risk.LEVELS)
+
+
+def test_the_shipped_champion_sees_the_close_wait_pile_up_coming() -> None:
+    """The demo fleet's database piles up CLOSE_WAIT sockets and breaches critical (500) at 23:50.
+    From 60 minutes before, the forecast itself (p90) crosses critical, starts where the series
+    is, and the server ranks first as the one critical server; at 21:30 nothing is critical yet."""
+    import torch
+
+    from argus_core.views import dashboard
+
+    torch.set_num_threads(1)
+    breach = pd.Timestamp("2026-01-06 23:50", tz="UTC")
+    for minutes_before in (60, 40, 20, 5):
+        as_of = breach - pd.Timedelta(minutes=minutes_before)
+        view = dashboard.fleet_view(ROOT / "demo_data" / "fleet", MODELS, as_of=as_of)
+        q = view.forecast.quantiles
+        mine = q[(q[schema.SERVER] == "ppdb002") & (q["metric"] == "back_close_wait")]
+        assert (mine["q90"] >= 500).any(), f"{minutes_before} min before: the p90 path never reaches 500"
+        last = view.history[view.history[schema.SERVER] == "ppdb002"]["back_close_wait"].iloc[-1]
+        assert abs(mine["q50"].iloc[0] - last) < 0.1 * last  # continuous with the present
+        ranked = view.assessment.ranking
+        assert ranked[schema.SERVER].iloc[0] == "ppdb002" and ranked["level"].iloc[0] == "critical"
+        assert ranked.loc[ranked["level"] == "critical", schema.SERVER].tolist() == ["ppdb002"]
+    calm = dashboard.fleet_view(ROOT / "demo_data" / "fleet", MODELS, as_of=pd.Timestamp("2026-01-06 21:30", tz="UTC"))
+    assert not (calm.assessment.ranking["level"] == "critical").any()

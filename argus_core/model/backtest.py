@@ -8,7 +8,9 @@ forecasts ``horizon`` steps with p10/p50/p90. In the same run:
 - naive: the last value, its band from the in-sample spread of h-step changes;
 - seasonal naive: the value one day earlier, its band from the in-sample seasonal errors;
 - served: what the product forecasts each series with (``model.serving``: the TFT, a simple
-  method or a blend, chosen per series on the validation window before the hold-out);
+  method or a blend, chosen per series on the validation window before the hold-out, when the
+  model has a serving table; then ``model.climb``: the climb a series is caught in, where the
+  network does not follow it);
 - a classical model from statsforecast (AutoARIMA or AutoETS, non-seasonal, or MSTL with a
   one-day season and an AutoETS trend; 80 % interval as p10-p90), each fitted on the last 7 days
   before every origin, the fits spread over the machine's cores, when the optional extra is
@@ -41,7 +43,7 @@ import pandas as pd
 from argus_core import atomic
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, DatasetError, SettingsError
-from argus_core.model import datasets, forecast, layout, serving
+from argus_core.model import climb, datasets, forecast, layout, serving
 from argus_core.model.config import CLASSICAL_FIT_BUDGET
 from argus_core.model.serving import change_quantiles
 from argus_core.model.spec import ModelSpec
@@ -130,6 +132,8 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
     tft = np.concatenate(pieces)  # (B, targets, H, Q)
 
     rows = []
+    rule = climb.for_step(spec.step)
+    climb_reads = spec.encoder_length  # the history the forecast reads: the climb's "before" is inside it
     targets = list(spec.targets)
     unknown = list(spec.unknown_reals)
     for target_index, target in enumerate(targets):
@@ -151,11 +155,14 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
             rows.append({**base, "model": NAIVE, "q": naive_forecast(series_values[s, :origin], bands[s][0])})
             rows.append({**base, "model": SEASONAL,
                          "q": seasonal_forecast(series_values[s], origin, horizon, season, bands[s][1])})
-            if paths is not None:  # what the product serves for this series
-                rows.append({**base, "model": SERVED, "q": _served_forecast(
-                    model.serving, name, target, spec, tft[b, target_index],
-                    paths[0][s, origin:origin + horizon], float(paths[1][s, origin]),
-                    (bands[s][1][0].tolist(), bands[s][0].tolist()), series_values[s, :origin])})
+            # what the product serves for this series: the serving table's choice (when the model
+            # has one), then the climb rule, as forecast.forecast_fleet does
+            served = tft[b, target_index] if paths is None else _served_forecast(
+                model.serving, name, target, spec, tft[b, target_index],
+                paths[0][s, origin:origin + horizon], float(paths[1][s, origin]),
+                (bands[s][1][0].tolist(), bands[s][0].tolist()), series_values[s, :origin])
+            served, _ = climb.apply(served[None], series_values[s, max(0, origin - climb_reads):origin][None], rule)
+            rows.append({**base, "model": SERVED, "q": served[0]})
     keep = np.ones(len(chosen), dtype=bool)
     if classical != "none":
         per_series = classical_origins or max(1, CLASSICAL_FIT_BUDGET // (len(np.unique(chosen[:, 0])) * len(targets)))

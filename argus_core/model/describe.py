@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import pandas as pd
 
-from argus_core.model import layout, serving
+from argus_core.model import climb, layout, serving
 
 
 def served_labels(served_by: dict[str, str], server: str, metrics) -> dict[str, str]:
     """metric -> what forecasts it on ``server`` (a ``FleetForecast.served_by``): the TFT, a simple
     method or a blend."""
     options = serving.candidates()
-    return {str(m): options.get(served_by.get(layout.series_key(server, str(m)), serving.TFT),
-                                serving.Choice(1.0)).label for m in metrics}
+    labels = {name: choice.label for name, choice in options.items()}
+    labels[climb.NAME] = climb.LABEL
+    tft = serving.LABELS[serving.TFT]
+    return {str(m): labels.get(served_by.get(layout.series_key(server, str(m)), serving.TFT), tft) for m in metrics}
 
 
 def serving_rule() -> str:

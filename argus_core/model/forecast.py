@@ -190,6 +190,8 @@ def _forecast_one(model: artifacts.LoadedModel, window: pd.DataFrame, batch_size
         values, importances, servers, last, raw = _predict_fast(model, encoder, batch_size)
         if model.serving is not None:
             values, served_by = _served(model, values, servers, raw)
+        values, climbing = _climbs(model, values, servers, raw)
+        served_by.update(climbing)
     else:
         values, importances, servers, last = _predict_stock(model, encoder, batch_size)
     quantiles = _long_quantiles(values, servers, last, spec)
@@ -216,6 +218,24 @@ def _served(model: artifacts.LoadedModel, values: np.ndarray, names: np.ndarray,
         out[:, t], by = serving.apply(model.serving, values[:, t], keys, history[:, :, unknown.index(target)], target)
         served_by.update({k: v for k, v in by.items() if v != serving.TFT})
     return out, served_by
+
+
+def _climbs(model: artifacts.LoadedModel, values: np.ndarray, names: np.ndarray,
+            history: np.ndarray) -> tuple[np.ndarray, dict[str, str]]:
+    """The paths of series caught in a climb the network does not follow, served as the climb
+    (``model.climb``); "server | metric" -> "climb" for those."""
+    from argus_core.model import climb
+
+    spec = model.spec
+    rule = climb.for_step(spec.step)
+    unknown = list(spec.unknown_reals)
+    out = values.copy()
+    found = {}
+    for t, target in enumerate(spec.targets):
+        out[:, t], climbing = climb.apply(values[:, t], history[:, :, unknown.index(target)], rule)
+        for name in np.asarray(names)[climbing]:
+            found[str(name) if spec.layout == "series" else layout.series_key(str(name), target)] = climb.NAME
+    return out, found
 
 
 def _skipped_per_server(skipped: dict[str, str]) -> dict[str, str]:

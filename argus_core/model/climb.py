@@ -1,0 +1,125 @@
+"""A forecast that starts where the series is, and follows a climb the network does not.
+
+The TFT forecasts each window as deviations from a recent centre, in units of the window's
+spread. Inside an incident's climb (a CLOSE_WAIT pile-up, a memory leak) the series sits several
+spreads above anything calm training windows taught it, and the network's path falls back to the
+usual level at "now": the demo's database at 432 connections was forecast at 139 for the next
+step. The climb rule notices such moments from the history alone and serves, for those series
+only, the climb itself:
+
+- the recent line: least squares over the last ``window_steps`` real values (an hour at 5 min);
+- it serves when the line has climbed above everything the series did before in the history
+  the model reads (a day: a daily rhythm reaches yesterday's level again, an incident does not),
+  rises significantly (its slope's t statistic >= ``t_min``), and the
+  TFT's first step sits below the line's value now by more than ``min_gap`` times the line's own
+  noise (the residuals' standard deviation): the network disagrees with the present. (Against the
+  TFT's band this cannot be told: inside a climb the network hedges, p90 near the present and
+  p50 at the usual level, the demo's database 105 / 360 at 351 connections);
+- then p50 is a damped trend from the line's value now, ``line_now + slope * sum(damping^i)``,
+  which levels off instead of climbing for ever; its band is that of a damped trend with the
+  line's own noise: p10/p90 = p50 -/+ 1.28 sqrt(noise^2 h + (slope's standard error x the
+  trend's growth)^2), h steps ahead, its p90 raised to the network's own where that reaches
+  further (inside a climb the network hedges: its p90 may see the breach sooner than a damped
+  trend does, and the Incident demo's leak is warned of earlier by it).
+
+Everywhere else the forecast is untouched, so calm-period accuracy stays what it was. The
+settings were chosen on simulated validation fleets (``bench/bench_climb.py``), never on a
+hold-out or the demo. Numpy only: the forecaster and the backtest both apply it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+Z90 = 1.2816  # the 0.9 quantile of a standard normal: p10 and p90 are this many deviations out
+
+
+@dataclass(frozen=True)
+class ClimbRule:
+    window_steps: int = 12  # the recent line's history (an hour at 5 minutes); at least half of it real
+    t_min: float = 4.0  # the slope's t statistic needed: a climb, not noise around a level
+    damping: float = 0.97  # per step: the trend's growth fades (a leak does not climb for ever)
+    min_gap: float = 8.0  # the TFT's first p50 below the line's value now by this many of the line's noise
+    band_scale: float = 1.0  # the band's half width in units of the damped trend's own p10-p90 spread
+
+    def to_json(self) -> dict:
+        return {"window_steps": self.window_steps, "t_min": self.t_min, "damping": self.damping,
+                "min_gap": self.min_gap, "band_scale": self.band_scale}
+
+
+DEFAULT = ClimbRule()
+NAME = "climb"  # what serves a series the rule holds for (FleetForecast.served_by)
+LABEL = "the recent climb (damped trend)"
+
+
+def for_step(step: str) -> ClimbRule:
+    """The rule at a model's step: the recent line over an hour, at least six steps."""
+    import pandas as pd
+
+    return replace(DEFAULT, window_steps=max(6, round(pd.Timedelta("1h") / pd.Timedelta(step))))
+
+
+def recent_lines(history: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per series (rows of ``history``, (S, T), NaN for missing steps): the least-squares line over
+    the last ``window`` steps as (slope per step, the line's value at the last step, the slope's
+    t statistic, the residuals' standard deviation); NaN where fewer than half the steps are real."""
+    recent = np.asarray(history, dtype=np.float64)[:, -window:]
+    x = np.arange(recent.shape[1], dtype=np.float64)[None, :]
+    real = np.isfinite(recent)
+    n = real.sum(axis=1).astype(np.float64)
+    y = np.where(real, recent, 0.0)
+    xs = np.where(real, x, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_x, mean_y = xs.sum(axis=1) / n, y.sum(axis=1) / n
+        dx = np.where(real, x - mean_x[:, None], 0.0)
+        dy = np.where(real, recent - mean_y[:, None], 0.0)
+        sxx = (dx * dx).sum(axis=1)
+        slope = (dx * dy).sum(axis=1) / sxx
+        residual = np.where(real, dy - slope[:, None] * dx, 0.0)
+        sigma = np.sqrt((residual * residual).sum(axis=1) / np.maximum(n - 2, 1))
+        standard_error = sigma / np.sqrt(sxx)
+        t = np.where(standard_error > 0, slope / standard_error, np.where(slope != 0, np.inf * np.sign(slope), 0.0))
+        line_now = mean_y + slope * (recent.shape[1] - 1 - mean_x)
+    enough = n >= max(3, window // 2)
+    nan = np.full(len(recent), np.nan)
+    return (np.where(enough, slope, nan), np.where(enough, line_now, nan), np.where(enough, t, nan),
+            np.where(enough, sigma, nan))
+
+
+def apply(values: np.ndarray, history: np.ndarray, rule: ClimbRule = DEFAULT) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` (S, H, 3): p10/p50/p90 paths in raw units; ``history`` (S, T): each series' raw
+    history up to the forecast origin. Returns (the paths with the climb served where the rule
+    holds, which series it holds for)."""
+    values = np.asarray(values, dtype=np.float64)
+    slope, line_now, t, noise = recent_lines(history, rule.window_steps)
+    earlier = np.asarray(history, dtype=np.float64)[:, :-rule.window_steps]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a series with no earlier value: nothing to exceed
+        ceiling = np.nanmax(earlier, axis=1) if earlier.shape[1] else np.full(len(values), np.nan)
+        # a perfectly straight climb has no noise: a step's rise stands in for it
+        gap_unit = np.maximum(noise, 0.5 * np.abs(slope))
+        climbing = ((slope > 0) & (t >= rule.t_min) & (line_now - values[:, 0, 1] > rule.min_gap * gap_unit)
+                    & (line_now > ceiling))
+    if not climbing.any():
+        return values, climbing
+    horizon = values.shape[1]
+    growth = np.cumsum(rule.damping ** np.arange(1, horizon + 1))  # (H,)
+    out = values.copy()
+    rows = np.flatnonzero(climbing)
+    s = slope[rows, None]
+    median = line_now[rows, None] + s * growth[None, :]
+    # the slope's uncertainty grows with the trend (t = slope / se, so se = slope / t); the line's
+    # noise accumulates like a random walk's
+    steps = np.arange(1, horizon + 1, dtype=np.float64)[None, :]
+    se = s / np.maximum(t[rows, None], 1e-9)
+    half = rule.band_scale * Z90 * np.sqrt(noise[rows, None] ** 2 * steps + (se * growth[None, :]) ** 2)
+    # the upper band holds the network's p90 too where it reaches further (it may see the breach
+    # sooner than a damped trend does); its lower band is its fall back to the usual level, which
+    # is what the climb replaces
+    out[rows, :, 0] = median - half
+    out[rows, :, 1] = median
+    out[rows, :, 2] = np.maximum(median + half, values[rows, :, 2])
+    return out, climbing
