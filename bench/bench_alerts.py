@@ -50,9 +50,9 @@ warnings.filterwarnings("ignore")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from argus_core.fleet import alerting, risk  # noqa: E402
 from argus_core.data import schema, store  # noqa: E402
 from argus_core.data.simulate import SimConfig, simulate_fleet  # noqa: E402
+from argus_core.fleet import alerting, risk  # noqa: E402
 from argus_core.live.service import Service, Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -36,9 +36,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from argus_core.fleet import risk  # noqa: E402
 from argus_core.data import schema, store  # noqa: E402
 from argus_core.data.simulate import SimConfig, simulate_fleet  # noqa: E402
+from argus_core.fleet import risk  # noqa: E402
 from argus_core.model import artifacts, forecast  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,10 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.filterwarnings("ignore")
 
-from argus_core.views import dashboard  # noqa: E402
 from argus_core.data import store  # noqa: E402
 from argus_core.data.simulate import SimConfig, simulate_fleet  # noqa: E402
 from argus_core.model import forecast  # noqa: E402
+from argus_core.views import dashboard  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PLOT, TABLE = ".js-plotly-plot", '[data-testid="stDataFrame"]'
