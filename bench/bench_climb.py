@@ -51,13 +51,11 @@ def origins_of(sim, every: pd.Timedelta) -> list[pd.Timestamp]:
 
 def forecasts(model, frame: pd.DataFrame, origins: list[pd.Timestamp]):
     """Per origin: (servers, TFT paths (S, targets, H, 3), raw history (S, T, unknown))."""
-    spec = model.spec
     out = []
     for origin in origins:
         window = frame[(frame[schema.TIMESTAMP] > origin - HISTORY) & (frame[schema.TIMESTAMP] <= origin)]
-        encoder, _ = forecast.encoder_windows(window, spec)
-        values, _, servers, _, raw = forecast._predict_fast(model, encoder, 64)
-        out.append((origin, np.asarray(servers).astype(str), values, raw))
+        servers, values, raw = forecast.network_paths(model, window)
+        out.append((origin, servers, values, raw))
     return out
 
 

@@ -133,3 +133,34 @@ def test_a_forecast_is_reused_only_for_the_same_rows(setting):
     assert not again.quantiles[mine]["q50"].equals(first.quantiles[mine]["q50"])
     with pytest.raises(ArgusError, match="java_cpu_pct"):
         forecaster.forecast(window.drop(columns=["java_cpu_pct"]))
+
+
+def test_a_snapshot_written_before_it_held_an_assessment_still_loads(tmp_path):
+    """A service upgraded in place reads the last snapshot of the release before: levels keep
+    their hysteresis and the pages show it until the next cycle writes a whole assessment."""
+    import json
+
+    from argus_core.live import snapshot
+
+    folder = tmp_path / "snapshot-7"
+    folder.mkdir()
+    ranking = pd.DataFrame({"server_name": ["db1"], "score": [80.0], "level": ["critical"], "driver": ["mem_used_pct"]})
+    per_metric = pd.DataFrame({"server_name": ["db1"], "metric": ["mem_used_pct"], "warning": [85.0],
+                               "critical": [95.0], "score": [80.0]})
+    quantiles = pd.DataFrame({"server_name": ["db1"], "metric": ["mem_used_pct"],
+                              "timestamp": [AS_OF + pd.Timedelta("5min")], "q10": [90.0], "q50": [93.0], "q90": [96.0]})
+    importance = pd.DataFrame({"server_name": ["db1"], "variable": ["mem_used_pct"], "importance": [1.0]})
+    for name, frame in (("ranking", ranking), ("per_metric", per_metric), ("quantiles", quantiles),
+                        ("importance", importance)):
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    (tmp_path / snapshot.POINTER).write_text(json.dumps({
+        "generation": 7, "model_id": "tft-old", "data_end": AS_OF.isoformat(), "as_of": AS_OF.isoformat(),
+        "created": AS_OF.isoformat(), "cycle_seconds": 0.5, "horizon_seconds": 28800.0,
+        "levels": {"db1": "critical"}, "last_sample": {"db1": AS_OF.isoformat()}, "skipped": {},
+        "model_error": None, "accepted": 3, "every_seconds": 300.0, "served_by": {}, "forecast_by": {},
+        "frames": "snapshot-7"}))
+    old = snapshot.load(tmp_path)
+    assert old.generation == 7 and old.levels == {"db1": "critical"} and old.model_id == "tft-old"
+    assert old.assessment.horizon == 96 and old.assessment.step == pd.Timedelta("5min")
+    assert old.assessment.thresholds.by_metric == {"mem_used_pct": schema.Threshold(85.0, 95.0)}
+    assert old.horizon_seconds == 28800.0 and old.as_of == AS_OF.isoformat()

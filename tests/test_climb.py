@@ -36,7 +36,7 @@ def test_a_climb_above_anything_before_is_served_from_where_the_series_is():
     assert out[0, -1, 1] < line_now[0] + slope[0] * d / (1 - d)
 
 
-@pytest.mark.parametrize("case", ["flat", "rhythm_seen_yesterday", "tft_follows", "falling"])
+@pytest.mark.parametrize("case", ["flat", "rhythm_seen_yesterday", "tft_follows", "falling", "level_step"])
 def test_everything_else_is_left_as_the_network_forecast_it(case):
     rng = np.random.default_rng(1)
     steps = np.arange(288)
@@ -49,8 +49,12 @@ def test_everything_else_is_left_as_the_network_forecast_it(case):
     elif case == "tft_follows":  # a climb the network follows: no gap between it and the present
         history = np.concatenate([100 + rng.normal(0, 3, 276), 150 + 12.0 * np.arange(12)])
         tft = tft_paths(history[-1] + 12)
-    else:
+    elif case == "falling":
         history, tft = np.concatenate([100 + rng.normal(0, 3, 276), 100 - 5.0 * np.arange(12)]), tft_paths(100.0)
+    else:  # a level that jumped half an hour ago and stays: a record, but no climb to extend
+        history = np.concatenate([100 + rng.normal(0, 1, 282), 200 + rng.normal(0, 1, 6)])
+        tft = tft_paths(100.0)
+        assert climb.step_fits_better(history[None], 12).tolist() == [True]
     out, served = climb.apply(tft, history[None])
     assert served.tolist() == [False]
     np.testing.assert_array_equal(out, tft)

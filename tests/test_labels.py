@@ -77,7 +77,9 @@ def test_a_labels_table_comes_with_the_import_and_a_window_without_metric_labels
     summary = backtest.summarise(pd.DataFrame(rows), dict.fromkeys(series, 1.0), labelled)
     assert summary["labelled_series"] == 3  # svc-00's two metrics and svc-01's m02
     windows = summary["anomaly_windows"]["tft"]
-    assert windows["inside"] == {"mase": 1.0, "coverage": 0.0, "points": 2 * 6 + 6}
+    # pinball inside: actual 1 above every quantile, (0.1 * 2 + 0.5 * 1 + 0.9 * 0.5) / 3
+    assert windows["inside"] == {"mase": 1.0, "coverage": 0.0, "points": 2 * 6 + 6, "series": 3,
+                                 "pinball": pytest.approx((0.1 * 2 + 0.5 * 1 + 0.9 * 0.5) / 3)}
     assert windows["outside"]["mase"] == 0.0
 
 

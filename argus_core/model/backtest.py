@@ -133,7 +133,7 @@ def run(dataset: str | Path, model_root: str | Path, model_id: str | None = None
 
     rows = []
     rule = climb.for_step(spec.step)
-    climb_reads = spec.encoder_length  # the history the forecast reads: the climb's "before" is inside it
+    climb_reads = rule.day_steps  # the day the climb must exceed
     targets = list(spec.targets)
     unknown = list(spec.unknown_reals)
     for target_index, target in enumerate(targets):
@@ -542,6 +542,8 @@ def continuity(scored: pd.DataFrame, models: list[str], first_hour_steps: int) -
     naive's (the last value) on the same points: a forecast that starts where the series is scores
     about 1 there; one that jumps back to the usual level at "now" scores far above it."""
     out = {}
+    if "step" not in scored:  # forecasts without their step ahead: nothing to say about the first steps
+        return out
     for model in models:
         mine = scored[scored["model"] == model]
         out[model] = {"first_step": _mean(mine.loc[mine["step"] == 1, "abs_error"]),

@@ -8,9 +8,11 @@ step. The climb rule notices such moments from the history alone and serves, for
 only, the climb itself:
 
 - the recent line: least squares over the last ``window_steps`` real values (an hour at 5 min);
-- it serves when the line has climbed above everything the series did before in the history
-  the model reads (a day: a daily rhythm reaches yesterday's level again, an incident does not),
-  rises significantly (its slope's t statistic >= ``t_min``), and the
+- it serves when the line has climbed above everything the series did in the day before it (a
+  daily rhythm reaches yesterday's level again, an incident does not; with less than a day of
+  history it never serves),
+  rises significantly (its slope's t statistic >= ``t_min``), is better told as a line than as a
+  jump between two levels (a level that moved and stays is not a climb to extend), and the
   TFT's first step sits below the line's value now by more than ``min_gap`` times the line's own
   noise (the residuals' standard deviation): the network disagrees with the present. (Against the
   TFT's band this cannot be told: inside a climb the network hedges, p90 near the present and
@@ -44,10 +46,11 @@ class ClimbRule:
     damping: float = 0.97  # per step: the trend's growth fades (a leak does not climb for ever)
     min_gap: float = 8.0  # the TFT's first p50 below the line's value now by this many of the line's noise
     band_scale: float = 1.0  # the band's half width in units of the damped trend's own p10-p90 spread
+    day_steps: int = 288  # a day at the step: a climb must exceed the day before it (a rhythm does not)
 
     def to_json(self) -> dict:
         return {"window_steps": self.window_steps, "t_min": self.t_min, "damping": self.damping,
-                "min_gap": self.min_gap, "band_scale": self.band_scale}
+                "min_gap": self.min_gap, "band_scale": self.band_scale, "day_steps": self.day_steps}
 
 
 DEFAULT = ClimbRule()
@@ -59,7 +62,8 @@ def for_step(step: str) -> ClimbRule:
     """The rule at a model's step: the recent line over an hour, at least six steps."""
     import pandas as pd
 
-    return replace(DEFAULT, window_steps=max(6, round(pd.Timedelta("1h") / pd.Timedelta(step))))
+    return replace(DEFAULT, window_steps=max(6, round(pd.Timedelta("1h") / pd.Timedelta(step))),
+                   day_steps=max(12, round(pd.Timedelta("1D") / pd.Timedelta(step))))
 
 
 def recent_lines(history: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -89,6 +93,32 @@ def recent_lines(history: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarr
             np.where(enough, sigma, nan))
 
 
+def step_fits_better(history: np.ndarray, window: int) -> np.ndarray:
+    """Per series: whether the last ``window`` steps are better told as a jump between two levels
+    than as a line (the two-level fit's squared error, at its best breakpoint, below the line's).
+    A level that moved and stays is not a climb to extend."""
+    recent = np.asarray(history, dtype=np.float64)[:, -window:]
+    real = np.isfinite(recent)
+    y = np.where(real, recent, 0.0)
+    n_all = real.sum(axis=1).astype(np.float64)
+    x = np.arange(recent.shape[1], dtype=np.float64)[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_x = np.where(real, x, 0.0).sum(axis=1) / n_all
+        mean_y = y.sum(axis=1) / n_all
+        dx = np.where(real, x - mean_x[:, None], 0.0)
+        dy = np.where(real, recent - mean_y[:, None], 0.0)
+        slope = (dx * dy).sum(axis=1) / (dx * dx).sum(axis=1)
+        line_sse = ((dy - slope[:, None] * dx) ** 2 * real).sum(axis=1)
+        # two levels, split after each step k (at least two real values on each side)
+        count, total, squares = np.cumsum(real, axis=1), np.cumsum(y, axis=1), np.cumsum(y * y, axis=1)
+        left_n, left_s, left_q = count[:, :-1], total[:, :-1], squares[:, :-1]
+        right_n = count[:, -1:] - left_n
+        right_s, right_q = total[:, -1:] - left_s, squares[:, -1:] - left_q
+        sse = (left_q - left_s ** 2 / left_n) + (right_q - right_s ** 2 / right_n)
+        sse = np.where((left_n >= 2) & (right_n >= 2), sse, np.inf)
+    return np.nanmin(sse, axis=1) < line_sse
+
+
 def apply(values: np.ndarray, history: np.ndarray, rule: ClimbRule = DEFAULT) -> tuple[np.ndarray, np.ndarray]:
     """``values`` (S, H, 3): p10/p50/p90 paths in raw units; ``history`` (S, T): each series' raw
     history up to the forecast origin. Returns (the paths with the climb served where the rule
@@ -96,6 +126,9 @@ def apply(values: np.ndarray, history: np.ndarray, rule: ClimbRule = DEFAULT) ->
     values = np.asarray(values, dtype=np.float64)
     slope, line_now, t, noise = recent_lines(history, rule.window_steps)
     earlier = np.asarray(history, dtype=np.float64)[:, :-rule.window_steps]
+    if earlier.shape[1] < rule.day_steps - rule.window_steps:  # too little history to tell a climb from a rhythm
+        return values, np.zeros(len(values), dtype=bool)
+    earlier = earlier[:, -(rule.day_steps - rule.window_steps):]
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a series with no earlier value: nothing to exceed
         ceiling = np.nanmax(earlier, axis=1) if earlier.shape[1] else np.full(len(values), np.nan)
@@ -103,6 +136,8 @@ def apply(values: np.ndarray, history: np.ndarray, rule: ClimbRule = DEFAULT) ->
         gap_unit = np.maximum(noise, 0.5 * np.abs(slope))
         climbing = ((slope > 0) & (t >= rule.t_min) & (line_now - values[:, 0, 1] > rule.min_gap * gap_unit)
                     & (line_now > ceiling))
+    if climbing.any():
+        climbing &= ~step_fits_better(history, rule.window_steps)
     if not climbing.any():
         return values, climbing
     horizon = values.shape[1]

@@ -259,6 +259,16 @@ def _from_series(quantiles: pd.DataFrame, importance: pd.DataFrame) -> tuple[pd.
     return quantiles, importance, np.unique(servers)
 
 
+def network_paths(model: artifacts.LoadedModel, window: pd.DataFrame,
+                  batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The network's own paths, before the serving table and the climb rule: (series names,
+    quantiles (S, targets, H, 3) in raw units, each series' raw history (S, T, unknown inputs)).
+    What benches compare the served forecast against."""
+    encoder, _ = encoder_windows(window, model.spec)
+    values, _, names, _, history = _predict_fast(model, encoder, batch_size)
+    return np.asarray(names).astype(str), values, history
+
+
 def _predict_fast(model: artifacts.LoadedModel, encoder: pd.DataFrame, batch_size: int):
     import torch
 
