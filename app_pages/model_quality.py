@@ -10,6 +10,18 @@ from argus_core.views import charts, quality
 from ui import training
 
 GREEN = "#c8e6c9"
+
+
+def table_or_note(frame: pd.DataFrame, key: str, caption: str, empty: str, formats: dict[str, str]) -> None:
+    """A board with its caption, or what to do when the backtest has none."""
+    if not len(frame):
+        st.info(empty)
+        return
+    st.caption(caption)
+    st.dataframe(frame, hide_index=True, key=key,
+                 column_config={c: st.column_config.NumberColumn(format=f) for c, f in formats.items()})
+
+
 st.title("Model quality")
 with ui.guard("model quality"):
     selection = ui.current()
@@ -53,15 +65,12 @@ with ui.guard("model quality"):
 
     st.subheader("Continuity")
     continuity = quality.continuity_rows(summary)
-    if len(continuity):
-        st.caption("Does the forecast start where the series is? The first step's and the first hour's error "
-                   "(MASE-scaled), and each against naive's, the last value, on the same points: about 1 is "
-                   "continuous; far above 1, the forecast jumps away from the present at \"now\".")
-        st.dataframe(continuity, hide_index=True, key="quality-continuity",
-                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in continuity.columns
-                                    if c not in ("model", "points")})
-    else:
-        st.info("This backtest was saved before the continuity board: run `python -m argus_core backtest` again.")
+    table_or_note(continuity, "quality-continuity",
+                  "Does the forecast start where the series is? The first step's and the first hour's error "
+                  "(MASE-scaled), and each against naive's, the last value, on the same points: about 1 is "
+                  "continuous; far above 1, the forecast jumps away from the present at \"now\".",
+                  "This backtest was saved before the continuity board: run `python -m argus_core backtest` again.",
+                  {c: "%.3f" for c in continuity.columns if c not in ("model", "points")})
 
     left, right = st.columns(2)
     with left:
@@ -70,18 +79,13 @@ with ui.guard("model quality"):
         st.plotly_chart(charts.calibration_chart(summary["calibration"]), key="quality-calibration")
     with right:
         st.subheader("Inside incidents")
-        anomalies = quality.anomaly_rows(summary)
-        if len(anomalies):
-            st.caption("Error, coverage and pinball loss inside the dataset's labelled anomaly windows (and a "
-                       "simulated fleet's incidents, precursor to breach) against outside them, with the points "
-                       "and series each rests on: where Argus would have been surprised.")
-            st.dataframe(anomalies, hide_index=True, key="quality-anomalies",
-                         column_config={"MASE-scaled error": st.column_config.NumberColumn(format="%.3f"),
-                                        "coverage": st.column_config.NumberColumn(format="%.2f"),
-                                        "pinball": st.column_config.NumberColumn(format="%.3f")})
-        else:
-            st.info("This dataset has no labelled anomaly or incident windows (`import --labels FILE`, or an "
-                    "import mapping's `labels`, adds them).")
+        table_or_note(quality.anomaly_rows(summary), "quality-anomalies",
+                      "Error, coverage and pinball loss inside the dataset's labelled anomaly windows (and a "
+                      "simulated fleet's incidents, precursor to breach) against outside them, with the points "
+                      "and series each rests on: where Argus would have been surprised.",
+                      "This dataset has no labelled anomaly or incident windows (`import --labels FILE`, or an "
+                      "import mapping's `labels`, adds them).",
+                      {"MASE-scaled error": "%.3f", "coverage": "%.2f", "pinball": "%.3f"})
 
     served = quality.serving_table(models / model_id)
     st.subheader("What forecasts each series")
