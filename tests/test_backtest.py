@@ -111,6 +111,10 @@ def test_the_model_quality_page_shows_the_saved_backtest(nab_model, open_page):
     at.radio(key="quality-by").set_value("profile").run()
     assert not at.exception
     assert "DATABASE" in at.dataframe[1].value.index
+    # the continuity board: every model's first hour against naive's, naive's own exactly 1
+    board = next(d.value for d in at.dataframe if "first hour / naive" in getattr(d.value, "columns", []))
+    assert set(board["model"]) >= {"tft", "naive", "seasonal_naive", "served"}
+    assert board.set_index("model").loc["naive", "first hour / naive"] == pytest.approx(1.0)
 
 
 def test_the_model_quality_page_says_how_to_get_a_backtest(tmp_path, monkeypatch):
