@@ -72,10 +72,13 @@ def test_a_metric_over_warning_and_climbing_gets_a_time_to_critical() -> None:
     breach time every reader shows; a server over warning but flat keeps no breach time."""
     history_stamps = START - pd.to_timedelta(np.arange(12)[::-1] * 5, unit="min")  # the last hour, up to START
     climbing = 432.0 - 120.0 * (START - history_stamps) / pd.Timedelta("1h")
-    history = pd.DataFrame({"server_name": ["db1"] * 12 + ["db2"] * 12, schema.TIMESTAMP: list(history_stamps) * 2,
-                            "back_close_wait": np.concatenate([climbing.to_numpy(), np.full(12, 300.0)])})
+    creeping = 300.0 + 1e-6 * np.arange(12)  # over warning, rising so slowly its line reaches 500 in years
+    history = pd.DataFrame({"server_name": ["db1"] * 12 + ["db2"] * 12 + ["db3"] * 12,
+                            schema.TIMESTAMP: list(history_stamps) * 3,
+                            "back_close_wait": np.concatenate([climbing.to_numpy(), np.full(12, 300.0), creeping])})
     forecast = pd.concat([path("db1", "back_close_wait", np.full(96, 130.0)),
-                          path("db2", "back_close_wait", np.full(96, 290.0))])
+                          path("db2", "back_close_wait", np.full(96, 290.0)),
+                          path("db3", "back_close_wait", np.full(96, 290.0))])
     thresholds = {"back_close_wait": schema.Threshold(200.0, 500.0)}
     scored = risk.metric_risk(forecast, thresholds, risk.current_values(history, ["back_close_wait"]), None,
                               risk.recent_climb(history, ["back_close_wait"])).set_index("server_name")
@@ -86,5 +89,7 @@ def test_a_metric_over_warning_and_climbing_gets_a_time_to_critical() -> None:
     assert db1["breach_p90"] == db1["breach_p50"]
     assert db1["critical_by"] == "climb"
     assert db2["breaching_now"] == "warning" and pd.isna(db2["breach_p50"]) and db2["critical_by"] is None
+    db3 = scored.loc["db3"]
+    assert db3["climb_per_h"] > 0 and db3["hours_to_critical"] > 1e4 and pd.isna(db3["breach_p50"])
     ranked = risk.rank_servers(scored.reset_index()).set_index("server_name")
     assert ranked.loc["db1", "breach_p50"] == db1["breach_p50"]

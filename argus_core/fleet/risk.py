@@ -147,13 +147,14 @@ def _climbing_to_critical(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty or "value_time" not in frame:
         return frame
     hours = frame["hours_to_critical"].to_numpy(np.float64)
-    climbing = ((frame["breaching_now"] == "warning").to_numpy() & (frame["climb_per_h"].to_numpy(np.float64) > 0)
-                & np.isfinite(hours))
-    if not climbing.any():
+    now = pd.to_datetime(frame["value_time"], utc=True)
+    horizon_hours = ((frame["horizon_end"] - now) / pd.Timedelta("1h")).to_numpy(np.float64)
+    # within the horizon only: a slow climb's line reaches critical in years, past any timestamp
+    within = ((frame["breaching_now"] == "warning").to_numpy() & (frame["climb_per_h"].to_numpy(np.float64) > 0)
+              & np.isfinite(hours) & (hours <= horizon_hours))
+    if not within.any():
         return frame
-    at = (pd.to_datetime(frame["value_time"], utc=True)
-          + pd.to_timedelta(np.where(climbing, hours, 0.0), unit="h")).dt.round("s")
-    within = climbing & (at <= frame["horizon_end"]).to_numpy()
+    at = (now + pd.to_timedelta(np.where(within, hours, 0.0), unit="h")).dt.round("s")
     for col in ("breach_p50", "breach_p90"):
         sooner = within & (frame[col].isna() | (at < frame[col])).to_numpy()
         frame.loc[sooner, col] = at[sooner].astype(frame[col].dtype)
