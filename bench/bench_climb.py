@@ -157,6 +157,32 @@ def variants(which: str):
     return grid
 
 
+def speed(servers: int) -> None:
+    """A warm fleet forecast of ``servers`` servers with the climb rule and without it, same process."""
+    models = ROOT / "models"
+    model = forecast.load_model(models, registry.champion_model_id(models))
+    sim = simulate_fleet(SimConfig(servers=servers, hours=27, seed=5, incident_rate=0.0))
+    window = sim.frame[sim.frame[schema.TIMESTAMP] > sim.frame[schema.TIMESTAMP].max() - HISTORY]
+    original = climb.apply
+    timings = {}
+    for label, rule in (("without the rule", lambda values, history, rule=None: (values, np.zeros(len(values), bool))),
+                        ("with the rule", original)):
+        climb.apply = rule
+        try:
+            forecast.forecast_fleet(model, window)  # warm
+            runs = []
+            for _ in range(5):
+                started = time.perf_counter()
+                forecast.forecast_fleet(model, window)
+                runs.append(time.perf_counter() - started)
+        finally:
+            climb.apply = original
+        timings[label] = float(np.median(runs))
+    print(f"warm fleet forecast of {servers} servers, 1 thread, median of 5: "
+          + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items())
+          + f" ({timings['with the rule'] / timings['without the rule']:.2f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="1001,3001")
@@ -165,8 +191,13 @@ def main() -> None:
     parser.add_argument("--incident-rate", type=float, default=0.04)
     parser.add_argument("--every", default="1h")
     parser.add_argument("--variants", choices=("grid", "default"), default="grid")
+    parser.add_argument("--speed", type=int, default=0, metavar="SERVERS",
+                        help="time a warm fleet forecast of SERVERS servers with the rule and without, and stop")
     args = parser.parse_args()
     threads.use_threads(1)
+    if args.speed:
+        speed(args.speed)
+        return
     models = ROOT / "models"
     model = forecast.load_model(models, registry.champion_model_id(models))
     spec = model.spec
