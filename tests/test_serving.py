@@ -321,8 +321,6 @@ def test_level_shift_windows_gathered_on_a_device_step_as_on_the_host(served_mod
 
 
 def test_level_shifts_outside_zero_to_one_are_refused() -> None:
-    from dataclasses import replace
-
     from argus_core.model.config import check
 
     for bad in (-0.1, 1.5, float("nan")):

@@ -107,17 +107,16 @@ class Service:
         self._profile_warned: set[str] = set()  # servers a source relabelled, told once
 
     def _load_alerts(self) -> alerting.AlertBook:
-        state = self.settings.state_dir
-        if not (state / live_state.ALERTS_FILE).is_file():
-            return alerting.AlertBook(self.rules_set)
-        saved = live_state.read_alerts(state)
+        path = self.settings.state_dir / live_state.ALERTS_FILE
+        saved = live_state.read_alerts(self.settings.state_dir)
         try:
-            if saved is None:
-                raise ValueError("not JSON")
-            return alerting.AlertBook.from_json(self.rules_set, saved)
+            if saved is not None:
+                return alerting.AlertBook.from_json(self.rules_set, saved)
+            if path.is_file():
+                log.error("alerts in %s are unreadable (not JSON): starting with none", path)
         except (ValueError, TypeError, KeyError) as exc:
-            log.error("alerts in %s are unreadable (%s): starting with none", state / live_state.ALERTS_FILE, exc)
-            return alerting.AlertBook(self.rules_set)
+            log.error("alerts in %s are unreadable (%s): starting with none", path, exc)
+        return alerting.AlertBook(self.rules_set)
 
     def save_alerts(self) -> None:
         with self._alerts_lock:

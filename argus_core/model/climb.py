@@ -66,25 +66,31 @@ def for_step(step: str) -> ClimbRule:
                    day_steps=max(12, round(pd.Timedelta("1D") / pd.Timedelta(step))))
 
 
+def _line(recent: np.ndarray):
+    """Least squares through the real values of each row of ``recent`` (S, W): (real mask, real
+    count, mean step, mean value, step offsets, value offsets, slope per step)."""
+    x = np.arange(recent.shape[1], dtype=np.float64)[None, :]
+    real = np.isfinite(recent)
+    n = real.sum(axis=1).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_x = np.where(real, x, 0.0).sum(axis=1) / n
+        mean_y = np.where(real, recent, 0.0).sum(axis=1) / n
+        dx = np.where(real, x - mean_x[:, None], 0.0)
+        dy = np.where(real, recent - mean_y[:, None], 0.0)
+        slope = (dx * dy).sum(axis=1) / (dx * dx).sum(axis=1)
+    return real, n, mean_x, mean_y, dx, dy, slope
+
+
 def recent_lines(history: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per series (rows of ``history``, (S, T), NaN for missing steps): the least-squares line over
     the last ``window`` steps as (slope per step, the line's value at the last step, the slope's
     t statistic, the residuals' standard deviation); NaN where fewer than half the steps are real."""
     recent = np.asarray(history, dtype=np.float64)[:, -window:]
-    x = np.arange(recent.shape[1], dtype=np.float64)[None, :]
-    real = np.isfinite(recent)
-    n = real.sum(axis=1).astype(np.float64)
-    y = np.where(real, recent, 0.0)
-    xs = np.where(real, x, 0.0)
+    real, n, mean_x, mean_y, dx, dy, slope = _line(recent)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean_x, mean_y = xs.sum(axis=1) / n, y.sum(axis=1) / n
-        dx = np.where(real, x - mean_x[:, None], 0.0)
-        dy = np.where(real, recent - mean_y[:, None], 0.0)
-        sxx = (dx * dx).sum(axis=1)
-        slope = (dx * dy).sum(axis=1) / sxx
         residual = np.where(real, dy - slope[:, None] * dx, 0.0)
         sigma = np.sqrt((residual * residual).sum(axis=1) / np.maximum(n - 2, 1))
-        standard_error = sigma / np.sqrt(sxx)
+        standard_error = sigma / np.sqrt((dx * dx).sum(axis=1))
         t = np.where(standard_error > 0, slope / standard_error, np.where(slope != 0, np.inf * np.sign(slope), 0.0))
         line_now = mean_y + slope * (recent.shape[1] - 1 - mean_x)
     enough = n >= max(3, window // 2)
@@ -98,16 +104,9 @@ def step_fits_better(history: np.ndarray, window: int) -> np.ndarray:
     than as a line (the two-level fit's squared error, at its best breakpoint, below the line's).
     A level that moved and stays is not a climb to extend."""
     recent = np.asarray(history, dtype=np.float64)[:, -window:]
-    real = np.isfinite(recent)
+    real, _, _, _, dx, dy, slope = _line(recent)
     y = np.where(real, recent, 0.0)
-    n_all = real.sum(axis=1).astype(np.float64)
-    x = np.arange(recent.shape[1], dtype=np.float64)[None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean_x = np.where(real, x, 0.0).sum(axis=1) / n_all
-        mean_y = y.sum(axis=1) / n_all
-        dx = np.where(real, x - mean_x[:, None], 0.0)
-        dy = np.where(real, recent - mean_y[:, None], 0.0)
-        slope = (dx * dy).sum(axis=1) / (dx * dx).sum(axis=1)
         line_sse = ((dy - slope[:, None] * dx) ** 2 * real).sum(axis=1)
         # two levels, split after each step k (at least two real values on each side)
         count, total, squares = np.cumsum(real, axis=1), np.cumsum(y, axis=1), np.cumsum(y * y, axis=1)
@@ -124,20 +123,20 @@ def apply(values: np.ndarray, history: np.ndarray, rule: ClimbRule = DEFAULT) ->
     history up to the forecast origin. Returns (the paths with the climb served where the rule
     holds, which series it holds for)."""
     values = np.asarray(values, dtype=np.float64)
-    slope, line_now, t, noise = recent_lines(history, rule.window_steps)
-    earlier = np.asarray(history, dtype=np.float64)[:, :-rule.window_steps]
-    if earlier.shape[1] < rule.day_steps - rule.window_steps:  # too little history to tell a climb from a rhythm
+    history = np.asarray(history, dtype=np.float64)
+    if history.shape[1] < rule.day_steps:  # too little history to tell a climb from a rhythm
         return values, np.zeros(len(values), dtype=bool)
-    earlier = earlier[:, -(rule.day_steps - rule.window_steps):]
+    slope, line_now, t, noise = recent_lines(history, rule.window_steps)
+    earlier = history[:, -rule.day_steps:-rule.window_steps]
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a series with no earlier value: nothing to exceed
-        ceiling = np.nanmax(earlier, axis=1) if earlier.shape[1] else np.full(len(values), np.nan)
+        ceiling = np.nanmax(earlier, axis=1)
         # a perfectly straight climb has no noise: a step's rise stands in for it
         gap_unit = np.maximum(noise, 0.5 * np.abs(slope))
         climbing = ((slope > 0) & (t >= rule.t_min) & (line_now - values[:, 0, 1] > rule.min_gap * gap_unit)
                     & (line_now > ceiling))
-    if climbing.any():
-        climbing &= ~step_fits_better(history, rule.window_steps)
+    candidates = np.flatnonzero(climbing)  # the two-level fit only for the few that pass the rest
+    climbing[candidates] = ~step_fits_better(history[candidates], rule.window_steps)
     if not climbing.any():
         return values, climbing
     horizon = values.shape[1]
