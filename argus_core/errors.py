@@ -9,6 +9,7 @@
      +-- ModelDirectoryError   a model directory is incomplete, corrupt or incompatible
      +-- TrainingBusy          a training already runs for this models directory
      +-- RunStoreError         the run store cannot be read or has no such run
+     +-- UnknownItem           a thing asked for by name or id does not exist (a silence)
 
 The core raises only these; the CLI (``cli.main``) and the pages (``ui.errors.guard``) catch
 ``ArgusError`` once. Anything else escaping the core is a bug.
@@ -59,3 +60,7 @@ class ModelDirectoryError(ArgusError):
 
 class RunStoreError(ArgusError):
     """The run store cannot be read or written (corrupt, locked, not a database)."""
+
+
+class UnknownItem(ArgusError):
+    """A thing asked for by its name or id does not exist (the service answers 404)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from argus_core import model
 from argus_core.model import registry
 from argus_core.runs import jobs
 from argus_core.runs.store import Run, RunStore, default_path
@@ -35,7 +36,8 @@ def announce_finished(items: list[Run]) -> None:
 def live_panel(status: console.LiveStatus) -> None:
     """Progress, the latest figures, the error if any, and the curves of one run."""
     run = status.run
-    st.subheader(f"Run {run.id}: {run.name}")
+    st.subheader(f"Run {run.id}: {run.name}" + (" (recorded over the API by another training loop)"
+                                                 if run.external else ""))
     st.progress(status.progress, text=f"{run.status} · epoch {status.epoch} · step {status.step}")
     cols = st.columns(5)
     cols[0].metric("ETA", f"{status.eta_min:.1f} min" if status.eta_min is not None else "-")
@@ -65,7 +67,7 @@ def comparison(runs: RunStore, chosen: list[Run], history) -> None:
 
 
 def promote(models, model_id: str) -> None:
-    registry.promote(models, model_id)
+    model.promote(models, model_id)  # refused, the registry unchanged, when the model does not load
     _forget_forecasts()
 
 

@@ -331,7 +331,9 @@ def _models_list(args: argparse.Namespace) -> int:
 
 
 def _models_promote(args: argparse.Namespace) -> int:
-    registry.promote(args.models, args.model_id)
+    from argus_core.model import promote
+
+    promote(args.models, args.model_id)  # refused, the registry unchanged, when the model does not load
     print(f"{args.model_id} is now the champion")
     return 0
 

@@ -161,44 +161,88 @@ def _sinks(args: argparse.Namespace) -> list:
 
 
 def token_of(args: argparse.Namespace) -> str | None:
+    """The bearer token, from --token-file or ARGUS_TOKEN; either must be 16 characters or more."""
     if args.token_file is not None:
-        token = args.token_file.read_text().strip()
-        if len(token) < 16:
-            raise SettingsError(f"the token in {args.token_file} is shorter than 16 characters")
-        return token
-    token = os.environ.get(TOKEN_ENV, "").strip()
-    return token or None
+        try:
+            token = args.token_file.read_bytes().decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            raise SettingsError(f"{args.token_file} is not a text file (byte {exc.start} is not UTF-8): put the "
+                                "token in it as one line of text") from exc
+        except OSError as exc:
+            raise SettingsError(f"cannot read the token file {args.token_file}: {exc.strerror or exc}") from exc
+        where = str(args.token_file)
+    else:
+        token, where = os.environ.get(TOKEN_ENV, "").strip(), TOKEN_ENV
+        if not token:
+            return None
+    if len(token) < 16:
+        raise SettingsError(f"the token in {where} is shorter than 16 characters: use a long random one, e.g. "
+                            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+    if not token.isprintable() or " " in token:
+        raise SettingsError(f"the token in {where} holds spaces or control characters: use letters, digits and "
+                            "punctuation only")
+    return token
+
+
+def bind(host: str, port: int):
+    """The listening socket, opened before the service does anything (a port in use stops it here)."""
+    import socket
+
+    if not 0 < port < 65536:
+        raise SettingsError(f"--port must be between 1 and 65535, not {port}")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SettingsError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                            + (" (another process holds the port; choose another with --port)"
+                               if getattr(exc, "errno", None) == 98 else "")) from exc
+    sock.listen(2048)
+    return sock
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from argus_core.live.api import Access, create_app
-    from argus_core.live.service import Service, Settings
+    from argus_core.live.service import Service, Settings, hold
 
     token = token_of(args)
     if args.host not in LOOPBACK and token is None:
         raise SettingsError(f"listening on {args.host} needs a token for the writing endpoints: --token-file FILE "
                             f"or {TOKEN_ENV}")
-    if not 0 < args.port < 65536:
-        raise SettingsError(f"--port must be between 1 and 65535, not {args.port}")
+    if args.private_reads and token is None:
+        raise SettingsError(f"--private-reads needs a token (--token-file FILE or {TOKEN_ENV}): without one every "
+                            "read would be public")
+    if args.threads is not None and args.threads < 1:
+        raise SettingsError(f"--threads must be 1 or more, not {args.threads}")
     rules = None if args.rules.lower() == "none" else Path(args.rules)
     sinks = _sinks(args)
-    sources = [_prometheus_source(args)] if args.source == "prometheus" else []
-    service = Service(Settings(dataset=args.dataset, models=args.models, every=args.every, late=args.late,
-                               future=args.future, threads=args.threads, rules=rules, stale_after=args.stale_after),
-                      sources=sources, sinks=sinks)
-    app = create_app(service, Access(token=token, private_reads=args.private_reads))
-    alerts = f"{len(service.rules_set.rules)} alert rule(s) from {rules}" if rules else "no alert rules"
-    print(f"serving {args.dataset} with the champion of {args.models} on http://{args.host}:{args.port} "
-          f"(API docs at /docs), a cycle every {human(args.every)}; {alerts}"
-          + (f", sent to {', '.join(s.name for s in sinks)}" if sinks else "")
-          + (f"; pulling from {args.prometheus_url}" if sources else ""), flush=True)
-    service.start()
+    settings = Settings(dataset=args.dataset, models=args.models, every=args.every, late=args.late,
+                        future=args.future, threads=args.threads, rules=rules, stale_after=args.stale_after)
+    sock = bind(args.host, args.port)  # a port in use stops it before the first cycle
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    finally:
-        service.stop()
+        sources = [_prometheus_source(args)] if args.source == "prometheus" else []
+    except BaseException:
+        sock.close()
+        raise
+    with hold(settings, on_refusal=sock.close):  # one service per live dataset: "already served by PID N"
+        service = Service(settings, sources=sources, sinks=sinks)
+        app = create_app(service, Access(token=token, private_reads=args.private_reads))
+        alerts = f"{len(service.rules_set.rules)} alert rule(s) from {rules}" if rules else "no alert rules"
+        print(f"serving {args.dataset} with the champion of {args.models} on http://{args.host}:{args.port} "
+              f"(API docs at /docs), a cycle every {human(args.every)}; {alerts}"
+              + (f", sent to {', '.join(s.name for s in sinks)}" if sinks else "")
+              + (f"; pulling from {args.prometheus_url}" if sources else ""), flush=True)
+        service.start()
+        try:
+            uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+        finally:
+            service.stop()
+            sock.close()
     print("stopped", file=sys.stderr)
     return 0
 

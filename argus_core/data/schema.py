@@ -40,6 +40,8 @@ PERCENT_COLUMNS = (
 RATE_COLUMNS = ("net_in_mb_s", "net_out_mb_s", "load_average", "uptime_days")
 # Non-negative whole numbers (sockets stuck in CLOSE_WAIT on the back and front side).
 COUNT_COLUMNS = ("back_close_wait", "front_close_wait")
+COUNT_MAX = float(np.iinfo(np.int32).max)  # counts are stored as int32
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 METRIC_COLUMNS = (
     "cpu_user_pct",
@@ -363,9 +365,9 @@ def _check_numeric(df: pd.DataFrame, col: str, kind: str,
         # "nan"/"inf" spelled out in a text column are reported as NaN/inf below, not as text
         spelled = raw.astype("string").str.strip().str.lower().isin(["nan", "inf", "-inf", "infinity"])
         not_numbers &= ~spelled.fillna(False).to_numpy()
-        values[spelled.fillna(False).to_numpy()] = pd.to_numeric(
-            raw[spelled.fillna(False).to_numpy()].astype("string").str.strip(), errors="coerce"
-        )
+        chosen = spelled.fillna(False).to_numpy()
+        values[chosen] = pd.to_numeric(raw[chosen].astype("string").str.strip().str.lower().replace(
+            "infinity", "inf"), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         if not_numbers.any():
             problems.append(
                 Problem("wrong type", col, int(not_numbers.sum()), _examples(df, not_numbers, col, note="not a number"))
@@ -392,6 +394,13 @@ def _check_numeric(df: pd.DataFrame, col: str, kind: str,
         if negative.any():
             problem = "negative count" if kind == "count" else "negative value"
             problems.append(Problem(problem, col, int(negative.sum()), _examples(df, negative, col)))
+    # what storing keeps: counts as int32 (a larger one would wrap to a negative number in silence),
+    # other metrics as float32 (a larger one would become inf)
+    limit = COUNT_MAX if kind == "count" else FLOAT32_MAX
+    too_large = finite & (np.abs(arr) > limit)
+    if too_large.any():
+        problems.append(Problem("too large", col, int(too_large.sum()),
+                                _examples(df, too_large, col, note=f"at most {limit:,.0f} is stored")))
     if kind == "count":
         fractional = finite & (arr != np.round(arr))
         if fractional.any():

@@ -36,7 +36,8 @@ from __future__ import annotations
 import fnmatch
 import functools
 import math
-from dataclasses import asdict, dataclass, field
+import secrets
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -94,6 +95,7 @@ class Silence:
     start: pd.Timestamp | None = None
     until: pd.Timestamp | None = None
     comment: str = ""
+    id: str = ""  # set on silences added through the service, which can be expired by it
 
     def covers(self, alert: Alert, at: pd.Timestamp) -> bool:
         if self.start is not None and at < self.start or self.until is not None and at >= self.until:
@@ -319,33 +321,60 @@ def _duration(text, where: str, problems: list[str]) -> pd.Timedelta:
         return pd.Timedelta(0)
 
 
-def silence_of(entry, where: str, problems: list[str]) -> Silence | None:
+MAX_COMMENT = 500  # characters of a silence's comment
+MAX_PATTERN = 200  # characters of a silence's rule, server or metric pattern
+
+
+def silence_of(entry, where: str, problems: list[str], now: pd.Timestamp | None = None) -> Silence | None:
+    """A silence from a rules-file table or a request. With ``now`` (a new silence sent to the
+    service) it must end after ``now`` and after its start: a silence that never covers anything
+    is refused rather than kept."""
     if not isinstance(entry, dict):
         problems.append(f"{where} must be a table")
         return None
-    unknown = set(entry) - {"rule", "server", "metric", "start", "until", "comment"}
+    unknown = set(entry) - {"rule", "server", "metric", "start", "until", "comment", "id"}
     if unknown:
         problems.append(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
         return None
     if not any(k in entry for k in ("rule", "server", "metric")):
         problems.append(f"{where}: match at least one of rule, server, metric")
         return None
+    if not all(isinstance(entry.get(k, "*"), str) for k in ("rule", "server", "metric", "comment", "id")):
+        problems.append(f"{where}: rule, server, metric and comment are strings")
+        return None
+    for key in ("rule", "server", "metric"):
+        if not entry.get(key, "*").strip() or len(entry.get(key, "*")) > MAX_PATTERN:
+            problems.append(f"{where}.{key}: a pattern of 1 to {MAX_PATTERN} characters (* and ? match any)")
+            return None
+    if len(entry.get("comment", "")) > MAX_COMMENT:
+        problems.append(f"{where}.comment: at most {MAX_COMMENT} characters, not {len(entry['comment']):,}")
+        return None
     times = {}
     for key in ("start", "until"):
         if entry.get(key) is None:
             times[key] = None
             continue
-        try:
-            stamp = pd.Timestamp(entry[key])
-        except (ValueError, TypeError):
-            problems.append(f"{where}.{key}: {entry[key]!r} is not a time (ISO 8601, e.g. 2026-12-31T00:00:00Z)")
+        value = entry[key]
+        stamp = None
+        if isinstance(value, str) and value.strip():
+            try:
+                stamp = pd.Timestamp(value)
+            except (ValueError, TypeError, OverflowError):
+                stamp = None
+        if stamp is None or pd.isna(stamp):
+            problems.append(f"{where}.{key}: {value!r} is not a time (ISO 8601 text, e.g. 2026-12-31T00:00:00Z)")
             return None
         times[key] = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    if not all(isinstance(entry.get(k, "*"), str) for k in ("rule", "server", "metric", "comment")):
-        problems.append(f"{where}: rule, server, metric and comment are strings")
+    start, until = times["start"], times["until"]
+    if start is not None and until is not None and until <= start:
+        problems.append(f"{where}: until ({until.isoformat()}) must be after start ({start.isoformat()})")
+        return None
+    if now is not None and until is not None and until <= now:
+        problems.append(f"{where}.until: {until.isoformat()} has passed (the service's clock says "
+                        f"{now.isoformat()}): a silence must end in the future")
         return None
     return Silence(rule=entry.get("rule", "*"), server=entry.get("server", "*"), metric=entry.get("metric", "*"),
-                   start=times["start"], until=times["until"], comment=entry.get("comment", ""))
+                   start=start, until=until, comment=entry.get("comment", ""), id=entry.get("id", ""))
 
 
 def _example_fields() -> dict:
@@ -531,7 +560,8 @@ class AlertBook:
     def from_json(cls, rules: RuleSet, data: dict) -> AlertBook:
         book = cls(rules, [Alert.from_dict(a) for a in data.get("alerts", [])])
         problems: list[str] = []
-        book.extra_silences = [s for s in (silence_of(e, "silence", problems) for e in data.get("silences", []))
+        book.extra_silences = [replace(s, id=s.id or secrets.token_hex(6))  # saved before silences had ids
+                               for s in (silence_of(e, "silence", problems) for e in data.get("silences", []))
                                if s is not None]
         return book
 
@@ -579,7 +609,8 @@ def alerts_frame(data: dict | None) -> pd.DataFrame:
 
 
 def silence_json(s: Silence) -> dict:
-    return {"rule": s.rule, "server": s.server, "metric": s.metric, "comment": s.comment,
+    return {**({"id": s.id} if s.id else {}), "rule": s.rule, "server": s.server, "metric": s.metric,
+            "comment": s.comment,
             **({"start": s.start.isoformat()} if s.start is not None else {}),
             **({"until": s.until.isoformat()} if s.until is not None else {})}
 

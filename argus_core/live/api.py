@@ -11,6 +11,7 @@
                                     (batches) and POST .../{id}/status (running, completed, failed ...)
     GET  /api/v1/alerts             firing and recently resolved alerts (rule, server, metric, lead time)
     GET  /api/v1/silences;  POST /api/v1/silences  {"server": "web-*", "until": "...", "comment": "..."}
+    DELETE /api/v1/silences/{id}    expire a silence now
     GET  /api/v1/events             server-sent events: one per cycle, level change, model change, alert
     GET  /metrics                   Prometheus exposition;  GET /healthz, /readyz
 
@@ -22,22 +23,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import secrets
+import threading
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
 import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import Path as FastPath
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from argus_core.data import schema
-from argus_core.errors import ArgusError, DatasetError, ModelNotFound, SchemaError, SettingsError
+from argus_core.errors import ArgusError, DatasetError, ModelNotFound, SchemaError, SettingsError, UnknownItem
 from argus_core.fleet import alerting
 from argus_core.live import exporter
 from argus_core.live.service import Service
 from argus_core.model import registry, series_key
 from argus_core.runs import jobs
-from argus_core.runs.store import STATUSES, RunStore, default_path
+from argus_core.runs.store import ENDED, REST, RunStore, default_path
 
 RETENTION_DAYS = 30.0  # run metrics older than this are pruned
 
@@ -54,8 +60,11 @@ def frame_records(frame: pd.DataFrame) -> list[dict]:
 
 
 def create_app(service: Service, access: Access = Access(), retention_days: float = RETENTION_DAYS) -> FastAPI:
+    private = access.private_reads  # then the API's own description is behind the token too
     app = FastAPI(title="Argus live service", version="1",
-                  description="Forecast-based risk for a server fleet, kept current as samples arrive.")
+                  description="Forecast-based risk for a server fleet, kept current as samples arrive.",
+                  docs_url=None if private else "/docs", redoc_url=None if private else "/redoc",
+                  openapi_url=None if private else "/openapi.json")
     app.state.service = service
 
     def check(request: Request) -> None:
@@ -77,7 +86,7 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
     async def argus_error(request: Request, exc: ArgusError) -> JSONResponse:
         if isinstance(exc, SchemaError):
             return JSONResponse({"detail": str(exc), "problems": [str(p) for p in exc.problems]}, status_code=422)
-        code = 404 if isinstance(exc, ModelNotFound) else 400 if isinstance(exc, SettingsError) else \
+        code = 404 if isinstance(exc, ModelNotFound | UnknownItem) else 400 if isinstance(exc, SettingsError) else \
             503 if isinstance(exc, DatasetError) else 409
         return JSONResponse({"detail": str(exc)}, status_code=code)
 
@@ -86,15 +95,25 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
         return JSONResponse({"detail": f"the service could not write: {exc.strerror or exc}; nothing was stored"},
                             status_code=507)
 
-    for routes in (_health(service), _fleet(service, reader, writer), _alerts(service, reader, writer),
+    if private:
+        @app.get("/openapi.json", dependencies=[reader], include_in_schema=False)
+        def openapi() -> JSONResponse:
+            return JSONResponse(app.openapi())
+
+        @app.get("/docs", dependencies=[reader], include_in_schema=False)
+        def docs():
+            return get_swagger_ui_html(openapi_url="/openapi.json", title="Argus live service")
+
+    for routes in (_health(service, private), _fleet(service, reader, writer), _alerts(service, reader, writer),
                    _models(service, reader, writer), _runs(service, reader, writer, retention_days),
                    _streams(service, reader)):
         app.include_router(routes)
     return app
 
 
-def _health(service: Service) -> APIRouter:
-    """Liveness and readiness, never behind the token (a load balancer asks them)."""
+def _health(service: Service, private: bool = False) -> APIRouter:
+    """Liveness and readiness, never behind the token (a load balancer asks them); under private
+    reads they say no more than ready or not (no model id, no data time)."""
     router = APIRouter()
 
     @router.get("/healthz")
@@ -104,15 +123,18 @@ def _health(service: Service) -> APIRouter:
     @router.get("/readyz")
     def readyz() -> JSONResponse:
         snap = service.snapshot
-        if snap is None:
-            return JSONResponse({"ready": False, "detail": service.counters.last_error or "no forecast yet"},
-                                status_code=503)
+        if snap is None or service.model is None:  # after a restart the saved snapshot waits for a model
+            detail = service.model_error or service.counters.last_error or \
+                ("no forecast yet" if snap is None else "loading the champion")
+            return JSONResponse({"ready": False, **({} if private else {"detail": detail})}, status_code=503)
         if service.source_errors:
             problems = "; ".join(f"{name}: {text}" for name, text in service.source_errors.items())
-            return JSONResponse({"ready": False, "stale": True, "generation": snap.generation,
-                                 "detail": f"{problems}; still serving the forecast from data up to {snap.data_end}"},
-                                status_code=503)
-        return JSONResponse({"ready": True, "generation": snap.generation, "model_id": snap.model_id})
+            return JSONResponse({"ready": False, "stale": True, **({} if private else {
+                "generation": snap.generation,
+                "detail": f"{problems}; still serving the forecast from data up to {snap.data_end}"})},
+                status_code=503)
+        return JSONResponse({"ready": True, **({} if private else {"generation": snap.generation,
+                                                                     "model_id": snap.model_id})})
     return router
 
 
@@ -122,6 +144,7 @@ def _fleet(service: Service, reader, writer) -> APIRouter:
 
     @router.post("/api/v1/samples", dependencies=[writer])
     async def samples(request: Request) -> dict:
+        _not_compressed(request)
         body = await _body(request, service.settings.max_body_bytes)
         return await asyncio.to_thread(service.accept, body, request.headers.get("content-type"))
 
@@ -191,6 +214,11 @@ def _alerts(service: Service, reader, writer) -> APIRouter:
         payload = await _json_object(request, service.settings.max_body_bytes)
         made = await asyncio.to_thread(service.add_silence, payload)
         return alerting.silence_json(made)
+
+    @router.delete("/api/v1/silences/{silence_id}", dependencies=[writer])
+    async def expire(silence_id: str) -> dict:
+        ended = await asyncio.to_thread(service.expire_silence, silence_id)
+        return {"expired": alerting.silence_json(ended)}
     return router
 
 
@@ -210,8 +238,14 @@ def _models(service: Service, reader, writer) -> APIRouter:
     return router
 
 
+MAX_METRIC_ROWS = 10_000  # rows of one POST /api/v1/runs/{id}/metrics; more: 413, send them in batches
+MAX_STEP = 2**62  # steps and epochs fit SQLite's 64-bit integers with room to spare
+RunId = Annotated[int, FastPath(ge=1, le=MAX_STEP, description="a run's id")]
+
+
 def _runs(service: Service, reader, writer, retention_days: float) -> APIRouter:
-    """The run store, for any training loop."""
+    """The run store, for any training loop. Runs recorded here are marked as such: they are not
+    reaped by process id, never block this Argus's trainings, and cannot be resumed here."""
     router = APIRouter()
 
     def runs_read() -> RunStore:
@@ -228,7 +262,7 @@ def _runs(service: Service, reader, writer, retention_days: float) -> APIRouter:
             raise HTTPException(404, str(exc)) from exc
 
     @router.get("/api/v1/runs/{run_id}", dependencies=[reader])
-    def run_detail(run_id: int) -> dict:
+    def run_detail(run_id: RunId) -> dict:
         runs = runs_read()
         run = known(runs, run_id)
         return {**_run(run), "metrics": frame_records(runs.metrics(run_id)),
@@ -242,48 +276,104 @@ def _runs(service: Service, reader, writer, retention_days: float) -> APIRouter:
         if not isinstance(name, str) or not name.strip() or not isinstance(dataset, str) \
                 or not isinstance(settings, dict):
             raise HTTPException(422, 'send {"name": text, "dataset": text (optional), "settings": object (optional)}')
-        runs = RunStore(default_path(service.settings.models))
-        run_id = runs.create(name.strip()[:200], settings, dataset, status="running")
-        runs.prune_metrics(time.time() - retention_days * 86400)
-        return {"id": run_id}
+        webhook = settings.get("webhook")
+        if webhook is not None and (not isinstance(webhook, str) or not jobs.web_url(webhook)):
+            raise HTTPException(422, "settings.webhook must be an http:// or https:// URL")
+
+        def create() -> int:
+            runs = RunStore(default_path(service.settings.models))
+            made = runs.create(name.strip()[:200], settings, dataset[:1000], status="running", origin=REST)
+            runs.prune_metrics(time.time() - retention_days * 86400)
+            return made
+        return {"id": await asyncio.to_thread(create)}
 
     @router.post("/api/v1/runs/{run_id}/metrics", dependencies=[writer])
-    async def run_metrics(run_id: int, request: Request) -> dict:
+    async def run_metrics(run_id: RunId, request: Request) -> dict:
         payload = await _json_body(request, service.settings.max_body_bytes)
         rows = payload if isinstance(payload, list) else payload.get("metrics") if isinstance(payload, dict) else None
-        runs = RunStore(default_path(service.settings.models))
-        known(runs, run_id)
-        parsed = []
-        for index, row in enumerate(rows if isinstance(rows, list) else [None]):
-            ok = isinstance(row, dict) and isinstance(row.get("step"), int) and isinstance(row.get("values"), dict) \
-                and all(isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
-                        for k, v in row["values"].items())
-            if not ok:
-                raise HTTPException(422, f'row {index}: send [{{"step": int, "epoch": int, "values": {{name: number}}}}'
-                                         ", ...]")
-            parsed.append((row["step"], int(row.get("epoch", 0)), row["values"]))
-        for step, epoch, values in parsed:
-            runs.log_metrics(run_id, step, epoch, values)
-        return {"stored": len(parsed)}
+        if not isinstance(rows, list):
+            raise HTTPException(422, 'send [{"step": int, "epoch": int, "values": {name: number}}, ...]')
+        if len(rows) > MAX_METRIC_ROWS:
+            raise HTTPException(413, f"{len(rows):,} rows in one request; at most {MAX_METRIC_ROWS:,}: send them in "
+                                     "batches")
+        parsed = [_metric_row(index, row) for index, row in enumerate(rows)]
+
+        def store() -> int:  # off the event loop, one transaction
+            runs = RunStore(default_path(service.settings.models))
+            run = known(runs, run_id)
+            if not run.external:
+                raise HTTPException(409, f"run {run_id} is a training of this Argus; it records its own metrics")
+            runs.log_many(run_id, parsed)
+            return len(parsed)
+        return {"stored": await asyncio.to_thread(store)}
 
     @router.post("/api/v1/runs/{run_id}/status", dependencies=[writer])
-    async def run_status(run_id: int, request: Request) -> dict:
+    async def run_status(run_id: RunId, request: Request) -> dict:
         payload = await _json_object(request, service.settings.max_body_bytes)
         status = payload.get("status")
-        if status not in STATUSES:
-            raise HTTPException(422, f"status must be one of {', '.join(STATUSES)}")
-        runs = RunStore(default_path(service.settings.models))
-        run = known(runs, run_id)
-        fields = {k: payload[k] for k in ("error", "model_id") if isinstance(payload.get(k), str)}
-        if status in ("completed", "failed", "cancelled", "interrupted"):
-            runs.finish(run_id, status, **fields)
-            webhook = run.settings.get("webhook")
-            detail = f": {fields['error']}" if fields.get("error") else ""
-            jobs.notify(webhook, {"text": f"Argus training run {run_id} ({run.name}) {status}{detail}"}, runs, run_id)
-        else:
-            runs.update(run_id, status=status, **fields)
-        return _run(runs.get(run_id))
+        if status not in ENDED + ("running",):
+            raise HTTPException(422, f"status must be one of running, {', '.join(ENDED)}")
+        fields = {}
+        for key in ("error", "model_id"):
+            if payload.get(key) is not None and not isinstance(payload[key], str):
+                raise HTTPException(422, f"{key} must be text")
+            if isinstance(payload.get(key), str):
+                fields[key] = payload[key][:2000]
+        if "model_id" in fields and not registry.valid_id(fields["model_id"]):
+            raise HTTPException(422, "model_id must be a model directory's name: letters, digits and . _ - only, "
+                                     "at most 128, no path")
+
+        def change():
+            runs = RunStore(default_path(service.settings.models))
+            run = known(runs, run_id)
+            if not run.external:
+                raise HTTPException(409, f"run {run_id} is a training of this Argus: cancel it with "
+                                         f"`python -m argus_core runs cancel {run_id}` or from the Training console")
+            if run.status in ENDED or status == run.status:
+                raise HTTPException(409, f"run {run_id} is {run.status}; a run moves forward only (running, then "
+                                         f"one of {', '.join(ENDED)})")
+            if status in ENDED:
+                runs.finish(run_id, status, **fields)
+                webhook = run.settings.get("webhook")
+                detail = f": {fields['error']}" if fields.get("error") else ""
+                if webhook:  # sent from its own thread: a slow receiver holds nobody up
+                    threading.Thread(target=jobs.notify, name="argus-webhook", daemon=True, args=(
+                        webhook, {"text": f"Argus training run {run_id} ({run.name}) {status}{detail}"}, runs,
+                        run_id)).start()
+            else:
+                runs.update(run_id, status=status, **fields)
+            return _run(runs.get(run_id))
+        return await asyncio.to_thread(change)
     return router
+
+
+def _metric_row(index: int, row) -> tuple[int, int, dict[str, float]]:
+    """One row of run metrics, checked: 422 naming the row and the field."""
+    def refuse(field: str, what: str):
+        raise HTTPException(422, f"row {index}: {field} {what}; send "
+                                 '[{"step": int, "epoch": int, "values": {name: number}}, ...]')
+    if not isinstance(row, dict):
+        refuse("the row", "is not an object")
+    step, epoch, values = row.get("step"), row.get("epoch", 0), row.get("values")
+    for field, number in (("step", step), ("epoch", epoch)):
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= MAX_STEP:
+            refuse(field, f"must be a whole number from 0 to {MAX_STEP:,}")
+    if not isinstance(values, dict) or not values:
+        refuse("values", "must be an object of name: number")
+    if len(values) > 1000:
+        refuse("values", "holds more than 1,000 names")
+    for name, value in values.items():
+        if not name or len(name) > 200:
+            refuse("a value's name", "must be 1 to 200 characters")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            refuse(f"values.{name}", "must be a number")
+        try:
+            finite = math.isfinite(float(value))
+        except OverflowError:
+            finite = False
+        if not finite:
+            refuse(f"values.{name}", "must be a finite number (within a 64-bit float)")
+    return step, epoch, {name: float(value) for name, value in values.items()}
 
 
 def _streams(service: Service, reader) -> APIRouter:
@@ -296,7 +386,7 @@ def _streams(service: Service, reader) -> APIRouter:
             last, sent = after, 0
             yield "retry: 3000\n\n"
             while not await request.is_disconnected():
-                batch = await asyncio.to_thread(service.events.wait_after, last, 15.0)
+                batch = await _next_events(service.events, last, 15.0)
                 if not batch:
                     yield ": keep-alive\n\n"
                     continue
@@ -314,11 +404,20 @@ def _streams(service: Service, reader) -> APIRouter:
     return router
 
 
+async def _next_events(hub, last: int, timeout: float, every: float = 0.2) -> list[dict]:
+    """Messages after ``last``, waiting up to ``timeout`` on the event loop itself: an idle follower
+    holds no thread, so any number of them leave the threads to pushes and reads."""
+    deadline = time.monotonic() + timeout
+    while hub.last_id <= last and time.monotonic() < deadline:
+        await asyncio.sleep(every)
+    return hub.after(last)
+
+
 def _status(service: Service) -> dict:
     snap = service.snapshot
     return {"generation": snap.generation, "model_id": snap.model_id, "data_end": snap.data_end, "as_of": snap.as_of,
             "created": snap.created, "cycle_seconds": snap.cycle_seconds, "model_error": snap.model_error,
-            "late_by_seconds": service.late_by(), "stale": bool(service.source_errors),
+            "late_by_seconds": service.late_by(), "stale": service.stale,
             "source_errors": dict(service.source_errors)}
 
 
@@ -344,10 +443,19 @@ async def _body(request: Request, limit: int) -> bytes:
 
 async def _json_body(request: Request, limit: int):
     body = await _body(request, limit)
+    _not_compressed(request)
     try:
         return json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HTTPException(422, f"the body must be UTF-8 JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise HTTPException(422, "the body's JSON is nested too deeply") from exc
+
+
+def _not_compressed(request: Request) -> None:
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise HTTPException(415, f"Content-Encoding {encoding} is not supported: send the body uncompressed")
 
 
 async def _json_object(request: Request, limit: int) -> dict:

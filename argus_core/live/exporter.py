@@ -67,8 +67,8 @@ class ServiceCollector:
             if source.name != "push":
                 up.add_metric([source.name], 0.0 if source.name in service.source_errors else 1.0)
         yield up
-        yield _gauge("argus_snapshot_stale", "1 while a source fails and the last forecast is served.",
-                     1.0 if service.source_errors else 0.0)
+        yield _gauge("argus_snapshot_stale", "1 while a source fails or no model loads, and the last forecast is "
+                     "served.", 1.0 if service.stale else 0.0)
         firing = GaugeMetricFamily("argus_alert_firing", "1 per firing alert.",
                                    labels=["alertname", "server", "metric", "severity", "silenced"])
         for alert in service.alerts.firing():

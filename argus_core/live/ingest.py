@@ -23,7 +23,8 @@ from argus_core.errors import SchemaError
 
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a batch larger than this is refused (413) before it is parsed
 # a server name is shown in terminals, pages and metric labels: no control characters, no markup
-SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}")
+# nor "/", which no URL path (GET /api/v1/servers/{name}) could carry
+SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class Rules:
 
 def parse_body(body: bytes, content_type: str | None) -> pd.DataFrame:
     """The rows of a request body; SchemaError when it is not UTF-8, JSON records or CSV."""
+    if body[:2] == b"\x1f\x8b":
+        raise SchemaError([Problem("compressed", None, 1, ("the body is gzip: compression is not supported, send it "
+                                                           "uncompressed",))], "the request")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -55,6 +59,8 @@ def parse_body(body: bytes, content_type: str | None) -> pd.DataFrame:
     except json.JSONDecodeError as exc:
         raise SchemaError([Problem("unreadable JSON", None, 1, (f"{exc.msg} at line {exc.lineno} column "
                                                                f"{exc.colno}",))], "the request") from exc
+    except RecursionError as exc:
+        raise SchemaError([Problem("unreadable JSON", None, 1, ("nested too deeply",))], "the request") from exc
     records = payload.get("samples") if isinstance(payload, dict) else payload
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise SchemaError([Problem("wrong shape", None, 1, ('send a JSON list of records, or {"samples": [...]}, '
@@ -80,6 +86,12 @@ def validate_batch(raw: pd.DataFrame, rules: Rules, newest: pd.Timestamp | None,
     allowed = {schema.TIMESTAMP, schema.SERVER, schema.STATUS, schema.PROFILE,
                *(rules.metrics or schema.METRIC_COLUMNS)}
     unknown = [str(c) for c in raw.columns if c not in allowed]
+    other = next((d for d in (";", "\t", "|") if len(unknown) == 1 and d in unknown[0]), None)
+    if other is not None:
+        shown = {";": "semicolons", "\t": "tabs", "|": "bars"}[other]
+        raise SchemaError([Problem("not comma-separated", None, 1, (
+            f"the header {unknown[0][:80]!r} is one field: its fields are separated by {shown}",
+            "separate the fields with commas"))], "the request")
     if unknown:
         problems.append(Problem("unknown field", None, len(unknown), tuple(unknown[:5])
                                 + (f"the dataset's fields: {', '.join(sorted(allowed))}",)))
@@ -90,7 +102,8 @@ def validate_batch(raw: pd.DataFrame, rules: Rules, newest: pd.Timestamp | None,
             where = np.flatnonzero(bad)[:3]
             problems.append(Problem("bad server name", schema.SERVER, int(bad.sum()), tuple(
                 f"row {i + 1}: {names.iloc[i]!r}".encode("unicode_escape").decode("ascii") for i in where)
-                + ("letters, digits and . _ : @ / - only, at most 128, starting with a letter or digit",)))
+                + ("letters, digits and . _ : @ - only (no /: it could not be looked up by URL), at most 128, starting "
+                   "with a letter or digit",)))
     if problems:
         raise SchemaError(problems, "the request")
     frame = raw.copy()

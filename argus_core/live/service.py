@@ -15,7 +15,12 @@ reported and the model that served before keeps serving.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import fcntl
 import logging
+import os
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,7 +30,7 @@ import pandas as pd
 
 from argus_core import anomaly, fleet
 from argus_core.data import schema, store
-from argus_core.errors import ArgusError, DatasetError, ModelNotFound, SchemaError, SettingsError
+from argus_core.errors import ArgusError, DatasetError, ModelNotFound, SchemaError, SettingsError, UnknownItem
 from argus_core.fleet import alerting, live_state
 from argus_core.live import exporter, ingest, snapshot
 from argus_core.live.events import EventHub
@@ -65,6 +70,39 @@ class Counters:
     last_error: str | None = None
     last_cycle_seconds: float | None = None
     last_reasons: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def hold(settings: Settings, on_refusal=None):
+    """The live dataset claimed for this process (an advisory lock on ``serve.lock`` in its state
+    folder, released by the kernel if the process dies): a second service on the same dataset is
+    refused with the first one's PID instead of writing beside it."""
+    store.read_manifest(settings.dataset)  # DatasetError, with the command to make one, before any folder is made
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.state_dir / LOCK_FILE
+    handle = open(path, "a+")  # noqa: SIM115 - held for the life of the block
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        if on_refusal is not None:
+            on_refusal()
+        raise DatasetError(f"{settings.dataset} is already served by PID {holder}: stop that service first, or serve "
+                           "another dataset") from exc
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+LOCK_FILE = "serve.lock"
 
 
 def utc_now() -> pd.Timestamp:
@@ -295,16 +333,38 @@ class Service:
         self.dispatcher.submit(current, changed, self.clock())
 
     def add_silence(self, entry: dict) -> alerting.Silence:
+        """A silence sent to the service: checked (SettingsError, nothing kept), given an id, kept
+        across restarts until it ends or is expired."""
         problems: list[str] = []
-        silence = alerting.silence_of(entry, "silence", problems)
+        if not isinstance(entry, dict) or "id" in entry:
+            raise SettingsError("send a silence as {\"server\": \"web-*\", \"until\": \"...\", \"comment\": "
+                                "\"...\"}; the service gives it its id")
+        silence = alerting.silence_of(entry, "silence", problems, now=self.clock())
         if silence is None:
             raise SettingsError("; ".join(problems))
+        silence = dataclasses.replace(silence, id=secrets.token_hex(6))
         with self._alerts_lock:
             self.alerts.extra_silences.append(silence)
-            for alert in self.alerts.alerts.values():
-                alert.silenced = alert.silenced or silence.covers(alert, self.clock())
+            self._silence_alerts()
         self.save_alerts()
         return silence
+
+    def expire_silence(self, silence_id: str) -> alerting.Silence:
+        """End a silence sent to the service now (ModelNotFound-like 404 when there is none)."""
+        with self._alerts_lock:
+            found = next((s for s in self.alerts.extra_silences if s.id and s.id == silence_id), None)
+            if found is None:
+                raise UnknownItem(f"no silence {silence_id!r}: see GET /api/v1/silences (silences of the rules "
+                                  "file end when they are removed from it)")
+            self.alerts.extra_silences.remove(found)
+            self._silence_alerts()
+        self.save_alerts()
+        return found
+
+    def _silence_alerts(self) -> None:
+        now = self.clock()
+        for alert in self.alerts.alerts.values():
+            alert.silenced = any(s.covers(alert, now) for s in self.alerts.silences)
 
     def _take(self, source: Source, rows: pd.DataFrame | None, token) -> int:
         try:
@@ -378,6 +438,11 @@ class Service:
             self._wake.clear()
 
     # --- reads -------------------------------------------------------------------------------------
+    @property
+    def stale(self) -> bool:
+        """The published snapshot is not being renewed: a source fails, or no model loads."""
+        return bool(self.source_errors) or (self.model is None and self.model_error is not None)
+
     def late_by(self) -> float | None:
         """Seconds past the moment the next cycle was due (None before the first good one)."""
         if self.counters.last_success is None:

@@ -18,6 +18,7 @@ Torch parts (imported when a model is trained or loaded):
 The front, for every other wing (nothing outside this package imports its other modules):
 
     Forecaster, FleetForecast, resolve_model_id, ModelSpec, series_key     load and forecast
+    promote                                                                the champion, once it loads
     served_labels, serving_rule, serving_defaults, serving_table           the serving table in words
     fit, fit_server, accelerator_problem, global_rank, RunRecorder         training
     run_backtest, backtest_table, load_backtest, json_safe, BACKTEST_SUMMARY   backtests
@@ -38,6 +39,7 @@ _FRONT = {
     "Forecaster": ("forecaster", "Forecaster"),
     "FleetForecast": ("forecast", "FleetForecast"),
     "resolve_model_id": ("forecast", "resolve_model_id"),
+    "promote": ("forecaster", "promote"),
     "ModelSpec": ("spec", "ModelSpec"),
     "series_key": ("layout", "series_key"),
     "served_labels": ("describe", "served_labels"),

@@ -15,7 +15,6 @@ and the last timestamp of the data are the same (``cached_forecast``).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from argus_core.model import artifacts, datasets, layout, registry
 from argus_core.model import inputs as forecast_inputs
 from argus_core.model.spec import ModelSpec
 
-MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # a directory name: no separators, no ".."
+MODEL_ID = registry.MODEL_ID
 _log = logging.getLogger(__name__)
 _LOCK = threading.Lock()
 _MODELS: OrderedDict[tuple, artifacts.LoadedModel] = OrderedDict()

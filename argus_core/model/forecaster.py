@@ -67,3 +67,18 @@ class Forecaster:
 
     def __repr__(self) -> str:
         return f"Forecaster({self.model_id!r})"
+
+
+def promote(model_root: str | Path, model_id: str) -> dict:
+    """Make ``model_id`` the champion, only once it loads (weights, spec, serving table): a model
+    that cannot forecast never becomes the one the service and the pages serve. The registry is
+    unchanged when it does not load."""
+    from argus_core.errors import ArgusError, ModelDirectoryError
+    from argus_core.model import registry
+
+    if model_id in registry.read(model_root)["models"] and (Path(model_root) / model_id).is_dir():
+        try:
+            Forecaster.load(Path(model_root) / model_id)
+        except ArgusError as exc:
+            raise ModelDirectoryError(f"model {model_id} was not promoted: it does not load ({exc})") from exc
+    return registry.promote(model_root, model_id)

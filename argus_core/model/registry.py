@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 from argus_core import atomic
@@ -22,6 +23,13 @@ from argus_core.errors import ArgusError, ModelNotFound
 REGISTRY = "registry.json"
 DEFAULT_ROOT = Path("models")  # the models directory the CLI uses unless told otherwise
 
+
+MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # a directory name: no separators, no ".."
+
+
+def valid_id(model_id: str) -> bool:
+    """A name a model directory can have (no path, no "..")."""
+    return bool(MODEL_ID.fullmatch(model_id)) and ".." not in model_id
 
 def read(model_root: str | Path) -> dict:
     path = Path(model_root) / REGISTRY

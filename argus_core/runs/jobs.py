@@ -15,12 +15,13 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 from argus_core.data import store as data_store
-from argus_core.errors import ArgusError, TrainingBusy
+from argus_core.errors import ArgusError, SettingsError, TrainingBusy
 from argus_core.model import config as train_config
 from argus_core.model.config import TrainConfig
 from argus_core.runs.store import RunStore, default_path
@@ -60,6 +61,8 @@ def claim(models: Path, dataset: Path, config: TrainConfig, name: str | None, we
           status: str, resumed_from: int | None = None) -> tuple[RunStore, int]:
     """Record a new run unless one is queued or running in ``models`` (TrainingBusy naming it).
     Check and record happen under one file lock, so two starts cannot both pass."""
+    if webhook and not web_url(webhook):
+        raise SettingsError(f"the webhook must be an http:// or https:// URL, not {webhook[:100]!r}")
     runs = RunStore(default_path(models))
     with _start_lock(Path(models)):
         runs.mark_dead_runs()
@@ -116,6 +119,9 @@ def resume(models: str | Path, run_id: int) -> int:
     training finds the old run's checkpoint (same dataset and settings) and continues from it."""
     runs = RunStore(default_path(models), create=False)
     run = runs.get(run_id)
+    if run.external:
+        raise ArgusError(f"run {run_id} was recorded over the API by another training loop: Argus has no checkpoint "
+                         "of it to resume")
     if run.status not in ("interrupted", "failed", "cancelled"):
         raise ArgusError(f"run {run_id} is {run.status}; only interrupted, failed or cancelled runs resume")
     config, webhook = run_config(runs, run_id)
@@ -134,9 +140,19 @@ def reap() -> None:
             del _CHILDREN[run_id]
 
 
+def web_url(url: str) -> bool:
+    """An http(s) URL with a host: the only kind a webhook is sent to."""
+    parsed = urllib.parse.urlsplit(url)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc) and len(url) <= 2000
+
+
 def notify(url: str | None, payload: dict, runs: RunStore | None = None, run_id: int | None = None) -> bool:
     """POST a Slack-compatible JSON body; a failure is recorded as an event, never raised."""
     if not url:
+        return False
+    if not web_url(url):  # urllib would open file:// and ftp:// too
+        if runs is not None and run_id is not None:
+            runs.event(run_id, "webhook_failed", f"{url[:200]}: not an http(s) URL; nothing was sent")
         return False
     request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})

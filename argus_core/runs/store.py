@@ -24,6 +24,8 @@ import pandas as pd
 from argus_core.errors import ArgusError, RunStoreError
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
+ENDED = ("completed", "failed", "cancelled", "interrupted")
+REST = "rest"  # the origin of runs recorded over the service's API
 ACTIVE = ("queued", "running")
 FILENAME = "runs.sqlite"
 
@@ -40,7 +42,8 @@ CREATE TABLE IF NOT EXISTS runs (
     model_id TEXT,
     pid INTEGER,
     log_path TEXT,
-    resumed_from INTEGER             -- the run this one resumes, if any
+    resumed_from INTEGER,            -- the run this one resumes, if any
+    origin TEXT                      -- NULL: a training of this Argus; 'rest': recorded over the service's API
 );
 CREATE TABLE IF NOT EXISTS metrics (
     run INTEGER NOT NULL REFERENCES runs(id), step INTEGER, epoch INTEGER,
@@ -71,6 +74,12 @@ class Run:
     pid: int | None
     log_path: str | None
     resumed_from: int | None
+    origin: str | None = None  # None: a training of this Argus (it has a process); "rest": recorded over the API
+
+    @property
+    def external(self) -> bool:
+        """Recorded by another training loop over the API: no process here, no checkpoint to resume."""
+        return self.origin == REST
 
     @property
     def duration_s(self) -> float | None:
@@ -100,6 +109,9 @@ class RunStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+            if "origin" not in columns:  # a store written before runs had an origin
+                db.execute("ALTER TABLE runs ADD COLUMN origin TEXT")
         self._ready = True
 
     def _absent(self) -> bool:
@@ -126,12 +138,14 @@ class RunStore:
 
     # runs -------------------------------------------------------------------------------
     def create(self, name: str, settings: dict, dataset: str, status: str = "queued",
-               resumed_from: int | None = None) -> int:
+               resumed_from: int | None = None, origin: str | None = None) -> int:
         self._ensure()
         with self._connect() as db:
             cursor = db.execute(
-                "INSERT INTO runs (name, settings, dataset, status, started, resumed_from) VALUES (?, ?, ?, ?, ?, ?)",
-                (name, json.dumps(settings, sort_keys=True, default=str), dataset, status, time.time(), resumed_from))
+                "INSERT INTO runs (name, settings, dataset, status, started, resumed_from, origin) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (name, json.dumps(settings, sort_keys=True, default=str), dataset, status, time.time(), resumed_from,
+                 origin))
             run_id = int(cursor.lastrowid)
             db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (run_id, time.time(), "status", status))
         return run_id
@@ -176,16 +190,25 @@ class RunStore:
         if self._absent():
             return None
         with self._connect() as db:
-            row = db.execute("SELECT * FROM runs WHERE status IN ('queued', 'running') ORDER BY id DESC").fetchone()
+            row = db.execute("SELECT * FROM runs WHERE status IN ('queued', 'running') AND origin IS NULL "
+                             "ORDER BY id DESC").fetchone()
         return _run(row) if row else None
 
     # curves, resources, events ----------------------------------------------------------
     def log_metrics(self, run_id: int, step: int, epoch: int, values: dict[str, float]) -> None:
+        self.log_many(run_id, [(step, epoch, values)])
+
+    def log_many(self, run_id: int, rows: list[tuple[int, int, dict[str, float]]]) -> int:
+        """(step, epoch, {name: value}) rows in one transaction; how many values were written."""
         now = time.time()
+        values = [(run_id, step, epoch, name, float(value), now) for step, epoch, named in rows
+                  for name, value in named.items()]
         self._ensure()
         with self._connect() as db:
-            db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
-                           [(run_id, step, epoch, name, float(value), now) for name, value in values.items()])
+            db.execute("BEGIN")
+            db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)", values)
+            db.execute("COMMIT")
+        return len(values)
 
     def log_resources(self, run_id: int, cpu_pct: float | None, rss_mb: float | None,
                       gpu_util_pct: float | None = None, gpu_mem_mb: float | None = None) -> None:
@@ -236,7 +259,7 @@ class RunStore:
         """Runs that say 'running' but whose process is gone become 'interrupted'."""
         dead = []
         for run in self.list():
-            if run.status == "running" and (run.pid is None or not pid_alive(run.pid)):
+            if run.status == "running" and not run.external and (run.pid is None or not pid_alive(run.pid)):
                 self.finish(run.id, "interrupted", error="the training process died (killed, or the machine "
                                                          "restarted); resume it from its last checkpoint")
                 dead.append(run.id)

@@ -38,8 +38,9 @@ class LiveStatus:
 
 
 def current_run(items: list[Run]) -> Run | None:
-    """The queued or running run, else the newest one, else None."""
-    return next((r for r in items if r.status in ACTIVE), items[0] if items else None)
+    """This Argus's queued or running training, else the newest run, else None (a run another loop
+    records over the API is shown when it is the newest, never taken for this Argus's own)."""
+    return next((r for r in items if r.status in ACTIVE and not r.external), items[0] if items else None)
 
 
 def live_status(runs: RunStore, run: Run) -> LiveStatus:
@@ -91,7 +92,8 @@ def settings_side_by_side(items: list[Run]) -> pd.DataFrame:
 
 
 def resumable(items: list[Run]) -> list[int]:
-    return [r.id for r in items if r.status in RESUMABLE]
+    """Runs of this Argus that stopped before the end (runs recorded over the API have no checkpoint here)."""
+    return [r.id for r in items if r.status in RESUMABLE and not r.external]
 
 
 def promotable(items: list[Run], champion: str | None) -> list[str]:

@@ -1,0 +1,312 @@
+"""The live service under hostile and heavy clients: every bad request a clear 4xx that stores
+nothing, no silent loss of a pushed row, and no client that can hold the others up. The slow and
+many clients run against a real uvicorn server on a free loopback port, with bounded loops."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from argus_core.data import schema
+from argus_core.live.api import MAX_METRIC_ROWS, Access, create_app
+from argus_core.live.service import Service, Settings
+from argus_core.runs.store import RunStore, default_path
+from tests import test_live
+from tests.test_live import CLOCK, CUT, as_json, make, rows_after
+
+
+@pytest.fixture
+def live(tmp_path):
+    return test_live.live.__wrapped__(tmp_path)
+
+
+BIG = 4294967306  # a CLOSE_WAIT count past int32, which storing once wrapped to a negative number
+
+
+def pushed(rows: pd.DataFrame) -> list[dict]:
+    return as_json(rows)
+
+
+def no_traceback(response) -> None:
+    assert response.status_code < 500, response.text
+    assert "Traceback" not in response.text
+
+
+# --- data lost or corrupted ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [BIG, 1e30])
+def test_a_count_too_large_to_store_is_refused_at_push_and_nothing_is_kept(live, value):
+    service, client = make(live)
+    batch = pushed(rows_after(CUT, 2))
+    batch[0]["back_close_wait"] = value
+    answer = client.post("/api/v1/samples", json=batch)
+    assert answer.status_code == 422 and "too large" in answer.text and "back_close_wait" in answer.text
+    assert service.inbox.waiting() == []  # the valid rows of the batch were not kept either
+    ok = client.post("/api/v1/samples", json=pushed(rows_after(CUT, 2)))
+    assert ok.status_code == 200 and ok.json()["accepted"] == len(batch)
+    client.post("/api/v1/cycle")
+    assert not (service.inbox.folder / "rejected").exists()  # what was accepted is stored at the cycle
+
+
+# --- bad requests: a clear 422, never a traceback ------------------------------------------------------
+
+def test_malformed_pushes_get_a_422_naming_the_problem(live):
+    service, client = make(live)
+    batch = pushed(rows_after(CUT, 1))
+    nan_text = [dict(batch[0], cpu_user_pct="NaN")] + batch[1:]
+    answer = client.post("/api/v1/samples", json=nan_text)
+    no_traceback(answer)
+    assert answer.status_code == 422 and "cpu_user_pct" in answer.text
+    deep = "[" * 100_000 + "]" * 100_000
+    answer = client.post("/api/v1/samples", content=deep, headers={"content-type": "application/json"})
+    assert answer.status_code == 422 and "nested too deeply" in answer.text
+    slash = [dict(batch[0], server_name="rack1/db7")]
+    answer = client.post("/api/v1/samples", json=slash)
+    assert answer.status_code == 422 and "no /" in answer.text
+    header = ";".join([schema.TIMESTAMP, schema.SERVER, "cpu_user_pct"]) + "\n2026-03-11T12:05:00Z;ppdb001;5\n"
+    answer = client.post("/api/v1/samples", content=header, headers={"content-type": "text/csv"})
+    assert answer.status_code == 422 and "semicolons" in answer.text
+    import gzip
+    body = gzip.compress(json.dumps(batch).encode())
+    answer = client.post("/api/v1/samples", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 422 and "compression is not supported" in answer.text
+    answer = client.post("/api/v1/samples", content=body, headers={"content-type": "application/json",
+                                                                    "content-encoding": "gzip"})
+    assert answer.status_code == 415 and "uncompressed" in answer.text
+    assert service.inbox.waiting() == []
+    deep_silence = client.post("/api/v1/silences", content=deep, headers={"content-type": "application/json"})
+    assert deep_silence.status_code == 422
+
+
+@pytest.mark.parametrize("rows, field", [
+    ([{"step": 10**30, "values": {"loss": 1.0}}], "step"),
+    ([{"step": 1, "epoch": "abc", "values": {"loss": 1.0}}], "epoch"),
+    ([{"step": 1, "epoch": None, "values": {"loss": 1.0}}], "epoch"),
+    ('[{"step": 1, "epoch": 1e400, "values": {"loss": 1.0}}]', "epoch"),
+    ([{"step": 1, "values": {"loss": 10**400}}], "values.loss"),
+    ([{"step": 1, "values": {"loss": True}}], "values.loss"),
+])
+def test_bad_run_metrics_get_a_422_naming_the_field(live, rows, field):
+    _, client = make(live)
+    run = client.post("/api/v1/runs", json={"name": "external"}).json()["id"]
+    body = rows if isinstance(rows, str) else json.dumps(rows)
+    answer = client.post(f"/api/v1/runs/{run}/metrics", content=body, headers={"content-type": "application/json"})
+    no_traceback(answer)
+    assert answer.status_code == 422 and field in answer.text
+    assert client.get(f"/api/v1/runs/{run}").json()["metrics"] == []
+
+
+def test_a_run_id_past_any_integer_is_a_422(live):
+    _, client = make(live)
+    answer = client.get("/api/v1/runs/" + "9" * 30)
+    no_traceback(answer)
+    assert answer.status_code == 422
+
+
+# --- runs over REST ------------------------------------------------------------------------------------
+
+def test_runs_recorded_over_rest_move_forward_only_and_never_block_a_training(live):
+    _, client = make(live)
+    models = live[1]
+    run = client.post("/api/v1/runs", json={"name": "external loop", "dataset": "elsewhere"}).json()["id"]
+    assert client.post(f"/api/v1/runs/{run}/status", json={"status": "queued"}).status_code == 422
+    assert client.post(f"/api/v1/runs/{run}/status",
+                       json={"status": "completed", "model_id": "../../etc/passwd"}).status_code == 422
+    runs = RunStore(default_path(models))
+    assert runs.active() is None  # a run another loop records does not hold this Argus's trainings
+    assert runs.mark_dead_runs() == [] and runs.get(run).status == "running"  # it has no process here to reap
+    done = client.post(f"/api/v1/runs/{run}/status", json={"status": "completed", "model_id": "tft-elsewhere-1"})
+    assert done.status_code == 200 and done.json()["status"] == "completed"
+    again = client.post(f"/api/v1/runs/{run}/status", json={"status": "running"})
+    assert again.status_code == 409 and "forward only" in again.text
+    assert runs.get(run).status == "completed"
+    from argus_core.errors import ArgusError
+    from argus_core.runs import jobs
+    with pytest.raises(ArgusError, match="no checkpoint"):
+        jobs.resume(models, run)
+    from argus_core.views import console
+    assert run not in console.resumable(runs.list())
+
+
+def test_a_webhook_must_be_http(live):
+    _, client = make(live)
+    answer = client.post("/api/v1/runs", json={"name": "x", "settings": {"webhook": "file:///etc/hostname"}})
+    assert answer.status_code == 422 and "http" in answer.text
+    from argus_core.runs import jobs
+    assert jobs.notify("file:///etc/hostname", {"text": "x"}) is False
+
+
+def test_run_metrics_over_the_row_cap_are_refused_whole(live):
+    _, client = make(live)
+    run = client.post("/api/v1/runs", json={"name": "big"}).json()["id"]
+    rows = [{"step": i, "values": {"loss": 1.0}} for i in range(MAX_METRIC_ROWS + 1)]
+    answer = client.post(f"/api/v1/runs/{run}/metrics", json=rows)
+    assert answer.status_code == 413 and "batches" in answer.text
+    answer = client.post(f"/api/v1/runs/{run}/metrics", json=rows[:MAX_METRIC_ROWS])
+    assert answer.json() == {"stored": MAX_METRIC_ROWS}
+
+
+# --- silences --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("silence, says", [
+    ({"server": "ppdb001", "start": "2026-03-11T15:00Z", "until": "2026-03-11T14:30Z"}, "must be after start"),
+    ({"server": "ppdb001", "until": "2026-03-11T13:00Z"}, "has passed"),
+    ({"server": "ppdb001", "until": 1767225600}, "is not a time"),
+    ({"server": "ppdb001", "start": "", "until": "2026-03-12T00:00Z"}, "is not a time"),
+    ({"server": "ppdb001", "until": "2026-03-12T00:00Z", "comment": "x" * 1_000_000}, "at most 500"),
+    ({"server": "", "until": "2026-03-12T00:00Z"}, "a pattern of 1 to"),
+])
+def test_a_bad_silence_is_refused_and_not_kept(live, silence, says):
+    service, client = make(live, rules=Path(__file__).resolve().parents[1] / "deploy" / "alerts.toml")
+    answer = client.post("/api/v1/silences", json=silence)
+    assert answer.status_code == 400 and says in answer.text, answer.text
+    assert client.get("/api/v1/silences").json() == []
+
+
+def test_a_silence_can_be_expired_and_stays_expired_after_a_restart(live):
+    rules = Path(__file__).resolve().parents[1] / "deploy" / "alerts.toml"
+    service, client = make(live, rules=rules)
+    made = client.post("/api/v1/silences", json={"server": "ppdb*", "until": "2026-03-12T00:00Z",
+                                                 "comment": "maintenance"})
+    assert made.status_code == 201 and made.json()["id"]
+    silence_id = made.json()["id"]
+    assert [s["id"] for s in client.get("/api/v1/silences").json()] == [silence_id]
+    assert client.delete("/api/v1/silences/nope").status_code == 404
+    gone = client.delete(f"/api/v1/silences/{silence_id}")
+    assert gone.status_code == 200 and gone.json()["expired"]["comment"] == "maintenance"
+    _, again = make(live, rules=rules)
+    assert again.get("/api/v1/silences").json() == []
+
+
+# --- access ------------------------------------------------------------------------------------------------
+
+def test_private_reads_keep_the_api_description_and_model_behind_the_token(live):
+    dataset, models = live
+    token = "a-long-enough-token-1234"
+    service = Service(Settings(dataset=dataset, models=models, threads=1), clock=lambda: CLOCK)
+    client = TestClient(create_app(service, Access(token=token, private_reads=True)))
+    for path in ("/docs", "/openapi.json", "/metrics", "/api/v1/risk"):
+        assert client.get(path).status_code == 401, path
+    client.post("/api/v1/cycle", headers={"Authorization": f"Bearer {token}"})
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json() == {"ready": True}
+    assert client.get("/openapi.json", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+# --- a real server: slow and many clients ----------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Running:
+    """The app on a real uvicorn server in a thread, on a free loopback port; stopped on exit."""
+
+    def __init__(self, app) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+def call(url: str, body=None, method: str | None = None, timeout: float = 60) -> tuple[int, str]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method or ("POST" if data is not None else "GET"),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+class SlowReceiver(http.server.BaseHTTPRequestHandler):
+    delay = 4.0
+    received: list[float] = []
+
+    def do_POST(self):  # noqa: N802 - the http.server name
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        time.sleep(self.delay)
+        SlowReceiver.received.append(time.monotonic())
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_slow_webhook_and_a_big_metrics_post_hold_nobody_up(live):
+    service, _ = make(live)
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowReceiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        with Running(create_app(service)) as base:
+            hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+            run = json.loads(call(f"{base}/api/v1/runs", {"name": "x", "settings": {"webhook": hook}})[1])["id"]
+            status, _ = call(f"{base}/api/v1/runs/{run}/status", {"status": "completed"})
+            answered = time.monotonic()
+            assert status == 200
+            assert SlowReceiver.received == []  # the answer came before the receiver finished
+            # a big metrics post on one connection; health on another answers before it is done
+            rows = [{"step": i, "values": {"loss": 1.0, "val": 2.0}} for i in range(MAX_METRIC_ROWS)]
+            other = json.loads(call(f"{base}/api/v1/runs", {"name": "y"})[1])["id"]
+            finished: list[str] = []
+            worker = threading.Thread(target=lambda: finished.append(
+                call(f"{base}/api/v1/runs/{other}/metrics", rows)[1]))
+            worker.start()
+            assert call(f"{base}/healthz")[0] == 200
+            health_done = list(finished)
+            worker.join(60)
+            assert json.loads(finished[0]) == {"stored": MAX_METRIC_ROWS}
+            assert health_done == [] or len(finished) == 1
+            deadline = time.monotonic() + 15
+            while not SlowReceiver.received and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert SlowReceiver.received and SlowReceiver.received[0] > answered
+    finally:
+        receiver.shutdown()
+
+
+def test_idle_event_followers_do_not_take_the_threads_pushes_need(live):
+    service, _ = make(live)
+    with Running(create_app(service)) as base:
+        followers = []
+        for _ in range(50):  # more than the default thread pool's 40 threads
+            sock = socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=30)
+            sock.sendall(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            followers.append(sock)
+        try:
+            time.sleep(1.0)
+            started = time.monotonic()
+            status, text = call(f"{base}/api/v1/samples", pushed(rows_after(CUT, 1)), timeout=10)
+            assert status == 200, text
+            status, _ = call(f"{base}/api/v1/silences", {"server": "ppdb001", "until": "2026-03-12T00:00Z"},
+                             timeout=10)
+            assert status == 201
+            assert time.monotonic() - started < 10  # bounded: each call above would have timed out
+        finally:
+            for sock in followers:
+                sock.close()
