@@ -310,3 +310,186 @@ def test_idle_event_followers_do_not_take_the_threads_pushes_need(live):
         finally:
             for sock in followers:
                 sock.close()
+
+
+# --- a Prometheus that answers badly ---------------------------------------------------------------------
+
+class OddPrometheus(http.server.BaseHTTPRequestHandler):
+    """Answers every query with ``OddPrometheus.body`` (bytes)."""
+
+    body = b""
+
+    def do_POST(self):  # noqa: N802 - the http.server name
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(OddPrometheus.body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def odd_prometheus():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OddPrometheus)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def matrix(values) -> bytes:
+    return json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"instance": "db1:9100"}, "values": values}]}}).encode()
+
+
+@pytest.mark.parametrize("body, says", [
+    (matrix([[1, "abc"], ["x", "1"]]), "is not [unix time"),
+    (matrix([[1]]), "is not [unix time"),
+    (json.dumps({"ok": True}).encode(), "without a status field"),
+    (b"[1, 2]", "without a status field"),
+    (json.dumps({"status": "success", "data": {"resultType": "matrix", "result": 3}}).encode(), "not a list"),
+])
+def test_a_malformed_prometheus_answer_is_a_source_failure_not_a_traceback(odd_prometheus, body, says):
+    from argus_core.live.prometheus import PrometheusClient, PrometheusError
+
+    OddPrometheus.body = body
+    client = PrometheusClient(odd_prometheus, retries=0)
+    now = pd.Timestamp("2026-03-11T12:00Z")
+    with pytest.raises(PrometheusError, match=r"\[unix time|status field|not a list"):
+        client.query_range("up", now - pd.Timedelta("1h"), now, pd.Timedelta("5min"))
+    with pytest.raises(PrometheusError, match=says.replace("[", r"\[")):
+        client.query_range("up", now - pd.Timedelta("1h"), now, pd.Timedelta("5min"))
+
+
+def test_a_malformed_answer_in_a_cycle_marks_the_source_down(live, odd_prometheus):
+    from argus_core.live import exporter
+    from argus_core.live.prometheus import PrometheusClient, PrometheusSource, load_mapping
+
+    OddPrometheus.body = matrix([[1, "abc"], ["x", "1"]])
+    dataset, models = live
+    source = PrometheusSource(PrometheusClient(odd_prometheus, retries=0), load_mapping(None), dataset,
+                              lambda: CLOCK, pd.Timedelta("2h"))
+    service = Service(Settings(dataset=dataset, models=models, threads=1), sources=[source], clock=lambda: CLOCK)
+    service.cycle()  # the first cycle forecasts what is stored and records the source's failure
+    assert "malformed" in service.source_errors[source.name]
+    text = exporter.exposition(service).decode()
+    assert f'argus_source_up{{source="{source.name}"}} 0.0' in text and "argus_snapshot_stale 1.0" in text
+
+
+def test_an_answer_past_the_cap_is_refused_before_it_fills_memory(odd_prometheus, monkeypatch):
+    from argus_core.live import prometheus
+
+    monkeypatch.setattr(prometheus, "MAX_ANSWER_BYTES", 1024 * 1024)
+    OddPrometheus.body = matrix([[1_700_000_000 + i, "1"] for i in range(200_000)])  # about 3 MB
+    client = prometheus.PrometheusClient(odd_prometheus, retries=0)
+    now = pd.Timestamp("2026-03-11T12:00Z")
+    with pytest.raises(prometheus.PrometheusError, match="Argus reads at most 1 MB"):
+        client.query_range("up", now - pd.Timedelta("1h"), now, pd.Timedelta("5min"))
+
+
+# --- a model that cannot load ------------------------------------------------------------------------------
+
+def broken_candidate(models: Path) -> str:
+    """A registered candidate whose weights are damaged (a copy of the champion's directory)."""
+    import shutil
+
+    from argus_core.model import registry
+
+    champion = registry.champion_model_id(models)
+    broken = "tft-20991231-000000-broken"
+    shutil.copytree(models / champion, models / broken)
+    (models / broken / "model.safetensors").write_bytes(b"not weights at all")
+    registry.register(models, broken, {"val_loss": 0.1, "created": "2099-12-31T00:00:00+00:00"})
+    return broken
+
+
+def test_promote_refuses_a_model_that_does_not_load(live, capsys):
+    from argus_core.cli.main import main
+    from argus_core.model import registry
+
+    models = live[1]
+    before = (models / "registry.json").read_text()
+    broken = broken_candidate(models)
+    registered = (models / "registry.json").read_text()
+    assert main(["models", "--models", str(models), "promote", broken]) == 1
+    said = capsys.readouterr()
+    assert "was not promoted: it does not load" in said.err and "Traceback" not in said.err + said.out
+    assert (models / "registry.json").read_text() == registered != before
+    assert registry.champion_model_id(models) != broken
+
+
+def test_readyz_is_503_and_the_snapshot_stale_while_no_model_serves(live):
+    from argus_core.live import exporter
+    from argus_core.model import registry
+
+    dataset, models = live
+    service, client = make(live)
+    client.post("/api/v1/cycle")
+    broken = broken_candidate(models)
+    data = json.loads((models / "registry.json").read_text())  # a champion damaged after it was promoted
+    data["champion"] = broken
+    (models / "registry.json").write_text(json.dumps(data))
+    assert registry.champion_model_id(models) == broken
+    restarted, client = make(live)  # a restart: the saved snapshot, no model yet
+    assert client.post("/api/v1/cycle").status_code >= 400
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and "failed to load" in ready.json()["detail"]
+    assert client.get("/api/v1/risk").json()["stale"] is True
+    assert "argus_snapshot_stale 1.0" in exporter.exposition(restarted).decode()
+
+
+# --- serve's own checks --------------------------------------------------------------------------------------
+
+def serve_args(live, *more: str) -> list[str]:
+    dataset, models = live
+    return ["serve", "--dataset", str(dataset), "--models", str(models), "--port", str(free_port()), *more]
+
+
+@pytest.mark.parametrize("env, more, says", [
+    ({"ARGUS_TOKEN": "short"}, [], "ARGUS_TOKEN is shorter than 16"),
+    ({}, ["--private-reads"], "--private-reads needs a token"),
+    ({}, ["--threads", "-3"], "--threads must be 1 or more"),
+    ({}, ["--token-file", "{binary}"], "is not a text file"),
+])
+def test_serve_refuses_unsafe_settings_before_it_starts(live, tmp_path, monkeypatch, capsys, env, more, says):
+    from argus_core.cli.main import main
+
+    monkeypatch.delenv("ARGUS_TOKEN", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    binary = tmp_path / "token.bin"
+    binary.write_bytes(b"\xff\xfe\x00\x01" * 8)
+    args = serve_args(live, *[str(binary) if a == "{binary}" else a for a in more])
+    assert main(args) in (1, 2)
+    said = capsys.readouterr()
+    assert says in said.err and "Traceback" not in said.err
+    assert not (live[0] / ".live" / "snapshot.json").exists() and not (live[0] / ".live").exists()
+
+
+def test_serve_on_a_port_in_use_stops_before_its_first_cycle(live, capsys):
+    from argus_core.cli.main import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        args = serve_args(live)
+        args[args.index("--port") + 1] = str(port)
+        assert main(args) == 1
+    said = capsys.readouterr()
+    assert f"cannot listen on 127.0.0.1:{port}" in said.err
+    assert not (live[0] / ".live").exists()  # no cycle ran: no snapshot, no alerts were sent
+
+
+def test_a_second_serve_on_the_same_dataset_is_refused_with_the_first_one_s_pid(live, capsys):
+    import os
+
+    from argus_core.cli.main import main
+    from argus_core.live.service import hold
+
+    dataset, models = live
+    with hold(Settings(dataset=dataset, models=models)):
+        assert main(serve_args(live)) == 1
+    said = capsys.readouterr()
+    assert f"already served by PID {os.getpid()}" in said.err

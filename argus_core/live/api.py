@@ -123,9 +123,8 @@ def _health(service: Service, private: bool = False) -> APIRouter:
     @router.get("/readyz")
     def readyz() -> JSONResponse:
         snap = service.snapshot
-        if snap is None or service.model is None:  # after a restart the saved snapshot waits for a model
-            detail = service.model_error or service.counters.last_error or \
-                ("no forecast yet" if snap is None else "loading the champion")
+        if snap is None or (service.model is None and service.model_error):  # the saved snapshot, no model
+            detail = service.model_error or service.counters.last_error or "no forecast yet"
             return JSONResponse({"ready": False, **({} if private else {"detail": detail})}, status_code=503)
         if service.source_errors:
             problems = "; ".join(f"{name}: {text}" for name, text in service.source_errors.items())

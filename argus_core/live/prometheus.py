@@ -180,13 +180,10 @@ class PrometheusClient:
                                                      "end": page_end.timestamp(), "step": seconds}, query)
             if data.get("resultType") != "matrix":
                 raise PrometheusError(f"query {query!r} gave a {data.get('resultType')}, not a range vector")
-            for series in data.get("result", []):
-                labels = series.get("metric", {})
-                key = tuple(sorted(labels.items()))
-                values = series.get("values", [])
-                entry = found.setdefault(key, (labels, [], []))
-                entry[1].extend(float(t) for t, _ in values)
-                entry[2].extend(_number(v) for _, v in values)
+            for labels, times, values in _series(data, query, self.url):
+                entry = found.setdefault(tuple(sorted(labels.items())), (labels, [], []))
+                entry[1].extend(times)
+                entry[2].extend(values)
             page_start = page_end + step
         return [(labels, np.array(ts, dtype=np.float64), np.array(vs, dtype=np.float64))
                 for labels, ts, vs in found.values()]
@@ -205,7 +202,7 @@ class PrometheusClient:
         for attempt in range(retries + 1):
             self.requests += 1
             try:
-                response = self._http.post(self.url + path, data=params)  # POST: long PromQL fits
+                response = self._post(path, params)  # POST: long PromQL fits
             except httpx.HTTPError as exc:
                 problem = f"Prometheus at {self.url} is unreachable ({type(exc).__name__}: {exc})"
             else:
@@ -219,16 +216,72 @@ class PrometheusClient:
         raise PrometheusError(problem)
 
 
+    def _post(self, path: str, params: dict) -> httpx.Response:
+        """The answer, read up to ``MAX_ANSWER_BYTES`` (PrometheusError past that: a query or span too
+        wide would otherwise be held in memory whole)."""
+        with self._http.stream("POST", self.url + path, data=params) as response:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+                raise PrometheusError(_too_large(self.url, int(declared)))
+            body, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    raise PrometheusError(_too_large(self.url, size, at_least=True))
+                body.append(chunk)
+        return httpx.Response(response.status_code, headers=response.headers, content=b"".join(body),
+                              request=response.request)
+
+
+MAX_ANSWER_BYTES = 128 * 1024 * 1024  # one Prometheus answer; a page of 11,000 points per series stays far below
+
+
+def _too_large(url: str, size: int, at_least: bool = False) -> str:
+    return (f"{url} answered {'more than ' if at_least else ''}{size / 2**20:,.0f} MB; Argus reads at most "
+            f"{MAX_ANSWER_BYTES / 2**20:,.0f} MB per answer: narrow the mapping's queries (fewer series) or the span")
+
+
+def _series(data: dict, query: str, url: str):
+    """(labels, times, values) of each series of a range answer; PrometheusError naming the first
+    malformed point (the cycle counts it as a source failure, as it does an unreachable server)."""
+    result = data.get("result", [])
+    if not isinstance(result, list):
+        raise PrometheusError(f"{url} gave a malformed answer to {query!r}: result is not a list")
+    for series in result:
+        labels = series.get("metric", {}) if isinstance(series, dict) else None
+        values = series.get("values", []) if isinstance(series, dict) else None
+        if not isinstance(labels, dict) or not isinstance(values, list):
+            raise PrometheusError(f"{url} gave a malformed answer to {query!r}: a series without metric and values")
+        times, numbers = [], []
+        for point in values:
+            try:
+                stamp, value = point
+                times.append(float(stamp))
+            except (TypeError, ValueError) as exc:
+                raise PrometheusError(f"{url} gave a malformed answer to {query!r}: the point {str(point)[:60]} is "
+                                      "not [unix time, \"value\"]") from exc
+            if not math.isfinite(times[-1]):
+                raise PrometheusError(f"{url} gave a malformed answer to {query!r}: a point's time is {stamp!r}")
+            numbers.append(_number(value))
+        yield {str(k): str(v) for k, v in labels.items()}, times, numbers
+
+
 def _payload(response: httpx.Response, query: str, url: str) -> dict:
     try:
         body = response.json()
     except ValueError as exc:
         raise PrometheusError(f"{url} did not answer like Prometheus to {query!r} (HTTP {response.status_code}, "
                               "not JSON)") from exc
+    if not isinstance(body, dict) or "status" not in body:
+        raise PrometheusError(f"{url} did not answer like Prometheus to {query!r}: JSON without a status field "
+                              "(is the URL Prometheus's, without /api/v1?)")
     if body.get("status") != "success":
         raise PrometheusError(f"Prometheus refused {query!r}: {body.get('errorType', 'error')}: "
                               f"{body.get('error', 'no message')}")
-    return body.get("data", {})
+    data = body.get("data", {})
+    if not isinstance(data, dict):
+        raise PrometheusError(f"{url} gave a malformed answer to {query!r}: data is not an object")
+    return data
 
 
 def _error_text(response: httpx.Response) -> str:
