@@ -493,3 +493,47 @@ def test_a_second_serve_on_the_same_dataset_is_refused_with_the_first_one_s_pid(
         assert main(serve_args(live)) == 1
     said = capsys.readouterr()
     assert f"already served by PID {os.getpid()}" in said.err
+
+
+# --- import: the cadence on every path ------------------------------------------------------------------------
+
+def contract_file(tmp_path: Path, name: str, every: str | None = None, finer: int = 1) -> Path:
+    """Two servers of the demo scenario over two days, as a data-contract CSV: every ``every`` (a
+    thinned copy) or ``finer`` rows per 5 minutes (each row repeated a minute apart)."""
+    rows = test_live.FULL[test_live.FULL[schema.SERVER].astype(str).isin(["ppdb001", "ppweb001"])]
+    rows = rows[rows[schema.TIMESTAMP] < rows[schema.TIMESTAMP].min() + pd.Timedelta("2D")]
+    rows = rows.astype({schema.SERVER: str, schema.STATUS: str, schema.PROFILE: str})
+    if every:
+        rows = rows[(rows[schema.TIMESTAMP] - rows[schema.TIMESTAMP].min()) % pd.Timedelta(every) == pd.Timedelta(0)]
+    if finer > 1:
+        copies = [rows.assign(**{schema.TIMESTAMP: rows[schema.TIMESTAMP] + pd.Timedelta(minutes=i)})
+                  for i in range(finer)]
+        rows = pd.concat(copies).sort_values([schema.SERVER, schema.TIMESTAMP])
+    path = tmp_path / name
+    rows.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+    return path
+
+
+def test_import_keeps_a_contract_file_s_own_cadence(tmp_path, capsys):
+    from argus_core.cli.main import main
+    from argus_core.data import store
+
+    path = contract_file(tmp_path, "ten.csv", every="10min")
+    assert main(["import", str(path), "--dataset", str(tmp_path / "ten")]) == 0
+    manifest = store.read_manifest(tmp_path / "ten")
+    assert manifest["step"] == "10min"
+    assert len(store.read(tmp_path / "ten")) == len(pd.read_csv(path))  # no half-empty 5-minute grid
+
+
+def test_import_of_finer_data_names_the_remedy_and_the_remedy_works(tmp_path, capsys):
+    from argus_core.cli.main import main
+    from argus_core.data import store
+
+    path = contract_file(tmp_path, "one.csv", finer=5)
+    assert main(["import", str(path), "--dataset", str(tmp_path / "one")]) == 1
+    said = capsys.readouterr().err
+    assert "finer than the dataset's 5min" in said and "--resample mean" in said
+    assert not (tmp_path / "one").exists()
+    assert main(["import", str(path), "--dataset", str(tmp_path / "one"), "--resample", "mean"]) == 0
+    frame = store.read(tmp_path / "one")
+    assert store.read_manifest(tmp_path / "one")["step"] == "5min" and len(frame) == len(pd.read_csv(path)) // 5

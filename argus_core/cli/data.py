@@ -139,8 +139,7 @@ def _import(args: argparse.Namespace) -> int:
 
     if args.mapping or any(p.is_dir() for p in args.files) or not _in_contract(args.files[0]):
         return _import_own(args)
-    step = args.step or (store.read_manifest(args.dataset).get("step") if store.is_dataset(args.dataset)
-                         else schema.DEFAULT_STEP)
+    step = args.step or (store.read_manifest(args.dataset).get("step") if store.is_dataset(args.dataset) else None)
     frames, failures, notes = [], [], []
     for path in args.files:
         try:
@@ -149,7 +148,20 @@ def _import(args: argparse.Namespace) -> int:
                 raise SchemaError([schema.Problem("too short", None, len(raw), (
                     f"{len(raw)} row(s): a series needs at least {schema.MIN_ROWS} rows to have a cadence",))],
                     str(path))
-            frames.append(schema.validate(raw, step=step, source=str(path)))
+            cadence = _cadence(raw)
+            if step is None:  # a new dataset: the data's own cadence, as a mapped import infers it
+                step = _step_for(cadence)
+            if args.resample == "mean":
+                raw = _onto_grid(raw, step)
+            try:
+                frames.append(schema.validate(raw, step=step, source=str(path)))
+            except SchemaError as exc:
+                if cadence is not None and cadence < pd.Timedelta(step) and args.resample != "mean":
+                    exc.problems.append(schema.Problem("finer than the step", schema.TIMESTAMP, 1, (
+                        f"the data is {schema.duration_text(cadence)} apart, finer than the dataset's {step}",
+                        f"import with --resample mean to average it onto the {step} grid")))
+                    raise SchemaError(exc.problems, str(path)) from None
+                raise
             extra = [str(c) for c in raw.columns if c not in schema.COLUMNS]
             if extra:
                 notes.append(f"{path}: ignored {len(extra)} column(s) that are not in the data contract: "
@@ -157,6 +169,7 @@ def _import(args: argparse.Namespace) -> int:
                              + " (import with --mapping to keep your own metrics)")
         except SchemaError as exc:
             failures.append(exc)
+    step = step or schema.DEFAULT_STEP
     if failures:
         for exc in failures:
             print(f"error: {printable(str(exc))}", file=sys.stderr)
@@ -187,6 +200,50 @@ def _import(args: argparse.Namespace) -> int:
     print(f"imported {len(combined):,} rows ({combined[schema.SERVER].nunique()} servers) into {args.dataset}; "
           f"it now holds {manifest['rows']:,} rows (was {before:,})")
     return 0
+
+
+def _cadence(raw: pd.DataFrame) -> pd.Timedelta | None:
+    """The median time between a server's rows in a contract file (None when it cannot be read)."""
+    if schema.TIMESTAMP not in raw.columns or schema.SERVER not in raw.columns:
+        return None
+    stamps = pd.to_datetime(raw[schema.TIMESTAMP], utc=True, errors="coerce", format="mixed")
+    frame = pd.DataFrame({"server": raw[schema.SERVER].astype(str), "t": stamps}).dropna().sort_values(["server", "t"])
+    gaps = frame.groupby("server", sort=False)["t"].diff().dropna()
+    gaps = gaps[gaps > pd.Timedelta(0)]
+    return pd.Timedelta(gaps.median()) if len(gaps) else None
+
+
+def _step_for(cadence: pd.Timedelta | None) -> str:
+    """A new dataset's step: the data's cadence when it is whole minutes, coarser than 5min and
+    divides a day (so "same time yesterday" exists); else 5min (finer data is averaged onto it with
+    --resample mean)."""
+    if cadence is None or cadence <= pd.Timedelta(schema.DEFAULT_STEP) or cadence % pd.Timedelta("1min") \
+            or pd.Timedelta("1D") % cadence:
+        return schema.DEFAULT_STEP
+    return schema.duration_text(cadence)
+
+
+def _onto_grid(raw: pd.DataFrame, step: str) -> pd.DataFrame:
+    """--resample mean on a contract file: the rows of each server averaged onto the step's grid
+    (counts rounded, the last status and profile of the interval kept). Rows whose time or
+    metrics cannot be read are left as they are, for validation to report."""
+    stamps = pd.to_datetime(raw[schema.TIMESTAMP], utc=True, errors="coerce", format="mixed") \
+        if schema.TIMESTAMP in raw.columns else None
+    metrics = [c for c in schema.METRIC_COLUMNS if c in raw.columns]
+    if stamps is None or schema.SERVER not in raw.columns or stamps.isna().any() \
+            or not all(pd.api.types.is_numeric_dtype(raw[c]) for c in metrics):
+        return raw
+    frame = raw.assign(**{schema.TIMESTAMP: stamps.dt.floor(step)})
+    keys = [schema.SERVER, schema.TIMESTAMP]
+    labels = [c for c in (schema.STATUS, schema.PROFILE) if c in frame.columns]
+    grouped = frame.groupby(keys, sort=False, observed=True)
+    out = grouped[metrics].mean()
+    for col in labels:
+        out[col] = grouped[col].last()
+    for col in schema.COUNT_COLUMNS:
+        if col in out.columns:
+            out[col] = out[col].round()
+    return out.reset_index()[[c for c in raw.columns if c in out.columns or c in keys]]
 
 
 def _in_contract(path: Path) -> bool:
