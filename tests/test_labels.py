@@ -171,3 +171,34 @@ def test_a_mapping_s_labels_file_that_is_missing_or_not_json_is_refused(tmp_path
     captured = capsys.readouterr()
     assert code == 1 and "unreadable labels file" in captured.out and not (tmp_path / "ds").exists()
     assert "Traceback" not in captured.out + captured.err
+
+
+@pytest.mark.parametrize("text, says", [
+    ('{"windows": [["2014-02-19 00:00", "2014-02-19 01:00"]]}', "no entry names a file of this import"),
+    ('{"ec2_cpu_utilization_24ae8d.csv": ["2014-02-19 00:22:00"]}', "is not a window [start, end]"),
+    ('{"ec2_cpu_utilization_24ae8d.csv": "2014-02-19"}', "expected NAB's windows"),
+])
+def test_nab_labels_of_the_wrong_shape_are_refused_not_read_as_no_windows(tmp_path, capsys, text, says):
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    folder = tmp_path / "nab"
+    folder.mkdir()
+    shutil.copy(root / "tests" / "data" / "nab" / "ec2_cpu_utilization_24ae8d.csv", folder)
+    (folder / "anomaly_windows.json").write_text(text)
+    code = main(["import", str(folder), "--mapping", str(root / "mappings" / "nab-aws.toml"),
+                 "--dataset", str(tmp_path / "ds")])
+    captured = capsys.readouterr()
+    assert code == 1 and says in captured.out, captured.out
+    assert not (tmp_path / "ds").exists() and "Traceback" not in captured.out + captured.err
+
+
+def test_windows_outside_the_data_or_of_zero_length_are_noted(tmp_path, capsys):
+    data = long_form(tmp_path)
+    labels = labels_file(tmp_path, "server_name,start,end\n"
+                                   "svc-00,2024-03-01 02:00,2024-03-01 03:00\n"
+                                   "svc-00,2024-03-01 04:00,2024-03-01 04:00\n"
+                                   "svc-01,2023-01-01 00:00,2023-01-02 00:00\n")
+    assert main(["import", str(data), "--labels", str(labels), "--dataset", str(tmp_path / "ds")]) == 0
+    said = capsys.readouterr().out
+    assert "1 window(s) of zero length" in said and "1 window(s) wholly outside the data" in said

@@ -182,7 +182,8 @@ def _import(args: argparse.Namespace) -> int:
     windows = None
     if args.labels:
         windows = labelled.read(args.labels, set(combined[schema.SERVER].astype(str).unique()),
-                                set(combined.columns) & (set(schema.METRIC_COLUMNS) | {schema.CPU_BUSY}))
+                                set(combined.columns) & (set(schema.METRIC_COLUMNS) | {schema.CPU_BUSY}),
+                                span=(combined[schema.TIMESTAMP].min(), combined[schema.TIMESTAMP].max()))
         if windows.problems:
             print(printable(windows.line()), file=sys.stderr)
             for problem in windows.problems:

@@ -595,7 +595,8 @@ def _labels(files: list[Path], mapping: Mapping, long: pd.DataFrame) -> labelled
         if named:
             series_of_file[path.name] = (_server_name(named[0], named[1], mapping), _metric_of(named[1], mapping))
     return labelled.read(files[0].parent / mapping.labels, set(long[schema.SERVER].unique()),
-                         set(long["metric"].unique()), series_of_file)
+                         set(long["metric"].unique()), series_of_file,
+                         span=(long[schema.TIMESTAMP].min(), long[schema.TIMESTAMP].max()))
 
 
 def _sum_dicts(dicts) -> dict[str, int]:

@@ -54,10 +54,13 @@ class Labels:
 
 
 def read(path: str | Path, servers: set[str], metrics: set[str],
-         series_of_file: Mapping[str, tuple[str, str]] | None = None) -> Labels:
+         series_of_file: Mapping[str, tuple[str, str]] | None = None,
+         span: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> Labels:
     """The windows of ``path`` for an import holding ``servers`` and ``metrics``.
 
-    ``series_of_file`` maps a data file's name to its (server, metric), for NAB's JSON form."""
+    ``series_of_file`` maps a data file's name to its (server, metric), for NAB's JSON form.
+    ``span``: the imported data's first and last time; windows wholly outside it, and windows of
+    zero length, are kept but noted (they can score nothing)."""
     path = Path(path)
     out = Labels(str(path))
     if path.suffix.lower() == ".json":
@@ -76,6 +79,16 @@ def read(path: str | Path, servers: set[str], metrics: set[str],
         out.notes.append(f"{int(left.sum())} window(s) of {len(unknown)} server(s) this import does not hold "
                          f"left out: {', '.join(unknown[:SHOWN])}{', ...' if len(unknown) > SHOWN else ''}")
         rows = rows[~left]
+    empty = (rows["end"] == rows["start"]).to_numpy()
+    if empty.any():
+        out.notes.append(f"{int(empty.sum())} window(s) of zero length (start = end): they cover no sample")
+    if span is not None and len(rows):
+        first, last = (pd.Timestamp(t).tz_convert("UTC") if pd.Timestamp(t).tzinfo else
+                       pd.Timestamp(t).tz_localize("UTC") for t in span)
+        outside = ((rows["end"] < first) | (rows["start"] > last)).to_numpy()
+        if outside.any():
+            out.notes.append(f"{int(outside.sum())} window(s) wholly outside the data ({first:%Y-%m-%d %H:%M} .. "
+                             f"{last:%Y-%m-%d %H:%M} UTC): they cover no sample of this import")
     out.windows = [{schema.SERVER: str(r.server_name), "metric": None if pd.isna(r.metric) else str(r.metric),
                     "start": r.start.isoformat(), "end": r.end.isoformat()}
                    for r in rows.itertuples(index=False)]
@@ -119,11 +132,21 @@ def _table_rows(path: Path, out: Labels) -> pd.DataFrame | None:
 def _json_rows(path: Path, series_of_file: Mapping[str, tuple[str, str]], out: Labels) -> pd.DataFrame | None:
     try:
         spans_of = json.loads(path.read_text())
-        if not isinstance(spans_of, dict):
-            raise ValueError("expected an object {file name: [[start, end], ...]}")
-        rows = [(*series_of_file[Path(name).name], start, end)
-                for name, spans in spans_of.items() if Path(name).name in series_of_file
-                for start, end in spans]
+        if not isinstance(spans_of, dict) or not all(isinstance(v, list) for v in spans_of.values()):
+            raise ValueError("expected NAB's windows: an object {file name: [[start, end], ...]}")
+        ours = [name for name in spans_of if Path(name).name in series_of_file]
+        if spans_of and not ours:
+            raise ValueError(f"no entry names a file of this import (entries: {', '.join(list(spans_of)[:3])}"
+                             f"{', ...' if len(spans_of) > 3 else ''}; files: "
+                             f"{', '.join(sorted(series_of_file)[:3])}): expected NAB's windows, "
+                             "{file name: [[start, end], ...]}")
+        rows = []
+        for name in ours:
+            for span in spans_of[name]:
+                if not isinstance(span, list) or len(span) != 2:
+                    raise ValueError(f"{name}: {str(span)[:60]} is not a window [start, end] (NAB's "
+                                     "combined_windows.json holds windows; combined_labels.json holds single times)")
+                rows.append((*series_of_file[Path(name).name], *span))
     except FileNotFoundError:
         out.problems.append(Problem("no such labels file", None, 0, (str(path),)))
         return None
