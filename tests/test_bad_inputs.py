@@ -115,6 +115,12 @@ CASES = {
                                         2, "more than --servers"),
     "generate into a path under a file": (["generate", "--hours", "1", "--output", "{root}/a-file/g"], 1,
                                           "a-file"),
+    "generate under a file says so": (["generate", "--hours", "1", "--output", "{root}/a-file/g"], 1,
+                                      "it is a file where a folder must be"),
+    "pull a span past any date": (["pull", "--prometheus-url", "http://127.0.0.1:9", "--dataset", "{root}/p",
+                                   "--span", "200000d"], 2, "is too long: at most 106,751 days"),
+    "models list --models after the action": (["models", "list", "--models", "{root}/no-models"], 0,
+                                              "no models in"),
     "generate over a folder that is not a dataset": (["generate", "--hours", "1", "--output", "{root}/notes"], 1,
                                                      "refusing to overwrite"),
     # validate
@@ -283,7 +289,8 @@ def test_pages_with_an_unreadable_registry_say_so(page, registry_text, tmp_path,
     before = snapshot(models)
     at = page_run(page, models, monkeypatch)
     assert not at.exception, [e.value for e in at.exception]
-    assert any("registry" in e.value for e in at.error), [e.value for e in at.error]
+    said = [e.value for e in at.error if "registry" in e.value]
+    assert len(said) == 1, [e.value for e in at.error]  # said once, not once by the sidebar and again by the page
     assert snapshot(models) == before  # nothing written, no runs.sqlite created
 
 

@@ -537,3 +537,22 @@ def test_import_of_finer_data_names_the_remedy_and_the_remedy_works(tmp_path, ca
     assert main(["import", str(path), "--dataset", str(tmp_path / "one"), "--resample", "mean"]) == 0
     frame = store.read(tmp_path / "one")
     assert store.read_manifest(tmp_path / "one")["step"] == "5min" and len(frame) == len(pd.read_csv(path)) // 5
+
+
+def test_names_that_would_turn_a_terminal_line_around_are_printed_escaped():
+    from argus_core.cli.output import printable
+
+    assert printable("db\u202e1gpj.exe") == "db\\u202e1gpj.exe"
+    assert printable("a\u200bb\ufeff") == "a\\u200bb\\ufeff"
+    assert printable("ppdb001 ünïcode") == "ppdb001 ünïcode"  # letters of any script stay as they are
+
+
+def test_a_cycle_left_with_no_server_of_enough_history_names_the_stale_ones(live):
+    service, client = make(live)
+    rows = rows_after(CUT, 24)
+    newcomer = rows[rows[schema.SERVER] == "ppdb001"].assign(**{schema.SERVER: "ppnew001"})
+    assert client.post("/api/v1/samples", json=pushed(newcomer)).status_code == 200
+    answer = client.post("/api/v1/cycle")
+    assert answer.status_code >= 400
+    said = answer.json()["detail"]
+    assert "left out as stale (no sample for 30min" in said and "ppdb001" in said and "and 4 more" in said

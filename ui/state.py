@@ -14,7 +14,7 @@ from argus_core.errors import ArgusError
 from argus_core.live import view as live_view
 from argus_core.model import registry
 from argus_core.views import dashboard
-from ui import live
+from ui import errors, live
 
 ROOT = Path(__file__).resolve().parents[1]
 DETAIL_PAGE = "app_pages/server_detail.py"
@@ -56,6 +56,7 @@ def _label(path: Path) -> str:
 
 def sidebar() -> Selection:
     """Draw the shared sidebar and remember the selection for the pages (``current()``)."""
+    errors.new_run()
     models = models_root()
     datasets = available_datasets()
     with st.sidebar:
@@ -83,7 +84,7 @@ def _model_picker(models: Path) -> str | None:
     try:
         entries = registry.read(models)
     except ArgusError as exc:
-        st.error(str(exc))
+        errors.show_error(str(exc))
         return None
     champion = entries.get("champion")
     others = sorted((m for m in entries.get("models", {}) if m != champion), reverse=True)

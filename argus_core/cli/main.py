@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from argus_core.cli.output import EXIT_PROBLEM, EXIT_USAGE, printable
 from argus_core.errors import ArgusError
@@ -26,11 +27,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_PROBLEM
     except OSError as exc:  # a path that cannot be read or written: missing, a file where a folder must be
-        print(f"error: {printable(str(exc))}", file=sys.stderr)
+        print(f"error: {printable(os_problem(exc))}", file=sys.stderr)
         return EXIT_PROBLEM
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def os_problem(exc: OSError) -> str:
+    """An OSError in words: the path, what went wrong, and what to do where that is clear."""
+    import errno
+
+    where = f" {exc.filename}" if exc.filename else ""
+    what = exc.strerror or str(exc)
+    hint = {errno.ENOTDIR: "a part of the path is a file, not a folder: choose another path",
+            errno.EISDIR: "it is a folder: give a file's path",
+            errno.EACCES: "this user may not use it: check its permissions",
+            errno.ENOSPC: "the disk is full: free some space; nothing was written",
+            errno.EROFS: "the file system is read-only",
+            errno.ENOENT: "it does not exist"}.get(exc.errno)
+    if exc.errno == errno.EEXIST and exc.filename and Path(exc.filename).is_file():
+        hint = "it is a file where a folder must be: choose another path"
+    return f"cannot use{where}: {what}" + (f" ({hint})" if hint else "")
 
 
 def build_parser() -> argparse.ArgumentParser:

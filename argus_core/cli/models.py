@@ -164,6 +164,9 @@ def _add_forecasting(sub: argparse._SubParsersAction) -> None:
     pm.set_defaults(handler=_models_promote)
     rb = mo_sub.add_parser("rollback", help="bring back the previous champion")
     rb.set_defaults(handler=_models_rollback)
+    for action in (ls, pm, rb):  # `models list --models DIR` as `runs list --models DIR` takes it
+        action.add_argument("--models", type=Path, default=argparse.SUPPRESS,
+                            help="models directory (default: models)")
     mo.set_defaults(handler=_models_list, json=False)
 
 

@@ -8,7 +8,8 @@ EXIT_PROBLEM = 1  # the data or the request has a problem the message explains
 EXIT_USAGE = 2  # argparse's own convention for bad arguments
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# control characters, and the invisible and direction-changing ones (U+202E turns the rest of a line around)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 
 
 def printable(text: str) -> str:

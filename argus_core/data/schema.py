@@ -295,6 +295,8 @@ def parse_duration(text: str, what: str = "duration", positive: bool = True) -> 
         raise SettingsError(f"{what} {raw!r} needs a number and a unit, such as 5min, 30s or 1h")
     try:
         value = pd.Timedelta(re.sub(r"(?<=[\d\s])d$", "D", raw))  # "30d": pandas deprecates the lower-case day
+    except (OverflowError, pd.errors.OutOfBoundsTimedelta, pd.errors.OutOfBoundsDatetime) as exc:
+        raise SettingsError(f"{what} {raw!r} is too long: at most {pd.Timedelta.max.days:,} days") from exc
     except ValueError as exc:
         raise SettingsError(f"{what} {raw!r} is not a duration (use e.g. 5min, 30s or 1h)") from exc
     if positive and value <= pd.Timedelta(0):

@@ -276,8 +276,16 @@ class Service:
         threads.use_threads(self.settings.threads)
         profiles = {str(k): str(v) for k, v in manifest.get("servers", {}).items()}
         judge = self._judge(model, manifest)
-        assessment = fleet.assess(history, model, rules=self.rules_set, judge=judge, previous_levels=self.levels,
-                                  profiles=profiles)
+        try:
+            assessment = fleet.assess(history, model, rules=self.rules_set, judge=judge,
+                                      previous_levels=self.levels, profiles=profiles)
+        except ArgusError as exc:
+            if not stale:
+                raise
+            names, quiet = sorted(stale), schema.duration_text(self.settings.stale_after)
+            raise DatasetError(f"{exc}; left out as stale (no sample for {quiet} before the newest, "
+                               f"{newest.isoformat()}): {', '.join(names[:10])}"
+                               + (f" and {len(names) - 10} more" if len(names) > 10 else "")) from exc
         generation = (self.snapshot.generation + 1) if self.snapshot else 1
         published = snapshot.Snapshot(
             generation=generation, assessment=assessment, data_end=manifest.get("end"), created=utc_now().isoformat(),
