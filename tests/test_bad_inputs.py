@@ -67,6 +67,13 @@ def set_time(lines: list[str], row: int, stamp: str) -> list[str]:
     return [*lines[:row], ",".join(cells), *lines[row + 1:]]
 
 
+def set_cell(lines: list[str], row: int, column: str, value: str) -> list[str]:
+    header = lines[0].split(",")
+    cells = lines[row].split(",")
+    cells[header.index(column)] = value
+    return [*lines[:row], ",".join(cells), *lines[row + 1:]]
+
+
 def mapping(world: World, text: str) -> Path:
     return world.file("mapping.toml", text)
 
@@ -131,6 +138,8 @@ CASES = {
     "validate binary file": (["validate", "{binary}"], 1, "problem"),
     # import (the contract path)
     "import year 2300": (["import", "{year2300}", "--dataset", "{dataset}"], 1, "1677..2262"),
+    "import a count past int32": (["import", "{big_count}", "--dataset", "{root}/big"], 1,
+                                  "back_close_wait=4294967306; at most 2,147,483,647"),
     "import one row": (["import", "{one_row}", "--dataset", "{dataset}"], 1, "too short"),
     "import mixed zones": (["import", "{mixed}", "--dataset", "{dataset}"], 1, "mixed time zones"),
     "import rows already there": (["import", "{root}/contract.csv", "--dataset", "{dataset}"], 1,
@@ -234,6 +243,7 @@ def fill(arg: str, world: World) -> str:
         "{mixed}": lambda: contract_rows(world, lambda lines: set_time(lines, 3, lines[3].split(",")[0][:19])),
         "{binary}": lambda: world.file("binary.csv", "\x00\x01\x02 PK garbage\n"),
         "{one_row}": lambda: contract_rows(world, lambda lines: lines[:2]),
+        "{big_count}": lambda: contract_rows(world, lambda lines: set_cell(lines, 3, "back_close_wait", "4294967306")),
         "{next_day}": lambda: contract_rows(world, lambda lines: lines),
         "{long}": lambda: long_file(world),
         "{broken}": lambda: broken_model_root(world),

@@ -472,7 +472,8 @@ def _examples(df: pd.DataFrame, mask: np.ndarray, col: str | None = None, note: 
         if TIMESTAMP in df.columns and col != TIMESTAMP:
             parts.append(f"timestamp={str(df[TIMESTAMP].iloc[pos])!r}")
         if col is not None:
-            parts.append(f"{col}={df[col].iloc[pos]!r}")
+            value = df[col].iloc[pos]
+            parts.append(f"{col}={(value.item() if isinstance(value, np.generic) else value)!r}")
         found.append(" ".join(parts))
     if note:
         found.append(note)
