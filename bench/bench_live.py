@@ -1,7 +1,7 @@
 """Live service speed, beside the forecast alone in the same run.
 
     .venv/bin/python bench/bench_live.py [--servers 90,1000,10000] [--parts cycle,ingest,latency,memory]
-                                         [--memory-cycles 60]
+                                         [--memory-cycles 60] [--parts agents --agents 1000 --repo CHECKOUT]
 
 - cycle: one cycle (store a pushed step + forecast + risk + snapshot + export) at each fleet size,
   median of 3 warm cycles, beside ``forecast_fleet`` alone on the same history;
@@ -9,7 +9,10 @@
   of a 1,000-server fleet, beside parsing the body alone;
 - latency: /metrics and /api/v1/risk at 1,000 servers over HTTP (uvicorn on 127.0.0.1) while
   cycles run back to back, p50 and p99;
-- memory: RSS after the warm-up and after ``--memory-cycles`` cycles of pushes at 1,000 servers.
+- memory: RSS after the warm-up and after ``--memory-cycles`` cycles of pushes at 1,000 servers;
+- agents (not in the default parts): ``serve`` in its own process, 1,000 agents each pushing a batch
+  a minute while cycles run, then 200 pushers back to back: push p50/p99, /metrics p99, pushes per
+  second, RSS. ``--repo`` runs another checkout's ``serve`` with the same load (a baseline).
 
 The shipped champion forecasts; torch runs one thread (this machine's default: cores - 1).
 """
@@ -27,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
@@ -174,6 +178,144 @@ def latency_part(folder: Path, models: Path, requests: int = 200) -> None:
     shutil.rmtree(dataset)
 
 
+def agents_part(folder: Path, models: Path, repo: Path, agents: int = 1000, seconds: float = 60.0,
+                burst: int = 200) -> None:
+    """``serve`` (of ``repo``'s checkout) in its own process on a live fleet of ``agents`` servers that
+    ends now, a cycle every 30 s; this process plays the agents: each pushes its server's sample for
+    the next step once, at a random moment of ``seconds`` (``agents`` batches a minute), from up to
+    ``burst`` connections at a time, while /metrics is read every 0.25 s. Then ``burst`` pushers push
+    back to back for 20 s (the most pushes per second). Bounded in count and in time."""
+    import os
+    import random
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    print(f"\n## {agents} agents pushing one batch each over {seconds:g} s (serve from {repo}), then {burst} "
+          "pushers back to back")
+    now = pd.Timestamp.now(tz="UTC").floor("5min")
+    start = now - pd.Timedelta(hours=HISTORY_H)
+    sim = simulate_fleet(SimConfig(servers=agents, hours=HISTORY_H + 1, seed=5, incident_rate=0.0,
+                                   start=start.isoformat()))
+    dataset = folder / f"agents-{agents}"
+    store.write_dataset(dataset, sim.frame[sim.frame[schema.TIMESTAMP] < now], kind="simulated")
+    later = sim.frame[sim.frame[schema.TIMESTAMP] >= now].astype({schema.SERVER: str, schema.STATUS: str})
+    later = later.drop(columns=[schema.PROFILE])
+    port = free_port()
+    log = open(folder / "serve.log", "w")  # noqa: SIM115 - closed below
+    child = subprocess.Popen([sys.executable, "-m", "argus_core", "serve", "--dataset", str(dataset), "--models",
+                              str(models), "--port", str(port), "--every", "30s", "--rules", "none", "--threads", "1"],
+                             cwd=repo, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ARGUS_TOKEN": ""})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/readyz", timeout=5) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            time.sleep(1)
+        else:
+            raise SystemExit("serve did not become ready in 300 s: see " + str(folder / "serve.log"))
+
+        def push(rows: pd.DataFrame) -> tuple[float, int]:
+            request = urllib.request.Request(f"{base}/api/v1/samples", data=body(rows, "json"), method="POST",
+                                             headers={"Content-Type": "application/json"})
+            started = time.perf_counter()
+            try:
+                with urllib.request.urlopen(request, timeout=120) as answer:
+                    status = answer.status
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+            except OSError:
+                status = 0
+            return time.perf_counter() - started, status
+
+        reads: list[float] = []
+        reading = threading.Event()
+        reading.set()
+
+        def read_metrics() -> None:
+            while reading.is_set():
+                started = time.perf_counter()
+                try:
+                    with urllib.request.urlopen(f"{base}/metrics", timeout=60) as answer:
+                        answer.read()
+                    reads.append(time.perf_counter() - started)
+                except OSError:
+                    reads.append(float("inf"))
+                time.sleep(0.25)
+
+        reader = threading.Thread(target=read_metrics, daemon=True)
+        reader.start()
+        rng = random.Random(5)
+        first = later[later[schema.TIMESTAMP] == now]
+        per_agent = [first.iloc[[i]] for i in range(len(first))]
+        moments = sorted(rng.uniform(0, seconds) for _ in per_agent)
+        began = time.monotonic()
+
+        def agent(index: int) -> tuple[float, int]:
+            time.sleep(max(0.0, began + moments[index] - time.monotonic()))
+            return push(per_agent[index])
+
+        with ThreadPoolExecutor(burst) as pool:
+            results = list(pool.map(agent, range(len(per_agent))))
+        spent = sorted(r[0] for r in results)
+        bad = sum(1 for r in results if r[1] != 200)
+        reading.clear()
+        reader.join(30)
+        metrics = sorted(reads)
+        rss = _rss_of(child.pid)
+        print(f"  steady: {len(results)} pushes in {time.monotonic() - began:.1f} s, {bad} not 200; push p50 "
+              f"{_pct(spent, 50) * 1000:.0f} ms, p99 {_pct(spent, 99) * 1000:.0f} ms, max {spent[-1] * 1000:.0f} ms; "
+              f"/metrics p50 {_pct(metrics, 50) * 1000:.0f} ms, p99 {_pct(metrics, 99) * 1000:.0f} ms over "
+              f"{len(metrics)} reads; serve RSS {rss:,.0f} MB", flush=True)
+        second = later[later[schema.TIMESTAMP] == now + pd.Timedelta("5min")]
+        pieces = [second.iloc[i:i + 5] for i in range(0, len(second), 5)]  # 5 servers a batch, each once
+        stop_at = time.monotonic() + 20.0
+
+        def pusher(offset: int) -> list[tuple[float, int]]:
+            done = []
+            index = offset
+            while time.monotonic() < stop_at and index < len(pieces):
+                done.append(push(pieces[index]))
+                index += burst
+            return done
+
+        began = time.monotonic()
+        with ThreadPoolExecutor(burst) as pool:
+            burst_results = [r for chunk in pool.map(pusher, range(burst)) for r in chunk]
+        took = time.monotonic() - began
+        spent = sorted(r[0] for r in burst_results)
+        print(f"  burst: {len(burst_results)} pushes from {burst} pushers in {took:.1f} s = "
+              f"{len(burst_results) / took:.1f} pushes/s; p50 {_pct(spent, 50) * 1000:.0f} ms, p99 "
+              f"{_pct(spent, 99) * 1000:.0f} ms; {sum(1 for r in burst_results if r[1] != 200)} not 200; serve RSS "
+              f"{_rss_of(child.pid):,.0f} MB", flush=True)
+    finally:
+        child.terminate()
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        log.close()
+        shutil.rmtree(dataset, ignore_errors=True)
+
+
+def _pct(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))] if ordered else float("nan")
+
+
+def _rss_of(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -206,6 +348,9 @@ def main() -> None:
     parser.add_argument("--parts", default="cycle,ingest,latency,memory")
     parser.add_argument("--memory-cycles", type=int, default=60)
     parser.add_argument("--models", type=Path, default=ROOT / "models")
+    parser.add_argument("--agents", type=int, default=1000, help="agents of the agents part")
+    parser.add_argument("--repo", type=Path, default=ROOT,
+                        help="the checkout whose `serve` the agents part runs (another one: a baseline)")
     args = parser.parse_args()
     threads.use_threads(1)
     parts = args.parts.split(",")
@@ -220,6 +365,8 @@ def main() -> None:
             latency_part(folder, args.models)
         if "memory" in parts:
             memory_part(folder, args.models, args.memory_cycles)
+        if "agents" in parts:
+            agents_part(folder, args.models.resolve(), args.repo.resolve(), args.agents)
 
 
 if __name__ == "__main__":

@@ -556,3 +556,46 @@ def test_a_cycle_left_with_no_server_of_enough_history_names_the_stale_ones(live
     assert answer.status_code >= 400
     said = answer.json()["detail"]
     assert "left out as stale (no sample for 30min" in said and "ppdb001" in said and "and 4 more" in said
+
+
+def test_a_silence_is_expired_from_the_cli_and_from_the_fleet_overview(live, monkeypatch, capsys):
+    """Both find the running service through the dataset's state folder and end the silence there."""
+    from streamlit.testing.v1 import AppTest
+
+    from argus_core.cli.main import main
+    from argus_core.fleet import live_state
+
+    rules = Path(__file__).resolve().parents[1] / "deploy" / "alerts.toml"
+    service, client = make(live, rules=rules)
+    client.post("/api/v1/cycle")
+    monkeypatch.delenv("ARGUS_TOKEN", raising=False)
+    with Running(create_app(service)) as base:
+        live_state.write_service(service.settings.state_dir, base)
+        dataset = str(live[0])
+        assert main(["silences", "--dataset", dataset, "add", "--server", "ppdb*", "--until", "2026-03-12T00:00Z",
+                     "--comment", "disk swap"]) == 0
+        first = capsys.readouterr().out.split()[1]
+        assert main(["silences", "--dataset", dataset, "add", "--server", "ppweb*", "--until",
+                     "2026-03-12T00:00Z"]) == 0
+        second = capsys.readouterr().out.split()[1]
+        assert main(["silences", "--dataset", dataset, "list"]) == 0
+        listed = capsys.readouterr().out
+        assert first in listed and second in listed and "disk swap" in listed
+        assert main(["silences", "--dataset", dataset, "expire", first]) == 0
+        assert main(["silences", "--dataset", dataset, "expire", first]) == 1
+        assert "no silence" in capsys.readouterr().err
+        assert [s["id"] for s in service.alerts.to_json()["silences"]] == [second]
+
+        monkeypatch.setenv("ARGUS_DATASETS", dataset)
+        monkeypatch.setenv("ARGUS_MODELS", str(live[1]))
+        monkeypatch.setenv("ARGUS_THREADS", "1")
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=240)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.selectbox(key="silence-expire-choice").value == second
+        at.button(key="silence-expire").click().run()
+        assert not at.exception and any(f"Silence {second} expired" in s.value for s in at.success)
+        assert service.alerts.to_json()["silences"] == []
+        live_state.forget_service(service.settings.state_dir)
+    assert main(["silences", "--dataset", dataset, "list"]) == 1
+    assert "no live service runs on" in capsys.readouterr().err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from argus_core.errors import ArgusError
 from argus_core.fleet import live_state
 from argus_core.views import dashboard
 
@@ -25,6 +26,8 @@ def alerts_panel(view: dashboard.FleetView, server: str | None = None, key: str 
             st.caption("No alert rules run on this dataset: `python -m argus_core serve --dataset DIR --rules FILE` "
                        "alerts before a breach.")
         return
+    if server is None:
+        silences_panel(view.dataset)
     if server is not None:
         alerts = alerts[alerts["server_name"] == server]
     firing = alerts[alerts["state"] == "firing"]
@@ -50,3 +53,41 @@ def alerts_panel(view: dashboard.FleetView, server: str | None = None, key: str 
                                                               "happened, else the p50 forecast's"),
         "ended": st.column_config.TextColumn("resolved (UTC)"),
     })
+
+
+def silences_panel(dataset) -> None:
+    """The silences sent to the dataset's live service, each with its end, and Expire: the
+    service ends it now (through its API, with ``ARGUS_TOKEN`` when the service has a token)."""
+    saved = live_state.read_alerts(live_state.state_dir(dataset)) or {}
+    silences = [s for s in saved.get("silences", []) if s.get("id")]
+    if not silences:
+        return
+    with st.expander(f"{len(silences)} silence(s)", icon=":material/notifications_off:"):
+        table = pd.DataFrame([{"id": s["id"], "rule": s.get("rule", "*"), "server": s.get("server", "*"),
+                               "metric": s.get("metric", "*"), "until (UTC)": _until(s.get("until")),
+                               "comment": s.get("comment", "")} for s in silences])
+        st.dataframe(table, hide_index=True, key="silences-table")
+        url = live_state.service_url(dataset)
+        if url is None:
+            st.caption("The live service is not running: a silence can be expired while it runs.")
+            return
+        left, right = st.columns([3, 1])
+        chosen = left.selectbox("Silence", table["id"], key="silence-expire-choice",
+                                format_func=lambda i: _silence_label(table, i))
+        if right.button("Expire now", icon=":material/notifications_active:", key="silence-expire"):
+            try:
+                live_state.expire_silence(url, chosen)
+            except ArgusError as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Silence {chosen} expired: its alerts notify again.")
+
+
+def _until(value) -> str:
+    return "no end" if not value else f"{pd.Timestamp(value):%Y-%m-%d %H:%M}"
+
+
+def _silence_label(table: pd.DataFrame, silence_id: str) -> str:
+    row = table[table["id"] == silence_id].iloc[0]
+    what = ", ".join(f"{k} {row[k]}" for k in ("rule", "server", "metric") if row[k] != "*")
+    return f"{what} until {row['until (UTC)']}" + (f" ({row['comment'][:40]})" if row["comment"] else "")

@@ -237,12 +237,18 @@ def _serve(args: argparse.Namespace) -> int:
               f"(API docs at /docs), a cycle every {human(args.every)}; {alerts}"
               + (f", sent to {', '.join(s.name for s in sinks)}" if sinks else "")
               + (f"; pulling from {args.prometheus_url}" if sources else ""), flush=True)
+        from argus_core.fleet import live_state
+
+        local = "127.0.0.1" if args.host in ("0.0.0.0", "") else "[::1]" if args.host == "::" else \
+            f"[{args.host}]" if ":" in args.host else args.host
+        live_state.write_service(settings.state_dir, f"http://{local}:{args.port}")  # the pages find it here
         service.start()
         try:
             uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
         finally:
             service.stop()
             sock.close()
+            live_state.forget_service(settings.state_dir)
     print("stopped", file=sys.stderr)
     return 0
 
@@ -296,6 +302,9 @@ def _live_demo(args: argparse.Namespace) -> int:
     threading.Thread(target=server.run, name="argus-http", daemon=True).start()
     base = f"http://127.0.0.1:{args.port}"
     demo.wait_until_up(f"{base}/healthz")
+    from argus_core.fleet import live_state
+
+    live_state.write_service(service.settings.state_dir, base)
     service.start()
     replayer = demo.Replayer(sim, replay_from, f"{base}/api/v1/samples", plan.speed, log=lambda line: print(
         line, flush=True))

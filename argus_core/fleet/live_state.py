@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -59,3 +62,58 @@ def alerts_of(dataset: str | Path) -> pd.DataFrame | None:
     on it), firing first, newest first."""
     data = read_alerts(state_dir(dataset))
     return None if data is None else alerting.alerts_frame(data)
+
+
+SERVICE_FILE = "service.json"  # where the running service listens (written by `serve`, removed when it stops)
+TOKEN_ENV = "ARGUS_TOKEN"
+
+
+def write_service(state: str | Path, url: str) -> None:
+    """Record where the service of a state folder listens, for the pages and the CLI to reach it."""
+    atomic.write_json(Path(state) / SERVICE_FILE, {"url": url, "pid": os.getpid()})
+
+
+def forget_service(state: str | Path) -> None:
+    (Path(state) / SERVICE_FILE).unlink(missing_ok=True)
+
+
+def service_url(dataset: str | Path) -> str | None:
+    """The address of the service that runs on ``dataset`` now (None: none does, or it died)."""
+    try:
+        data = json.loads((state_dir(dataset) / SERVICE_FILE).read_text())
+        url, pid = str(data["url"]), int(data["pid"])
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return url
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return url
+
+
+def expire_silence(url: str, silence_id: str, token: str | None = None, timeout: float = 10.0) -> dict:
+    """End a silence through the service at ``url`` (``DELETE /api/v1/silences/{id}``); the
+    service's own message as an ArgusError when it refuses or cannot be reached."""
+    return call(url, "DELETE", f"/api/v1/silences/{urllib.parse.quote(silence_id, safe='')}", token=token,
+                timeout=timeout)
+
+
+def call(url: str, method: str, path: str, body: dict | None = None, token: str | None = None,
+         timeout: float = 10.0) -> dict:
+    """One JSON request to the live service; ArgusError with its message on any failure."""
+    token = token if token is not None else (os.environ.get(TOKEN_ENV, "").strip() or None)
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(url.rstrip("/") + path, method=method, headers=headers,
+                                     data=None if body is None else json.dumps(body).encode())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return json.loads(answer.read().decode() or "{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read().decode()).get("detail")
+        except (ValueError, AttributeError, UnicodeDecodeError):
+            detail = None
+        raise ArgusError(f"the service at {url} refused: {detail or exc.reason} (HTTP {exc.code})") from exc
+    except (OSError, ValueError) as exc:
+        raise ArgusError(f"the service at {url} cannot be reached: {getattr(exc, 'reason', exc)}") from exc

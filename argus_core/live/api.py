@@ -145,7 +145,8 @@ def _fleet(service: Service, reader, writer) -> APIRouter:
     async def samples(request: Request) -> dict:
         _not_compressed(request)
         body = await _body(request, service.settings.max_body_bytes)
-        return await asyncio.to_thread(service.accept, body, request.headers.get("content-type"))
+        # checked with the pushes that arrive meanwhile, on the service's push thread: waiting holds no thread
+        return await asyncio.wrap_future(service.submit(body, request.headers.get("content-type")))
 
     @router.post("/api/v1/cycle", dependencies=[writer])
     async def cycle() -> dict:
@@ -398,7 +399,7 @@ def _streams(service: Service, reader) -> APIRouter:
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @router.get("/metrics", dependencies=[reader])
-    def metrics() -> Response:
+    async def metrics() -> Response:  # on the loop: the snapshot's text is rendered once per cycle, never here
         return Response(exporter.exposition(service), media_type=exporter.CONTENT_TYPE)
     return router
 

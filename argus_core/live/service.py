@@ -20,9 +20,11 @@ import dataclasses
 import fcntl
 import logging
 import os
+import queue
 import secrets
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,6 +105,7 @@ def hold(settings: Settings, on_refusal=None):
 
 
 LOCK_FILE = "serve.lock"
+PUSH_GROUP = 500  # pushes checked together at most
 
 
 def utc_now() -> pd.Timestamp:
@@ -129,6 +132,9 @@ class Service:
         self.counters = Counters()
         self._cycle_lock = threading.Lock()
         self._ingest_lock = threading.Lock()
+        self._pushes: queue.Queue = queue.Queue()  # (body, content type, future) waiting to be checked
+        self._pusher: threading.Thread | None = None
+        self._pusher_lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -161,30 +167,108 @@ class Service:
             live_state.write_alerts(self.settings.state_dir, {**self.alerts.to_json(), "rules": self.rules_set.source})
 
     # --- ingestion -------------------------------------------------------------------------------
+    # Pushes are checked by one thread, in groups: whatever arrived while the last group was being
+    # checked is checked together (one pass of the data contract, one read of the stored keys, one
+    # spooled file), so the cost of a push falls as the pushers grow instead of queueing them one
+    # by one. A group with any problem is checked again push by push, so each pusher hears only of
+    # its own problems and a good batch is never refused for a neighbour's.
     def accept(self, body: bytes, content_type: str | None) -> dict:
         """Validate and spool one pushed batch; SchemaError (nothing stored) on any bad row."""
-        raw = None
-        try:
-            raw = ingest.parse_body(body, content_type)
-            manifest = store.read_manifest(self.settings.dataset)
-            newest = pd.Timestamp(manifest["end"]) if manifest.get("rows") else None
-            batch = ingest.validate_batch(raw, self.rules, newest, self.clock(), manifest.get("servers"),
-                                          self.snapshot.last_sample if self.snapshot else None)
-        except ArgusError:
-            self.counters.samples_rejected += _values(raw)
-            raise
+        return self.submit(body, content_type).result()
+
+    def submit(self, body: bytes, content_type: str | None) -> Future:
+        """``accept`` without waiting: a future of its answer (the HTTP handler awaits it without
+        holding a thread)."""
+        future: Future = Future()
+        with self._pusher_lock:
+            if self._pusher is None or not self._pusher.is_alive():
+                self._pusher = threading.Thread(target=self._push_loop, name="argus-push", daemon=True)
+                self._pusher.start()
+        self._pushes.put((body, content_type, future))
+        return future
+
+    def _push_loop(self) -> None:
+        while True:
+            first = self._pushes.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < PUSH_GROUP:
+                try:
+                    item = self._pushes.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._pushes.put(None)  # stop after this group
+                    break
+                group.append(item)
+            try:
+                self._accept_group(group)
+            except BaseException as exc:  # noqa: BLE001 - every waiting pusher hears of it; the loop goes on
+                log.exception("checking pushed batches failed")
+                for *_, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
+
+    def _accept_group(self, group: list[tuple[bytes, str | None, Future]]) -> None:
+        parsed: list[tuple[pd.DataFrame, Future]] = []
+        for body, content_type, future in group:
+            try:
+                raw = ingest.parse_body(body, content_type)
+                if raw.empty:
+                    self._validate(raw)  # SchemaError: "the batch has no rows"
+                parsed.append((raw, future))
+            except ArgusError as exc:
+                future.set_exception(exc)
+        if len(parsed) > 1:
+            try:
+                batch = self._validate(pd.concat([raw for raw, _ in parsed], ignore_index=True))
+            except ArgusError:
+                batch = None  # someone's problem: checked one by one below
+            if batch is not None:
+                try:
+                    fresh = ingest.keys_of(self._spool(batch))
+                except OSError as exc:
+                    for _, future in parsed:
+                        future.set_exception(exc)
+                    return
+                for raw, future in parsed:
+                    kept = int(ingest.keys_of(raw).isin(fresh).sum())
+                    future.set_result(self._answer(len(raw), kept))
+                return
+        for raw, future in parsed:
+            try:
+                batch = self._validate(raw)
+                future.set_result(self._answer(len(batch), len(self._spool(batch))))
+            except ArgusError as exc:
+                self.counters.samples_rejected += _values(raw)
+                future.set_exception(exc)
+            except OSError as exc:  # a full or read-only disk: nothing spooled
+                future.set_exception(exc)
+
+    def _validate(self, raw: pd.DataFrame) -> pd.DataFrame:
+        manifest = store.read_manifest(self.settings.dataset)
+        newest = pd.Timestamp(manifest["end"]) if manifest.get("rows") else None
+        return ingest.validate_batch(raw, self.rules, newest, self.clock(), manifest.get("servers"),
+                                     self.snapshot.last_sample if self.snapshot else None)
+
+    def _spool(self, batch: pd.DataFrame) -> pd.DataFrame:
+        """Spool the rows of a checked batch that are neither stored nor waiting; returns them."""
         with self._ingest_lock:
             stored = store.read(self.settings.dataset, start=batch[schema.TIMESTAMP].min(),
                                 end=batch[schema.TIMESTAMP].max(), servers=batch[schema.SERVER].astype(str).unique(),
                                 columns=[schema.SERVER, schema.TIMESTAMP])
-            fresh = ingest.new_rows(ingest.new_rows(batch, stored), self.inbox.waiting_keys())
+            fresh = self.inbox.unseen(ingest.new_rows(batch, stored))
             if len(fresh):
                 self.inbox.put(fresh)  # OSError (a full or read-only disk) reaches the caller: nothing spooled
         per_row = len(self.rules.metrics or schema.METRIC_COLUMNS)
         self.counters.samples_accepted += len(fresh) * per_row
         self.counters.samples_duplicate += (len(batch) - len(fresh)) * per_row
-        return {"rows": len(batch), "accepted": len(fresh), "duplicates": len(batch) - len(fresh),
-                "stored_at_next_cycle": True}
+        return fresh
+
+    @staticmethod
+    def _answer(rows: int, accepted: int) -> dict:
+        return {"rows": rows, "accepted": accepted, "duplicates": rows - accepted, "stored_at_next_cycle": True}
 
     # --- the model ---------------------------------------------------------------------------------
     def champion_id(self) -> str | None:
@@ -430,6 +514,9 @@ class Service:
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         self._wake.set()
+        with self._pusher_lock:
+            if self._pusher is not None and self._pusher.is_alive():
+                self._pushes.put(None)  # the pushes already waiting are answered first
         if self._thread is not None:
             self._thread.join(timeout)
         self.dispatcher.flush(min(timeout, 10.0))  # what the last cycle owes the sinks goes out first

@@ -46,8 +46,20 @@ class Inbox:
         self._counter = itertools.count()
         for stale in self.folder.glob(".*.tmp"):  # a batch being written when the process died
             stale.unlink(missing_ok=True)
-        self._keys: dict[Path, pd.MultiIndex] = {path: keys_of(pd.read_parquet(path, columns=KEY))
-                                                 for path in self.waiting()}
+        self._keys: dict[Path, list[tuple]] = {}  # per spooled file, its (server, time) keys
+        self._waiting: set[tuple] = set()  # every spooled key, for a push's duplicate check
+        for path in self.waiting():
+            self._remember(path, pd.read_parquet(path, columns=KEY))
+
+    def _remember(self, path: Path, frame: pd.DataFrame) -> None:
+        keys = list(keys_of(frame))
+        self._keys[path] = keys
+        self._waiting.update(keys)
+
+    def _forget(self, path: Path) -> None:
+        self._waiting.difference_update(self._keys.pop(path, []))
+        if not self._keys:
+            self._waiting.clear()
 
     def put(self, frame: pd.DataFrame) -> Path:
         """Spool one validated batch; once this returns the batch survives a kill."""
@@ -55,18 +67,19 @@ class Inbox:
         final = self.folder / name
         with atomic.staged(final) as tmp:
             frame.to_parquet(tmp, index=False)
-        self._keys[final] = keys_of(frame)
+        self._remember(final, frame)
         return final
 
     def waiting(self) -> list[Path]:
         return sorted(self.folder.glob("*.parquet"))
 
-    def waiting_keys(self) -> pd.MultiIndex | None:
-        """(server, time) of every spooled row, None when nothing waits."""
-        keys = [k for k in self._keys.values() if len(k)]
-        if not keys:
-            return None
-        return keys[0].append(keys[1:]) if len(keys) > 1 else keys[0]
+    def unseen(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``frame`` whose (server, time) is not spooled already (a set lookup per row:
+        the cost of a push does not grow with what waits)."""
+        if not self._waiting or frame.empty:
+            return frame
+        keep = [key not in self._waiting for key in keys_of(frame)]
+        return frame[keep].reset_index(drop=True)
 
     def pull(self) -> tuple[pd.DataFrame | None, list[Path]]:
         files = self.waiting()
@@ -78,7 +91,7 @@ class Inbox:
     def done(self, token: list[Path]) -> None:
         for path in token:
             path.unlink(missing_ok=True)
-            self._keys.pop(path, None)
+            self._forget(path)
 
     def reject(self, path: Path, reason: str) -> Path:
         """Move a spooled batch the dataset refused to ``rejected/``, its reason beside it, so that
@@ -87,7 +100,7 @@ class Inbox:
         folder.mkdir(exist_ok=True)
         (folder / f"{path.stem}.txt").write_text(reason + "\n")
         moved = path.replace(folder / path.name)
-        self._keys.pop(path, None)
+        self._forget(path)
         return moved
 
 
