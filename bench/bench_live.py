@@ -184,7 +184,8 @@ def agents_part(folder: Path, models: Path, repo: Path, agents: int = 1000, seco
     ends now, a cycle every 30 s; this process plays the agents: each pushes its server's sample for
     the next step once, at a random moment of ``seconds`` (``agents`` batches a minute), from up to
     ``burst`` connections at a time, while /metrics is read every 0.25 s. Then ``burst`` pushers push
-    back to back for 20 s (the most pushes per second). Bounded in count and in time."""
+    back to back for 20 s (the most pushes per second; after the first round each batch again, as a
+    retrying agent would: checked in full, stored once). Bounded in count and in time."""
     import os
     import random
     import subprocess
@@ -267,10 +268,13 @@ def agents_part(folder: Path, models: Path, repo: Path, agents: int = 1000, seco
         reader.join(30)
         metrics = sorted(reads)
         rss = _rss_of(child.pid)
+        with urllib.request.urlopen(f"{base}/metrics", timeout=60) as answer:
+            cycles = next((line.split()[-1] for line in answer.read().decode().splitlines()
+                           if line.startswith("argus_cycles_total")), "?")
         print(f"  steady: {len(results)} pushes in {time.monotonic() - began:.1f} s, {bad} not 200; push p50 "
               f"{_pct(spent, 50) * 1000:.0f} ms, p99 {_pct(spent, 99) * 1000:.0f} ms, max {spent[-1] * 1000:.0f} ms; "
               f"/metrics p50 {_pct(metrics, 50) * 1000:.0f} ms, p99 {_pct(metrics, 99) * 1000:.0f} ms over "
-              f"{len(metrics)} reads; serve RSS {rss:,.0f} MB", flush=True)
+              f"{len(metrics)} reads; serve RSS {rss:,.0f} MB; {cycles} cycles since start", flush=True)
         second = later[later[schema.TIMESTAMP] == now + pd.Timedelta("5min")]
         pieces = [second.iloc[i:i + 5] for i in range(0, len(second), 5)]  # 5 servers a batch, each once
         stop_at = time.monotonic() + 20.0
@@ -278,8 +282,8 @@ def agents_part(folder: Path, models: Path, repo: Path, agents: int = 1000, seco
         def pusher(offset: int) -> list[tuple[float, int]]:
             done = []
             index = offset
-            while time.monotonic() < stop_at and index < len(pieces):
-                done.append(push(pieces[index]))
+            while time.monotonic() < stop_at and len(done) < 500:  # after the first round: retries (duplicates)
+                done.append(push(pieces[index % len(pieces)]))
                 index += burst
             return done
 

@@ -253,14 +253,18 @@ class Service:
                                      self.snapshot.last_sample if self.snapshot else None)
 
     def _spool(self, batch: pd.DataFrame) -> pd.DataFrame:
-        """Spool the rows of a checked batch that are neither stored nor waiting; returns them."""
-        with self._ingest_lock:
-            stored = store.read(self.settings.dataset, start=batch[schema.TIMESTAMP].min(),
-                                end=batch[schema.TIMESTAMP].max(), servers=batch[schema.SERVER].astype(str).unique(),
-                                columns=[schema.SERVER, schema.TIMESTAMP])
-            fresh = self.inbox.unseen(ingest.new_rows(batch, stored))
-            if len(fresh):
-                self.inbox.put(fresh)  # OSError (a full or read-only disk) reaches the caller: nothing spooled
+        """Spool the rows of a checked batch that are neither stored nor waiting; returns them.
+
+        Not under the cycle's ingest lock, so a push never waits for a cycle to store: the inbox
+        forgets a batch's keys only after the dataset holds its rows, so a row is found in one or
+        the other; in the rare race where it is found in neither it is spooled again, and storing
+        drops a row the dataset already holds (the answer's duplicate count is then one short)."""
+        stored = store.read(self.settings.dataset, start=batch[schema.TIMESTAMP].min(),
+                            end=batch[schema.TIMESTAMP].max(), servers=batch[schema.SERVER].astype(str).unique(),
+                            columns=[schema.SERVER, schema.TIMESTAMP])
+        fresh = self.inbox.unseen(ingest.new_rows(batch, stored))
+        if len(fresh):
+            self.inbox.put(fresh)  # OSError (a full or read-only disk) reaches the caller: nothing spooled
         per_row = len(self.rules.metrics or schema.METRIC_COLUMNS)
         self.counters.samples_accepted += len(fresh) * per_row
         self.counters.samples_duplicate += (len(batch) - len(fresh)) * per_row

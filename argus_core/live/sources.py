@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Protocol
@@ -46,6 +47,7 @@ class Inbox:
         self._counter = itertools.count()
         for stale in self.folder.glob(".*.tmp"):  # a batch being written when the process died
             stale.unlink(missing_ok=True)
+        self._lock = threading.Lock()
         self._keys: dict[Path, list[tuple]] = {}  # per spooled file, its (server, time) keys
         self._waiting: set[tuple] = set()  # every spooled key, for a push's duplicate check
         for path in self.waiting():
@@ -53,13 +55,15 @@ class Inbox:
 
     def _remember(self, path: Path, frame: pd.DataFrame) -> None:
         keys = list(keys_of(frame))
-        self._keys[path] = keys
-        self._waiting.update(keys)
+        with self._lock:
+            self._keys[path] = keys
+            self._waiting.update(keys)
 
     def _forget(self, path: Path) -> None:
-        self._waiting.difference_update(self._keys.pop(path, []))
-        if not self._keys:
-            self._waiting.clear()
+        with self._lock:  # a push (putting) and a cycle (forgetting) may meet here
+            self._waiting.difference_update(self._keys.pop(path, []))
+            if not self._keys:
+                self._waiting.clear()
 
     def put(self, frame: pd.DataFrame) -> Path:
         """Spool one validated batch; once this returns the batch survives a kill."""
@@ -78,7 +82,8 @@ class Inbox:
         the cost of a push does not grow with what waits)."""
         if not self._waiting or frame.empty:
             return frame
-        keep = [key not in self._waiting for key in keys_of(frame)]
+        with self._lock:
+            keep = [key not in self._waiting for key in keys_of(frame)]
         return frame[keep].reset_index(drop=True)
 
     def pull(self) -> tuple[pd.DataFrame | None, list[Path]]:
