@@ -229,8 +229,9 @@ class PrometheusClient:
                 if size > MAX_ANSWER_BYTES:
                     raise PrometheusError(_too_large(self.url, size, at_least=True))
                 body.append(chunk)
-        return httpx.Response(response.status_code, headers=response.headers, content=b"".join(body),
-                              request=response.request)
+        plain = {k: v for k, v in response.headers.items()  # the bytes above are decoded already
+                 if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")}
+        return httpx.Response(response.status_code, headers=plain, content=b"".join(body), request=response.request)
 
 
 MAX_ANSWER_BYTES = 128 * 1024 * 1024  # one Prometheus answer; a page of 11,000 points per series stays far below
