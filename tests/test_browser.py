@@ -130,3 +130,39 @@ def test_every_page_renders_in_chromium(server, tmp_path):
             assert page.get_by_text("Follow the latest data").is_visible()  # the shared sidebar survives reruns
         finally:
             browser.close()
+
+
+def test_the_time_cursor_follows_details_a_row_click_and_the_navigation(server):
+    """An SRE looking at 23:00 opens a server from Fleet overview and from Critical servers: the
+    detail opens at 23:00, not at the latest sample, and the URL keeps ?as_of= for a shared link."""
+    from playwright.sync_api import sync_playwright
+
+    moment = "2026-01-06 23:00"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                    args=["--headless", "--no-sandbox", "--disable-gpu",
+                                          "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(f"{server}/?as_of=2026-01-06T23:00")
+            page.wait_for_selector(PLOT, timeout=240_000)
+            _settle(page, 120_000)
+            assert page.get_by_text(f"as of {moment} UTC").count() >= 1
+            page.get_by_role("button", name="Details").first.click()
+            page.wait_for_selector(f"text=as of {moment} UTC", timeout=120_000)
+            _settle(page, 120_000)
+            assert "server_detail" in page.url and "as_of=2026-01-06T23" in page.url, page.url
+            page.get_by_role("link", name="Critical servers", exact=True).click()
+            page.wait_for_selector(TABLE, timeout=120_000)
+            _settle(page, 120_000)
+            assert page.get_by_text(f"as of {moment} UTC").count() >= 1
+            assert "as_of=2026-01-06T23" in page.url, page.url
+            grid = page.locator(TABLE).first.bounding_box()
+            page.mouse.click(grid["x"] + 12, grid["y"] + 35 + 17)  # the first row's selection cell
+            page.wait_for_selector(f"text=as of {moment} UTC", timeout=120_000)
+            page.wait_for_url("**/server_detail**", timeout=120_000)
+            _settle(page, 120_000)
+            assert page.get_by_text(f"as of {moment} UTC").count() >= 1
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()

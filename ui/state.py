@@ -23,6 +23,8 @@ KEY_SELECTION = "argus.selection"
 KEY_DATASET = "argus.dataset"
 KEY_MODEL = "argus.model"
 KEY_FOLLOW = "argus.follow_latest"
+KEY_CURSOR = "argus.cursor"  # dataset -> the chosen moment (ISO) or None (the last sample), kept across pages
+KEY_LINK_READ = "argus.link_read"  # the ?as_of= of the URL already taken in
 KEY_SERVER = "argus.server"  # the server the detail page opens on
 
 
@@ -94,28 +96,57 @@ def _model_picker(models: Path) -> str | None:
 
 
 def _cursor(dataset: Path) -> tuple[pd.Timestamp | None, str | None]:
+    """The "as of" cursor: the last sample (following the data) or a chosen moment. It is kept in
+    its own session key, not only in the widgets' (Streamlit drops a widget's state on a page
+    switch), put back into the widgets on every page, and mirrored in the URL (``?as_of=``), so a
+    Details link, a table row, a reload and a shared link all open at the moment being looked at."""
     try:
         start, end, step = dashboard.data_span(dataset)
     except ArgusError as exc:
         return None, str(exc)
-    _seed_from_link(dataset, start, end, step)
-    if st.toggle("Follow the latest data", value=True, key=KEY_FOLLOW):
+    cursors = st.session_state.setdefault(KEY_CURSOR, {})
+    _seed_from_link(dataset, start, end, step, cursors)
+    chosen = cursors.get(str(dataset))
+    earliest = min(start + pd.Timedelta(hours=24), end)
+    slider_key = f"argus.as_of.{dataset}"
+    if KEY_FOLLOW not in st.session_state:  # dropped by a page switch (or a new session): put it back
+        st.session_state[KEY_FOLLOW] = chosen is None
+    if st.toggle("Follow the latest data", key=KEY_FOLLOW):
+        cursors[str(dataset)] = None
+        _mirror(None)
         st.caption(f"As of {end:%Y-%m-%d %H:%M} UTC (the last sample)")
         return None, None
-    earliest = min(start + pd.Timedelta(hours=24), end)
-    chosen = st.slider("As of (UTC)", min_value=_naive(earliest), max_value=_naive(end), value=_naive(end),
-                       step=timedelta(seconds=step.total_seconds()), format="MM-DD HH:mm",
-                       key=f"argus.as_of.{dataset}")
-    return pd.Timestamp(chosen).tz_localize("UTC"), None
+    if slider_key not in st.session_state:
+        stamp = pd.Timestamp(chosen) if chosen is not None else end
+        st.session_state[slider_key] = _naive(min(max(stamp, earliest), end))
+    picked = st.slider("As of (UTC)", min_value=_naive(earliest), max_value=_naive(end),
+                       step=timedelta(seconds=step.total_seconds()), format="MM-DD HH:mm", key=slider_key)
+    as_of = pd.Timestamp(picked).tz_localize("UTC")
+    cursors[str(dataset)] = as_of.isoformat()
+    _mirror(as_of)
+    return as_of, None
 
 
-def _seed_from_link(dataset: Path, start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta) -> None:
-    """A link with ``?as_of=2026-01-06T22:00`` (UTC) opens at that moment: SREs share links to
-    what they saw. Read once per session; an unreadable time is ignored with a warning."""
-    wanted = st.query_params.get("as_of")
-    if not wanted or st.session_state.get("argus.link_read"):
+def _mirror(as_of: pd.Timestamp | None) -> None:
+    """The cursor in the URL (taken as read, so it is not read back as a new link)."""
+    if as_of is None:
+        st.query_params.pop("as_of", None)
+        st.session_state[KEY_LINK_READ] = None
         return
-    st.session_state["argus.link_read"] = True
+    text = f"{as_of:%Y-%m-%dT%H:%M}"
+    st.query_params["as_of"] = text
+    st.session_state[KEY_LINK_READ] = text
+
+
+def _seed_from_link(dataset: Path, start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta,
+                    cursors: dict) -> None:
+    """A link with ``?as_of=2026-01-06T22:00`` (UTC) opens at that moment: SREs share links to
+    what they saw. A time the session does not hold yet wins (a new link, a reload); an
+    unreadable one is ignored with a warning."""
+    wanted = st.query_params.get("as_of")
+    if not wanted or st.session_state.get(KEY_LINK_READ) == wanted:
+        return
+    st.session_state[KEY_LINK_READ] = wanted
     try:
         stamp = pd.Timestamp(wanted)
     except ValueError:
@@ -123,8 +154,9 @@ def _seed_from_link(dataset: Path, start: pd.Timestamp, end: pd.Timestamp, step:
         return
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     stamp = min(max(stamp, min(start + pd.Timedelta(hours=24), end)), end)
-    st.session_state[KEY_FOLLOW] = False
-    st.session_state[f"argus.as_of.{dataset}"] = _naive(stamp.floor(step))
+    cursors[str(dataset)] = stamp.floor(step).isoformat()
+    for key in (KEY_FOLLOW, f"argus.as_of.{dataset}"):  # the link wins over what the widgets held
+        st.session_state.pop(key, None)
 
 
 def _naive(stamp: pd.Timestamp) -> datetime:
@@ -138,6 +170,6 @@ def current() -> Selection:
 
 
 def open_server(server: str) -> None:
-    """Go to the server detail page, opened on ``server``."""
+    """Go to the server detail page, opened on ``server`` at the moment being looked at."""
     st.session_state[KEY_SERVER] = server
-    st.switch_page(DETAIL_PAGE)
+    st.switch_page(DETAIL_PAGE, query_params={k: v for k, v in st.query_params.to_dict().items() if k == "as_of"})
