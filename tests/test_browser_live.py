@@ -75,3 +75,55 @@ def as_json_bytes(frame) -> bytes:
     import json
 
     return json.dumps(as_json(frame)).encode()
+
+
+def test_make_live_demo_alerts_before_the_breach_and_says_when_the_data_stopped(tmp_path):
+    """`live-demo` as a presenter runs it (the service, the replayer and the dashboard), a little
+    faster: the dashboard in live mode shows an alert firing on the incident's server, and once the
+    replay is over it says the data stopped instead of looking current."""
+    import re
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    api, dash = _free_port(), _free_port()
+    dataset = tmp_path / "live-demo"
+    env = {**os.environ, "ARGUS_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "argus_core", "live-demo", "--servers", "20", "--speed", "480", "--dataset",
+         str(dataset), "--port", str(api), "--dashboard-port", str(dash), "--minutes", "6"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{dash}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "the live demo did not start"
+                time.sleep(0.5)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(f"http://127.0.0.1:{dash}")
+                # an alert fired: it is firing now, or it fired and resolved after the breach (at this speed
+                # the incident is over within a minute of fleet replay)
+                page.get_by_text(re.compile(r"^([1-9]\d* firing|\d+ firing, [1-9]\d* resolved)")).first.wait_for(
+                    timeout=240_000)
+                with urllib.request.urlopen(f"http://127.0.0.1:{api}/api/v1/alerts", timeout=10) as answer:
+                    import json
+                    alerts = json.loads(answer.read())["alerts"]
+                assert alerts and all(a["server_name"] for a in alerts)
+                page.get_by_text("The data stopped").wait_for(timeout=240_000)
+                assert page.locator('[data-testid="stException"]').count() == 0
+            finally:
+                browser.close()
+    finally:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)

@@ -4,6 +4,7 @@ server detail, the demo replay, and names shown as text."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,15 @@ def test_replay_is_deterministic_and_sees_the_leak_coming():
 def test_dataset_without_scenario_says_how_to_write_one():
     with pytest.raises(DatasetError, match="demo-data"):
         replay.load_scenario(FLEET)
+
+
+def test_a_dataset_named_both_ways_is_listed_once(tmp_path, monkeypatch):
+    """`make live-demo` names data/live-demo in ARGUS_DATASETS, and the sidebar finds it under data/ too."""
+    from ui.state import available_datasets
+
+    data = tmp_path / "data" / "live-demo"
+    shutil.copytree(ROOT / "demo_data" / "incident", data)
+    monkeypatch.setenv("ARGUS_ROOT", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ARGUS_DATASETS", "data/live-demo")
+    assert available_datasets() == [data.resolve()]

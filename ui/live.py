@@ -24,6 +24,9 @@ def watch(dataset: str) -> None:
         st.rerun()
 
 
+DATA_STOPPED_CYCLES = 3  # cycles without a new stored sample before the page says the data stopped
+
+
 def freshness(view: dashboard.FleetView) -> None:
     """For a live view: when the snapshot was made, a warning when the service is late, and the
     servers whose samples stopped arriving."""
@@ -38,6 +41,13 @@ def freshness(view: dashboard.FleetView) -> None:
                    "`python -m argus_core serve` still running?", icon=":material/schedule:")
     else:
         st.caption(text)
+    quiet = status.created - status.data_arrived if status.data_arrived is not None else pd.Timedelta(0)
+    if quiet > DATA_STOPPED_CYCLES * status.every:
+        st.warning(f"The data stopped: no new sample has been stored since {status.data_arrived:%H:%M:%S} UTC "
+                   f"({_duration(quiet)} before this snapshot). The service still runs"
+                   + (f", on data up to {max(status.last_sample.values()):%Y-%m-%d %H:%M} UTC"
+                      if status.last_sample else "") + ": are the agents or the source still sending?",
+                   icon=":material/signal_disconnected:")
     if status.model_error:
         st.warning(status.model_error)
     if status.stale:

@@ -44,8 +44,10 @@ def models_root() -> Path:
 def available_datasets() -> list[Path]:
     """demo_data/* and data/* of the checkout, then any in ARGUS_DATASETS (os.pathsep-separated)."""
     found = dashboard.find_datasets(Path(os.environ.get("ARGUS_ROOT", ROOT)))
-    extra = [Path(p) for p in os.environ.get("ARGUS_DATASETS", "").split(os.pathsep) if p]
-    return [p for p in extra if p.is_dir()] + [p for p in found if p not in extra]
+    extra = [Path(p).resolve() for p in os.environ.get("ARGUS_DATASETS", "").split(os.pathsep) if p]
+    # a dataset named both ways (data/live-demo in ARGUS_DATASETS and found under data/) is listed once
+    extra = [p for i, p in enumerate(extra) if p.is_dir() and p not in extra[:i]]
+    return extra + [p for p in found if p.resolve() not in extra]
 
 
 def _label(path: Path) -> str:

@@ -295,8 +295,8 @@ def _live_demo(args: argparse.Namespace) -> int:
     sim, replay_from, incident = demo.simulate(plan)
     demo.write_history(args.dataset, sim, replay_from)
     step_s = pd.Timedelta("5min").total_seconds() / plan.speed
-    service = Service(Settings(dataset=args.dataset, models=args.models,
-                               every=pd.Timedelta(seconds=max(2.0, 2 * step_s))))
+    service = Service(Settings(dataset=args.dataset, models=args.models,  # the shipped rules: the demo alerts
+                               every=pd.Timedelta(seconds=max(2.0, 2 * step_s)), rules=DEFAULT_RULES))
     server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=args.port,
                                            log_level="warning"))
     threading.Thread(target=server.run, name="argus-http", daemon=True).start()

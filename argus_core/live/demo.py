@@ -22,7 +22,7 @@ from argus_core.data import schema, store
 from argus_core.data.profiles import PROFILES, fleet_composition, fleet_names
 from argus_core.data.simulate import INCIDENT_KINDS, ScriptedIncident, SimConfig, Simulation, simulate_fleet
 from argus_core.errors import SettingsError
-from argus_core.views import dashboard
+from argus_core.fleet import live_state
 
 HISTORY = pd.Timedelta("26h")  # written before the replay starts: a full encoder window and some
 REPLAY = pd.Timedelta("12h")  # what the replayer pushes
@@ -69,7 +69,7 @@ def write_history(dataset: Path, sim: Simulation, replay_from: pd.Timestamp) -> 
     frame = sim.frame[sim.frame[schema.TIMESTAMP] < replay_from]
     store.write_dataset(dataset, frame, kind="simulated", step=schema.DEFAULT_STEP,
                         extra={"generator": sim.settings, "live_demo": True})
-    live = dataset / dashboard.LIVE_STATE
+    live = live_state.state_dir(dataset)
     if live.exists():  # a previous demo's snapshot and inbox belong to other data
         import shutil
 

@@ -380,7 +380,8 @@ class Service:
             cycle_seconds=round(time.perf_counter() - started, 4),
             last_sample={str(k): v.isoformat() for k, v in last.items()}, stale=stale,
             model_error=self.model_error, accepted=accepted, every_seconds=self.settings.every.total_seconds(),
-            history_steps=model.history_steps)
+            history_steps=model.history_steps,
+            data_arrived=utc_now().isoformat() if accepted or self.snapshot is None else self.snapshot.data_arrived)
         snapshot.save(self.settings.state_dir, published)
         exporter.snapshot_text(published)  # rendered here, once, so no scrape waits for it
         levels = assessment.levels

@@ -41,6 +41,7 @@ class Snapshot:
     accepted: int = 0  # rows stored by this cycle
     every_seconds: float = 300.0  # the service's cycle period (the dashboard's "late" banner)
     history_steps: int = 0  # rows per server the model read (0: a snapshot older than this field)
+    data_arrived: str | None = None  # when a cycle last stored new rows (wall clock, UTC; None: not known)
 
     # what readers ask of the assessment, by the names the API and the exporter use
     @property
@@ -99,7 +100,7 @@ class Snapshot:
             "generation": self.generation, "data_end": self.data_end, "created": self.created,
             "cycle_seconds": self.cycle_seconds, "last_sample": self.last_sample, "stale": self.stale,
             "model_error": self.model_error, "accepted": self.accepted, "every_seconds": self.every_seconds,
-            "history_steps": self.history_steps,
+            "history_steps": self.history_steps, "data_arrived": self.data_arrived,
             # the assessment's own meta; the frames hold the rest
             "model_id": a.model_id, "as_of": self.as_of, "step": str(a.step), "horizon": a.horizon,
             "horizon_seconds": self.horizon_seconds, "levels": self.levels, "previous_levels": a.previous_levels,
@@ -170,4 +171,5 @@ def _snapshot(meta: dict, frames: dict[str, pd.DataFrame]) -> Snapshot:
                     float(meta.get("cycle_seconds", 0.0)), dict(meta.get("last_sample", {})),
                     dict(meta.get("stale", {})), meta.get("model_error"), int(meta.get("accepted", 0)),
                     float(meta.get("every_seconds", 300.0)),
-                    int(meta.get("history_steps") or round(pd.Timedelta("1D") / step) + 1))
+                    int(meta.get("history_steps") or round(pd.Timedelta("1D") / step) + 1),
+                    meta.get("data_arrived"))

@@ -58,7 +58,8 @@ def fleet_view(dataset: str | Path, model_root: str | Path, now: pd.Timestamp | 
     stale = sorted(s for s, t in last.items() if t < newest - STALE_STEPS * step)
     created = pd.Timestamp(snap.created)
     every = pd.Timedelta(seconds=snap.every_seconds)
+    arrived = pd.Timestamp(snap.data_arrived) if snap.data_arrived else None
     status = dashboard.LiveStatus(snap.generation, created, every, pd.Timedelta(0), dict(snap.levels), last, stale,
-                                  snap.model_error)
+                                  snap.model_error, arrived)
     status = replace(status, late_by=late_by(status, now))
     return dashboard.FleetView(dataset, history, assessment, status)

@@ -37,6 +37,7 @@ class LiveStatus:
     last_sample: dict[str, pd.Timestamp]  # server -> its newest sample
     stale: list[str]  # servers whose newest sample is well behind the fleet's
     model_error: str | None
+    data_arrived: pd.Timestamp | None = None  # when the service last stored new samples (None: not known)
 
 
 @dataclass
