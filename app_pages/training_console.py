@@ -24,7 +24,8 @@ with st.expander("Start a training", expanded=runs.active() is None, icon=":mate
         left, middle, right = st.columns(3)
         epochs = left.number_input("Epochs", 1, 500, start.epochs, key="console-epochs")
         batch = middle.number_input("Batch size", 1, 4096, start.batch_size, key="console-batch")
-        hidden = right.number_input("Hidden size", 1, 512, start.hidden_size, key="console-hidden")
+        hidden = right.number_input("Hidden size", 2, 512, start.hidden_size, step=2, key="console-hidden",
+                                    help="a multiple of the 2 attention heads")
         rate = left.number_input("Learning rate", 1e-6, 1.0, start.learning_rate, format="%.5f", key="console-lr")
         limit = middle.number_input("Time limit (minutes, 0: none)", 0.0, 10_000.0, 0.0, key="console-limit")
         batches = right.number_input("Batches per epoch", 1, 100_000, start.batches_per_epoch, key="console-batches")
@@ -77,36 +78,51 @@ def live() -> None:
 
 live()
 
-st.subheader("Run history")
+@st.fragment(run_every=3)
+def history_and_champion() -> None:
+    """The run history, Resume and the champion, kept current while runs start and finish (a
+    finished run shows as finished, and its model can be promoted, without a reload)."""
+    st.subheader("Run history")
+    with ui.guard("the run history"):
+        items = runs.list()
+        history = console.history_table(runs, items)
+        champion = registry.champion_model_id(selection.models)
+    st.dataframe(history, hide_index=True, key="console-history", column_config={
+        "started": st.column_config.DatetimeColumn("started", format="MM-DD HH:mm"),
+        "best_val_loss": st.column_config.NumberColumn("best val loss", format="%.4f")})
+    if resumable := console.resumable(items, lambda run: jobs.checkpoint_of(selection.models, run) is not None):
+        left, right = st.columns([3, 1], vertical_alignment="bottom")
+        chosen = left.selectbox("Resume a stopped run from its last checkpoint", resumable, key="console-resume")
+        if right.button("Resume", icon=":material/replay:", key="resume"):
+            with ui.guard("resuming the run"):
+                st.success(f"Run {jobs.resume(selection.models, chosen)} resumes run {chosen}.")
+
+    st.subheader("Champion")
+    if said := st.session_state.pop(KEY_SAID, None):
+        st.success(said)
+    st.text(f"champion: {champion or 'none yet'}")
+    left, right = st.columns(2, vertical_alignment="bottom")
+    if finished := console.promotable(items, champion):
+        model_id = left.selectbox("Model of a finished run", finished, key="console-promote-id")
+        if left.button("Promote to champion", icon=":material/military_tech:", key="promote"):
+            with ui.guard("promoting the model"):
+                training.promote(selection.models, model_id)
+                st.session_state[KEY_SAID] = f"{model_id} is now the champion."
+                st.rerun()
+    if right.button("Roll back to the previous champion", icon=":material/undo:", key="rollback"):
+        with ui.guard("rolling back"):
+            st.session_state[KEY_SAID] = f"Rolled back: {training.rollback(selection.models)} is the champion again."
+            st.rerun()
+
+
+KEY_SAID = "argus.console.said"  # what the last promote or roll back did, said once after the page redraws
+history_and_champion()
+
+st.subheader("Compare runs")
 with ui.guard("the run history"):
     items = runs.list()
     history = console.history_table(runs, items)
-    champion = registry.champion_model_id(selection.models)
-st.dataframe(history, hide_index=True, key="console-history", column_config={
-    "started": st.column_config.DatetimeColumn("started", format="MM-DD HH:mm"),
-    "best_val_loss": st.column_config.NumberColumn("best val loss", format="%.4f")})
-if resumable := console.resumable(items):
-    left, right = st.columns([3, 1], vertical_alignment="bottom")
-    chosen = left.selectbox("Resume a stopped run from its last checkpoint", resumable, key="console-resume")
-    if right.button("Resume", icon=":material/replay:", key="resume"):
-        with ui.guard("resuming the run"):
-            st.success(f"Run {jobs.resume(selection.models, chosen)} resumes run {chosen}.")
-
-st.subheader("Compare runs")
 picked = st.multiselect("Runs", [r.id for r in items], default=[r.id for r in items[:2]], key="console-compare",
                         format_func=lambda i: f"{i}: {next(r.name for r in items if r.id == i)}")
 if len(picked) >= 2:
     training.comparison(runs, [r for r in items if r.id in picked], history)
-
-st.subheader("Champion")
-st.text(f"champion: {champion or 'none yet'}")
-left, right = st.columns(2, vertical_alignment="bottom")
-if finished := console.promotable(items, champion):
-    model_id = left.selectbox("Model of a finished run", finished, key="console-promote-id")
-    if left.button("Promote to champion", icon=":material/military_tech:", key="promote"):
-        with ui.guard("promoting the model"):
-            training.promote(selection.models, model_id)
-            st.rerun()
-if right.button("Roll back to the previous champion", icon=":material/undo:", key="rollback"):
-    with ui.guard("rolling back"):
-        st.success(f"champion is now {training.rollback(selection.models)}")

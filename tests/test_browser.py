@@ -25,6 +25,7 @@ PAGES = [("critical_servers", "Critical servers", TABLE), ("", "Fleet overview",
          ("model_quality", "Model quality", PLOT), ("incident_demo", "Incident demo", PLOT)]
 
 pytestmark = pytest.mark.slow
+SERVED: dict = {}  # what the served app reads (its models directory), for tests that change it under the page
 
 
 def _free_port() -> int:
@@ -46,6 +47,7 @@ def server(tmp_path_factory):
     models = tmp_path_factory.mktemp("browser") / "models"
     shutil.copytree(ROOT / "models", models, ignore=shutil.ignore_patterns("runs.sqlite*", ".runs", ".checkpoints"))
     backtest.run(ROOT / "demo_data" / "fleet", models, origins=1, classical="none")
+    SERVED["models"] = models
     env = {**os.environ, "ARGUS_THREADS": "1", "ARGUS_MODELS": str(models)}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
@@ -163,6 +165,34 @@ def test_the_time_cursor_follows_details_a_row_click_and_the_navigation(server):
             page.wait_for_url("**/server_detail**", timeout=120_000)
             _settle(page, 120_000)
             assert page.get_by_text(f"as of {moment} UTC").count() >= 1
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
+
+
+def test_the_console_follows_runs_without_a_reload(server):
+    """A run another loop records finishes while the console is open: its model can be promoted
+    without reloading the page (the history and champion sections refresh themselves)."""
+    from playwright.sync_api import sync_playwright
+
+    from argus_core.model import registry
+    from argus_core.runs.store import REST, RunStore, default_path
+
+    models = SERVED["models"]
+    retired = next(m for m, e in registry.read(models)["models"].items() if e.get("status") == "retired")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(f"{server}/training_console")
+            page.wait_for_selector(FORM, timeout=240_000)
+            _settle(page, 120_000)
+            assert page.get_by_text("Model of a finished run").count() == 0
+            runs = RunStore(default_path(models))
+            run_id = runs.create("elsewhere", {}, "demo_data/fleet", status="running", origin=REST)
+            runs.finish(run_id, "completed", model_id=retired)
+            page.get_by_text("Model of a finished run").wait_for(timeout=30_000)  # no reload
             assert page.locator('[data-testid="stException"]').count() == 0
         finally:
             browser.close()

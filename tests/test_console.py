@@ -70,6 +70,29 @@ def test_console_shows_history_compares_and_promotes(models):
     at.switch_page("app_pages/training_console.py").run()
     at.button(key="rollback").click().run()
     assert registry.champion_model_id(models) == "tft-run-a"
+    # the page names one champion, the one the registry holds (it named both after a roll back)
+    assert [t.value for t in at.text if t.value.startswith("champion:")] == ["champion: tft-run-a"]
+    assert [s.value for s in at.success] == ["Rolled back: tft-run-a is the champion again."]
+
+
+def test_a_completed_run_shows_a_full_progress_bar(models):
+    runs = RunStore(default_path(models))
+    runs.log_metrics(2, 30, 2, {"progress": 0.5})  # its last report came halfway through
+    at = open_console()
+    bar = at.get("progress")[0]
+    assert bar.value == 100 and bar.proto.text.startswith("completed")
+
+
+def test_the_smallest_form_settings_are_checked_before_a_run_starts(models):
+    at = open_console()
+    at.number_input(key="console-epochs").set_value(1)
+    at.number_input(key="console-batch").set_value(1)
+    at.number_input(key="console-batches").set_value(1)
+    at.number_input(key="console-hidden").set_value(3)  # not a multiple of the attention heads
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("hidden_size must be a multiple of the 2 attention heads" in e.value for e in at.error)
+    assert [r.id for r in RunStore(default_path(models)).list()] == [2, 1]  # nothing was started
 
 
 def test_console_refuses_a_second_training_naming_the_running_one(models):
@@ -89,8 +112,21 @@ def test_console_marks_a_dead_run_interrupted_and_offers_resume(models):
     runs.update(run_id, pid=2**22 + 777)
     at = open_console()
     assert runs.get(run_id).status == "interrupted"
-    assert at.selectbox(key="console-resume").value == run_id
     assert any("interrupted" in e.value for e in at.error)  # the live panel shows why it stopped
+    # it died before its first epoch ended: nothing to resume from, so Resume is not offered
+    assert not [s for s in at.selectbox if s.key == "console-resume"]
+    assert any("stopped before its first step" in c.value for c in at.caption)  # no empty chart
+    from argus_core.data import store
+    from argus_core.model import config as train_config
+    from argus_core.runs import jobs
+
+    config, _ = jobs.run_config(runs, run_id)
+    folder = train_config.checkpoint_dir(models, ROOT / "demo_data" / "incident",
+                                         store.read_manifest(ROOT / "demo_data" / "incident"), config)
+    folder.mkdir(parents=True)
+    (folder / "state.json").write_text('{"epoch": 0}')  # an epoch was saved before it died
+    at = open_console()
+    assert at.selectbox(key="console-resume").value == run_id
 
 
 def test_the_form_offers_the_recipe_search_gradient_accumulation_and_devices():

@@ -38,7 +38,8 @@ def live_panel(status: console.LiveStatus) -> None:
     run = status.run
     st.subheader(f"Run {run.id}: {run.name}" + (" (recorded over the API by another training loop)"
                                                  if run.external else ""))
-    st.progress(status.progress, text=f"{run.status} · epoch {status.epoch} · step {status.step}")
+    done = 1.0 if run.status == "completed" else status.progress  # the last report may predate the end
+    st.progress(min(max(done, 0.0), 1.0), text=f"{run.status} · epoch {status.epoch} · step {status.step}")
     cols = st.columns(5)
     cols[0].metric("ETA", f"{status.eta_min:.1f} min" if status.eta_min is not None else "-")
     cols[1].metric("Validation loss", f"{status.val_loss:.4f}" if status.val_loss is not None else "-")
@@ -52,6 +53,10 @@ def live_panel(status: console.LiveStatus) -> None:
         st.error(f"Run {run.id} {run.status}: {run.error.splitlines()[0]}")
         with st.expander("Details"):
             st.code(run.error)
+    if status.metrics.empty:
+        st.caption("No loss was recorded: the run stopped before its first step." if not status.active else
+                   "The curves appear after the first steps.")
+        return
     st.plotly_chart(charts.training_curves(status.metrics), key="console-curves")
 
 

@@ -140,6 +140,13 @@ def check(config: TrainConfig) -> list[str]:
                 ("epochs", "batch_size", "hidden_size", "batches_per_epoch", "encoder_length",
                  "accumulate", "devices", "num_nodes")
                 if not isinstance(getattr(config, name), int) or getattr(config, name) < 1]
+    heads = config.attention_heads
+    if isinstance(config.hidden_size, int) and config.hidden_size >= 1 and isinstance(heads, int) and heads >= 1 \
+            and config.hidden_size % heads:
+        problems.append(f"hidden_size must be a multiple of the {heads} attention heads ({heads}, {2 * heads}, "
+                        f"{3 * heads}, ...): each head attends over hidden_size / {heads} channels")
+    if not isinstance(heads, int) or heads < 1:
+        problems.append("attention_heads must be a positive whole number")
     if not isinstance(config.horizon, int) or isinstance(config.horizon, bool) or config.horizon < 0:
         problems.append("horizon must be a positive whole number of steps (or 0: eight hours at the dataset's step)")
     if not 0 < config.learning_rate <= 1:
@@ -183,3 +190,25 @@ def processes(config: TrainConfig) -> int:
     """How many training processes ``config`` runs (devices x nodes)."""
     devices, nodes = config.devices, config.num_nodes
     return devices * nodes if isinstance(devices, int) and isinstance(nodes, int) else 1
+
+
+def run_key(dataset_dir, manifest: dict, config: TrainConfig) -> str:
+    """What identifies a training for its checkpoints: the dataset (path and contents) and every
+    setting but those a run may resume with changed (devices, threads, time limit)."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from argus_core.data import store
+
+    settings = {k: v for k, v in asdict(config).items()
+                if k not in ("time_limit_minutes", "threads", "devices", "num_nodes", "strategy", "accelerator")}
+    payload = json.dumps([str(Path(dataset_dir).resolve()), store.fingerprint(manifest), settings], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def checkpoint_dir(model_root, dataset_dir, manifest: dict, config: TrainConfig):
+    """Where a training of ``config`` on ``dataset_dir`` keeps its checkpoint (``.checkpoints/<run key>``)."""
+    from pathlib import Path
+
+    return Path(model_root) / ".checkpoints" / run_key(dataset_dir, manifest, config)

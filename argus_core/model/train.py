@@ -13,7 +13,6 @@ SIGKILL finds them and resumes instead of starting over.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -31,6 +30,7 @@ from argus_core import atomic
 from argus_core.data import schema, store
 from argus_core.errors import ArgusError, DatasetError, SettingsError
 from argus_core.model import artifacts, datasets, distributed, layout, registry
+from argus_core.model import config as train_config
 from argus_core.model import inputs as forecast_inputs
 from argus_core.model.callbacks import Checkpoints, ProgressLine, ThreadGovernor
 from argus_core.model.config import GPU_BATCH, TrainConfig, check, horizon_steps, processes
@@ -99,14 +99,14 @@ def train(dataset_dir: str | Path, model_root: str | Path, config: TrainConfig |
         log(f"continuing from champion {champion.model_id} (use --fresh to start from scratch)")
     lr_found = find_learning_rate(network, data.train_loader, model_root, log) if config.find_lr != "off" else None
     if config.find_lr == "only":
-        record = model_root / ".lr-find" / f"{_run_key(dataset_dir, manifest, config)}.json"
+        record = model_root / ".lr-find" / f"{train_config.run_key(dataset_dir, manifest, config)}.json"
         atomic.write_json(record, {"dataset": str(Path(dataset_dir).resolve()), **lr_found})
         log(f"recorded in {record}; train at it with --learning-rate auto (or --learning-rate "
             f"{lr_found['suggestion']:.2e})")
         return TrainResult("", record, math.nan, 0, 0, time.perf_counter() - started, None, False, "")
 
-    run_key = _run_key(dataset_dir, manifest, config)
-    checkpoints = Checkpoints(model_root / ".checkpoints" / run_key, config, log)
+    run_key = train_config.run_key(dataset_dir, manifest, config)
+    checkpoints = Checkpoints(train_config.checkpoint_dir(model_root, dataset_dir, manifest, config), config, log)
     resumed = checkpoints.restore(network, resume_failed=resume_failed)
     epochs_left = config.epochs - (resumed["epoch"] + 1 if resumed else 0)
     # the run had finished its epochs (or was saving its model) when it died: save, do not train on
@@ -409,7 +409,7 @@ def _train_recipes(dataset_dir: str | Path, model_root: str | Path, config: Trai
             f"({', '.join(f'{k} {v}' for k, v in shape.items())}); --fresh searches the recipes instead")
         return train(dataset_dir, model_root, replace(config, recipe="given", **shape), log, extra_callbacks)
     share = config.time_limit_minutes / len(RECIPES) if config.time_limit_minutes else None
-    scratch = model_root / ".recipes" / _run_key(dataset_dir, store.read_manifest(dataset_dir), config)
+    scratch = model_root / ".recipes" / train_config.run_key(dataset_dir, store.read_manifest(dataset_dir), config)
     tried = []
     for number, recipe in enumerate(RECIPES, start=1):
         settings = ", ".join(f"{k} {v}" for k, v in recipe.items())
@@ -702,14 +702,6 @@ def _history_steps(frame: pd.DataFrame, spec: ModelSpec, config: TrainConfig) ->
     stamps = frame.groupby(schema.SERVER, observed=True)[schema.TIMESTAMP]
     span = (stamps.max() - stamps.min()).median()
     return int(span / pd.Timedelta(spec.step) * (1 - config.holdout))
-
-
-def _run_key(dataset_dir: str | Path, manifest: dict, config: TrainConfig) -> str:
-    # a run resumes on another number of devices, threads or time limit
-    settings = {k: v for k, v in asdict(config).items()
-                if k not in ("time_limit_minutes", "threads", "devices", "num_nodes", "strategy", "accelerator")}
-    payload = json.dumps([str(Path(dataset_dir).resolve()), store.fingerprint(manifest), settings], sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
 def _quiet(line: str) -> None:

@@ -114,6 +114,20 @@ def cancel(models: str | Path, run_id: int, grace_s: float = 10.0) -> None:
     reap()
 
 
+def checkpoint_of(models: str | Path, run) -> Path | None:
+    """The checkpoint a stopped run left (None: it stopped before its first epoch ended, its settings
+    cannot be read, or its dataset changed since: a resume would start from nothing)."""
+    if run.external:
+        return None
+    try:
+        config, _ = run_config(RunStore(default_path(models), create=False), run.id)
+        manifest = data_store.read_manifest(run.dataset)
+    except (ArgusError, OSError):
+        return None
+    folder = train_config.checkpoint_dir(models, run.dataset, manifest, config)
+    return folder if (folder / "state.json").is_file() else None
+
+
 def resume(models: str | Path, run_id: int) -> int:
     """Start a new run with the settings of an interrupted, failed or cancelled one; the
     training finds the old run's checkpoint (same dataset and settings) and continues from it."""
@@ -124,6 +138,9 @@ def resume(models: str | Path, run_id: int) -> int:
                          "of it to resume")
     if run.status not in ("interrupted", "failed", "cancelled"):
         raise ArgusError(f"run {run_id} is {run.status}; only interrupted, failed or cancelled runs resume")
+    if checkpoint_of(models, run) is None:
+        raise ArgusError(f"run {run_id} left no checkpoint to resume from (it stopped before its first epoch ended, "
+                         "or its dataset changed since): start a new training instead")
     config, webhook = run_config(runs, run_id)
     return start(run.dataset, models, config, name=f"{run.name} (resumed)", webhook=webhook, resumed_from=run_id)
 

@@ -91,9 +91,11 @@ def settings_side_by_side(items: list[Run]) -> pd.DataFrame:
     return table.sort_values("differs", ascending=False, kind="stable")
 
 
-def resumable(items: list[Run]) -> list[int]:
-    """Runs of this Argus that stopped before the end (runs recorded over the API have no checkpoint here)."""
-    return [r.id for r in items if r.status in RESUMABLE and not r.external]
+def resumable(items: list[Run], has_checkpoint=None) -> list[int]:
+    """Runs of this Argus that stopped before the end and left a checkpoint (``has_checkpoint(run)``;
+    runs recorded over the API have none here)."""
+    return [r.id for r in items if r.status in RESUMABLE and not r.external
+            and (has_checkpoint is None or has_checkpoint(r))]
 
 
 def promotable(items: list[Run], champion: str | None) -> list[str]:
