@@ -31,8 +31,12 @@ with ui.guard("the fleet overview"):
 
     st.subheader("Fleet heat map")
     st.caption("One row per profile, one cell per server, riskiest on the left; ◆ abnormal now; hover for the "
-               "driver.")
-    st.plotly_chart(charts.fleet_heatmap(ranked), key="heatmap")
+               "driver, click a cell to open the server.")
+    clicked = st.plotly_chart(charts.fleet_heatmap(ranked), key="heatmap", on_select="rerun",
+                              selection_mode="points")
+    points = clicked.selection.points if clicked and clicked.selection else []
+    if points and (server := charts.heatmap_server(ranked, points[0])):
+        ui.open_server(server)
 
     st.subheader("Needs attention")
     attention = ranked[ranked["level"] != "healthy"].head(5)
@@ -40,7 +44,7 @@ with ui.guard("the fleet overview"):
         st.success("Every server is healthy for the whole horizon. The highest scores:")
         attention = ranked.head(3)
     for row in attention.itertuples(index=False):
-        name, level, detail, button = st.columns([2, 1, 5, 1], vertical_alignment="center")
+        name, level, detail, button = st.columns([2, 1.4, 5, 1.2], vertical_alignment="center")
         name.text(row.server_name)
         level.badge(row.level, color={"healthy": "green", "watch": "yellow", "warning": "orange",
                                       "critical": "red"}[row.level])

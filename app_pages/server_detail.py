@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from argus_core.data.profiles import display_name
 from argus_core.views import charts, dashboard
 from ui.state import KEY_SERVER
 
@@ -22,13 +23,13 @@ with ui.guard("the server detail"):
     st.session_state[KEY_SERVER] = server
     detail = dashboard.server_detail(view, server)
 
-    st.text(f"{detail.server} · profile {detail.profile} · as of {view.as_of:%Y-%m-%d %H:%M} UTC")
+    st.text(f"{detail.server} · {display_name(detail.profile)} · as of {view.as_of:%Y-%m-%d %H:%M} UTC")
     if detail.skipped_reason:
         st.warning(f"No forecast for this server: {detail.skipped_reason}")
         st.stop()
     if detail.unseen:
         st.info(f"This server was never seen in training: its forecast comes from its profile "
-                f"({detail.profile}) and its own last 24 h.")
+                f"({display_name(detail.profile)}) and its own last 24 h.")
 
     summary = detail.risk[["p_warning", "p_critical", "breach_p50", "breach_p90", "peak_p90", "score"]].copy()
     for column in ("breach_p50", "breach_p90"):  # a time, or a plain "no breach" rather than an empty cell

@@ -80,12 +80,19 @@ def test_critical_servers_table_filters_and_csv():
     table = at.dataframe[0].value
     assert len(table) == 90
     assert list(table["score"]) == sorted(table["score"], reverse=True)  # riskiest first
-    assert {"server_name", "level", "driver", "p_critical", "hours_to_breach_p50", "hours_to_breach_p90",
-            "trend", "drivers"} <= set(table.columns)
+    # what an SRE reads first comes first (at 1440 px the probabilities and the breach were off-screen)
+    assert list(table.columns[:6]) == ["server_name", "level", "p_critical", "p_warning", "breach_p50", "breach_p90"]
+    assert {"driver", "trend", "drivers", "profile"} <= set(table.columns)
     assert all(len(trend) > 10 for trend in table["trend"])  # history plus forecast in every sparkline
+    # no "None" and one precision: whole percents, a breach in hours or "none in the horizon"
+    text = table.drop(columns=["trend"]).astype(str)
+    assert not text.isin(["None", "nan", "NaT"]).any().any()
+    assert (table["p_critical"] == table["p_critical"].round(0)).all() and table["p_critical"].between(0, 100).all()
+    assert table["breach_p90"].str.fullmatch(r"in \d+\.\d h|none in the horizon").all()
+    assert "Database" in set(table["profile"]) and "DATABASE" not in set(table["profile"])  # names people read
     at.multiselect(key="critical-profiles").set_value(["DATABASE"]).run()
     filtered = at.dataframe[0].value
-    assert 0 < len(filtered) < 90 and set(filtered["profile"]) == {"DATABASE"}
+    assert 0 < len(filtered) < 90 and set(filtered["profile"]) == {"Database"}
     assert at.get("download_button")
 
 
@@ -98,7 +105,7 @@ def test_server_detail_follows_the_selected_server():
     other = "ppdb001" if first != "ppdb001" else "ppweb001"
     at.selectbox(key="detail-server").set_value(other).run()
     assert not at.exception and not at.error
-    assert at.text[0].value.startswith(f"{other} · profile DATABASE" if other == "ppdb001" else other)
+    assert at.text[0].value.startswith(f"{other} · Database" if other == "ppdb001" else other)
     risk_table = at.dataframe[0].value
     assert len(risk_table) == 8 and risk_table["p_critical"].between(0, 1).all()
 

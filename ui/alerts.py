@@ -23,8 +23,8 @@ def alerts_panel(view: dashboard.FleetView, server: str | None = None, key: str 
     alerts = live_state.alerts_of(view.dataset)
     if alerts is None:
         if server is None:
-            st.caption("No alert rules run on this dataset: `python -m argus_core serve --dataset DIR --rules FILE` "
-                       "alerts before a breach.")
+            st.caption("No alerting runs on this dataset: alerts come from Argus's live service (see the "
+                       "documentation's Live service page).")
         return
     if server is None:
         silences_panel(view.dataset)

@@ -37,8 +37,8 @@ def freshness(view: dashboard.FleetView) -> None:
     text = (f"Live: snapshot {status.generation} published {status.created:%H:%M:%S} UTC "
             f"({_duration(age)} ago), a cycle every {_duration(status.every)}")
     if status.late_by > pd.Timedelta(0):
-        st.warning(f"{text}. The service is late by {_duration(status.late_by)}: is "
-                   "`python -m argus_core serve` still running?", icon=":material/schedule:")
+        st.warning(f"{text}. The service is late by {_duration(status.late_by)}: is the live service still "
+                   "running?", icon=":material/schedule:")
     else:
         st.caption(text)
     quiet = status.created - status.data_arrived if status.data_arrived is not None else pd.Timedelta(0)

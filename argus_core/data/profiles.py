@@ -169,3 +169,15 @@ def fleet_names(composition: dict[str, int]) -> list[tuple[str, str]]:
         fmt = PROFILES[name].name_format
         fleet += [(fmt.format(i + 1), name) for i in range(count)]
     return sorted(fleet)
+
+
+_DISPLAY = {"ML_COMPUTE": "ML compute", "DATABASE": "Database", "WEB_API": "Web API",
+            "CONDUCTOR_MGMT": "Conductor / management", "DATA_INGEST": "Data ingest",
+            "RISK_ANALYTICS": "Risk analytics", "GENERIC": "Generic"}
+
+
+def display_name(profile: object) -> str:
+    """A profile as people read it on a page: ``DATA_INGEST`` -> "Data ingest" (an unknown one,
+    spaced and capitalised)."""
+    name = str(profile)
+    return _DISPLAY.get(name) or (name.replace("_", " ").strip().capitalize() or name)

@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from argus_core.data import schema
+from argus_core.data.profiles import display_name
 from argus_core.fleet import risk
 
 LEVEL_COLORS = {"healthy": "#2e7d32", "watch": "#f9a825", "warning": "#ef6c00", "critical": "#c62828"}
@@ -28,10 +29,44 @@ _SCORE_SCALE = [
 ]
 
 
+NOW_COLOR = "#616161"
+
+
 def label(text: object) -> str:
     """``text`` for a plotly label: <, > and & escaped (plotly reads a subset of HTML), quotes left
     alone (plotly shows ``&quot;`` literally, in heat-map cells for one)."""
     return html.escape(str(text), quote=False)
+
+
+def unit_of(metric: str) -> str:
+    """The unit a metric is shown in ("" when Argus does not know it: an imported metric)."""
+    name = str(metric)
+    if name.endswith("_pct"):
+        return "%"
+    if name.endswith("_mb_s"):
+        return "MB/s"
+    if name.endswith("close_wait"):
+        return "sockets"
+    if name == "load_average":
+        return "runnable processes"
+    if name.endswith("_days"):
+        return "days"
+    return ""
+
+
+def titled(metric: str) -> str:
+    """A metric's axis or panel title: its name and unit, ``mem_used_pct (%)``."""
+    unit = unit_of(metric)
+    return label(metric) + (f" ({unit})" if unit else "")
+
+
+def _now_of(quantiles: pd.DataFrame) -> pd.Timestamp | None:
+    """"Now": one step before the forecast's first time."""
+    if not len(quantiles):
+        return None
+    stamps = pd.Series(sorted(quantiles[schema.TIMESTAMP].unique()))
+    step = stamps.diff().min() if len(stamps) > 1 else pd.Timedelta(0)
+    return stamps.iloc[0] - (step if pd.notna(step) else pd.Timedelta(0))
 
 
 def _layout(fig: go.Figure, title: str | None = None, height: int = 320) -> go.Figure:
@@ -41,32 +76,61 @@ def _layout(fig: go.Figure, title: str | None = None, height: int = 320) -> go.F
     return fig
 
 
+def profile_label(profile: object) -> str:
+    """A profile as people read it, safe for a plotly label."""
+    return label(display_name(profile))
+
+
+def heatmap_cells(ranked: pd.DataFrame) -> tuple[list[str], list[list[pd.Series]]]:
+    """The heat map's rows (profiles, sorted) and, per row, its servers riskiest first: what cell
+    (row, column) shows, for drawing it and for opening the server a click lands on."""
+    rows = sorted(ranked[schema.PROFILE].astype(str).unique(), key=display_name)
+    cells = []
+    for profile in rows:
+        group = ranked[ranked[schema.PROFILE].astype(str) == profile].sort_values("score", ascending=False,
+                                                                                kind="stable")
+        cells.append([row for _, row in group.iterrows()])
+    return rows, cells
+
+
+def heatmap_server(ranked: pd.DataFrame, point: dict) -> str | None:
+    """The server under a clicked heat-map point (plotly's x is the column, y the profile row)."""
+    rows, cells = heatmap_cells(ranked)
+    try:
+        r, c = [profile_label(p) for p in rows].index(str(point["y"])), int(point["x"])
+    except (KeyError, ValueError, TypeError):
+        return None
+    return str(cells[r][c][schema.SERVER]) if 0 <= c < len(cells[r]) else None
+
+
 def fleet_heatmap(ranked: pd.DataFrame) -> go.Figure:
-    """One row per profile, one cell per server (riskiest on the left), coloured by risk score."""
-    rows = sorted(ranked[schema.PROFILE].unique())
-    width = int(ranked.groupby(schema.PROFILE).size().max()) if len(ranked) else 1
+    """One row per profile, one cell per server (riskiest on the left), coloured by risk score.
+    Names are written in the cells while they fit; the ◆ of a server abnormal now always is."""
+    rows, cells = heatmap_cells(ranked)
+    width = max((len(c) for c in cells), default=1) or 1
     z = np.full((len(rows), width), np.nan)
     names = np.full((len(rows), width), "", dtype=object)
     hover = np.full((len(rows), width), "", dtype=object)
-    for r, profile in enumerate(rows):
-        group = ranked[ranked[schema.PROFILE] == profile].sort_values("score", ascending=False, kind="stable")
-        for c, row in enumerate(group.itertuples(index=False)):
-            z[r, c] = row.score
-            abnormal = bool(getattr(row, "abnormal", False))
-            names[r, c] = label(row.server_name) + (" ◆" if abnormal else "")  # the mark: abnormal now
-            hover[r, c] = (f"{label(row.server_name)}<br>{row.level} (score {row.score:.0f})<br>driver {row.driver}"
-                           f"<br>P(critical) {row.p_critical:.0%}"
-                           + (f"<br>abnormal now: {label(row.abnormal_metrics)}" if abnormal else ""))
+    wide = width > 12
+    for r, group in enumerate(cells):
+        for c, row in enumerate(group):
+            z[r, c] = row["score"]
+            abnormal = bool(row.get("abnormal", False))
+            mark = "◆" if abnormal else ""  # the mark: abnormal now
+            names[r, c] = mark if wide else label(row[schema.SERVER]) + (f" {mark}" if mark else "")
+            hover[r, c] = (f"{label(row[schema.SERVER])}<br>{row['level']} (score {row['score']:.0f})<br>driver "
+                           f"{row['driver']}<br>P(critical) {row['p_critical']:.0%}"
+                           + (f"<br>abnormal now: {label(row.get('abnormal_metrics', ''))}" if abnormal else "")
+                           + "<br>click to open")
     fig = go.Figure(go.Heatmap(
-        z=z, y=rows, customdata=hover, hovertemplate="%{customdata}<extra></extra>", zmin=0, zmax=100,
-        colorscale=_SCORE_SCALE, xgap=2, ygap=2, colorbar=dict(title="risk", thickness=12),
-        text=names if width <= 12 else None, texttemplate="%{text}" if width <= 12 else None,
-        textfont=dict(size=9),
+        z=z, y=[profile_label(p) for p in rows], customdata=hover, hovertemplate="%{customdata}<extra></extra>",
+        zmin=0, zmax=100, colorscale=_SCORE_SCALE, xgap=2, ygap=2, colorbar=dict(title="risk", thickness=12),
+        text=names, texttemplate="%{text}", textfont=dict(size=12 if wide else 9),
     ))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(autorange="reversed")
     _layout(fig, height=max(220, 42 * len(rows) + 40))
-    fig.update_layout(hovermode="closest")
+    fig.update_layout(hovermode="closest", clickmode="event+select")
     return fig
 
 
@@ -77,7 +141,7 @@ def profile_bands(past: pd.DataFrame, future: pd.DataFrame, metric: str, thresho
         color = PROFILE_COLORS[i % len(PROFILE_COLORS)]
         p = past[past[schema.PROFILE] == profile]
         f = future[future[schema.PROFILE] == profile]
-        fig.add_scatter(x=p[schema.TIMESTAMP], y=p["value"], name=profile, legendgroup=profile,
+        fig.add_scatter(x=p[schema.TIMESTAMP], y=p["value"], name=profile_label(profile), legendgroup=profile,
                         line=dict(color=color, width=1.5))
         if len(f):
             fig.add_scatter(x=f[schema.TIMESTAMP], y=f["q90"], legendgroup=profile, showlegend=False,
@@ -86,7 +150,11 @@ def profile_bands(past: pd.DataFrame, future: pd.DataFrame, metric: str, thresho
                             fill="tonexty", fillcolor=_alpha(color, 0.18), line=dict(width=0), hoverinfo="skip")
             fig.add_scatter(x=f[schema.TIMESTAMP], y=f["q50"], legendgroup=profile, showlegend=False,
                             name=f"{profile} p50", line=dict(color=color, width=1.5, dash="dot"))
+    if len(future):
+        now = _now_of(future)
+        _vline(fig, now, "now", NOW_COLOR)
     _thresholds(fig, threshold)
+    fig.update_yaxes(title=titled(metric))
     return _layout(fig, height=340)
 
 
@@ -95,11 +163,11 @@ def forecast_chart(history: pd.DataFrame, quantiles: pd.DataFrame, metric: str, 
     """Recent history, the p10-p90 band, the p50 line, thresholds and the first predicted breach."""
     fig = go.Figure(_forecast_traces(history[schema.TIMESTAMP], history["value"], quantiles,
                                      (breach_p50, breach_p90), legend=True))
-    if len(quantiles):
-        now = quantiles[schema.TIMESTAMP].min() - (quantiles[schema.TIMESTAMP].diff().min() or pd.Timedelta(0))
-        _vline(fig, now, "now", "#616161")
+    now = _now_of(quantiles)
+    if now is not None:
+        _vline(fig, now, "now", NOW_COLOR)
     _thresholds(fig, threshold)
-    fig.update_yaxes(title=metric)
+    fig.update_yaxes(title=titled(metric))
     return _layout(fig, title, height)
 
 
@@ -113,8 +181,10 @@ def metric_grid(history: pd.DataFrame, quantiles: pd.DataFrame, risk_rows: pd.Da
     from plotly.subplots import make_subplots
 
     rows = max(1, -(-len(metrics) // 2))
-    fig = make_subplots(rows=rows, cols=2, shared_xaxes=True, subplot_titles=metrics, vertical_spacing=0.06)
+    fig = make_subplots(rows=rows, cols=2, shared_xaxes=True, subplot_titles=[titled(m) for m in metrics],
+                        vertical_spacing=0.06)
     traces, shapes = [], []
+    now = _now_of(quantiles)
     for i, metric in enumerate(metrics):
         axis = "" if i == 0 else str(i + 1)  # make_subplots numbers axes row by row
         breaches = tuple(risk_rows.loc[metric, c] for c in ("breach_p50", "breach_p90")) \
@@ -127,6 +197,9 @@ def metric_grid(history: pd.DataFrame, quantiles: pd.DataFrame, risk_rows: pd.Da
             for level, color, dash in ((limit.warning, WARNING_COLOR, "dot"), (limit.critical, CRITICAL_COLOR, "dash")):
                 shapes.append(dict(type="line", xref=f"x{axis} domain", x0=0, x1=1, yref=f"y{axis}", y0=level,
                                    y1=level, line=dict(color=color, dash=dash, width=1)))
+        if now is not None:  # where the history ends and the forecast begins, in every panel
+            shapes.append(dict(type="line", xref=f"x{axis}", x0=now, x1=now, yref=f"y{axis} domain", y0=0, y1=1,
+                               line=dict(color=NOW_COLOR, dash="dot", width=1)))
         if labelled is not None and len(labelled):
             mine = labelled[labelled["metric"].isna() | (labelled["metric"] == metric)]
             shapes += [dict(type="rect", xref=f"x{axis}", x0=w.start, x1=w.end, yref=f"y{axis} domain", y0=0, y1=1,
@@ -197,10 +270,11 @@ def demo_chart(tick, scenario, first_predicted: pd.Timestamp | None) -> go.Figur
                          title=f"{label(scenario.server)}: {scenario.metric}")
     fig.update_xaxes(range=[scenario.start - pd.Timedelta(hours=6), scenario.end])
     fig.update_yaxes(range=[0, 105] if scenario.metric.endswith("_pct") else None)
+    # the three labels at three heights: "now", the prediction and the breach are often minutes apart
     if first_predicted is not None:
-        _vline(fig, first_predicted, "model predicts the breach", "#1e88e5")
+        _vline(fig, first_predicted, "model predicts the breach", "#1e88e5", height=0.92)
     if tick.now >= scenario.breach_time:
-        _vline(fig, scenario.breach_time, "breach", CRITICAL_COLOR)
+        _vline(fig, scenario.breach_time, "breach", CRITICAL_COLOR, height=0.84)
         if first_predicted is not None and first_predicted <= scenario.breach_time:
             lead = (scenario.breach_time - first_predicted) / pd.Timedelta("1min")
             fig.add_annotation(x=scenario.breach_time, y=scenario.threshold, text=f"{lead:.0f} min of warning",
@@ -219,11 +293,12 @@ def _thresholds(fig: go.Figure, threshold) -> None:
                   annotation_text="critical", annotation_position="top left")
 
 
-def _vline(fig: go.Figure, when: pd.Timestamp, label: str, color: str) -> None:
+def _vline(fig: go.Figure, when: pd.Timestamp, label: str, color: str, height: float = 1.0) -> None:
     # add_vline's annotation does arithmetic on the x value, which fails for timestamps: a shape + text instead
     fig.add_shape(type="line", x0=when, x1=when, y0=0, y1=1, yref="paper", line=dict(color=color, dash="dot"))
-    fig.add_annotation(x=when, y=1, yref="paper", text=label, showarrow=False, yanchor="bottom",
-                       font=dict(color=color, size=11))
+    fig.add_annotation(x=when, y=height, yref="paper", text=label, showarrow=False,
+                       yanchor="bottom" if height >= 1 else "middle", xanchor="left" if height < 1 else "center",
+                       bgcolor="rgba(255,255,255,0.8)" if height < 1 else None, font=dict(color=color, size=11))
 
 
 def _alpha(hex_color: str, alpha: float) -> str:
@@ -296,4 +371,9 @@ def backtest_window(window: pd.DataFrame, history: pd.DataFrame | None = None) -
     actual = window.drop_duplicates("timestamp").sort_values("timestamp")
     fig.add_scatter(x=actual["timestamp"], y=actual["actual"], mode="lines", name="actual",
                     line=dict(color="#000000", width=2))
+    origin = _now_of(window)
+    if origin is not None:
+        _vline(fig, origin, "origin (the forecast's now)", NOW_COLOR)
+    if "metric" in window.columns and len(window):
+        fig.update_yaxes(title=titled(window["metric"].iloc[0]))
     return _layout(fig, height=360)

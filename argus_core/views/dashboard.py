@@ -18,6 +18,7 @@ import pandas as pd
 
 from argus_core import anomaly, fleet
 from argus_core.data import schema, store
+from argus_core.data.profiles import display_name
 from argus_core.errors import ArgusError, DatasetError
 from argus_core.fleet import live_state
 from argus_core.model import Forecaster, resolve_model_id, served_labels
@@ -151,12 +152,36 @@ def ranking(view: FleetView, previous_levels: dict[str, str] | None = None) -> p
     return view.assessment.ranked(previous_levels)
 
 
+def risk_table(view: FleetView, shown: pd.DataFrame) -> pd.DataFrame:
+    """The Critical servers table: what an SRE reads first on the left (level, the two
+    probabilities as whole percents, when the breach comes), the rest after; no "None" (a missing
+    value is an empty cell or says what it means)."""
+    table = pd.DataFrame({
+        schema.SERVER: shown[schema.SERVER].astype(str), "level": shown["level"],
+        "p_critical": (100 * shown["p_critical"]).round(0), "p_warning": (100 * shown["p_warning"]).round(0),
+        "breach_p50": shown["hours_to_breach_p50"].map(_in_hours), "breach_p90": shown["hours_to_breach_p90"].map(
+            _in_hours),
+        "now": shown["now"].fillna("").astype(str), "driver": shown["driver"].astype(str),
+    })
+    table["trend"] = table[schema.SERVER].map(sparklines(view, shown))
+    table["abnormal"] = shown["abnormal"].fillna(False).astype(bool)
+    table["abnormal_metrics"] = shown["abnormal_metrics"].fillna("").astype(str)
+    table["profile"] = shown[schema.PROFILE].map(display_name)
+    table["score"] = shown["score"].round(0)
+    table["drivers"] = shown["drivers"].fillna("").astype(str)
+    return table.reset_index(drop=True)
+
+
+def _in_hours(hours) -> str:
+    return "none in the horizon" if hours is None or pd.isna(hours) else f"in {float(hours):.1f} h"
+
+
 def abnormal_text(ranked: pd.DataFrame, shown: int = 5, detector: bool = True) -> str:
     """One line for the overview: how many servers are abnormal now, and which metrics are off;
     ``detector`` False when the model has none this Argus can read (then nothing is known)."""
     if not detector:
-        return ("**Abnormal now: not known** (no anomaly detector this Argus can read beside this model; "
-                "fit one with `python -m argus_core anomaly fit --dataset DIR`)")
+        return ("**Abnormal now: not known** (this model has no anomaly detector beside it; the documentation's "
+                "Abnormal now page says how to fit one)")
     if "abnormal" not in ranked or not ranked["abnormal"].any():
         return "**Abnormal now: none** (every server is near its nominal behaviour)"
     off = ranked[ranked["abnormal"]]
