@@ -12,6 +12,22 @@ from ui import training
 GREEN = "#c8e6c9"
 
 
+def highlight(marks):
+    """Styler colours for a frame of booleans (True: the best of its row)."""
+    return marks.map(lambda best: f"background-color: {GREEN}" if best else "")
+
+
+def styled_board(frame):
+    """The scoreboard (figures as rows, methods as columns) with each figure's best method marked
+    and one precision throughout (the series count as a whole number)."""
+    marks = quality.best_cells(frame, quality.LOWER_IS_BETTER)
+    text = frame.astype(object)
+    if "series" in text.index:
+        text.loc["series"] = [int(v) if pd.notna(v) else "" for v in frame.loc["series"]]
+    return text.style.apply(lambda _: highlight(marks), axis=None).format(
+        lambda v: f"{v:,.3f}" if isinstance(v, float) else str(v))
+
+
 def table_or_note(frame: pd.DataFrame, key: str, caption: str, empty: str, formats: dict[str, str]) -> None:
     """A board with its caption, or what to do when the backtest has none."""
     if not len(frame):
@@ -46,21 +62,18 @@ with ui.guard("model quality"):
     st.caption(quality.caption(model_id, summary))
 
     st.subheader("Scoreboard")
-    st.dataframe(quality.scoreboard(summary).style.highlight_min(subset=quality.LOWER_IS_BETTER, color=GREEN)
-                 .format(precision=3, subset=[*quality.LOWER_IS_BETTER, "p10-p90 coverage", "share best"]),
-                 key="quality-overall")
+    st.dataframe(styled_board(quality.board(summary)), key="quality-overall")
     paired = summary.get("classical_origins")
     if paired:  # the classical model was fitted at the last origins of each series only
         st.caption(f"On the last {paired['per_series']} origin(s) of each series ({paired['origins']} origins), "
                    f"where {paired['model']} was fitted: every model on those origins (the board above leaves "
                    f"{paired['model']} out, as it did not see the rest; `backtest --classical-origins N` fits more).")
-        st.dataframe(quality.scoreboard({"overall": paired["overall"]}).style
-                     .highlight_min(subset=quality.LOWER_IS_BETTER, color=GREEN)
-                     .format(precision=3, subset=[*quality.LOWER_IS_BETTER, "p10-p90 coverage", "share best"]),
-                     key="quality-classical")
+        st.dataframe(styled_board(quality.board({"overall": paired["overall"]})), key="quality-classical")
     by = st.radio("Break down by", list(quality.BREAKDOWNS), horizontal=True, key="quality-by")
-    st.caption(f"Mean MASE per {by}; the best model of each row is highlighted.")
-    st.dataframe(quality.breakdown(summary, by).style.highlight_min(axis=1, color=GREEN).format(precision=3),
+    st.caption(f"Mean MASE per {by}; the best model of each row is highlighted (none where every model ties, "
+               "as on a series that never moves).")
+    rows = quality.breakdown(summary, by)
+    st.dataframe(rows.style.apply(lambda _: highlight(quality.best_cells(rows)), axis=None).format(precision=3),
                  key="quality-breakdown")
 
     st.subheader("Continuity")

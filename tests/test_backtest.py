@@ -262,4 +262,4 @@ def test_a_classical_model_on_fewer_origins_is_scored_beside_the_others_there(na
     at.run()
     assert not at.exception
     assert any("where autoarima was fitted" in c.value for c in at.caption)
-    assert "autoarima" in at.dataframe[1].value.index
+    assert "autoarima" in at.dataframe[1].value.columns  # the board: one column per method

@@ -101,3 +101,22 @@ def test_profiles_are_shown_as_people_read_them(profile, shown):
 
     assert display_name(profile) == shown
     assert dashboard.display_name is display_name
+
+
+def test_a_tie_on_every_model_marks_no_best_and_the_board_fits_a_page():
+    from argus_core.views import quality
+
+    by_metric = pd.DataFrame({"tft": [0.0, 0.8], "naive": [0.0, 1.0], "seasonal_naive": [0.0, 0.9]},
+                             index=["swap_used_pct", "mem_used_pct"])
+    marks = quality.best_cells(by_metric)
+    assert not marks.loc["swap_used_pct"].any()  # all zero: no model is best there
+    assert marks.loc["mem_used_pct"].tolist() == [True, False, False]
+    summary = {"overall": {m: {"geo_mean_relative": g, "mean_mase": g, "median_mase": g, "share_best": b,
+                               "pinball_q10": g, "pinball_q50": g, "pinball_q90": g, "coverage": c, "series": 9}
+                           for m, g, b, c in (("tft", 0.7, 0.6, 0.8), ("naive", 1.2, 0.1, 0.5),
+                                              ("seasonal_naive", 1.0, 0.3, 0.7))}}
+    board = quality.board(summary)
+    assert list(board.columns) == ["tft", "naive", "seasonal_naive"]  # methods across, figures down
+    marks = quality.best_cells(board, quality.LOWER_IS_BETTER)
+    assert marks.loc["share best", "tft"] and marks.loc["coverage gap", "tft"]
+    assert not marks.loc["series"].any() and not marks.loc["p10-p90 coverage"].any()

@@ -27,6 +27,32 @@ def scoreboard(summary: dict) -> pd.DataFrame:
     return overall.astype({"series": int}).rename(columns=SCORE_NAMES)
 
 
+def board(summary: dict) -> pd.DataFrame:
+    """The scoreboard as it fits a page: one row per figure, one column per method (a handful of
+    methods fit across any screen; a dozen figures did not)."""
+    return scoreboard(summary).T
+
+
+def best_cells(frame: pd.DataFrame, lower: list[str] | None = None, higher: tuple[str, ...] = ("share best",),
+               axis: str = "rows") -> pd.DataFrame:
+    """Where the best value of each row (``axis="rows"``: the row's methods) stands, as booleans: the
+    lowest for the rows in ``lower`` (every row when None), the highest for ``higher``; a row whose
+    best is shared by every method (every MASE 0 on a flat series, say) has no best."""
+    marks = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+    for name, row in frame.iterrows():
+        values = pd.to_numeric(row, errors="coerce")
+        if name in higher:
+            best = values.max()
+        elif lower is None or name in lower:
+            best = values.min()
+        else:
+            continue
+        hit = values == best
+        if values.notna().sum() > 1 and hit.any() and not hit[values.notna()].all():
+            marks.loc[name] = hit.to_numpy()
+    return marks
+
+
 def breakdown(summary: dict, by: str) -> pd.DataFrame:
     """Mean MASE per ``by`` (metric, profile or series) and method."""
     if by not in BREAKDOWNS:
