@@ -19,5 +19,5 @@ navigation = st.navigation([
     st.Page("app_pages/training_console.py", title="Training console", icon=":material/model_training:"),
     st.Page("app_pages/model_quality.py", title="Model quality", icon=":material/fact_check:"),
 ])
-ui.sidebar()
+ui.sidebar(demo=navigation.title == "Incident demo")
 navigation.run()

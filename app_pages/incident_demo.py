@@ -56,7 +56,7 @@ def stage() -> None:
         state[ABNORMAL] = now
     first = state[FIRST]
 
-    clock, phase, lead, odd = st.columns([1, 1, 2, 2])
+    clock, phase, lead, odd = st.columns([1.2, 1.5, 2, 2])  # "escalation" whole at 1024 px
     clock.metric("Fleet time (UTC)", f"{now:%H:%M}", help=f"{now:%Y-%m-%d}")
     phase.metric("Phase", current.phase["name"])
     if first is not None and now >= scenario.breach_time:
@@ -70,11 +70,12 @@ def stage() -> None:
                    help="the anomaly detector: far from the profile's nominal behaviour for a while")
     st.info(current.phase["narrative"])
     st.plotly_chart(charts.demo_chart(current, scenario, first), key="demo-chart")
-    st.dataframe(current.ranking.head(8)[["server_name", "level", "driver", "p_critical", "score"]],
+    top = current.ranking.head(8)[["server_name", "level", "driver", "p_critical", "score"]]
+    st.dataframe(top.assign(p_critical=(100 * top["p_critical"]).round(0)),
                  hide_index=True, key="demo-ranking", column_config={
                      "server_name": st.column_config.TextColumn("server"),
-                     "p_critical": st.column_config.ProgressColumn("P(critical)", format="percent",
-                                                                   min_value=0, max_value=1),
+                     "p_critical": st.column_config.ProgressColumn("P(critical)", format="%.0f%%",
+                                                                   min_value=0, max_value=100),
                      "score": st.column_config.NumberColumn("risk", format="%.0f")})
 
 

@@ -159,3 +159,19 @@ def test_dataset_too_short_for_a_forecast_says_so(tmp_path, monkeypatch):
     at.run()
     assert not at.exception
     assert any("history" in m.value for m in [*at.error, *at.warning])
+
+
+def test_the_demo_s_sidebar_does_not_show_another_dataset_s_time_and_keeps_it_for_the_others():
+    at = open_page(PAGES[0])
+    datasets = at.selectbox(key="argus.dataset").options
+    other = next(d for d in datasets if "incident" in d)
+    at.selectbox(key="argus.dataset").set_value(ROOT / "demo_data" / "incident").run()
+    at.toggle(key="argus.follow_latest").set_value(False).run()
+    at.slider(key=f"argus.as_of.{ROOT / 'demo_data' / 'incident'}").set_value(datetime(2026, 3, 11, 9, 0)).run()
+    at.switch_page(PAGES[3]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [s for s in at.selectbox if s.key == "argus.dataset"] and not at.slider  # nothing unrelated
+    assert any("plays its own scripted fleet" in c.value for c in at.sidebar.caption)
+    at.switch_page(PAGES[0]).run()
+    assert str(at.selectbox(key="argus.dataset").value).endswith(other.split(" ")[0].split("/")[-1])
+    assert any("as of 2026-03-11 09:00 UTC" in c.value for c in at.caption)  # the cursor came back too

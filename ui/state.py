@@ -23,6 +23,7 @@ KEY_SELECTION = "argus.selection"
 KEY_DATASET = "argus.dataset"
 KEY_MODEL = "argus.model"
 KEY_FOLLOW = "argus.follow_latest"
+KEY_DATASET_KEPT = "argus.dataset_kept"  # the dataset chosen, kept while a page does not show the picker
 KEY_CURSOR = "argus.cursor"  # dataset -> the chosen moment (ISO) or None (the last sample), kept across pages
 KEY_LINK_READ = "argus.link_read"  # the ?as_of= of the URL already taken in
 KEY_SERVER = "argus.server"  # the server the detail page opens on
@@ -58,8 +59,10 @@ def _label(path: Path) -> str:
     return f"{name} · live" if live_view.is_live(path) else name
 
 
-def sidebar() -> Selection:
-    """Draw the shared sidebar and remember the selection for the pages (``current()``)."""
+def sidebar(demo: bool = False) -> Selection:
+    """Draw the shared sidebar and remember the selection for the pages (``current()``). On the
+    Incident demo (``demo``) the dataset and the time cursor are not shown: the demo plays its own
+    scripted fleet in its own fleet time, and they would describe something else."""
     errors.new_run()
     models = models_root()
     datasets = available_datasets()
@@ -72,7 +75,18 @@ def sidebar() -> Selection:
             st.warning(selection.problem)
             st.session_state[KEY_SELECTION] = selection
             return selection
+        kept = st.session_state.get(KEY_DATASET_KEPT)
+        if demo:
+            st.caption("The Incident demo plays its own scripted fleet in its own fleet time (on the page); the "
+                       "dataset and the time cursor of the other pages are kept for them.")
+            model_id = _model_picker(models)
+            selection = Selection(kept if kept in datasets else datasets[0], models, model_id, None, None)
+            st.session_state[KEY_SELECTION] = selection
+            return selection
+        if KEY_DATASET not in st.session_state and kept in datasets:  # dropped by a page without it
+            st.session_state[KEY_DATASET] = kept
         dataset = st.selectbox("Dataset", datasets, format_func=_label, key=KEY_DATASET)
+        st.session_state[KEY_DATASET_KEPT] = dataset
         model_id = _model_picker(models)
         as_of, problem = _cursor(dataset)
         if as_of is None and live_view.is_live(dataset):
