@@ -16,7 +16,7 @@ $(STAMP): requirements.txt
 # The dashboard on the shipped demo data and model: http://localhost:8501
 PORT ?= 8501
 run: $(STAMP)
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	$(PY) -m ui.launch --server.port $(PORT)
 
 # The live service on a simulated fleet fed in accelerated time, with the dashboard in live mode:
 # API at http://localhost:8000/docs, dashboard at http://localhost:8501. Options, e.g.

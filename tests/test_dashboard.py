@@ -158,3 +158,17 @@ def test_a_dataset_named_both_ways_is_listed_once(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ARGUS_DATASETS", "data/live-demo")
     assert available_datasets() == [data.resolve()]
+
+
+def test_make_run_s_launcher_forecasts_the_default_fleet_before_serving(monkeypatch):
+    """`make run` starts the dashboard through ui.launch: the first page finds the model loaded and
+    the default fleet forecast in the process's caches."""
+    from argus_core.model import forecast
+    from ui import launch
+
+    monkeypatch.setenv("ARGUS_THREADS", "1")
+    forecast.clear_caches()
+    launch.warm()
+    assert len(forecast._FORECASTS) == 1 and len(forecast._MODELS) >= 1
+    monkeypatch.setenv("ARGUS_MODELS", "/nonexistent/models")
+    launch.warm()  # a missing model: nothing raised, the page will say what is wrong
