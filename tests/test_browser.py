@@ -150,6 +150,16 @@ def test_the_time_cursor_follows_details_a_row_click_and_the_navigation(server):
             page.wait_for_selector(PLOT, timeout=240_000)
             _settle(page, 120_000)
             assert page.get_by_text(f"as of {moment} UTC").count() >= 1
+            # at 1024 px the level badges read whole ("warning", not "war...")
+            page.set_viewport_size({"width": 1024, "height": 900})
+            page.wait_for_timeout(500)
+            clipped = page.eval_on_selector_all(
+                'span.stMarkdownBadge', "badges => badges.filter(b => { "
+                "const col = b.closest('[data-testid=stColumn]');"
+                " return b.scrollWidth > b.clientWidth + 1 || (col && b.getBoundingClientRect().right > "
+                "col.getBoundingClientRect().right + 1); }).map(b => b.innerText)")
+            assert page.locator('span.stMarkdownBadge').count() >= 1 and clipped == [], clipped
+            page.set_viewport_size({"width": 1440, "height": 1000})
             page.get_by_role("button", name="Details").first.click()
             page.wait_for_selector(f"text=as of {moment} UTC", timeout=120_000)
             _settle(page, 120_000)

@@ -10,10 +10,10 @@ import pandas as pd
 
 from argus_core.model import serving_defaults, serving_rule, serving_table  # noqa: F401 - what the page shows
 
-SCORE_NAMES = {"geo_mean_relative": "MASE / seasonal naive (geo-mean)", "mean_mase": "mean MASE",
+SCORE_NAMES = {"geo_mean_relative": "vs seasonal naive", "mean_mase": "mean MASE",
                "median_mase": "median MASE", "share_best": "share best", "pinball_q10": "pinball p10",
                "pinball_q50": "pinball p50", "pinball_q90": "pinball p90", "coverage": "p10-p90 coverage"}
-LOWER_IS_BETTER = ["MASE / seasonal naive (geo-mean)", "mean MASE", "median MASE", "pinball p10", "pinball p50",
+LOWER_IS_BETTER = ["vs seasonal naive", "mean MASE", "median MASE", "pinball p10", "pinball p50",
                    "pinball p90", "coverage gap"]
 CALIBRATED = 0.8  # the share of actuals a p10-p90 band should hold
 BREAKDOWNS = ("metric", "profile", "series")
