@@ -65,6 +65,8 @@ with ui.guard("model quality"):
     st.dataframe(styled_board(quality.board(summary)), key="quality-overall")
     st.caption("vs seasonal naive: each series' MASE over seasonal naive's, geometric mean over series (below 1 "
                "beats 'same time yesterday'); the best method of each figure is highlighted.")
+    if note := quality.outlier_note(summary):
+        st.warning(note, icon=":material/troubleshoot:")
     paired = summary.get("classical_origins")
     if paired:  # the classical model was fitted at the last origins of each series only
         st.caption(f"On the last {paired['per_series']} origin(s) of each series ({paired['origins']} origins), "

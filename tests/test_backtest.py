@@ -263,3 +263,25 @@ def test_a_classical_model_on_fewer_origins_is_scored_beside_the_others_there(na
     assert not at.exception
     assert any("where autoarima was fitted" in c.value for c in at.caption)
     assert "autoarima" in at.dataframe[1].value.columns  # the board: one column per method
+
+
+def test_series_that_make_the_mean_mase_meaningless_are_named():
+    """One series scoring thousands for every model (a tiny in-sample scale) is named, with each
+    model's mean without it; an ordinary bad series is not."""
+    from argus_core.views import quality
+
+    rows = []
+    for i in range(20):
+        for model, mase in (("tft", 0.7 + 0.01 * i), ("naive", 1.2 + 0.01 * i), ("seasonal_naive", 1.0)):
+            rows.append({"model": model, "server_name": f"s{i}", "metric": "cpu", "mase": mase})
+    rows += [{"model": m, "server_name": "flat", "metric": "swap", "mase": v}
+             for m, v in (("tft", 8900.0), ("naive", 8950.0), ("seasonal_naive", 8800.0))]
+    rows += [{"model": m, "server_name": "hard", "metric": "cpu", "mase": v}
+             for m, v in (("tft", 15.0), ("naive", 2.0), ("seasonal_naive", 3.0))]  # bad for one model only
+    found = backtest.outliers(pd.DataFrame(rows))
+    assert [(o["server_name"], o["metric"]) for o in found["series"]] == [("flat", "swap")] and found["count"] == 1
+    assert found["mean_without"]["tft"] == pytest.approx(pd.DataFrame(rows).query(
+        "model == 'tft' and server_name != 'flat'")["mase"].mean())
+    summary = {"outliers": found}
+    assert "flat swap (8,900)" in quality.outlier_note(summary)
+    assert backtest.outliers(pd.DataFrame(rows[:-6]))["series"] == []

@@ -526,9 +526,29 @@ def summarise(forecasts: pd.DataFrame, scales: dict[tuple, float], labels: pd.Da
         "continuity": continuity(scored, models, first_hour_steps), "unscored_series": int(unscored),
         "server_metric_series": int(len(every_series)),
         "per_metric": grouped("metric"), "per_profile": grouped("profile"), "calibration": calibration,
-        "relative_left_out": left_out,
+        "relative_left_out": left_out, "outliers": outliers(per_series),
         "anomaly_windows": anomaly, "labelled_series": _labelled_series(per_series, labels),
     }
+
+
+OUTLIER_FACTOR, OUTLIERS_SHOWN = 10.0, 5  # a series at 10x the typical series' MASE or more, for every model
+
+
+def outliers(per_series: pd.DataFrame) -> dict:
+    """The series that make the mean MASE meaningless: those whose MASE is at least
+    ``OUTLIER_FACTOR`` times the median series' for every model (a series whose in-sample scale is
+    tiny scores thousands whatever forecasts it), named, with each model's mean MASE without them."""
+    if per_series.empty:
+        return {"series": [], "mean_without": {}}
+    wide = per_series.pivot_table(index=["server_name", "metric"], columns="model", values="mase")
+    typical = wide.median()
+    far = (wide >= OUTLIER_FACTOR * typical).all(axis=1) & (wide.min(axis=1) > 1.0)
+    if not far.any():
+        return {"series": [], "mean_without": {}}
+    named = wide[far].median(axis=1).sort_values(ascending=False)
+    return {"series": [{"server_name": str(s), "metric": str(m), "mase": float(v)}
+                       for (s, m), v in named.head(OUTLIERS_SHOWN).items()],
+            "count": int(far.sum()), "mean_without": {str(k): float(v) for k, v in wide[~far].mean().items()}}
 
 
 def _mean(values) -> float:
@@ -635,6 +655,13 @@ def table(summary: dict) -> list[str]:
         lines.append(f"{summary['unscored_series']}{f' of {total}' if total else ''} (server, metric) series left out "
                      "of every board: flat before the evaluation window, so they have no MASE scale (the in-sample "
                      "seasonal-naive error is 0)")
+    far = summary.get("outliers") or {}
+    if far.get("series"):
+        named = ", ".join(f"{o['server_name']}|{o['metric']} ({o['mase']:,.0f})" for o in far["series"])
+        without = ", ".join(f"{m} {v:.3f}" for m, v in far["mean_without"].items())
+        lines.append(f"the mean MASE is pulled up by {far['count']} series at {OUTLIER_FACTOR:g}x the median "
+                     f"series' or more for every model: {named}; without them the mean MASE is {without} (the "
+                     "median and 'vs seasonal (geo)' are not moved by them)")
     if summary.get("continuity"):
         lines.append("continuity, MASE-scaled error of the first step / the first hour, and against naive's:")
         for model, c in summary["continuity"].items():

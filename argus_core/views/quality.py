@@ -115,3 +115,14 @@ def caption(model_id: str, summary: dict) -> str:
             "'same time yesterday'); coverage: share of actuals inside p10-p90 (0.80 is calibrated).")
 
 
+
+
+def outlier_note(summary: dict) -> str | None:
+    """A line naming the series that pull the mean MASE up (None when none does)."""
+    far = summary.get("outliers") or {}
+    if not far.get("series"):
+        return None
+    named = ", ".join(f"{o['server_name']} {o['metric']} ({o['mase']:,.0f})" for o in far["series"])
+    without = ", ".join(f"{m} {v:.3f}" for m, v in far["mean_without"].items())
+    return (f"The mean MASE is pulled up by {far['count']} series far above the rest for every model: {named}. "
+            f"Without them: {without}. The median and 'vs seasonal naive' are not moved by them.")
