@@ -115,7 +115,9 @@ def test_every_page_renders_in_chromium(server, tmp_path):
                 # served through app.py's router: its navigation and shared sidebar are there
                 routed = page.get_by_role("link", name="Training console", exact=True).count() == 1
                 assert routed, f"{title}: not served through the router"
-                assert page.get_by_text("Follow the latest data").count() == 1
+                # the shared sidebar: the time cursor, or on the demo (its own fleet time) a note saying so
+                shared = "plays its own scripted fleet" if path == "incident_demo" else "Follow the latest data"
+                assert page.get_by_text(shared).count() == 1, title
                 page.screenshot(path=str(shots / f"{index}-{path or 'fleet_overview'}.png"), full_page=True)
 
             # the demo plays in place: fleet time moves without reloading the page
@@ -129,7 +131,7 @@ def test_every_page_renders_in_chromium(server, tmp_path):
             _settle(page, 60_000)
             assert page.locator('[data-testid="stException"]').count() == 0
             assert clock.inner_text() != before
-            assert page.get_by_text("Follow the latest data").is_visible()  # the shared sidebar survives reruns
+            assert page.get_by_text("plays its own scripted fleet").is_visible()  # the sidebar survives reruns
         finally:
             browser.close()
 

@@ -239,9 +239,10 @@ def test_your_own_data_in_one_command_chooses_its_recipe(tmp_path: Path, capsys,
     info = forecast.load_model(models, model_id).training_info
     tried = info["recipe"]["candidates"]
     assert [t["encoder_length"] for t in tried] == [48, 288]
-    # the second recipe replaces the first only with a validation MASE 5 % lower
+    # the second recipe replaces the first only with a validation MASE 5 % lower and a median series no worse
     first, second = tried
-    best = second if second["validation_mase"] <= (1 - training.RECIPE_MARGIN) * first["validation_mase"] else first
+    best = second if training.replaces(second, first) else first
+    assert second["validation_median"] is not None
     assert info["recipe"]["chosen"]["encoder_length"] == best["encoder_length"]
     assert forecast.load_model(models, model_id).spec.encoder_length == best["encoder_length"]
 
@@ -249,7 +250,7 @@ def test_your_own_data_in_one_command_chooses_its_recipe(tmp_path: Path, capsys,
     assert "served" in capsys.readouterr().out
     at = open_page("model_quality", models, dataset)
     assert "What forecasts each series" in [s.value for s in at.subheader]
-    assert "served" in at.dataframe[0].value.index
+    assert "served" in at.dataframe[0].value.columns  # the board: one column per method
     # the page states the rule that chose (the margin was once said as 2 % while 5 % applied)
     assert any("Chosen per series" in c.value and f"at least {serving.MARGIN:.0%} lower" in c.value
                for c in at.caption)
@@ -376,3 +377,23 @@ def test_training_records_the_default_and_a_never_seen_dataset_is_served_by_it(s
     result = forecast.forecast_fleet(model, renamed)
     assert set(result.served_by.values()) <= {default}
     assert bool(result.served_by) == (default != "tft")
+
+
+def test_a_near_constant_series_cannot_choose_the_recipe():
+    """Two recipes over the same three series: recipe B is worse on the two that move and wins only
+    on a near-constant one (a near-zero in-sample scale makes its MASE tiny). The geometric mean
+    alone picks B; with the median guard recipe A stays."""
+    from argus_core.model import train as training
+
+    def recipe(errors: list[float]) -> dict:
+        series = {f"s{i} | m": {"by": serving.TFT, "scale": scale, "scores": {serving.TFT: e}}
+                  for i, (e, scale) in enumerate(zip(errors, (1.0, 1.0, 1e-6), strict=True))}
+        table = serving.Serving(288, series)
+        return {"validation_mase": table.validation_mase(), "validation_median": table.validation_median()}
+
+    a = recipe([0.6, 0.6, 1e-6])  # ratio 1 on the flat series
+    b = recipe([0.75, 0.75, 1e-9])  # ratio 0.001 there: the geometric mean drops below A's
+    assert b["validation_mase"] <= (1 - training.RECIPE_MARGIN) * a["validation_mase"]
+    assert not training.replaces(b, a)
+    c = recipe([0.5, 0.5, 1e-6])  # better where the series move: it replaces A
+    assert training.replaces(c, a)
