@@ -74,6 +74,25 @@ def server(tmp_path_factory):
         process.kill()
 
 
+def chromium(playwright):
+    """Debian's Chromium, headless, as every browser test drives it."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                      args=["--headless", "--no-sandbox", "--disable-gpu",
+                                            "--disable-background-networking"])
+
+
+def wait_until_up(url: str, process: subprocess.Popen, seconds: float, what: str = "streamlit") -> None:
+    """Until ``url``'s Streamlit health check answers; fails when ``process`` dies or time runs out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
+                return
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, f"{what} did not start"
+            time.sleep(0.5)
+
+
 def _settle(page, timeout_ms: int) -> None:
     """Wait until the app has stopped running (the status widget's 'running' state is gone)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
@@ -98,9 +117,7 @@ def test_every_page_renders_in_chromium(server, tmp_path):
     shots = Path(os.environ.get("ARGUS_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                    args=["--headless", "--no-sandbox", "--disable-gpu",
-                                          "--disable-background-networking"])
+        browser = chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             for index, (path, title, drawn) in enumerate(PAGES):
@@ -143,9 +160,7 @@ def test_the_time_cursor_follows_details_a_row_click_and_the_navigation(server):
 
     moment = "2026-01-06 23:00"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                    args=["--headless", "--no-sandbox", "--disable-gpu",
-                                          "--disable-background-networking"])
+        browser = chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
             page.goto(f"{server}/?as_of=2026-01-06T23:00")
@@ -193,8 +208,7 @@ def test_the_console_follows_runs_without_a_reload(server):
     models = SERVED["models"]
     retired = next(m for m, e in registry.read(models)["models"].items() if e.get("status") == "retired")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
+        browser = chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
             page.goto(f"{server}/training_console")

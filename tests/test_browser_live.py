@@ -7,14 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 
 from argus_core.data import schema, store
 from argus_core.live.service import Service, Settings
-from tests.test_browser import CHROMIUM, ROOT, _free_port, _settle
+from tests.test_browser import CHROMIUM, ROOT, _free_port, _settle, chromium, wait_until_up
 from tests.test_live import CLOCK, CUT, FULL, as_json, rows_after
 
 pytestmark = pytest.mark.slow
@@ -38,17 +37,9 @@ def test_the_overview_follows_the_service_in_place(tmp_path):
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "streamlit did not start"
-                time.sleep(0.5)
+        wait_until_up(url, process, 90)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+            browser = chromium(p)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(url)
@@ -95,17 +86,9 @@ def test_make_live_demo_alerts_before_the_breach_and_says_when_the_data_stopped(
          str(dataset), "--port", str(api), "--dashboard-port", str(dash), "--minutes", "6"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{dash}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "the live demo did not start"
-                time.sleep(0.5)
+        wait_until_up(f"http://127.0.0.1:{dash}", process, 120, "the live demo")
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+            browser = chromium(p)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(f"http://127.0.0.1:{dash}")
