@@ -169,6 +169,6 @@ def test_make_run_s_launcher_forecasts_the_default_fleet_before_serving(monkeypa
     monkeypatch.setenv("ARGUS_THREADS", "1")
     forecast.clear_caches()
     launch.warm()
-    assert len(forecast._FORECASTS) == 1 and len(forecast._MODELS) >= 1
+    assert forecast.cache_info()["forecasts"] == 1 and forecast.cache_info()["models"] >= 1
     monkeypatch.setenv("ARGUS_MODELS", "/nonexistent/models")
     launch.warm()  # a missing model: nothing raised, the page will say what is wrong

@@ -55,7 +55,7 @@ def test_model_quality_shows_the_shipped_backtest_on_a_fresh_checkout():
     assert not at.exception and not at.error
     assert not any("No model has a backtest yet" in i.value for i in at.info)
     assert at.title[0].value == "Model quality" and len(at.dataframe) >= 2
-    assert "tft" in at.dataframe[0].value.index  # the scoreboard: the TFT beside the simple methods
+    assert "tft" in at.dataframe[0].value.columns  # the scoreboard: the TFT beside the simple methods
     champion = json.loads((MODELS / "registry.json").read_text())["champion"]
     summary = json.loads((MODELS / champion / "backtest.json").read_text())
     assert summary["dataset"] == "demo_data/fleet"  # the same on every checkout

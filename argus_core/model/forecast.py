@@ -112,6 +112,12 @@ def cached_forecast(model: artifacts.LoadedModel, history: pd.DataFrame,
     return result
 
 
+def cache_info() -> dict[str, int]:
+    """How many loaded models and fleet forecasts this process keeps (``make run``'s warm-up fills both)."""
+    with _LOCK:
+        return {"models": len(_MODELS), "forecasts": len(_FORECASTS)}
+
+
 def clear_caches() -> None:
     with _LOCK:
         _MODELS.clear()
