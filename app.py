@@ -19,5 +19,9 @@ navigation = st.navigation([
     st.Page("app_pages/training_console.py", title="Training console", icon=":material/model_training:"),
     st.Page("app_pages/model_quality.py", title="Model quality", icon=":material/fact_check:"),
 ])
-ui.sidebar(demo=navigation.title == "Incident demo")
-navigation.run()
+st.session_state[ui.DRAWN] = False  # the live watcher waits for this run to finish before it asks for the next
+try:
+    ui.sidebar(demo=navigation.title == "Incident demo")
+    navigation.run()
+finally:
+    st.session_state[ui.DRAWN] = True

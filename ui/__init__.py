@@ -7,8 +7,8 @@ The only ``st.cache_*`` decorators and session keys live here; pages import this
 from ui.alerts import alerts_panel
 from ui.data import backtest_of, demo_inputs, fleet_view, ranking_with_memory
 from ui.errors import guard
-from ui.live import freshness
+from ui.live import DRAWN, freshness
 from ui.state import Selection, current, open_server, sidebar
 
-__all__ = ["Selection", "alerts_panel", "backtest_of", "current", "demo_inputs", "fleet_view", "freshness", "guard",
-           "open_server", "ranking_with_memory", "sidebar"]
+__all__ = ["DRAWN", "Selection", "alerts_panel", "backtest_of", "current", "demo_inputs", "fleet_view", "freshness",
+           "guard", "open_server", "ranking_with_memory", "sidebar"]

@@ -10,17 +10,22 @@ from argus_core.live import view as live_view
 from argus_core.views import dashboard
 
 KEY_SEEN = "argus.live.seen"
+DRAWN = "argus.page_drawn"  # False while a full run of the app is drawing the page
 POLL_S = 5  # how often the watcher reads the snapshot pointer (a small JSON file)
 
 
 @st.fragment(run_every=POLL_S)
 def watch(dataset: str) -> None:
-    """Rerun the whole app once a new snapshot lands, so every page shows it in place."""
+    """Rerun the whole app once a new snapshot lands, so every page shows it in place; never while
+    the page is still being drawn (a service publishing faster than a busy machine draws the page
+    would otherwise restart it before its lower half, the alerts, was ever shown)."""
     generation = live_view.generation(dataset)
     seen = st.session_state.get(KEY_SEEN)
     st.session_state[KEY_SEEN] = (dataset, generation)
-    st.caption(f"live · snapshot {generation}" if generation is not None else "live · no snapshot yet")
-    if seen is not None and seen[0] == dataset and seen[1] != generation:
+    st.caption(f"live · snapshot {generation}" if generation is not None else
+               "live · waiting for the service's first snapshot")
+    drawing = not st.session_state.get(DRAWN, True)  # this poll runs inside a full run: it draws the new one
+    if not drawing and seen is not None and seen[0] == dataset and seen[1] != generation:
         st.rerun()
 
 

@@ -89,7 +89,9 @@ def sidebar(demo: bool = False) -> Selection:
         st.session_state[KEY_DATASET_KEPT] = dataset
         model_id = _model_picker(models)
         as_of, problem = _cursor(dataset)
-        if as_of is None and live_view.is_live(dataset):
+        # a dataset a service runs on, or is about to (its state folder exists before the first
+        # snapshot): the page follows it, and picks up the first snapshot without a reload
+        if as_of is None and (live_view.is_live(dataset) or live_view.state_of(dataset).is_dir()):
             live.watch(str(dataset))
         st.button("Refresh", icon=":material/refresh:", help="Re-read the dataset and the models directory",
                   width="stretch")
