@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,7 @@ def server(tmp_path_factory):
     SERVED["models"] = models
     env = {**os.environ, "ARGUS_THREADS": "1", "ARGUS_MODELS": str(models)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+        [sys.executable, "-m", "ui.launch", "--server.headless", "true", "--server.port", str(port),  # as make run
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -91,6 +92,23 @@ def wait_until_up(url: str, process: subprocess.Popen, seconds: float, what: str
         except OSError:
             assert process.poll() is None and time.monotonic() < deadline, f"{what} did not start"
             time.sleep(0.5)
+
+
+@contextmanager
+def opened(url: str, selector: str, width: int = 1440, height: int = 1000):
+    """A Chromium page on ``url``, once ``selector`` is drawn and the app has settled; closed after."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(url)
+            page.wait_for_selector(selector, timeout=240_000)
+            _settle(page, 120_000)
+            yield page
+        finally:
+            browser.close()
 
 
 def _settle(page, timeout_ms: int) -> None:
@@ -156,69 +174,49 @@ def test_every_page_renders_in_chromium(server, tmp_path):
 def test_the_time_cursor_follows_details_a_row_click_and_the_navigation(server):
     """An SRE looking at 23:00 opens a server from Fleet overview and from Critical servers: the
     detail opens at 23:00, not at the latest sample, and the URL keeps ?as_of= for a shared link."""
-    from playwright.sync_api import sync_playwright
-
     moment = "2026-01-06 23:00"
-    with sync_playwright() as p:
-        browser = chromium(p)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(f"{server}/?as_of=2026-01-06T23:00")
-            page.wait_for_selector(PLOT, timeout=240_000)
-            _settle(page, 120_000)
-            assert page.get_by_text(f"as of {moment} UTC").count() >= 1
-            # at 1024 px the level badges read whole ("warning", not "war...")
-            page.set_viewport_size({"width": 1024, "height": 900})
-            page.wait_for_timeout(500)
-            clipped = page.eval_on_selector_all(
-                'span.stMarkdownBadge', "badges => badges.filter(b => { "
-                "const col = b.closest('[data-testid=stColumn]');"
-                " return b.scrollWidth > b.clientWidth + 1 || (col && b.getBoundingClientRect().right > "
-                "col.getBoundingClientRect().right + 1); }).map(b => b.innerText)")
-            assert page.locator('span.stMarkdownBadge').count() >= 1 and clipped == [], clipped
-            page.set_viewport_size({"width": 1440, "height": 1000})
-            page.get_by_role("button", name="Details").first.click()
-            page.wait_for_selector(f"text=as of {moment} UTC", timeout=120_000)
-            _settle(page, 120_000)
-            assert "server_detail" in page.url and "as_of=2026-01-06T23" in page.url, page.url
-            page.get_by_role("link", name="Critical servers", exact=True).click()
-            page.wait_for_selector(TABLE, timeout=120_000)
-            _settle(page, 120_000)
-            assert page.get_by_text(f"as of {moment} UTC").count() >= 1
-            assert "as_of=2026-01-06T23" in page.url, page.url
-            grid = page.locator(TABLE).first.bounding_box()
-            page.mouse.click(grid["x"] + 12, grid["y"] + 35 + 17)  # the first row's selection cell
-            page.wait_for_selector(f"text=as of {moment} UTC", timeout=120_000)
-            page.wait_for_url("**/server_detail**", timeout=120_000)
-            _settle(page, 120_000)
-            assert page.get_by_text(f"as of {moment} UTC").count() >= 1
-            assert page.locator('[data-testid="stException"]').count() == 0
-        finally:
-            browser.close()
+    with opened(f"{server}/?as_of=2026-01-06T23:00", PLOT) as page:
+        assert page.get_by_text(f"as of {moment} UTC").count() >= 1
+        # at 1024 px the level badges read whole ("warning", not "war...")
+        page.set_viewport_size({"width": 1024, "height": 900})
+        page.wait_for_timeout(500)
+        clipped = page.eval_on_selector_all(
+            'span.stMarkdownBadge', "badges => badges.filter(b => { "
+            "const col = b.closest('[data-testid=stColumn]');"
+            " return b.scrollWidth > b.clientWidth + 1 || (col && b.getBoundingClientRect().right > "
+            "col.getBoundingClientRect().right + 1); }).map(b => b.innerText)")
+        assert page.locator('span.stMarkdownBadge').count() >= 1 and clipped == [], clipped
+        page.set_viewport_size({"width": 1440, "height": 1000})
+        page.get_by_role("button", name="Details").first.click()
+        page.wait_for_selector(f"text=as of {moment} UTC", timeout=120_000)
+        _settle(page, 120_000)
+        assert "server_detail" in page.url and "as_of=2026-01-06T23" in page.url, page.url
+        page.get_by_role("link", name="Critical servers", exact=True).click()
+        page.wait_for_selector(TABLE, timeout=120_000)
+        _settle(page, 120_000)
+        assert page.get_by_text(f"as of {moment} UTC").count() >= 1
+        assert "as_of=2026-01-06T23" in page.url, page.url
+        grid = page.locator(TABLE).first.bounding_box()
+        page.mouse.click(grid["x"] + 12, grid["y"] + 35 + 17)  # the first row's selection cell
+        page.wait_for_selector(f"text=as of {moment} UTC", timeout=120_000)
+        page.wait_for_url("**/server_detail**", timeout=120_000)
+        _settle(page, 120_000)
+        assert page.get_by_text(f"as of {moment} UTC").count() >= 1
+        assert page.locator('[data-testid="stException"]').count() == 0
 
 
 def test_the_console_follows_runs_without_a_reload(server):
     """A run another loop records finishes while the console is open: its model can be promoted
     without reloading the page (the history and champion sections refresh themselves)."""
-    from playwright.sync_api import sync_playwright
-
     from argus_core.model import registry
     from argus_core.runs.store import REST, RunStore, default_path
 
     models = SERVED["models"]
     retired = next(m for m, e in registry.read(models)["models"].items() if e.get("status") == "retired")
-    with sync_playwright() as p:
-        browser = chromium(p)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(f"{server}/training_console")
-            page.wait_for_selector(FORM, timeout=240_000)
-            _settle(page, 120_000)
-            assert page.get_by_text("Model of a finished run").count() == 0
-            runs = RunStore(default_path(models))
-            run_id = runs.create("elsewhere", {}, "demo_data/fleet", status="running", origin=REST)
-            runs.finish(run_id, "completed", model_id=retired)
-            page.get_by_text("Model of a finished run").wait_for(timeout=30_000)  # no reload
-            assert page.locator('[data-testid="stException"]').count() == 0
-        finally:
-            browser.close()
+    with opened(f"{server}/training_console", FORM) as page:
+        assert page.get_by_text("Model of a finished run").count() == 0
+        runs = RunStore(default_path(models))
+        run_id = runs.create("elsewhere", {}, "demo_data/fleet", status="running", origin=REST)
+        runs.finish(run_id, "completed", model_id=retired)
+        page.get_by_text("Model of a finished run").wait_for(timeout=30_000)  # no reload
+        assert page.locator('[data-testid="stException"]').count() == 0
