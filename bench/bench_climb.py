@@ -150,6 +150,9 @@ def score(variant, runs, spec, wide, incidents, thresholds, step, servers_count,
 def variants(which: str):
     if which == "default":
         return {"TFT alone": None, "climb rule (shipped)": climb.DEFAULT}
+    if which == "sides":  # the network's first step below the line only, or far from it either way
+        return {"TFT alone": None, "below only": replace(climb.DEFAULT, both_sides=False),
+                "either side": replace(climb.DEFAULT, both_sides=True)}
     grid = {"TFT alone": None}
     for damping, gap, band in itertools.product((0.95, 0.97, 0.98), (3.0, 5.0, 8.0), (1.0, 2.0, 4.0)):
         grid[f"damping {damping:g} gap {gap:g} band x{band:g}"] = replace(climb.DEFAULT, damping=damping,
@@ -190,7 +193,7 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=10)
     parser.add_argument("--incident-rate", type=float, default=0.04)
     parser.add_argument("--every", default="1h")
-    parser.add_argument("--variants", choices=("grid", "default"), default="grid")
+    parser.add_argument("--variants", choices=("grid", "default", "sides"), default="grid")
     parser.add_argument("--speed", type=int, default=0, metavar="SERVERS",
                         help="time a warm fleet forecast of SERVERS servers with the rule and without, and stop")
     args = parser.parse_args()

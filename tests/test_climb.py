@@ -71,3 +71,16 @@ def test_the_rule_follows_the_models_step():
     assert climb.for_step("5min").window_steps == 12
     assert climb.for_step("15min").window_steps == 6
     assert climb.for_step("1min").window_steps == 60
+
+
+def test_a_network_that_jumps_far_above_the_present_is_served_from_where_the_series_is_too():
+    """Inside a climb the network may also leap up at "now" (the Incident demo's leak at 87%: its
+    first step 96, its band 72-125): a forecast that disagrees with the present either way is
+    replaced by the climb, which starts at the line's value now."""
+    rng = np.random.default_rng(2)
+    history = np.concatenate([60 + rng.normal(0, 1, 276), 80 + 0.5 * np.arange(12) + rng.normal(0, 0.05, 12)])[None]
+    out, served = climb.apply(tft_paths(history[0, -1] + 9, width=50), history)
+    assert served.tolist() == [True]
+    assert abs(out[0, 0, 1] - history[0, -1]) < 1.0
+    below_only = climb.ClimbRule(both_sides=False)
+    assert climb.apply(tft_paths(history[0, -1] + 9, width=50), history, below_only)[1].tolist() == [False]

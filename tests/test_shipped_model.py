@@ -61,3 +61,30 @@ def test_the_shipped_champion_sees_the_close_wait_pile_up_coming() -> None:
         assert ranked.loc[ranked["level"] == "critical", schema.SERVER].tolist() == ["ppdb002"]
     calm = dashboard.fleet_view(ROOT / "demo_data" / "fleet", MODELS, as_of=pd.Timestamp("2026-01-06 21:30", tz="UTC"))
     assert not (calm.assessment.ranking["level"] == "critical").any()
+
+
+def test_the_incident_demos_risk_never_falls_while_the_leak_climbs() -> None:
+    """The presenter's table: once the leaking database is critical, its P(critical) stays at the
+    top until the breach, every 15 minutes of the replay (it fell from 100% to 57% at 16:15 when
+    the network's first step leapt above the present and its band widened)."""
+    import torch
+
+    from argus_core.model.forecaster import Forecaster
+    from argus_core.views import replay
+
+    torch.set_num_threads(1)
+    dataset = ROOT / "demo_data" / "incident"
+    scenario, frame = replay.load_scenario(dataset), store.read(dataset)
+    model = Forecaster.champion(MODELS, None)
+    levels: dict[str, str] = {}
+    seen_critical = False
+    now = pd.Timestamp("2026-03-11 14:30", tz="UTC")
+    while now < scenario.breach_time:
+        tick = replay.tick(frame, scenario, model, now, levels)
+        levels = dict(zip(tick.ranking[schema.SERVER], tick.ranking["level"], strict=True))
+        row = tick.ranking[tick.ranking[schema.SERVER] == scenario.server].iloc[0]
+        if seen_critical:
+            assert row["level"] == "critical" and row["p_critical"] >= 0.95, f"{now:%H:%M}: {row['p_critical']:.2f}"
+        seen_critical = seen_critical or row["level"] == "critical"
+        now += pd.Timedelta("15min")
+    assert seen_critical
