@@ -11,6 +11,7 @@ The wings, each a package whose docstring says what it owns and what it may impo
     views/    what each page shows, without Streamlit: dashboard, replay (the incident demo),
               charts, console, quality
     runs/     the run store (SQLite) and background training jobs
+    access/   who may do what: roles, the service's scoped tokens, the audit trail (in the run store)
     live/     the service process: sources, ingest, the cycle (calls ``fleet.assess``), snapshot,
               API, exporter, sinks, events
     cli/      ``python -m argus_core ...``: thin, as the pages are
@@ -18,7 +19,7 @@ The wings, each a package whose docstring says what it owns and what it may impo
 and two small modules every wing may use: ``errors`` (the one exception tree) and ``atomic``
 (the one atomic write).
 
-Imports go one way: data -> anomaly -> model -> fleet -> views, runs -> live -> cli. Nothing
+Imports go one way: data -> anomaly -> model -> fleet -> views, runs -> access -> live -> cli. Nothing
 outside ``model`` imports torch or pytorch-forecasting, nothing here imports streamlit, and no
 module imports another in a circle (tests/test_architecture.py checks all of it).
 """

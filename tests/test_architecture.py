@@ -14,7 +14,7 @@ CORE = ROOT / "argus_core"
 HEAVY = ("torch", "lightning", "pytorch_forecasting", "safetensors")
 # the wings in import order: a wing may import those before it, never those after it
 # (views and runs are peers: views reads the run store for the console, runs never reads a view)
-ORDER = ("data", "anomaly", "model", "fleet", "views", "runs", "live", "cli")
+ORDER = ("data", "anomaly", "model", "fleet", "views", "runs", "access", "live", "cli")
 FORBIDDEN = {wing: ORDER[i + 1:] for i, wing in enumerate(ORDER)}
 FORBIDDEN["views"] = ("live", "cli")
 FORBIDDEN.update({shared: ORDER for shared in ("errors", "atomic")})  # the two modules every wing uses

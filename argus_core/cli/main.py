@@ -64,12 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     from argus_core.cli.runs import add_run_commands
     from argus_core.cli.serve import add_live_demo_command, add_pull_command, add_serve_command
     from argus_core.cli.silences import add_silence_commands
+    from argus_core.cli.tokens import add_token_commands
     add_data_commands(sub)
     add_model_commands(sub)
     add_run_commands(sub)
     add_serve_command(sub)
     add_pull_command(sub)
     add_silence_commands(sub)
+    add_token_commands(sub)
     add_anomaly_commands(sub)
     add_live_demo_command(sub)
     return parser

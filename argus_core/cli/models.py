@@ -334,15 +334,21 @@ def _models_list(args: argparse.Namespace) -> int:
 
 
 def _models_promote(args: argparse.Namespace) -> int:
+    from argus_core import access
     from argus_core.model import promote
 
-    promote(args.models, args.model_id)  # refused, the registry unchanged, when the model does not load
+    # refused, the registry unchanged, when the model does not load; recorded in the audit trail
+    access.perform(args.models, access.shell_actor(), "model.promote", args.model_id,
+                   lambda: promote(args.models, args.model_id))
     print(f"{args.model_id} is now the champion")
     return 0
 
 
 def _models_rollback(args: argparse.Namespace) -> int:
-    reg = registry.rollback(args.models)
+    from argus_core import access
+
+    reg = access.perform(args.models, access.shell_actor(), "model.rollback", registry.champion_model_id(args.models)
+                         or "", lambda: registry.rollback(args.models))
     print(f"rolled back: {reg['champion']} is the champion again")
     return 0
 

@@ -1,4 +1,4 @@
-"""`runs list|show|cancel`: the run store from a shell."""
+"""`runs list|show|cancel|delete`: the run store from a shell."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from argus_core import access
 from argus_core.cli.output import printable
 from argus_core.errors import ArgusError
 from argus_core.model import registry
@@ -18,7 +19,7 @@ LOG_TAIL_LINES = 20
 
 
 def add_run_commands(sub: argparse._SubParsersAction) -> None:
-    ru = sub.add_parser("runs", help="training runs: list, show, cancel",
+    ru = sub.add_parser("runs", help="training runs: list, show, cancel, delete",
                         description="Training runs recorded in the run store (models/runs.sqlite).")
     ru_sub = ru.add_subparsers(dest="runs_command", required=True)
     ls = ru_sub.add_parser("list", help="every run, newest first")
@@ -26,13 +27,16 @@ def add_run_commands(sub: argparse._SubParsersAction) -> None:
     sh.add_argument("id", type=int)
     ca = ru_sub.add_parser("cancel", help="stop a queued or running training")
     ca.add_argument("id", type=int)
-    for parser in (ls, sh, ca):
+    de = ru_sub.add_parser("delete", help="remove an ended run and its curves (its model stays registered)")
+    de.add_argument("id", type=int)
+    for parser in (ls, sh, ca, de):
         parser.add_argument("--models", type=Path, default=registry.DEFAULT_ROOT)
     for parser in (ls, sh):
         parser.add_argument("--json", action="store_true")
     ls.set_defaults(handler=_list)
     sh.set_defaults(handler=_show)
     ca.set_defaults(handler=_cancel)
+    de.set_defaults(handler=_delete)
 
 
 def _existing_store(models: Path) -> RunStore | None:
@@ -84,8 +88,20 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    jobs.cancel(args.models, args.id)
+    access.perform(args.models, access.shell_actor(), "train.cancel", f"run {args.id}",
+                   lambda: jobs.cancel(args.models, args.id))
     print(f"run {args.id} cancelled")
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    runs = _existing_store(args.models)
+    if runs is None:
+        raise ArgusError(f"no run {args.id}: there are no runs in {args.models} yet")
+    run = access.perform(args.models, access.shell_actor(), "run.delete", f"run {args.id}",
+                         lambda: runs.delete(args.id))
+    print(printable(f"run {args.id} ({run.name}) deleted" + (f"; its model {run.model_id} stays registered"
+                                                             if run.model_id else "")))
     return 0
 
 

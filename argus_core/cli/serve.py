@@ -53,7 +53,10 @@ def add_serve_command(sub: argparse._SubParsersAction) -> None:
     sv.add_argument("--token-file", type=Path, default=None,
                     help=f"file holding the bearer token writes need (or set {TOKEN_ENV}); required to listen "
                          "beyond 127.0.0.1")
-    sv.add_argument("--private-reads", action="store_true", help="reads need the token too")
+    sv.add_argument("--tokens", type=Path, default=None,
+                    help="the file of scoped tokens made by `python -m argus_core token create` (default: "
+                         "MODELS/tokens.json, or ARGUS_TOKENS); read again whenever it changes")
+    sv.add_argument("--private-reads", action="store_true", help="reads need a token (with the read scope) too")
     sv.add_argument("--threads", type=int, default=None, help="torch threads (default: cores - 1)")
     sv.add_argument("--source", choices=("push", "prometheus"), default="push",
                     help="push: samples POSTed to /api/v1/samples (always on); prometheus: also pull every cycle")
@@ -207,16 +210,20 @@ def bind(host: str, port: int):
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from argus_core.access import tokens
     from argus_core.live.api import Access, create_app
     from argus_core.live.service import Service, Settings, hold
 
     token = token_of(args)
-    if args.host not in LOOPBACK and token is None:
-        raise SettingsError(f"listening on {args.host} needs a token for the writing endpoints: --token-file FILE "
-                            f"or {TOKEN_ENV}")
-    if args.private_reads and token is None:
-        raise SettingsError(f"--private-reads needs a token (--token-file FILE or {TOKEN_ENV}): without one every "
-                            "read would be public")
+    token_file = args.tokens or tokens.default_path(args.models)
+    scoped = any(t.revoked is None for t in tokens.listing(token_file))  # a broken file: ArgusError here
+    if args.host not in LOOPBACK and token is None and not scoped:
+        raise SettingsError(f"listening on {args.host} needs tokens for the writing endpoints: create scoped ones with "
+                            f"`python -m argus_core token create NAME --scopes ...` ({token_file}), or give one "
+                            f"with --token-file FILE or {TOKEN_ENV}")
+    if args.private_reads and token is None and not scoped:
+        raise SettingsError(f"--private-reads needs a token (`python -m argus_core token create NAME --scopes read`, "
+                            f"--token-file FILE or {TOKEN_ENV}): without one every read would be public")
     if args.threads is not None and args.threads < 1:
         raise SettingsError(f"--threads must be 1 or more, not {args.threads}")
     rules = None if args.rules.lower() == "none" else Path(args.rules)
@@ -231,7 +238,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise
     with hold(settings, on_refusal=sock.close):  # one service per live dataset: "already served by PID N"
         service = Service(settings, sources=sources, sinks=sinks)
-        app = create_app(service, Access(token=token, private_reads=args.private_reads))
+        app = create_app(service, Access(token=token, private_reads=args.private_reads, tokens=token_file))
         alerts = f"{len(service.rules_set.rules)} alert rule(s) from {rules}" if rules else "no alert rules"
         print(f"serving {args.dataset} with the champion of {args.models} on http://{args.host}:{args.port} "
               f"(API docs at /docs), a cycle every {human(args.every)}; {alerts}"

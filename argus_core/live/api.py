@@ -24,10 +24,10 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import secrets
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
@@ -36,6 +36,8 @@ from fastapi import Path as FastPath
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from argus_core.access import audit, tokens
+from argus_core.access.roles import Actor
 from argus_core.data import schema
 from argus_core.errors import ArgusError, DatasetError, ModelNotFound, SchemaError, SettingsError, UnknownItem
 from argus_core.fleet import alerting
@@ -50,8 +52,65 @@ RETENTION_DAYS = 30.0  # run metrics older than this are pruned
 
 @dataclass(frozen=True)
 class Access:
-    token: str | None = None  # required on writes when set
-    private_reads: bool = False  # reads need the token too
+    token: str | None = None  # the single token of old (--token-file, ARGUS_TOKEN): every scope
+    private_reads: bool = False  # reads need a token with the read scope too
+    tokens: Path | None = None  # the file of scoped tokens (``argus_core token ...``), read again when it changes
+
+
+class Guards:
+    """Who calls, and whether they may: each endpoint needs a scope (``access.tokens.SCOPES``).
+    A service with no token at all (loopback only) is open; with any, writes need a live token
+    with the endpoint's scope (401 without one, 403 with one that lacks it), reads too under
+    private reads, and the audit trail always. Audited actions record refusals too."""
+
+    def __init__(self, access: Access, models: Path):
+        self.book = tokens.TokenBook(access.tokens, access.token)
+        self.private = access.private_reads
+        self.models = models
+
+    def caller(self, request: Request, scope: str, always: bool = False, action: str | None = None) -> Actor:
+        source = request.client.host if request.client else ""
+        if not self.book.configured:
+            return Actor("anyone (no token)", "open", "api", source)
+        if scope == "read" and not (self.private or always):
+            return Actor("anyone (public read)", "open", "api", source)
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        given = given.strip()
+        token = self.book.find(given) if scheme.lower() == "bearer" and given else None
+        if token is None:
+            self._refused(action, Actor("unknown token" if given else "no token", "-", "api", source), "no live token")
+            raise HTTPException(401, f"this endpoint needs Authorization: Bearer <token> (a live token of this "
+                                     f"service with the {scope} scope)", headers={"WWW-Authenticate": "Bearer"})
+        if not token.allows(scope):
+            actor = Actor(token.name, ",".join(token.scopes), "api", source)
+            self._refused(action, actor, f"lacks the {scope} scope")
+            raise HTTPException(403, f"the token {token.name} lacks the {scope} scope this endpoint needs "
+                                     f"(its scopes: {', '.join(token.scopes)})")
+        return Actor(token.name, ",".join(token.scopes), "api", source)
+
+    def _refused(self, action: str | None, actor: Actor, why: str) -> None:
+        if action is not None:
+            try:
+                audit.record(self.models, actor, action, "", "refused", why)
+            except ArgusError:
+                pass  # an unwritable run store must not turn a 401 into a 500
+
+    def need(self, scope: str, always: bool = False, action: str | None = None):
+        def check(request: Request) -> Actor:
+            return self.caller(request, scope, always, action)
+        return Depends(check)
+
+    async def audited(self, actor: Actor, action: str, target: str, do, detail=None):
+        """``do()`` off the event loop, recorded in the audit trail as done or failed."""
+        try:
+            result = await asyncio.to_thread(do)
+        except ArgusError as exc:
+            await asyncio.to_thread(audit.record, self.models, actor, action, target, "failed",
+                                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            raise
+        said = detail(result) if callable(detail) else (detail or "")
+        await asyncio.to_thread(audit.record, self.models, actor, action, target or str(result), "done", said)
+        return result
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict]:
@@ -66,21 +125,8 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
                   docs_url=None if private else "/docs", redoc_url=None if private else "/redoc",
                   openapi_url=None if private else "/openapi.json")
     app.state.service = service
-
-    def check(request: Request) -> None:
-        if access.token is None:
-            return
-        given = request.headers.get("authorization", "")
-        scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), access.token.encode()):
-            raise HTTPException(401, "this endpoint needs Authorization: Bearer <token> (the service's token)",
-                                headers={"WWW-Authenticate": "Bearer"})
-
-    def check_read(request: Request) -> None:
-        if access.private_reads:
-            check(request)
-
-    writer, reader = Depends(check), Depends(check_read)
+    guards = Guards(access, Path(service.settings.models))
+    reader = guards.need("read")
 
     @app.exception_handler(ArgusError)
     async def argus_error(request: Request, exc: ArgusError) -> JSONResponse:
@@ -104,9 +150,8 @@ def create_app(service: Service, access: Access = Access(), retention_days: floa
         def docs():
             return get_swagger_ui_html(openapi_url="/openapi.json", title="Argus live service")
 
-    for routes in (_health(service, private), _fleet(service, reader, writer), _alerts(service, reader, writer),
-                   _models(service, reader, writer), _runs(service, reader, writer, retention_days),
-                   _streams(service, reader)):
+    for routes in (_health(service, private), _fleet(service, guards), _alerts(service, guards),
+                   _models(service, guards), _runs(service, guards, retention_days), _streams(service, reader)):
         app.include_router(routes)
     return app
 
@@ -137,18 +182,19 @@ def _health(service: Service, private: bool = False) -> APIRouter:
     return router
 
 
-def _fleet(service: Service, reader, writer) -> APIRouter:
+def _fleet(service: Service, guards: Guards) -> APIRouter:
     """Samples in; a cycle on demand; the last snapshot's ranking and one server's detail out."""
     router = APIRouter()
+    reader = guards.need("read")
 
-    @router.post("/api/v1/samples", dependencies=[writer])
+    @router.post("/api/v1/samples", dependencies=[guards.need("ingest")])
     async def samples(request: Request) -> dict:
         _not_compressed(request)
         body = await _body(request, service.settings.max_body_bytes)
         # checked with the pushes that arrive meanwhile, on the service's push thread: waiting holds no thread
         return await asyncio.wrap_future(service.submit(body, request.headers.get("content-type")))
 
-    @router.post("/api/v1/cycle", dependencies=[writer])
+    @router.post("/api/v1/cycle", dependencies=[guards.need("operate")])
     async def cycle() -> dict:
         snap = await asyncio.to_thread(service.cycle)
         return {"generation": snap.generation, "model_id": snap.model_id, "data_end": snap.data_end,
@@ -187,9 +233,10 @@ def _fleet(service: Service, reader, writer) -> APIRouter:
     return router
 
 
-def _alerts(service: Service, reader, writer) -> APIRouter:
-    """The alert book and silences."""
+def _alerts(service: Service, guards: Guards) -> APIRouter:
+    """The alert book, silences and the rules; the audit trail."""
     router = APIRouter()
+    reader = guards.need("read")
 
     @router.get("/api/v1/alerts", dependencies=[reader])
     def alerts(state: str | None = None) -> dict:
@@ -209,31 +256,55 @@ def _alerts(service: Service, reader, writer) -> APIRouter:
         return service.alerts.to_json()["silences"] + [
             {**alerting.silence_json(s), "from_rules_file": True} for s in service.rules_set.silences]
 
-    @router.post("/api/v1/silences", dependencies=[writer], status_code=201)
-    async def silence(request: Request) -> dict:
+    adding, expiring = guards.need("operate", action="silence.add"), guards.need("operate", action="silence.expire")
+    reloading, auditor = guards.need("admin", action="rules.change"), guards.need("read", always=True)
+
+    @router.post("/api/v1/silences", status_code=201)
+    async def silence(request: Request, actor: Actor = adding) -> dict:
         payload = await _json_object(request, service.settings.max_body_bytes)
-        made = await asyncio.to_thread(service.add_silence, payload)
+        made = await guards.audited(actor, "silence.add", "", lambda: service.add_silence(payload),
+                                    lambda s: json.dumps(alerting.silence_json(s), default=str))
         return alerting.silence_json(made)
 
-    @router.delete("/api/v1/silences/{silence_id}", dependencies=[writer])
-    async def expire(silence_id: str) -> dict:
-        ended = await asyncio.to_thread(service.expire_silence, silence_id)
+    @router.delete("/api/v1/silences/{silence_id}")
+    async def expire(silence_id: str, actor: Actor = expiring) -> dict:
+        ended = await guards.audited(actor, "silence.expire", silence_id[:100],
+                                     lambda: service.expire_silence(silence_id))
         return {"expired": alerting.silence_json(ended)}
+
+    @router.post("/api/v1/rules/reload")
+    async def rules_reload(actor: Actor = reloading) -> dict:
+        """Read the rules file again; a file with problems is refused (400) and the rules in force stay."""
+        fresh = await guards.audited(actor, "rules.change", str(service.settings.rules or ""), service.reload_rules,
+                                     lambda r: f"{len(r.rules)} rule(s) from {r.source}")
+        return {"rules": [r.name for r in fresh.rules], "rules_file": fresh.source}
+
+    @router.get("/api/v1/audit")
+    def audit_trail(actor: Actor = auditor, limit: int = 100) -> list[dict]:
+        """Who did what: promotes, roll backs, trainings, silences, rules and tokens, newest first."""
+        if not 1 <= limit <= 10_000:
+            raise HTTPException(422, "limit must be between 1 and 10000")
+        frame = audit.trail(service.settings.models, limit)
+        return frame_records(frame.assign(time=pd.to_datetime(frame["time"], unit="s", utc=True)))
     return router
 
 
-def _models(service: Service, reader, writer) -> APIRouter:
+def _models(service: Service, guards: Guards) -> APIRouter:
     """The registry and the serving model; a reload of the champion now."""
     router = APIRouter()
+    reader = guards.need("read")
 
     @router.get("/api/v1/models", dependencies=[reader])
     def models() -> dict:
         return {**registry.read(service.settings.models), "serving": service.model.model_id if service.model else None,
                 "model_error": service.model_error}
 
-    @router.post("/api/v1/models/reload", dependencies=[writer])
-    async def reload() -> dict:
-        await asyncio.to_thread(service.ensure_model, True)
+    reloading = guards.need("admin", action="model.reload")
+
+    @router.post("/api/v1/models/reload")
+    async def reload(actor: Actor = reloading) -> dict:
+        await guards.audited(actor, "model.reload", registry.champion_model_id(service.settings.models) or "",
+                             lambda: service.ensure_model(True))
         return {"serving": service.model.model_id if service.model else None, "model_error": service.model_error}
     return router
 
@@ -243,10 +314,11 @@ MAX_STEP = 2**62  # steps and epochs fit SQLite's 64-bit integers with room to s
 RunId = Annotated[int, FastPath(ge=1, le=MAX_STEP, description="a run's id")]
 
 
-def _runs(service: Service, reader, writer, retention_days: float) -> APIRouter:
+def _runs(service: Service, guards: Guards, retention_days: float) -> APIRouter:
     """The run store, for any training loop. Runs recorded here are marked as such: they are not
     reaped by process id, never block this Argus's trainings, and cannot be resumed here."""
     router = APIRouter()
+    reader, writer = guards.need("read"), guards.need("runs")
 
     def runs_read() -> RunStore:
         return RunStore(default_path(service.settings.models), create=False)

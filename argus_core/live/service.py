@@ -446,6 +446,19 @@ class Service:
         self.save_alerts()
         return silence
 
+    def reload_rules(self) -> alerting.RuleSet:
+        """Read the rules file again (after an edit): a file with problems is refused
+        (SettingsError listing them) and the rules in force stay; open alerts are judged by the
+        new rules from the next cycle."""
+        if self.settings.rules is None:
+            raise SettingsError("this service runs without alert rules (--rules none): restart it with a rules file")
+        fresh = alerting.load_rules(self.settings.rules)
+        with self._alerts_lock:
+            self.rules_set = fresh
+            self.alerts.rules = fresh
+        self.save_alerts()
+        return fresh
+
     def expire_silence(self, silence_id: str) -> alerting.Silence:
         """End a silence sent to the service now (ModelNotFound-like 404 when there is none)."""
         with self._alerts_lock:

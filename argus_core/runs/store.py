@@ -57,6 +57,18 @@ CREATE TABLE IF NOT EXISTS resources (
 CREATE TABLE IF NOT EXISTS events (
     run INTEGER NOT NULL REFERENCES runs(id), time REAL NOT NULL, kind TEXT NOT NULL, detail TEXT
 );
+CREATE TABLE IF NOT EXISTS audit (             -- who did what: argus_core.access.audit
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,                        -- unix seconds
+    actor TEXT NOT NULL,                       -- the signed-in user, the token's name, the shell's user
+    role TEXT,                                 -- their role (or the token's scopes)
+    via TEXT NOT NULL,                         -- dashboard, api, cli
+    source TEXT,                               -- where from: the client's address, the host
+    action TEXT NOT NULL,                      -- model.promote, silence.add, token.revoke ...
+    target TEXT,                               -- what it acted on: a model id, a run, a silence
+    outcome TEXT NOT NULL,                     -- done, refused, failed
+    detail TEXT
+);
 """
 
 
@@ -254,6 +266,38 @@ class RunStore:
             gone = db.execute("DELETE FROM metrics WHERE time < ?", (before,)).rowcount
             db.execute("DELETE FROM resources WHERE time < ?", (before,))
         return int(gone)
+
+    def delete(self, run_id: int) -> Run:
+        """Remove an ended run with its curves, resources and events (its model, if it made one,
+        stays registered); a queued or running run is refused: cancel it first."""
+        run = self.get(run_id)
+        if run.status not in ENDED:
+            raise ArgusError(f"run {run_id} is {run.status}: cancel it before deleting it")
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            for table in ("metrics", "resources", "events"):
+                db.execute(f"DELETE FROM {table} WHERE run = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            db.execute("COMMIT")
+        return run
+
+    # the audit trail ----------------------------------------------------------------------
+    def record_audit(self, entry: dict) -> None:
+        """One line of the audit trail (``argus_core.access.audit`` builds it)."""
+        self._ensure()
+        with self._connect() as db:
+            db.execute("INSERT INTO audit (time, actor, role, via, source, action, target, outcome, detail) "
+                       "VALUES (:time, :actor, :role, :via, :source, :action, :target, :outcome, :detail)", entry)
+
+    def audit(self, limit: int = 100) -> pd.DataFrame:
+        """The latest ``limit`` lines of the audit trail, newest first."""
+        columns = ["id", "time", "actor", "role", "via", "source", "action", "target", "outcome", "detail"]
+        rows = []
+        if not self._absent():
+            self._ensure()  # a store written before the audit trail gets its table
+            with self._connect() as db:
+                rows = db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (int(limit),)).fetchall()
+        return pd.DataFrame([dict(r) for r in rows], columns=columns)
 
     def mark_dead_runs(self) -> list[int]:
         """Runs that say 'running' but whose process is gone become 'interrupted'."""

@@ -1,0 +1,52 @@
+"""The audit trail: every action that changes what Argus serves or alerts on (promote, roll back,
+a training started, resumed or cancelled, a run deleted, a silence added or expired, the rules
+reloaded, a token created or revoked), tried by whom, when, from where, on what, and how it
+ended (done, refused, failed), in the run store of the models directory.
+
+``perform`` is the one way the dashboard, the CLI and the service act: it checks the role
+(``roles.require``), does the action and records it, refused and failed attempts included.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from argus_core.access.roles import AccessDenied, Actor, require
+from argus_core.errors import ArgusError
+from argus_core.runs.store import RunStore, default_path
+
+T = TypeVar("T")
+
+
+def record(models: str | Path, actor: Actor, action: str, target: str = "", outcome: str = "done",
+           detail: str = "") -> None:
+    """Append one line to the audit trail of ``models``'s run store."""
+    RunStore(default_path(models)).record_audit({
+        "time": time.time(), "actor": actor.name, "role": actor.role, "via": actor.via, "source": actor.source,
+        "action": action, "target": str(target), "outcome": outcome, "detail": detail[:500]})
+
+
+def perform(models: str | Path, actor: Actor, action: str, target: str, do: Callable[[], T],
+            detail: str = "") -> T:
+    """``do()`` when ``actor`` may do ``action``; AccessDenied (nothing done) otherwise. Every
+    attempt is recorded: done, refused, or failed with the error's message."""
+    try:
+        require(actor, action)
+    except AccessDenied as exc:
+        record(models, actor, action, target, "refused", str(exc))
+        raise
+    try:
+        result = do()
+    except ArgusError as exc:
+        record(models, actor, action, target, "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise
+    record(models, actor, action, target, "done", detail)
+    return result
+
+
+def trail(models: str | Path, limit: int = 100):
+    """The latest ``limit`` lines, newest first (a DataFrame; empty when nothing was recorded)."""
+    return RunStore(default_path(models), create=False).audit(limit)
