@@ -13,10 +13,12 @@ $(STAMP): requirements.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
-# The dashboard on the shipped demo data and model: http://localhost:8501
+# The dashboard on the shipped demo data and model: http://localhost:8501, on this machine only
+# (ADDRESS=0.0.0.0 serves every interface: configure sign-in first, see the README's Access section)
 PORT ?= 8501
+ADDRESS ?= 127.0.0.1
 run: $(STAMP)
-	$(PY) -m ui.launch --server.port $(PORT)
+	$(PY) -m ui.launch --server.port $(PORT) --server.address $(ADDRESS)
 
 # The live service on a simulated fleet fed in accelerated time, with the dashboard in live mode:
 # API at http://localhost:8000/docs, dashboard at http://localhost:8501. Options, e.g.

@@ -21,6 +21,7 @@ navigation = st.navigation([
 ])
 st.session_state[ui.DRAWN] = False  # the live watcher waits for this run to finish before it asks for the next
 try:
+    ui.sign_in()  # with [auth] in .streamlit/secrets.toml: the sign-in screen until someone with a role is here
     ui.sidebar(demo=navigation.title == "Incident demo")
     navigation.run()
 finally:

@@ -141,6 +141,8 @@ with ui.guard("model quality"):
         st.warning("The two backtests ran on different datasets: their figures do not compare.")
     st.caption(f"The candidate's mean MASE is {'lower' if compared.candidate_better else 'not lower'} than the "
                "champion's.")
-    if st.button(f"Promote {candidate}", key="quality-promote", disabled=not compared.same_data):
-        training.promote(models, candidate)
-        st.success(f"{candidate} is the champion; every forecast page uses it now.")
+    if ui.may("model.promote") and st.button(f"Promote {candidate}", key="quality-promote",
+                                             disabled=not compared.same_data):
+        with ui.guard("promoting the model"):
+            training.promote(models, candidate)
+            st.success(f"{candidate} is the champion; every forecast page uses it now.")

@@ -4,6 +4,7 @@ The only ``st.cache_*`` decorators and session keys live here; pages import this
 ``argus_core``, never the other way round.
 """
 
+from ui.access import may, me, sign_in
 from ui.alerts import alerts_panel
 from ui.data import backtest_of, demo_inputs, fleet_view, ranking_with_memory
 from ui.errors import guard
@@ -11,4 +12,4 @@ from ui.live import DRAWN, freshness
 from ui.state import Selection, current, open_server, sidebar
 
 __all__ = ["DRAWN", "Selection", "alerts_panel", "backtest_of", "current", "demo_inputs", "fleet_view", "freshness",
-           "guard", "open_server", "ranking_with_memory", "sidebar"]
+           "guard", "may", "me", "open_server", "ranking_with_memory", "sidebar", "sign_in"]

@@ -6,9 +6,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from argus_core import access
 from argus_core.errors import ArgusError
 from argus_core.fleet import live_state
 from argus_core.views import dashboard
+from ui import access as ui_access
+from ui.state import models_root
 
 
 def _lead(value) -> str:
@@ -71,12 +74,15 @@ def silences_panel(dataset) -> None:
         if url is None:
             st.caption("The live service is not running: a silence can be expired while it runs.")
             return
+        if not ui_access.may("silence.expire"):
+            return
         left, right = st.columns([3, 1])
         chosen = left.selectbox("Silence", table["id"], key="silence-expire-choice",
                                 format_func=lambda i: _silence_label(table, i))
         if right.button("Expire now", icon=":material/notifications_active:", key="silence-expire"):
             try:
-                live_state.expire_silence(url, chosen)
+                access.perform(models_root(), ui_access.me(), "silence.expire", chosen,
+                               lambda: live_state.expire_silence(url, chosen))
             except ArgusError as exc:
                 st.error(str(exc))
             else:

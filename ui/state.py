@@ -14,7 +14,7 @@ from argus_core.errors import ArgusError
 from argus_core.live import view as live_view
 from argus_core.model import registry
 from argus_core.views import dashboard
-from ui import errors, live
+from ui import access, errors, live
 
 ROOT = Path(__file__).resolve().parents[1]
 DETAIL_PAGE = "app_pages/server_detail.py"
@@ -68,6 +68,7 @@ def sidebar(demo: bool = False) -> Selection:
     datasets = available_datasets()
     with st.sidebar:
         st.markdown("### Argus")
+        access.who_panel()
         if not datasets:
             selection = Selection(None, models, None, None, "No dataset found. Write the demo data with "
                                   "`make demo-data`, or simulate a fleet with `python -m argus_core generate "

@@ -4,13 +4,16 @@ runs that finished since the last look."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from argus_core import model
+from argus_core import access, model
+from argus_core.access import audit
 from argus_core.model import registry
 from argus_core.runs import jobs
 from argus_core.runs.store import Run, RunStore, default_path
 from argus_core.views import charts, console
+from ui import access as ui_access
 
 KEY_SEEN = "argus.console.seen_status"
 
@@ -72,14 +75,47 @@ def comparison(runs: RunStore, chosen: list[Run], history) -> None:
 
 
 def promote(models, model_id: str) -> None:
-    model.promote(models, model_id)  # refused, the registry unchanged, when the model does not load
+    """Promote as the signed-in user (refused in the core for a role below admin; refused, the
+    registry unchanged, when the model does not load); recorded in the audit trail."""
+    access.perform(models, ui_access.me(), "model.promote", model_id, lambda: model.promote(models, model_id))
     _forget_forecasts()
 
 
 def rollback(models) -> str:
-    champion = registry.rollback(models)["champion"]
+    reg = access.perform(models, ui_access.me(), "model.rollback", registry.champion_model_id(models) or "",
+                         lambda: registry.rollback(models))
     _forget_forecasts()
-    return champion
+    return reg["champion"]
+
+
+def start(dataset, models, config, name: str | None, webhook: str | None) -> int:
+    return access.perform(models, ui_access.me(), "train.start", str(dataset),
+                          lambda: jobs.start(dataset, models, config, name=name, webhook=webhook))
+
+
+def cancel(models, run_id: int) -> None:
+    access.perform(models, ui_access.me(), "train.cancel", f"run {run_id}", lambda: jobs.cancel(models, run_id))
+
+
+def resume(models, run_id: int) -> int:
+    return access.perform(models, ui_access.me(), "train.resume", f"run {run_id}", lambda: jobs.resume(models, run_id))
+
+
+def delete(models, runs: RunStore, run_id: int) -> Run:
+    return access.perform(models, ui_access.me(), "run.delete", f"run {run_id}", lambda: runs.delete(run_id))
+
+
+def audit_panel(models) -> None:
+    """The audit trail: who promoted, rolled back, trained, silenced, changed rules or tokens."""
+    trail = audit.trail(models, 200)
+    if trail.empty:
+        st.caption("Nothing recorded yet: promotes, roll backs, trainings, silences, rules and token changes "
+                   "appear here with who did them.")
+        return
+    shown = trail.assign(time=pd.to_datetime(trail["time"], unit="s", utc=True).dt.strftime("%Y-%m-%d %H:%M:%S"))
+    st.dataframe(shown[["time", "actor", "role", "via", "source", "action", "target", "outcome", "detail"]],
+                 hide_index=True, key="console-audit",
+                 column_config={"time": st.column_config.TextColumn("time (UTC)")})
 
 
 def _forget_forecasts() -> None:

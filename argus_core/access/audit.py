@@ -25,8 +25,9 @@ def record(models: str | Path, actor: Actor, action: str, target: str = "", outc
            detail: str = "") -> None:
     """Append one line to the audit trail of ``models``'s run store."""
     RunStore(default_path(models)).record_audit({
-        "time": time.time(), "actor": actor.name, "role": actor.role, "via": actor.via, "source": actor.source,
-        "action": action, "target": str(target), "outcome": outcome, "detail": detail[:500]})
+        "time": time.time(), "actor": str(actor.name), "role": str(actor.role), "via": str(actor.via),
+        "source": str(actor.source or ""), "action": action, "target": str(target)[:500], "outcome": outcome,
+        "detail": str(detail)[:500]})
 
 
 def perform(models: str | Path, actor: Actor, action: str, target: str, do: Callable[[], T],
