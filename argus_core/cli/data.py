@@ -318,6 +318,7 @@ def _status(args: argparse.Namespace) -> int:
     if args.dataset is not None:
         _print_dataset(args.dataset, store.read_manifest(args.dataset))
         print_model_status(args.models, args.dataset)
+        _print_audit(args.models)
         return 0
     found = [p.parent for p in sorted(args.root.glob("**/" + store.MANIFEST))
              if not any(part.startswith(".") or part == "site-packages" for part in p.parts)
@@ -329,7 +330,23 @@ def _status(args: argparse.Namespace) -> int:
     for directory in found:
         _print_dataset(directory, store.read_manifest(directory))
     print_model_status(args.models, None)
+    _print_audit(args.models)
     return 0
+
+
+def _print_audit(models: Path, lines: int = 5) -> None:
+    """The last few lines of the audit trail: who promoted, rolled back, trained, silenced."""
+    import time
+
+    from argus_core.access import audit
+
+    trail = audit.trail(models, lines)
+    if trail.empty:
+        return
+    print(f"audit trail (last {len(trail)}; all: GET /api/v1/audit or the Training console):")
+    for row in trail.itertuples(index=False):
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row.time))
+        print(printable(f"  {when}  {row.actor} ({row.role}, {row.via}) {row.action} {row.target}  {row.outcome}"))
 
 
 def _print_dataset(directory: Path, manifest: dict) -> None:
