@@ -1,10 +1,12 @@
 """The audit trail: every action that changes what Argus serves or alerts on (promote, roll back,
 a training started, resumed or cancelled, a run deleted, a silence added or expired, the rules
-reloaded, a token created or revoked), tried by whom, when, from where, on what, and how it
-ended (done, refused, failed), in the run store of the models directory.
+reloaded, a token created or revoked), by whom, when, from where, on what, and how it ended
+(done, or refused: a role or token that may not), in the run store of the models directory.
 
-``perform`` is the one way the dashboard, the CLI and the service act: it checks the role
-(``roles.require``), does the action and records it, refused and failed attempts included.
+``perform`` is the one way the dashboard and the CLI act: it checks the role
+(``roles.require``), does the action and records it, refusals included. An attempt that fails
+on bad input (an unknown model, a malformed silence) changes nothing stored, the trail included:
+its user sees the message.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from argus_core.access.roles import AccessDenied, Actor, require
-from argus_core.errors import ArgusError
 from argus_core.runs.store import RunStore, default_path
 
 T = TypeVar("T")
@@ -32,18 +33,14 @@ def record(models: str | Path, actor: Actor, action: str, target: str = "", outc
 
 def perform(models: str | Path, actor: Actor, action: str, target: str, do: Callable[[], T],
             detail: str = "") -> T:
-    """``do()`` when ``actor`` may do ``action``; AccessDenied (nothing done) otherwise. Every
-    attempt is recorded: done, refused, or failed with the error's message."""
+    """``do()`` when ``actor`` may do ``action``, recorded as done; AccessDenied (nothing done,
+    the refusal recorded) otherwise. An ArgusError from ``do()`` passes through unrecorded."""
     try:
         require(actor, action)
     except AccessDenied as exc:
         record(models, actor, action, target, "refused", str(exc))
         raise
-    try:
-        result = do()
-    except ArgusError as exc:
-        record(models, actor, action, target, "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        raise
+    result = do()
     record(models, actor, action, target, "done", detail)
     return result
 

@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS audit (             -- who did what: argus_core.acces
     source TEXT,                               -- where from: the client's address, the host
     action TEXT NOT NULL,                      -- model.promote, silence.add, token.revoke ...
     target TEXT,                               -- what it acted on: a model id, a run, a silence
-    outcome TEXT NOT NULL,                     -- done, refused, failed
+    outcome TEXT NOT NULL,                     -- done, refused
     detail TEXT
 );
 """
