@@ -191,6 +191,14 @@ CASES = {
     "models registry not JSON": (["models", "--models", "{reg:text}", "list"], 1, "unreadable"),
     "models registry of wrong shape": (["models", "--models", "{reg:shape}", "list"], 1, "malformed"),
     "models promote unknown": (["models", "--models", "{models}", "promote", "tft-nope"], 1, "no model 'tft-nope'"),
+    # tokens and runs
+    "token unknown scope": (["token", "--models", "{models}", "create", "agents", "--scopes", "root"], 1,
+                            "unknown scope(s) root"),
+    "token no scope": (["token", "--models", "{models}", "create", "agents", "--scopes", ","], 1, "names no scope"),
+    "token bad name": (["token", "--models", "{models}", "create", "../x", "--scopes", "read"], 1,
+                       "a token's name is"),
+    "token revoke unknown": (["token", "--models", "{models}", "revoke", "nobody"], 1, "no live token named nobody"),
+    "runs delete unknown": (["runs", "delete", "99", "--models", "{models}"], 1, "no run"),
     # backtest
     "backtest zero origins": (["backtest", "--dataset", "{dataset}", "--models", "{models}", "--origins", "0"], 2,
                               "must be a positive whole number"),
