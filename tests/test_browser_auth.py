@@ -23,7 +23,7 @@ from tests.test_browser import CHROMIUM, _free_port, _settle, chromium, wait_unt
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
-VIEWER, ADMIN = "vera@example.com", "ada@example.com"
+VIEWER, OPERATOR, ADMIN = "vera@example.com", "otto@example.com", "ada@example.com"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def provider():
     url = f"http://127.0.0.1:{server.server_port}"
     import httpx
 
-    for email, groups in ((VIEWER, ["staff"]), (ADMIN, ["staff", "argus-admins"])):
+    for email, groups in ((VIEWER, ["staff"]), (OPERATOR, ["staff", "sre-oncall"]), (ADMIN, ["staff", "argus-admins"])):
         answer = httpx.put(f"{url}/users/{quote(email)}", json={"email": email, "name": email, "groups": groups})
         assert answer.status_code == 204
     yield url
@@ -71,7 +71,8 @@ client_secret = "argus-dashboard-secret"
 server_metadata_url = "{provider}/.well-known/openid-configuration"
 """)
     roles = home / "roles.toml"  # the admin by group claim, everyone else signed in a viewer
-    roles.write_text('default = "viewer"\ngroup_claim = "groups"\n[groups]\n"argus-admins" = "admin"\n')
+    roles.write_text('default = "viewer"\ngroup_claim = "groups"\n[groups]\n"argus-admins" = "admin"\n'
+                     '"sre-oncall" = "operator"\n')
     env = {**os.environ, "ARGUS_THREADS": "1", "ARGUS_MODELS": str(models), "ARGUS_ROLES": str(roles)}
     process = subprocess.Popen(
         [sys.executable, "-m", "ui.launch", "--server.headless", "true", "--server.port", str(port),
@@ -101,6 +102,14 @@ def signed_in(page, url: str, email: str) -> None:
     _settle(page, 120_000)
 
 
+def sign_out(page, url: str) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="End session").click(timeout=120_000)  # the provider's own logout
+    page.wait_for_url(lambda u: u.startswith(url), timeout=60_000)
+    page.goto(url)
+    page.get_by_role("button", name="Sign in").wait_for(timeout=240_000)  # signed out
+
+
 def test_a_viewer_cannot_promote_and_an_admins_promote_is_audited(app):
     from playwright.sync_api import sync_playwright
 
@@ -119,11 +128,13 @@ def test_a_viewer_cannot_promote_and_an_admins_promote_is_audited(app):
             assert page.get_by_role("button", name="Promote to champion").count() == 0
             assert page.get_by_role("button", name="Roll back to the previous champion").count() == 0
             assert page.get_by_text("Start a training").count() == 0
-            page.get_by_role("button", name="Sign out").click()
-            page.get_by_role("button", name="End session").click(timeout=120_000)  # the provider's own logout
-            page.wait_for_url(lambda u: u.startswith(url), timeout=60_000)
-            page.goto(url)
-            page.get_by_role("button", name="Sign in").wait_for(timeout=240_000)  # signed out
+            sign_out(page, url)
+
+            signed_in(page, url, OPERATOR)  # by the group claim: may train, may not promote
+            assert "operator" in page.get_by_test_id("stSidebarUserContent").inner_text()
+            assert page.get_by_text("Start a training").count() == 1
+            assert page.get_by_role("button", name="Promote to champion").count() == 0
+            sign_out(page, url)
 
             signed_in(page, url, ADMIN)
             assert "admin" in page.get_by_test_id("stSidebarUserContent").inner_text()

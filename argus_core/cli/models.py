@@ -267,6 +267,11 @@ def _train(args: argparse.Namespace) -> int:
         train(args.dataset, args.models, config, log=lambda line: print(line, flush=True))
         return 0
     resuming = args.run_id is not None and _resumes_a_run(args.models, args.run_id)
+    if args.run_id is None:  # started from a shell (the console records the trainings it starts)
+        from argus_core import access
+
+        access.record(args.models, access.shell_actor(), "train.start", str(args.dataset),
+                      detail="from the command line")
     result = recorded_training(args.models, args.dataset, config, lambda callbacks: train(
         args.dataset, args.models, config, log=lambda line: print(line, flush=True), extra_callbacks=callbacks,
         resume_failed=resuming), run_id=args.run_id, webhook=webhook)
