@@ -105,7 +105,8 @@ class Guards:
         nothing stored, the trail included)."""
         result = await asyncio.to_thread(do)
         said = detail(result) if callable(detail) else (detail or "")
-        await asyncio.to_thread(audit.record, self.models, actor, action, target or str(result), "done", said)
+        what = target(result) if callable(target) else target
+        await asyncio.to_thread(audit.record, self.models, actor, action, what, "done", said)
         return result
 
 
@@ -258,7 +259,7 @@ def _alerts(service: Service, guards: Guards) -> APIRouter:
     @router.post("/api/v1/silences", status_code=201)
     async def silence(request: Request, actor: Actor = adding) -> dict:
         payload = await _json_object(request, service.settings.max_body_bytes)
-        made = await guards.audited(actor, "silence.add", "", lambda: service.add_silence(payload),
+        made = await guards.audited(actor, "silence.add", lambda s: s.id, lambda: service.add_silence(payload),
                                     lambda s: json.dumps(alerting.silence_json(s), default=str))
         return alerting.silence_json(made)
 
