@@ -50,12 +50,14 @@ import pandas as pd  # noqa: E402
 from argus_core.anomaly import detector as anomaly  # noqa: E402
 from argus_core.anomaly.running import RunningScorer  # noqa: E402
 from argus_core.data import schema, store  # noqa: E402
+from argus_core.data.profiles import GENERIC as GENERIC_PROFILE  # noqa: E402
 from argus_core.data.profiles import infer_profiles  # noqa: E402
 from argus_core.data.simulate import SimConfig, simulate_fleet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 SETTINGS = anomaly.AnomalySettings()
+STEP = pd.Timedelta("5min")
 
 
 # --- detectors: (fit rows, test rows) -> (fit scores, test scores) -----------------------------------
@@ -67,19 +69,25 @@ def _joined(fit_rows: pd.DataFrame, test_rows: pd.DataFrame) -> pd.DataFrame:
     return both.sort_values([schema.SERVER, schema.TIMESTAMP], kind="stable").reset_index(drop=True)
 
 
-def argus_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows) -> tuple:
+def argus_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows,
+                 step: pd.Timedelta = STEP) -> tuple:
     """Argus flags with its own per-profile thresholds (no fit scores to calibrate: None)."""
-    model = anomaly.fit(fit_rows, metrics, windows=windows)
+    model = anomaly.fit(fit_rows, metrics, step=_step_text(step), windows=windows)
     both = _joined(fit_rows, test_rows)
     scored = anomaly.score(model, both.drop(columns="_test"))
     scored = scored[both["_test"].to_numpy()].reset_index(drop=True)
     return None, scored["abnormal"].to_numpy(), scored
 
 
-def zscore_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows) -> tuple:
+def _step_text(step: pd.Timedelta) -> str:
+    return f"{int(step / pd.Timedelta('1min'))}min"
+
+
+def zscore_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows,
+                  step: pd.Timedelta = STEP) -> tuple:
     """The largest |z| of a server's metrics, each against its trailing window: a day, or a week
     where the fit period has two (the rule Argus's baseline follows, ``anomaly.baseline_steps_for``)."""
-    window = anomaly.baseline_steps_for(fit_rows, "5min")
+    window = anomaly.baseline_steps_for(fit_rows, _step_text(step))
     both = _joined(fit_rows, test_rows)
     values = anomaly.metric_matrix(both, metrics)
     frame = pd.DataFrame(values)
@@ -93,7 +101,8 @@ def zscore_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list
         both[test].drop(columns="_test").reset_index(drop=True)
 
 
-def netdata_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows) -> tuple:
+def netdata_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows,
+                   step: pd.Timedelta = STEP) -> tuple:
     from sklearn.cluster import KMeans
 
     both = _joined(fit_rows, test_rows)
@@ -119,10 +128,75 @@ def netdata_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: lis
         both[test].drop(columns="_test").reset_index(drop=True)
 
 
+def _per_server_standardised(fit_rows, test_rows, metrics, windows):
+    """Fit then test rows (``_joined``), each metric standardised by its server's nominal fit rows
+    (mean and spread; missing values at the mean): what the PCA and nearest-neighbour baselines read."""
+    both = _joined(fit_rows, test_rows)
+    values = anomaly.metric_matrix(both, metrics)
+    servers = both[schema.SERVER].astype(str).to_numpy()
+    test = both["_test"].to_numpy()
+    nominal = np.zeros(len(both), dtype=bool)
+    nominal[~test] = anomaly.nominal_mask(both[~test].reset_index(drop=True), windows)
+    out = np.zeros_like(values)
+    for server in np.unique(servers):
+        rows = servers == server
+        base = values[rows & nominal]
+        mean = np.nanmean(base, axis=0) if len(base) else np.zeros(values.shape[1])
+        spread = np.nanstd(base, axis=0) if len(base) else np.ones(values.shape[1])
+        mean, spread = np.nan_to_num(mean), np.where(np.nan_to_num(spread) > 1e-6, np.nan_to_num(spread), 1.0)
+        out[rows] = np.nan_to_num((values[rows] - mean) / spread)
+    return both, np.clip(out, -anomaly.Z_CLIP * 4, anomaly.Z_CLIP * 4), servers, test, nominal
+
+
+def pca_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows,
+               step: pd.Timedelta = STEP) -> tuple:
+    """Per server, PCA on its standardised nominal fit rows keeping 90% of the variance; the score
+    is the squared reconstruction error (the residual off the nominal subspace). Fit-period scores
+    are in-sample, as a fitted threshold would see them."""
+    from sklearn.decomposition import PCA
+
+    both, x, servers, test, nominal = _per_server_standardised(fit_rows, test_rows, metrics, windows)
+    score = np.zeros(len(both))
+    for server in np.unique(servers):
+        rows = np.flatnonzero(servers == server)
+        train = x[rows[nominal[rows]]]
+        if len(train) < 20:
+            continue
+        pca = PCA(n_components=0.9, svd_solver="full").fit(train)
+        residual = x[rows] - pca.inverse_transform(pca.transform(x[rows]))
+        score[rows] = (residual ** 2).sum(axis=1)
+    return (score[~test], both[~test].reset_index(drop=True)), score[test], \
+        both[test].drop(columns="_test").reset_index(drop=True)
+
+
+KNN_SAMPLE = 4000  # nominal fit rows per server the neighbours are searched among (seeded)
+
+
+def knn_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[str], windows,
+               step: pd.Timedelta = STEP) -> tuple:
+    """Per server, the distance of each standardised row to its nearest nominal fit row (a seeded
+    sample); a fit row in the sample is scored by its nearest other row, so the fit period's
+    scores are not zero by construction."""
+    from sklearn.neighbors import NearestNeighbors
+
+    both, x, servers, test, nominal = _per_server_standardised(fit_rows, test_rows, metrics, windows)
+    score = np.zeros(len(both))
+    rng = np.random.default_rng(0)
+    for server in np.unique(servers):
+        rows = np.flatnonzero(servers == server)
+        pool = rows[nominal[rows]]
+        if len(pool) < 20:
+            continue
+        sample = np.sort(rng.choice(pool, size=min(len(pool), KNN_SAMPLE), replace=False))
+        index = NearestNeighbors(n_neighbors=2).fit(x[sample])
+        distance, found = index.kneighbors(x[rows])
+        itself = sample[found[:, 0]] == rows
+        score[rows] = np.where(itself, distance[:, 1], distance[:, 0])
+    return (score[~test], both[~test].reset_index(drop=True)), score[test], \
+        both[test].drop(columns="_test").reset_index(drop=True)
+
+
 # --- flags and scoring ---------------------------------------------------------------------------------
-
-STEP = pd.Timedelta("5min")
-
 
 def flags_of(fit: tuple | None, test_score: np.ndarray, rows: pd.DataFrame, fit_windows=None,
              step: pd.Timedelta = STEP) -> np.ndarray:
@@ -158,6 +232,7 @@ def sigmoid_weight(position: float) -> float:
 
 def event_scores(rows: pd.DataFrame, flags: np.ndarray, windows: pd.DataFrame, step: pd.Timedelta) -> dict:
     found, delays, true_runs, false_runs = 0, [], 0, 0
+    flagged_points, flagged_inside = 0, 0
     nab, nab_null, nab_perfect = 0.0, 0.0, 0.0
     times = pd.DatetimeIndex(pd.to_datetime(rows[schema.TIMESTAMP], utc=True))  # once: per server it is slow
     for server, index in rows.groupby(schema.SERVER, sort=False).indices.items():
@@ -166,6 +241,11 @@ def event_scores(rows: pd.DataFrame, flags: np.ndarray, windows: pd.DataFrame, s
         mine = windows[windows[schema.SERVER] == server]
         spans = [(pd.Timestamp(w.start), pd.Timestamp(w.end)) for w in mine.itertuples(index=False)]
         f = flags[order]
+        inside_any = np.zeros(len(order), dtype=bool)
+        for start, end in spans:
+            inside_any |= np.asarray((stamps >= start) & (stamps <= end))
+        flagged_points += int(f.sum())
+        flagged_inside += int((f & inside_any).sum())
         for start, end in spans:
             inside = f & (stamps >= start) & (stamps <= end)
             nab_null -= 1.0
@@ -200,7 +280,10 @@ def event_scores(rows: pd.DataFrame, flags: np.ndarray, windows: pd.DataFrame, s
     precision = true_runs / (true_runs + false_runs) if true_runs + false_runs else 0.0
     recall = found / total if total else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"windows": total, "found": found, "precision": precision, "recall": recall, "f1": f1,
+    point_precision = flagged_inside / flagged_points if flagged_points else 0.0
+    composite = 2 * point_precision * recall / (point_precision + recall) if point_precision + recall else 0.0
+    return {"composite_f1": composite, "point_precision": point_precision,
+            "windows": total, "found": found, "precision": precision, "recall": recall, "f1": f1,
             "delay": float(np.median(delays)) if delays else float("nan"), "false": false_runs,
             "nab": 100.0 * (nab - nab_null) / (nab_perfect - nab_null) if nab_perfect != nab_null else float("nan")}
 
@@ -211,7 +294,8 @@ def report(name: str, rows: pd.DataFrame, windows: pd.DataFrame, step: pd.Timede
     print(f"\n## {name}: {rows[schema.SERVER].nunique()} servers, {len(windows)} labelled windows, "
           f"{weeks.sum():.1f} server-weeks")
     print(f"{'detector':<26} {'found':>7} {'precision':>9} {'recall':>7} {'F1':>6} {'delay':>8} "
-          f"{'false':>6} {'false/srv-wk':>12} {'healthy f/wk':>12} {'NAB':>6} {'fit+score':>9}")
+          f"{'false':>6} {'false/srv-wk':>12} {'healthy f/wk':>12} {'NAB':>6} {'comp F1':>7} "
+          f"{'fit+score':>9}")
     for label, (fit_score, test_score, scored_rows, seconds, fit_windows) in detectors.items():
         flags = flags_of(fit_score, test_score, scored_rows, fit_windows, step)
         s = event_scores(scored_rows, flags, windows, step)
@@ -223,16 +307,19 @@ def report(name: str, rows: pd.DataFrame, windows: pd.DataFrame, step: pd.Timede
             healthy_rate = f"{false_healthy / max(weeks[healthy].sum(), 1e-9):.2f}"
         print(f"{label:<26} {s['found']:>3}/{s['windows']:<3} {s['precision']:>9.2f} {s['recall']:>7.2f} "
               f"{s['f1']:>6.2f} {s['delay']:>6.0f}mn {s['false']:>6} {s['false'] / weeks.sum():>12.2f} "
-              f"{healthy_rate:>12} {s['nab']:>6.1f} {seconds:>8.1f}s", flush=True)
+              f"{healthy_rate:>12} {s['nab']:>6.1f} {s['composite_f1']:>7.2f} {seconds:>8.1f}s", flush=True)
+
+
+DETECTORS = {"argus k-means per profile": argus_scores, "rolling z-score": zscore_scores,
+             "netdata k-means (k=2)": netdata_scores, "PCA reconstruction": pca_scores,
+             "nearest neighbour": knn_scores}
 
 
 def run_all(fit_rows, test_rows, metrics, windows, step) -> dict:
     out = {}
-    for label, fn in (("argus k-means per profile", lambda: argus_scores(fit_rows, test_rows, metrics, windows)),
-                      ("rolling z-score", lambda: zscore_scores(fit_rows, test_rows, metrics, windows)),
-                      ("netdata k-means (k=2)", lambda: netdata_scores(fit_rows, test_rows, metrics, windows))):
+    for label, fn in DETECTORS.items():
         started = time.perf_counter()
-        fit_score, test_score, rows = fn()
+        fit_score, test_score, rows = fn(fit_rows, test_rows, metrics, windows, step)
         out[label] = (fit_score, test_score, rows, time.perf_counter() - started, windows)
     return out
 
@@ -313,6 +400,27 @@ def jumpstarter() -> None:
            pd.Timedelta("5min"), detectors)
 
 
+def smd(step: pd.Timedelta) -> None:
+    """smd-dev: four machines at one minute, 38 metrics; fit on the training period, score the test
+    period; at the data's own minute, or averaged onto a coarser ``step`` as an importer would."""
+    folder = SHARED / "smd-dev"
+    frame = pd.read_parquet(folder / "metrics.parquet")
+    frame[schema.TIMESTAMP] = pd.to_datetime(frame[schema.TIMESTAMP], utc=True)
+    metrics = [c for c in frame.columns if c.startswith("m")]
+    if step > pd.Timedelta("1min"):
+        frame = (frame.set_index(schema.TIMESTAMP).groupby(schema.SERVER)[metrics].resample(step).mean()
+                 .reset_index())
+    frame[schema.PROFILE] = GENERIC_PROFILE
+    split = {k: pd.Timestamp(v) for k, v in json.loads((folder / "split.json").read_text()).items()}
+    test = (frame[schema.TIMESTAMP] >= frame[schema.SERVER].map(split)).to_numpy()
+    windows = pd.read_csv(folder / "anomaly_windows.csv")
+    windows["start"] = pd.to_datetime(windows["start"], utc=True)
+    windows["end"] = pd.to_datetime(windows["end"], utc=True) + (step - pd.Timedelta("1min"))
+    detectors = run_all(frame[~test].reset_index(drop=True), frame[test].reset_index(drop=True), metrics, None, step)
+    report(f"smd-dev at {_step_text(step)} (fit on the training period)", frame[test].reset_index(drop=True),
+           windows, step, detectors)
+
+
 def speed() -> None:
     print("\n## speed")
     sim = simulate_fleet(SimConfig(servers=90, hours=720, seed=1, incident_rate=0.03))
@@ -376,7 +484,7 @@ def speed() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="simulated,nab-aws,jumpstarter-d2")
+    parser.add_argument("--sets", default="simulated,nab-aws,jumpstarter-d2,smd-dev,smd-dev-5min")
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--seed", type=int, default=3037,
                         help="the simulated fleet's seed (98 and 1001 chose the features)")
@@ -389,6 +497,10 @@ def main() -> None:
             nab_aws(Path(tmp))
         if "jumpstarter-d2" in sets:
             jumpstarter()
+        if "smd-dev" in sets:
+            smd(pd.Timedelta("1min"))
+        if "smd-dev-5min" in sets:
+            smd(pd.Timedelta("5min"))
     if args.speed:
         speed()
 

@@ -90,6 +90,11 @@ BAD_LABELS = {
     "unknown metric": ("server_name,start,end,metric\nsvc-00,2024-03-01 02:00,2024-03-01 03:00,cpu\n",
                        "unknown metric"),
     "no such file": (None, "no such labels file"),
+    "per-point label not 1/0": ("timestamp,server_name,anomaly\n2024-03-01 02:00,svc-00,maybe\n",
+                                "unreadable label"),
+    "per-point unreadable time": ("timestamp,server_name,anomaly\nnoon,svc-00,1\n", "unreadable time"),
+    "per-point unknown metric": ("timestamp,server_name,anomaly,metric\n2024-03-01 02:00,svc-00,1,cpu\n",
+                                 "unknown metric"),
 }
 
 
@@ -202,3 +207,34 @@ def test_windows_outside_the_data_or_of_zero_length_are_noted(tmp_path, capsys):
     assert main(["import", str(data), "--labels", str(labels), "--dataset", str(tmp_path / "ds")]) == 0
     said = capsys.readouterr().out
     assert "1 window(s) of zero length" in said and "1 window(s) wholly outside the data" in said
+
+
+def test_per_point_labels_become_one_window_per_run_of_anomalous_points(tmp_path, capsys):
+    """timestamp, server_name, anomaly[, metric], as most public sets ship their labels: each run
+    of consecutive anomalous points of a series is one window, first point to last."""
+    data = long_form(tmp_path)
+    stamps = pd.date_range(START, periods=288, freq="5min")
+    flags = np.zeros(288, dtype=int)
+    flags[24:30] = 1  # 02:00 .. 02:25
+    flags[31] = 1  # a single point after one normal one: its own window
+    flags[100:103] = 1  # 08:20 .. 08:30
+    points = pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%SZ"), "server_name": "svc-01",
+                           "anomaly": flags})
+    metric_points = pd.DataFrame({"timestamp": stamps[:3].strftime("%Y-%m-%dT%H:%M:%SZ"), "server_name": "svc-00",
+                                  "anomaly": ["true", "true", "false"], "metric": "m02"})
+    labels = tmp_path / "labels.csv"
+    pd.concat([points.assign(metric=""), metric_points]).sample(frac=1.0, random_state=0).to_csv(labels, index=False)
+    dataset = tmp_path / "ds"
+    assert main(["import", str(data), "--labels", str(labels), "--dataset", str(dataset)]) == 0
+    out = capsys.readouterr().out
+    assert "12 anomalous point(s) of 291 read as 4 window(s)" in out
+    stored = store.read_manifest(dataset)["labels"]
+    assert stored == [
+        {"server_name": "svc-00", "metric": "m02", "start": "2024-03-01T00:00:00+00:00",
+         "end": "2024-03-01T00:05:00+00:00"},
+        {"server_name": "svc-01", "metric": None, "start": "2024-03-01T02:00:00+00:00",
+         "end": "2024-03-01T02:25:00+00:00"},
+        {"server_name": "svc-01", "metric": None, "start": "2024-03-01T02:35:00+00:00",
+         "end": "2024-03-01T02:35:00+00:00"},
+        {"server_name": "svc-01", "metric": None, "start": "2024-03-01T08:20:00+00:00",
+         "end": "2024-03-01T08:30:00+00:00"}]

@@ -1,10 +1,14 @@
 """Labelled anomaly windows that come with imported data.
 
-Two forms are read:
+Three forms are read:
 
 - a table (CSV or Parquet): ``server_name, start, end`` and, optionally, ``metric``. A row with no
   metric labels every metric of its server: an incident log names a host, rarely a metric
   (JumpStarter's ``anomaly_windows.csv`` is this form);
+- a table of per-point labels, as most public sets ship them: ``timestamp, server_name, anomaly``
+  and, optionally, ``metric``; ``anomaly`` is 1/0 (or true/false). Each run of anomalous points
+  of a series (consecutive in time, no normal point between) becomes one window from its first
+  point to its last;
 - NAB's JSON: ``{file name: [[start, end], ...]}``, each file's server and metric named by the
   import mapping (``mappings/nab-aws.toml``).
 
@@ -35,6 +39,8 @@ from argus_core.data.schema import Problem
 from argus_core.errors import SchemaError
 
 COLUMNS = (schema.SERVER, "start", "end")  # and "metric", optional
+POINT_COLUMNS = (schema.TIMESTAMP, schema.SERVER, "anomaly")  # per-point labels; "metric" optional
+TRUE, FALSE = {"1", "1.0", "true", "yes", "t", "y"}, {"0", "0.0", "false", "no", "f", "n"}
 SHOWN = 3  # examples per problem
 
 
@@ -105,10 +111,13 @@ def _table_rows(path: Path, out: Labels) -> pd.DataFrame | None:
         out.problems += exc.problems
         return None
     raw.columns = [str(c).strip() for c in raw.columns]
+    if all(c in raw.columns for c in POINT_COLUMNS) and "start" not in raw.columns:
+        return _point_rows(raw, out)
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
         out.problems.append(Problem("missing column", ", ".join(missing), len(raw), (
-            f"a labels table needs {', '.join(COLUMNS)} (and may give metric); it has "
+            f"a labels table needs {', '.join(COLUMNS)} (and may give metric), or per-point labels "
+            f"{', '.join(POINT_COLUMNS)}; it has "
             f"{', '.join(map(str, raw.columns[:8]))}",)))
         return None
     rows = pd.DataFrame({schema.SERVER: raw[schema.SERVER].astype("string").str.strip(),
@@ -127,6 +136,47 @@ def _table_rows(path: Path, out: Labels) -> pd.DataFrame | None:
         out.problems.append(Problem("missing value", schema.SERVER, int(blank.sum()),
                                     tuple(f"row {i + 2}" for i in np.flatnonzero(blank.to_numpy())[:SHOWN])))
     return rows
+
+
+def _point_rows(raw: pd.DataFrame, out: Labels) -> pd.DataFrame | None:
+    """Per-point labels -> one window per run of anomalous points of a series."""
+    flag_text = raw["anomaly"].astype("string").str.strip().str.lower()
+    bad_flag = ~(flag_text.isin(TRUE | FALSE)).fillna(False).to_numpy()
+    if bad_flag.any():
+        where = np.flatnonzero(bad_flag)[:SHOWN]
+        out.problems.append(Problem("unreadable label", "anomaly", int(bad_flag.sum()), tuple(
+            f"row {i + 2}: {raw['anomaly'].iloc[i]!r} (1/0 or true/false)" for i in where)))
+    parsed, bad, mixed = schema.parse_times(raw[schema.TIMESTAMP])
+    for mask, kind in ((bad | raw[schema.TIMESTAMP].isna().to_numpy(), "unreadable time"),
+                       (mixed, "mixed time zones")):
+        if mask.any():
+            where = np.flatnonzero(mask)[:SHOWN]
+            out.problems.append(Problem(kind, schema.TIMESTAMP, int(mask.sum()),
+                                        tuple(f"row {i + 2}: {raw[schema.TIMESTAMP].iloc[i]!r}" for i in where)))
+    server = raw[schema.SERVER].astype("string").str.strip()
+    blank = (server.isna() | (server == "")).to_numpy()
+    if blank.any():
+        out.problems.append(Problem("missing value", schema.SERVER, int(blank.sum()),
+                                    tuple(f"row {i + 2}" for i in np.flatnonzero(blank)[:SHOWN])))
+    if out.problems:
+        return None
+    metric = raw["metric"].astype("string").str.strip().replace("", pd.NA) if "metric" in raw else \
+        pd.Series(pd.NA, index=raw.index, dtype="string")
+    points = pd.DataFrame({schema.SERVER: server, "metric": metric, "t": parsed,
+                           "on": flag_text.isin(TRUE).to_numpy()})
+    points = points.sort_values([schema.SERVER, "metric", "t"], kind="stable", na_position="first")
+    key = (points[schema.SERVER].fillna("") + "\x00" + points["metric"].fillna("")).to_numpy(dtype=object)
+    new_series = np.r_[True, key[1:] != key[:-1]]
+    on = points["on"].to_numpy()
+    starts = on & (new_series | ~np.r_[False, on[:-1]])  # an anomalous point after a normal one or a new series
+    run = np.cumsum(starts)
+    anomalous = points[on].assign(run=run[on])
+    windows = anomalous.groupby("run", sort=True).agg(**{schema.SERVER: (schema.SERVER, "first"),
+                                                         "metric": ("metric", "first"), "start": ("t", "min"),
+                                                         "end": ("t", "max")})
+    out.notes.append(f"{int(on.sum()):,} anomalous point(s) of {len(points):,} read as {len(windows):,} window(s) "
+                     "(one per run of consecutive anomalous points)")
+    return windows.reset_index(drop=True)[[schema.SERVER, "metric", "start", "end"]]
 
 
 def _json_rows(path: Path, series_of_file: Mapping[str, tuple[str, str]], out: Labels) -> pd.DataFrame | None:
