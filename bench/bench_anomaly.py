@@ -208,7 +208,8 @@ def flags_of(fit: tuple | None, test_score: np.ndarray, rows: pd.DataFrame, fit_
     fit_score, fit_rows = fit_score[order], fit_rows.iloc[order].reset_index(drop=True)
     nominal = anomaly.nominal_mask(fit_rows, fit_windows)
     servers = pd.factorize(fit_rows[schema.SERVER].astype(str).to_numpy())[0]
-    fast_q, persist_q = anomaly.calibrated_quantiles(fit_score[nominal], fit_score, servers, nominal, SETTINGS,
+    settings = anomaly.settings_at(SETTINGS, step)  # the same hysteresis in time as Argus's at this step
+    fast_q, persist_q = anomaly.calibrated_quantiles(fit_score[nominal], fit_score, servers, nominal, settings,
                                                      weeks=len(fit_rows) * (step / pd.Timedelta("7D")))
     fast, persist = np.quantile(fit_score[nominal], fast_q), np.quantile(fit_score[nominal], persist_q)
     flags = np.zeros(len(rows), dtype=bool)
@@ -216,7 +217,7 @@ def flags_of(fit: tuple | None, test_score: np.ndarray, rows: pd.DataFrame, fit_
     for _, index in rows.groupby(schema.SERVER, sort=False).indices.items():
         order = index[np.argsort(times[index], kind="stable")]
         flags[order] = anomaly.abnormal_states(test_score[order], np.full(len(order), fast),
-                                               np.full(len(order), persist), SETTINGS)
+                                               np.full(len(order), persist), settings)
     return flags
 
 

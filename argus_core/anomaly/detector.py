@@ -32,8 +32,8 @@ from argus_core.data.profiles import GENERIC, infer_profiles
 from argus_core.errors import DatasetError, ModelDirectoryError
 
 FILE = "anomaly.json"
-FORMAT_VERSION = 3  # 3: the baseline's length is the model's (2: always 288 steps); 2 still reads
-READS = (2, 3)
+FORMAT_VERSION = 4  # 4: the recent mean's length is the model's; 3: the baseline's (2: always 288 steps)
+READS = (2, 3, 4)
 SPREAD_FLOOR = 1e-3  # a metric that never moves still gets a scale (its first move then stands out)
 # The trailing baseline a step is compared with: a week where the fit data has one behind most of
 # its rows (two weeks per server), else a day. A day's baseline takes Monday's open for an
@@ -50,15 +50,22 @@ Z_CLIP = 12.0  # one wild value should not dominate the squared distance without
 # step does not carry it, short enough that a deviation shows within the 15 minutes an SRE expects.
 # On the development sets (simulated seeds 98 and 1001, nab-aws, jumpstarter-d2) it replaced the
 # one-step change, which flagged single-step noise: bench/RESULTS.md, "Abnormal now"
-RECENT_STEPS = 6
+RECENT_STEPS = 6  # at 5 minutes; a detector at another step keeps the half hour (``steps_at``)
+RECENT, FAST, CLEAR = pd.Timedelta("30min"), pd.Timedelta("15min"), pd.Timedelta("30min")
+
+
+def steps_at(duration: pd.Timedelta, step: str | pd.Timedelta) -> int:
+    """A duration in whole steps of ``step`` (at least one): the detector's windows are times, so
+    3 steps at 5 minutes are 15 at one minute."""
+    return max(1, round(pd.Timedelta(duration) / pd.Timedelta(step)))
 
 
 @dataclass(frozen=True)
 class AnomalySettings:
     fast_quantile: float = 0.95  # tau_fast: what nominal behaviour exceeds 5% of the time
     persist_quantile: float = 0.98  # tau_persist: 2% of nominal rows; crossing it once is enough
-    fast_steps: int = 3  # consecutive steps over tau_fast before "abnormal" (15 min at 5-minute steps)
-    clear_steps: int = 6  # steps under tau_fast before "normal" again (30 min): no flapping
+    fast_steps: int = 3  # consecutive steps over tau_fast before "abnormal" (15 min: FAST, at the model's step)
+    clear_steps: int = 6  # steps under tau_fast before "normal" again (30 min: CLEAR): no flapping
     clusters: tuple[int, ...] = (2, 4, 6, 8, 12)  # candidates; the Calinski-Harabasz score picks one
     # p95/p98 alone flag 5% of nominal time, which is many events: the fit raises both quantiles
     # until its own nominal data gives at most this many false events per server-week
@@ -87,6 +94,7 @@ class AnomalyModel:
     settings: AnomalySettings
     profiles: dict[str, ProfileModel] = field(default_factory=dict)
     baseline_steps: int = V2_BASELINE_STEPS  # the trailing window of every z-score (baseline_steps_for)
+    recent_steps: int = RECENT_STEPS  # the recent mean of z: the last half hour at the model's step
 
     @property
     def baseline_text(self) -> str:
@@ -97,12 +105,13 @@ class AnomalyModel:
     @property
     def history_steps(self) -> int:
         """Steps of history before (and including) the last step that its score reads."""
-        return self.baseline_steps + RECENT_STEPS
+        return self.baseline_steps + self.recent_steps
 
     # --- files ------------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         payload = {"format_version": FORMAT_VERSION, "metrics": self.metrics, "step": self.step,
-                   "baseline_steps": self.baseline_steps, "settings": asdict(self.settings),
+                   "baseline_steps": self.baseline_steps, "recent_steps": self.recent_steps,
+                   "settings": asdict(self.settings),
                    "profiles": {p: asdict(m) for p, m in self.profiles.items()}}
         path = Path(directory) / FILE
         atomic.write_json(path, payload, compact=True)
@@ -124,10 +133,13 @@ class AnomalyModel:
             baseline = int(payload["baseline_steps"]) if version >= 3 else V2_BASELINE_STEPS
             if baseline < MIN_BASELINE:
                 raise ValueError(f"a baseline of {baseline} steps is under the {MIN_BASELINE} a z-score needs")
+            recent = int(payload["recent_steps"]) if version >= 4 else RECENT_STEPS
+            if not 1 <= recent <= baseline:
+                raise ValueError(f"a recent mean of {recent} steps does not fit a baseline of {baseline}")
             return cls(metrics=metrics, step=str(payload["step"]),
                        settings=AnomalySettings(**settings),
                        profiles={str(p): _profile(m, width) for p, m in payload["profiles"].items()},
-                       baseline_steps=baseline)
+                       baseline_steps=baseline, recent_steps=recent)
         except FileNotFoundError as exc:
             raise ModelDirectoryError(f"no anomaly detector in {directory}: fit one with "
                                       "`python -m argus_core anomaly fit --dataset DIR`") from exc
@@ -168,22 +180,22 @@ def baseline_steps_for(frame: pd.DataFrame, step: str) -> int:
 
 
 def features(frame: pd.DataFrame, metrics: list[str], baseline_steps: int,
-             since: pd.Timestamp | None = None) -> np.ndarray:
+             since: pd.Timestamp | None = None, recent_steps: int = RECENT_STEPS) -> np.ndarray:
     """(rows, 2 x metrics + 2) for a frame sorted by server and time: each metric's z-score against
     the server's previous ``baseline_steps`` (current step excluded), that z-score's mean over the
-    server's last ``RECENT_STEPS`` steps, and the time of day. Rows with less than an hour of
+    server's last ``recent_steps`` steps, and the time of day. Rows with less than an hour of
     history read 0. With ``since``, only the rows from then on (the rows before are their baseline)."""
     values = metric_matrix(frame, metrics)
     codes, _ = pd.factorize(frame[schema.SERVER])  # a categorical's own codes: no string per row
     stamps = frame[schema.TIMESTAMP]
     wanted = np.ones(len(frame), dtype=bool) if since is None else (stamps >= since).to_numpy()
     needed = wanted.copy()  # and z a few rows earlier, for the recent mean of the first wanted rows
-    for back in range(1, RECENT_STEPS):
+    for back in range(1, recent_steps):
         needed[:-back] |= wanted[back:] & (codes[:-back] == codes[back:])
     index = np.flatnonzero(needed)
     z = z_scores(values[index], *_trailing(values, codes, baseline_steps, index))
     hours = (stamps.dt.hour + stamps.dt.minute / 60.0).to_numpy(np.float64)[index]
-    out = np.column_stack([z, _recent_mean(z, codes[index]), time_of_day(hours)])
+    out = np.column_stack([z, _recent_mean(z, codes[index], recent_steps), time_of_day(hours)])
     return out[wanted[index]]
 
 
@@ -208,12 +220,12 @@ def time_of_day(hours: np.ndarray) -> np.ndarray:
     return np.column_stack([np.sin(2 * np.pi * hours / 24), np.cos(2 * np.pi * hours / 24)])
 
 
-def _recent_mean(z: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Each row's mean over its server's last ``RECENT_STEPS`` rows, itself included (fewer at a
+def _recent_mean(z: np.ndarray, codes: np.ndarray, recent_steps: int = RECENT_STEPS) -> np.ndarray:
+    """Each row's mean over its server's last ``recent_steps`` rows, itself included (fewer at a
     server's start), from cumulative sums over rows sorted by server, then time."""
     sums = np.concatenate([np.zeros((1, z.shape[1])), np.cumsum(z, axis=0)])
     index = np.arange(len(z))
-    lo = np.maximum(_server_starts(codes), index - RECENT_STEPS + 1)
+    lo = np.maximum(_server_starts(codes), index - recent_steps + 1)
     return (sums[index + 1] - sums[lo]) / (index + 1 - lo)[:, None]
 
 
@@ -314,16 +326,19 @@ def fit(frame: pd.DataFrame, metrics: list[str], step: str = schema.DEFAULT_STEP
 
     if not metrics:
         raise DatasetError("the dataset has no metric the anomaly detector can read")
+    settings = settings_at(settings, step)  # the hysteresis in time: 15 / 30 minutes at any step
+    recent = steps_at(RECENT, step)
     frame = _sorted(frame)
     nominal = nominal_mask(frame, windows)  # features over the whole series, centres on nominal rows
     baseline = baseline_steps_for(frame, step)
-    x_every = features(frame, metrics, baseline)
+    x_every = features(frame, metrics, baseline, recent_steps=recent)
     x_all = x_every[nominal]
     every_profile = groups_of(frame, metrics)
     profiles = every_profile[nominal]
     codes = pd.factorize(frame[schema.SERVER].astype(str).to_numpy())[0]
     weeks_per_row = pd.Timedelta(step) / pd.Timedelta("7D")
-    model = AnomalyModel(metrics=list(metrics), step=step, settings=settings, baseline_steps=baseline)
+    model = AnomalyModel(metrics=list(metrics), step=step, settings=settings, baseline_steps=baseline,
+                         recent_steps=recent)
     rng = np.random.default_rng(settings.seed)
     for profile in sorted(set(profiles)):
         x = x_all[profiles == profile]
@@ -357,6 +372,14 @@ def fit(frame: pd.DataFrame, metrics: list[str], step: str = schema.DEFAULT_STEP
     if not model.profiles:
         raise DatasetError("too little nominal data to fit the anomaly detector (50 rows per profile at least)")
     return model
+
+
+def settings_at(settings: AnomalySettings, step: str | pd.Timedelta) -> AnomalySettings:
+    """``settings`` with its hysteresis in steps of ``step``: abnormal after ``FAST`` over tau_fast,
+    normal after ``CLEAR`` under it (3 and 6 steps at 5 minutes, 15 and 30 at one minute)."""
+    from dataclasses import replace
+
+    return replace(settings, fast_steps=steps_at(FAST, step), clear_steps=steps_at(CLEAR, step))
 
 
 def calibrated_quantiles(nominal_d: np.ndarray, series_d: np.ndarray, servers: np.ndarray, nominal: np.ndarray,
@@ -396,7 +419,7 @@ def deviations(model: AnomalyModel, frame: pd.DataFrame, since: pd.Timestamp | N
     A row is scored against the rows before it in ``frame``: a full baseline needs
     ``model.history_steps`` of them (``with_history``)."""
     frame = _sorted(frame)
-    x = features(frame, model.metrics, model.baseline_steps, since)
+    x = features(frame, model.metrics, model.baseline_steps, since, model.recent_steps)
     if since is not None:
         frame = frame[(frame[schema.TIMESTAMP] >= since).to_numpy()].reset_index(drop=True)
     profiles = profiles_of(frame)

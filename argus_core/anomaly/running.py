@@ -66,7 +66,7 @@ class RunningScorer:
     # --- state ------------------------------------------------------------------------------------
     def _allocate(self, capacity: int) -> None:
         """Room for ``capacity`` servers, the state of those already there kept."""
-        sizes = {"m": len(self.model.metrics), "n": self.model.baseline_steps, "r": max(anomaly.RECENT_STEPS - 1, 1)}
+        sizes = {"m": len(self.model.metrics), "n": self.model.baseline_steps, "r": max(self.model.recent_steps - 1, 1)}
         old = self._capacity
         for name, (shape, fill, dtype) in _STATE.items():
             array = np.full((capacity, *(sizes[k] for k in shape)), fill, dtype=dtype)
@@ -147,7 +147,7 @@ class RunningScorer:
         """The state after feeding ``frame`` (sorted; servers with no state yet) with a fresh
         hysteresis: all but each server's last few rows placed in the ring in one pass, those few
         scored (their z-scores feed the half-hour mean of the rows after them)."""
-        n, recent = self.model.baseline_steps, anomaly.RECENT_STEPS - 1
+        n, recent = self.model.baseline_steps, self.model.recent_steps - 1
         rows = self._server_rows(frame)
         stamps = anomaly.utc_ns(frame[schema.TIMESTAMP])
         starts, sizes, rank = self._runs(rows)
@@ -219,7 +219,7 @@ class RunningScorer:
         model, settings = self.model, self.model.settings
         exact = values.astype(np.float64)
         z = anomaly.z_scores(exact, *anomaly.baseline_stats(self.total[rows], self.squares[rows], self.counts[rows]))
-        earlier = np.minimum(self.seen[rows], anomaly.RECENT_STEPS - 1)
+        earlier = np.minimum(self.seen[rows], self.model.recent_steps - 1)
         recent = (self.recent[rows].sum(axis=1) + z) / (earlier + 1)[:, None]
         minutes = (stamps // 60_000_000_000) % 1440
         hours = (minutes // 60 + (minutes % 60) / 60.0).astype(np.float64)
@@ -261,8 +261,8 @@ class RunningScorer:
         wrapped = rows[self.head[rows] == 0]
         if len(wrapped):  # exact sums again once per ring, so adding and taking away never drift
             self._resum(wrapped)
-        if anomaly.RECENT_STEPS > 1:
-            self.recent[rows, self.seen[rows] % (anomaly.RECENT_STEPS - 1)] = z
+        if self.model.recent_steps > 1:
+            self.recent[rows, self.seen[rows] % (self.model.recent_steps - 1)] = z
         self.seen[rows] += 1
 
     def _fitted_groups(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
