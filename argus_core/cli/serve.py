@@ -218,8 +218,8 @@ def _serve(args: argparse.Namespace) -> int:
     token_file = args.tokens or tokens.default_path(args.models)
     scoped = any(t.revoked is None for t in tokens.listing(token_file))  # a broken file: ArgusError here
     if args.host not in LOOPBACK and token is None and not scoped:
-        raise SettingsError(f"listening on {args.host} needs a token for the writing endpoints: create scoped ones with "
-                            f"`python -m argus_core token create NAME --scopes ...` ({token_file}), or give one "
+        raise SettingsError(f"listening on {args.host} needs a token for the writing endpoints: create scoped ones "
+                            f"with `python -m argus_core token create NAME --scopes ...` ({token_file}), or give one "
                             f"with --token-file FILE or {TOKEN_ENV}")
     if args.private_reads and token is None and not scoped:
         raise SettingsError(f"--private-reads needs a token (`python -m argus_core token create NAME --scopes read`, "
