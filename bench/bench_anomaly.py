@@ -196,6 +196,67 @@ def knn_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[st
         both[test].drop(columns="_test").reset_index(drop=True)
 
 
+def _argus_features(fit_rows, test_rows, metrics, windows, step):
+    """Argus's own features (z against the server's baseline, its half-hour mean, the time of day)
+    for fit then test rows, standardised on the nominal fit rows: what the score variants read."""
+    both = _joined(fit_rows, test_rows)
+    test = both["_test"].to_numpy()
+    baseline = anomaly.baseline_steps_for(both[~test], _step_text(step))
+    x = anomaly.features(both.drop(columns="_test"), metrics, baseline,
+                         recent_steps=anomaly.steps_at(anomaly.RECENT, step))
+    nominal = np.zeros(len(both), dtype=bool)
+    nominal[~test] = anomaly.nominal_mask(both[~test].reset_index(drop=True), windows)
+    mean, spread = x[nominal].mean(axis=0), x[nominal].std(axis=0)
+    return both, (x - mean) / np.where(spread > 1e-9, spread, 1.0), test, nominal
+
+
+def argus_nn_scores(fit_rows, test_rows, metrics, windows, step=STEP) -> tuple:
+    """Argus's features, scored by the distance to the nearest nominal fit row (a seeded sample of
+    the whole fleet's, not per server) instead of the nearest k-means centre."""
+    from sklearn.neighbors import NearestNeighbors
+
+    both, x, test, nominal = _argus_features(fit_rows, test_rows, metrics, windows, step)
+    rng = np.random.default_rng(0)
+    pool = np.flatnonzero(nominal)
+    sample = np.sort(rng.choice(pool, size=min(len(pool), 20_000), replace=False))
+    distance, found = NearestNeighbors(n_neighbors=2).fit(x[sample]).kneighbors(x)
+    score = np.where(sample[found[:, 0]] == np.arange(len(x)), distance[:, 1], distance[:, 0])
+    return (score[~test], both[~test].reset_index(drop=True)), score[test], \
+        both[test].drop(columns="_test").reset_index(drop=True)
+
+
+def argus_pca_scores(fit_rows, test_rows, metrics, windows, step=STEP) -> tuple:
+    """Argus's features, scored by the PCA reconstruction error (90% of the nominal variance)."""
+    from sklearn.decomposition import PCA
+
+    both, x, test, nominal = _argus_features(fit_rows, test_rows, metrics, windows, step)
+    pca = PCA(n_components=0.9, svd_solver="full").fit(x[nominal])
+    score = ((x - pca.inverse_transform(pca.transform(x))) ** 2).sum(axis=1)
+    return (score[~test], both[~test].reset_index(drop=True)), score[test], \
+        both[test].drop(columns="_test").reset_index(drop=True)
+
+
+def argus_combined_scores(fit_rows, test_rows, metrics, windows, step=STEP) -> tuple:
+    """Argus's k-means deviation and the PCA reconstruction error of its features, each in units
+    of its own nominal 99th percentile; the larger of the two."""
+    from sklearn.decomposition import PCA
+
+    both, x, test, nominal = _argus_features(fit_rows, test_rows, metrics, windows, step)
+    model = anomaly.fit(fit_rows, metrics, step=_step_text(step), windows=windows)
+    kmeans = anomaly.deviations(model, both.drop(columns="_test"))["deviation"].to_numpy()
+    pca = PCA(n_components=0.9, svd_solver="full").fit(x[nominal])
+    residual = np.sqrt(((x - pca.inverse_transform(pca.transform(x))) ** 2).sum(axis=1))
+    parts = [np.nan_to_num(p) / max(np.quantile(np.nan_to_num(p[nominal]), 0.99), 1e-9) for p in (kmeans, residual)]
+    score = np.maximum(*parts)
+    return (score[~test], both[~test].reset_index(drop=True)), score[test], \
+        both[test].drop(columns="_test").reset_index(drop=True)
+
+
+EXPLORING = False
+EXPLORE = {"argus k-means + PCA": argus_combined_scores, "argus features, NN score": argus_nn_scores,
+           "argus features, PCA score": argus_pca_scores}
+
+
 # --- flags and scoring ---------------------------------------------------------------------------------
 
 def flags_of(fit: tuple | None, test_score: np.ndarray, rows: pd.DataFrame, fit_windows=None,
@@ -318,7 +379,7 @@ DETECTORS = {"argus k-means per profile": argus_scores, "rolling z-score": zscor
 
 def run_all(fit_rows, test_rows, metrics, windows, step) -> dict:
     out = {}
-    for label, fn in DETECTORS.items():
+    for label, fn in {**DETECTORS, **(EXPLORE if EXPLORING else {})}.items():
         started = time.perf_counter()
         fit_score, test_score, rows = fn(fit_rows, test_rows, metrics, windows, step)
         out[label] = (fit_score, test_score, rows, time.perf_counter() - started, windows)
@@ -487,9 +548,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="simulated,nab-aws,jumpstarter-d2,smd-dev,smd-dev-5min")
     parser.add_argument("--speed", action="store_true")
+    parser.add_argument("--explore", action="store_true", help="also score the candidate detectors (EXPLORE)")
     parser.add_argument("--seed", type=int, default=3037,
                         help="the simulated fleet's seed (98 and 1001 chose the features)")
     args = parser.parse_args()
+    global EXPLORING
+    EXPLORING = args.explore
     sets = args.sets.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         if "simulated" in sets:

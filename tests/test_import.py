@@ -47,8 +47,9 @@ def test_nab_files_import_with_the_mapping_and_a_report(tmp_path, capsys):
     assert manifest["units"]["disk_write_bytes"] == "bytes"
     report = manifest["import_report"]
     assert report["rows_read"] == 4032 + 4032 + 4730
-    assert report["dropped"]["duplicate timestamps (averaged)"] == 11
-    assert report["rows_kept"] == report["rows_read"] - sum(report["dropped"].values())
+    assert report["averaged"]["with their duplicates (the same time twice)"] == 11  # averaged, not "dropped"
+    assert report["rows_kept"] == report["rows_read"] - sum(report["dropped"].values()) \
+        - sum(report["averaged"].values())
     assert "moved onto it" in out and "gaps:" in out and "servers: 3" in out
     # labelled anomaly windows follow the files to their server and metric
     labels = pd.DataFrame(manifest["labels"])

@@ -238,3 +238,34 @@ def test_per_point_labels_become_one_window_per_run_of_anomalous_points(tmp_path
          "end": "2024-03-01T02:35:00+00:00"},
         {"server_name": "svc-01", "metric": None, "start": "2024-03-01T08:20:00+00:00",
          "end": "2024-03-01T08:30:00+00:00"}]
+
+
+def test_a_label_column_named_in_the_mapping_becomes_windows_and_an_unmapped_column_is_said(tmp_path, capsys):
+    """A file with its per-point labels in a column (SMD's and many sets' form): with
+    ``label_column`` its runs of anomalous points become windows, not a metric; without it, a
+    mapping that names its metrics says the column is ignored. Averaging one-minute samples onto
+    the five-minute grid is reported as averaging, not as values dropped."""
+    stamps = pd.date_range(START, periods=300, freq="1min")
+    flags = np.zeros(300, dtype=int)
+    flags[60:67] = 1  # 01:00 .. 01:06
+    rng = np.random.default_rng(5)
+    data = tmp_path / "machine.csv"
+    pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%SZ"), "server_name": "machine-1",
+                  "cpu": rng.random(300) * 100, "Label": flags}).to_csv(data, index=False)
+    base = ('step = "5min"\nresample = "mean"\n{extra}[metrics.cpu_pct]\nkind = "percent"\n'
+            '[sources.cpu]\nmetric = "cpu_pct"\n')
+    mapping = tmp_path / "with.toml"
+    mapping.write_text(base.format(extra='label_column = "Label"\n'))
+    assert main(["import", str(data), "--mapping", str(mapping), "--dataset", str(tmp_path / "with")]) == 0
+    out = capsys.readouterr().out
+    manifest = store.read_manifest(tmp_path / "with")
+    assert manifest["metrics"] == ["cpu_pct"]  # the label column is not a metric
+    assert manifest["labels"] == [{"server_name": "machine-1", "metric": None, "start": "2024-03-01T01:00:00+00:00",
+                                   "end": "2024-03-01T01:06:00+00:00"}]
+    assert "column Label (labels): read 1 window(s), kept 1" in out
+    assert "dropped none; averaged 240 values into 5min steps" in out
+    assert manifest["import_report"]["averaged"] == {"into 5min steps": 240}
+    mapping.write_text(base.format(extra=""))
+    assert main(["import", str(data), "--mapping", str(mapping), "--dataset", str(tmp_path / "without")]) == 0
+    out = capsys.readouterr().out
+    assert "ignored: Label" in out and store.read_manifest(tmp_path / "without")["metrics"] == ["cpu_pct"]

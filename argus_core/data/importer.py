@@ -23,6 +23,8 @@ The mapping file (TOML), every table optional::
     file_pattern = '^(?P<metric>.+)_(?P<server>[0-9a-f]+)\\.csv$'
     labels = "anomaly_windows.json"   # next to the files: {file name: [[start, end], ...]}, or a
                                       # CSV/Parquet table server_name, start, end[, metric] (labels.py)
+    label_column = "Label"       # a per-point label column inside the data files (1/0): its runs
+                                 # of anomalous points become labelled windows, not a metric
 
     [columns]                    # long form: your column -> Argus name
     host = "server_name"
@@ -84,6 +86,7 @@ class Mapping:
     resample: str = "none"
     file_pattern: str | None = None
     labels: str | None = None
+    label_column: str | None = None  # a per-point label column of the data files (1/0)
     columns: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, MetricInfo] = field(default_factory=dict)
     sources: dict[str, dict] = field(default_factory=dict)
@@ -102,8 +105,10 @@ class FileReport:
     rows_read: int = 0
     rows_kept: int = 0  # distinct (server, time) rows
     values_kept: int = 0  # metric values: a long-form row holds one per metric column
-    dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> values
+    averaged: dict[str, int] = field(default_factory=dict)  # how -> values merged into others (kept, as a mean)
     notes: list[str] = field(default_factory=list)
+    points: pd.DataFrame | None = None  # per-point labels of the mapping's label column
     problems: list[Problem] = field(default_factory=list)
     series: list[tuple[str, str]] = field(default_factory=list)  # (server, metric)
 
@@ -131,6 +136,7 @@ class ImportReport:
             "rows_kept": sum(f.rows_kept for f in self.files),
             "values_kept": sum(f.values_kept for f in self.files),
             "dropped": _sum_dicts(f.dropped for f in self.files),
+            "averaged": _sum_dicts(f.averaged for f in self.files),
             "gaps": int(len(gaps)),
             "missing_steps": int(gaps["missing_steps"].sum()) if len(gaps) else 0,
             "longest_gap_steps": int(gaps["missing_steps"].max()) if len(gaps) else 0,
@@ -143,8 +149,10 @@ class ImportReport:
         for f in self.files:
             status = "REJECTED" if f.problems else "ok"
             dropped = ", ".join(f"{n:,} {why}" for why, n in f.dropped.items()) or "none"
+            averaged = "; averaged " + ", ".join(f"{n:,} values {how}" for how, n in f.averaged.items()) \
+                if f.averaged else ""
             out.append(f"{status:<8} {f.path}: read {f.rows_read:,} rows, kept {f.rows_kept:,} rows "
-                       f"({f.values_kept:,} values), dropped {dropped}")
+                       f"({f.values_kept:,} values), dropped {dropped}{averaged}")
             out += [f"         - {problem}" for problem in f.problems]
             out += [f"         . {note}" for note in f.notes]
         if self.labels:
@@ -155,7 +163,9 @@ class ImportReport:
         out.append(f"total: {summary['rows_read']:,} rows read, {summary['rows_kept']:,} rows kept "
                    f"({summary['values_kept']:,} values), {sum(summary['dropped'].values()):,} values dropped"
                    + (" (" + ", ".join(f"{n:,} {why}" for why, n in summary["dropped"].items()) + ")"
-                      if summary["dropped"] else ""))
+                      if summary["dropped"] else "")
+                   + (", " + ", ".join(f"{n:,} values averaged {how}" for how, n in summary["averaged"].items())
+                      if summary["averaged"] else ""))
         if self.ok:
             out.append(f"gaps: {summary['gaps']} gap(s), {summary['missing_steps']:,} missing {self.step} step(s), "
                        f"longest {summary['longest_gap_steps']} step(s); kept as gaps (filled for model input only)")
@@ -165,8 +175,8 @@ class ImportReport:
         return out
 
 
-TOP_KEYS = ("step", "duplicates", "resample", "file_pattern", "labels", "columns", "metrics", "sources", "files",
-            "servers")
+TOP_KEYS = ("step", "duplicates", "resample", "file_pattern", "labels", "label_column", "columns", "metrics",
+            "sources", "files", "servers")
 TABLES = ("columns", "metrics", "sources", "files", "servers")
 METRIC_KEYS = ("unit", "kind", "warning", "critical")
 SOURCE_KEYS = ("metric", "server_prefix", "profile")
@@ -228,6 +238,7 @@ def load_mapping(path: str | Path | None) -> Mapping:
         resample=_typed(raw, "resample", text, "", problems, "none"),
         file_pattern=_typed(raw, "file_pattern", text, "", problems),
         labels=_typed(raw, "labels", text, "", problems),
+        label_column=_typed(raw, "label_column", text, "", problems),
         columns=_table_of(raw, "columns", problems, text),
         sources=_table_of(raw, "sources", problems, (dict,)),
         files=_table_of(raw, "files", problems, (dict,)),
@@ -352,6 +363,17 @@ def import_files(paths: list[Path], dataset: str | Path, mapping: Mapping | None
     report.gaps = schema.find_gaps(canonical, mapping.step)
     report.servers, report.metrics = dict(sorted(profile_of.items())), metrics
     report.labels = _labels(files, mapping, long)
+    points = [f.points for f in reports if f.points is not None]
+    if points:  # the label column's runs of anomalous points, with the labels file's windows if any
+        span = (long[schema.TIMESTAMP].min(), long[schema.TIMESTAMP].max())
+        from_column = labelled.from_points(pd.concat(points, ignore_index=True), f"column {mapping.label_column}",
+                                           set(long[schema.SERVER].unique()), set(long["metric"].unique()), span)
+        if report.labels is None:
+            report.labels = from_column
+        else:
+            report.labels.problems += from_column.problems
+            report.labels.notes += from_column.notes
+            report.labels.windows = labelled.merged(report.labels.windows, from_column.windows)
     if dry_run or not report.ok:
         return report
     extra = {
@@ -396,6 +418,21 @@ def _read_one(path: Path, mapping: Mapping, report: FileReport) -> pd.DataFrame 
     if schema.SERVER in raw.columns:
         value_cols = [c for c in raw.columns if c not in (schema.TIMESTAMP, schema.SERVER, schema.STATUS,
                                                           schema.PROFILE)]
+        if mapping.label_column and mapping.label_column in value_cols:  # per-point labels, not a metric
+            value_cols.remove(mapping.label_column)
+            report.points = pd.DataFrame({schema.TIMESTAMP: raw[schema.TIMESTAMP],
+                                          schema.SERVER: raw[schema.SERVER].map(
+                                              lambda v: _server_name(str(v).strip(), "", mapping)),
+                                          "anomaly": raw[mapping.label_column]})
+        if mapping.sources:  # a mapping that names its sources: any other column is said, not read
+            named = set(mapping.sources) | set(mapping.metrics) | set(mapping.columns.values()) \
+                | set(schema.METRIC_COLUMNS)
+            ignored = [c for c in value_cols if c not in named]
+            if ignored:
+                report.notes.append(f"ignored: {', '.join(map(str, ignored[:8]))}{', ...' if len(ignored) > 8 else ''}"
+                                    " (columns the mapping's [sources] and [metrics] do not name; name them there "
+                                    "to import them" + (", or set label_column" if len(ignored) == 1 else "") + ")")
+                value_cols = [c for c in value_cols if c in named]
         if not value_cols:
             report.problems.append(Problem("no metric columns", None, 0, (f"columns: {', '.join(raw.columns)}",)))
             return None
@@ -549,7 +586,7 @@ def _on_grid(long: pd.DataFrame, mapping: Mapping, report: FileReport) -> pd.Dat
                                               "to average them",)))
             return None
         long = long.groupby(keys, as_index=False, sort=False).agg(value=("value", "mean"), source=("source", "first"))
-        report.dropped["duplicate timestamps (averaged)"] = extra
+        report.averaged["with their duplicates (the same time twice)"] = extra
     off = (long[schema.TIMESTAMP] - long[schema.TIMESTAMP].dt.floor(step)) != pd.Timedelta(0)
     if off.any():
         if mapping.resample != "mean":
@@ -565,7 +602,7 @@ def _on_grid(long: pd.DataFrame, mapping: Mapping, report: FileReport) -> pd.Dat
         long = long.groupby(keys, as_index=False, sort=False).agg(value=("value", "mean"), source=("source", "first"))
         report.notes.append(f"{int(off.sum()):,} time(s) off the {mapping.step} grid moved onto it")
         if before > len(long):
-            report.dropped[f"merged into {mapping.step} steps (averaged)"] = before - len(long)
+            report.averaged[f"into {mapping.step} steps"] = before - len(long)
     diffs = long.sort_values(keys)[schema.TIMESTAMP].diff().dropna()
     if len(diffs):
         cadence = diffs[diffs > pd.Timedelta(0)].median()

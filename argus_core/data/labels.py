@@ -53,6 +53,7 @@ class Labels:
     windows: list[dict] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    per_point: bool = False  # read from per-point labels: a window of one point covers that sample
 
     def line(self) -> str:
         status = "REJECTED" if self.problems else "ok"
@@ -73,6 +74,19 @@ def read(path: str | Path, servers: set[str], metrics: set[str],
         rows = _json_rows(path, series_of_file or {}, out)
     else:
         rows = _table_rows(path, out)
+    return _finish(rows, out, servers, metrics, span)
+
+
+def from_points(points: pd.DataFrame, where: str, servers: set[str], metrics: set[str],
+                span: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> Labels:
+    """Windows from per-point labels that came inside the data files (a label column the mapping
+    names): ``timestamp, server_name, anomaly`` rows, read as a per-point labels file is."""
+    out = Labels(where)
+    return _finish(_point_rows(points.reset_index(drop=True), out), out, servers, metrics, span)
+
+
+def _finish(rows: pd.DataFrame | None, out: Labels, servers: set[str], metrics: set[str],
+            span: tuple[pd.Timestamp, pd.Timestamp] | None) -> Labels:
     out.rows_read = 0 if rows is None else len(rows)
     if rows is None or out.problems:
         return out
@@ -85,7 +99,7 @@ def read(path: str | Path, servers: set[str], metrics: set[str],
         out.notes.append(f"{int(left.sum())} window(s) of {len(unknown)} server(s) this import does not hold "
                          f"left out: {', '.join(unknown[:SHOWN])}{', ...' if len(unknown) > SHOWN else ''}")
         rows = rows[~left]
-    empty = (rows["end"] == rows["start"]).to_numpy()
+    empty = (rows["end"] == rows["start"]).to_numpy() & (not out.per_point)  # one anomalous point is a sample
     if empty.any():
         out.notes.append(f"{int(empty.sum())} window(s) of zero length (start = end): they cover no sample")
     if span is not None and len(rows):
@@ -140,6 +154,7 @@ def _table_rows(path: Path, out: Labels) -> pd.DataFrame | None:
 
 def _point_rows(raw: pd.DataFrame, out: Labels) -> pd.DataFrame | None:
     """Per-point labels -> one window per run of anomalous points of a series."""
+    out.per_point = True
     flag_text = raw["anomaly"].astype("string").str.strip().str.lower()
     bad_flag = ~(flag_text.isin(TRUE | FALSE)).fillna(False).to_numpy()
     if bad_flag.any():
