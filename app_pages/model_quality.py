@@ -134,15 +134,14 @@ with ui.guard("model quality"):
                 "`python -m argus_core backtest --dataset DIR --model ID` for each.")
         st.stop()
     candidate = candidates[0]
-    compared = quality.champion_against(champion, ui.backtest_of(models, champion).summary,
-                                        candidate, ui.backtest_of(models, candidate).summary)
-    st.dataframe(compared.table.style.format(precision=3), key="quality-compare")
-    if not compared.same_data:
-        st.warning("The two backtests ran on different datasets: their figures do not compare.")
-    st.caption(f"The candidate's mean MASE is {'lower' if compared.candidate_better else 'not lower'} than the "
-               "champion's.")
-    if ui.may("model.promote") and st.button(f"Promote {candidate}", key="quality-promote",
-                                             disabled=not compared.same_data):
+    st.caption(f"{candidate} against the champion {champion}, their own backtests on the same windows: the promotion "
+               "guard (served MASE relative to seasonal naive beaten, coverage in 0.70-0.90, no metric more than 10% "
+               "worse).")
+    if ui.may("model.promote"):
         with ui.guard("promoting the model"):
-            training.promote(models, candidate)
-            st.success(f"{candidate} is the champion; every forecast page uses it now.")
+            if training.guarded_promote(models, candidate, key="quality-promote"):
+                st.success(f"{candidate} is the champion; every forecast page uses it now.")
+    else:
+        from argus_core.model import judge
+
+        st.info(judge(models, candidate).summary())

@@ -124,9 +124,9 @@ def history_and_champion() -> None:
     left, right = st.columns(2, vertical_alignment="bottom")
     if ui.may("model.promote") and (finished := console.promotable(items, champion)):
         model_id = left.selectbox("Model of a finished run", finished, key="console-promote-id")
-        if left.button("Promote to champion", icon=":material/military_tech:", key="promote"):
-            with ui.guard("promoting the model"):
-                training.promote(selection.models, model_id)
+        trained_on = next((r.dataset for r in items if r.model_id == model_id), None)
+        with left, ui.guard("promoting the model"):
+            if training.guarded_promote(selection.models, model_id, trained_on):  # the guard, then the button
                 st.session_state[KEY_SAID] = f"{model_id} is now the champion."
                 st.rerun()
     if ui.may("model.rollback") and \

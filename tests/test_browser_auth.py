@@ -19,6 +19,7 @@ from argus_core.access import audit
 from argus_core.model import registry
 from argus_core.runs.store import RunStore, default_path
 from tests.test_browser import CHROMIUM, _free_port, _settle, chromium, wait_until_up
+from tests.test_guard import write_backtest
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -58,6 +59,7 @@ def app(provider, tmp_path_factory):
     shutil.copytree(ROOT / "models", models, ignore=shutil.ignore_patterns("runs.sqlite*", ".runs", ".checkpoints"))
     champion = registry.champion_model_id(models)
     other = next(m for m in registry.read(models)["models"] if m != champion)
+    write_backtest(models, other, 0.9)  # the candidate beats the champion on the same windows: the guard passes
     runs = RunStore(default_path(models))  # a finished training whose model can be promoted
     run_id = runs.create("retrained", {}, str(ROOT / "demo_data" / "fleet"), status="running")
     runs.finish(run_id, "completed", model_id=other)

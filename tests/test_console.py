@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -17,6 +18,18 @@ APP = str(ROOT / "app.py")
 SHIPPED = ROOT / "models" / registry.champion_model_id(ROOT / "models")
 
 
+def scored(model_dir: Path, factor: float) -> None:
+    """The model's own backtest summary: the shipped one's with every MASE times ``factor``."""
+    summary = json.loads((SHIPPED / "backtest.json").read_text())
+    summary["model_id"] = model_dir.name
+    for figures in summary["overall"].values():
+        for name in ("mean_mase", "median_mase", "geo_mean_relative"):
+            figures[name] *= factor
+    for row in summary["per_metric"]:
+        row["mase"] *= factor
+    (model_dir / "backtest.json").write_text(json.dumps(summary))
+
+
 @pytest.fixture
 def models(tmp_path, monkeypatch) -> Path:
     """Two finished runs, each with a model (copies of the shipped one); the first is champion."""
@@ -24,6 +37,7 @@ def models(tmp_path, monkeypatch) -> Path:
     runs = RunStore(default_path(root))
     for index, (model_id, lr) in enumerate((("tft-run-a", 0.003), ("tft-run-b", 0.001))):
         shutil.copytree(SHIPPED, root / model_id)
+        scored(root / model_id, 1.0 - 0.1 * index)  # run b's backtest beats run a's on the same windows
         registry.register(root, model_id, {"val_loss": 0.1 + index})
         run_id = runs.create(f"run {model_id}", {"epochs": 3, "learning_rate": lr, "horizon": 96 - 96 * index},
                              "demo_data/fleet", status="running")
@@ -52,7 +66,11 @@ def test_console_shows_history_compares_and_promotes(models):
     assert list(history["id"]) == [2, 1] and set(history["status"]) == {"completed"}
     assert history.set_index("id").loc[2, "best_val_loss"] == pytest.approx(0.29)
     assert "Run 2: run tft-run-b" in [s.value for s in at.subheader]
-    settings = at.dataframe[2].value
+    settings = next(d.value for d in at.dataframe if "differs" in d.value.columns)
+    verdict = next(d.value for d in at.dataframe if "candidate" in d.value.columns)
+    # the promotion guard's table: the candidate's backtest against the champion's, same windows
+    geo = verdict.loc["served MASE / seasonal naive (geometric mean)"]
+    assert geo["candidate"] == pytest.approx(0.9 * geo["champion"])
     assert bool(settings.loc["learning_rate", "differs"]) and not bool(settings.loc["epochs", "differs"])
     # the default horizon (0) reads as what it means
     assert settings.loc["horizon", "run 1"] == "96" and settings.loc["horizon", "run 2"] == "8 h at the step"
@@ -147,3 +165,24 @@ def test_the_form_offers_the_recipe_search_gradient_accumulation_and_devices():
     assert at.checkbox(key="console-find-lr").value is False
     assert at.number_input(key="console-devices").value == 1
 
+
+
+def test_the_console_promotes_only_past_the_guard(models):
+    """A candidate whose backtest does not beat the champion's gets no Promote button and says
+    why; one with no backtest of its own gets "Score both", which backtests both on the same data,
+    after which the guard judges them."""
+    scored(models / "tft-run-b", 1.2)  # worse than the champion everywhere
+    at = open_console()
+    at.selectbox(key="console-promote-id").set_value("tft-run-b").run()
+    assert "promote" not in {b.key for b in at.button}
+    assert any("does not beat the champion" in w.value for w in at.warning)
+    (models / "tft-run-b" / "backtest.json").unlink()
+    at.run()
+    assert "promote" not in {b.key for b in at.button}
+    assert any("has no backtest of its own" in w.value for w in at.warning)
+    at.button(key="promote-score").click().run(timeout=300)
+    assert not at.exception
+    from argus_core.model import guard
+    assert guard.summary_of(models, "tft-run-b") is not None and guard.summary_of(models, "tft-run-a") is not None
+    assert guard.judge(models, "tft-run-b").scored  # the same windows now: judged (two copies of one model tie)
+    assert registry.champion_model_id(models) == "tft-run-a"

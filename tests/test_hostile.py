@@ -418,7 +418,9 @@ def test_promote_refuses_a_model_that_does_not_load(live, capsys):
     before = (models / "registry.json").read_text()
     broken = broken_candidate(models)
     registered = (models / "registry.json").read_text()
-    assert main(["models", "--models", str(models), "promote", broken]) == 1
+    assert main(["models", "--models", str(models), "promote", broken]) == 1  # the guard: no backtest
+    assert "has no backtest of its own" in capsys.readouterr().err
+    assert main(["models", "--models", str(models), "promote", broken, "--force"]) == 1  # past the guard, not loaded
     said = capsys.readouterr()
     assert "was not promoted: it does not load" in said.err and "Traceback" not in said.err + said.out
     assert (models / "registry.json").read_text() == registered != before

@@ -81,6 +81,49 @@ def promote(models, model_id: str) -> None:
     _forget_forecasts()
 
 
+def guarded_promote(models, model_id: str, trained_on: str | None = None, key: str = "promote") -> bool:
+    """The candidate's backtest against the champion's on the same windows, what gets worse, and
+    Promote only when the guard passes (``argus_core.model.guard``), after a confirmation when
+    anything gets worse; an unscored pair gets "Score both" (a backtest of each on the same data).
+    True when it promoted."""
+    from argus_core.model import judge
+
+    verdict = judge(models, model_id)
+    if verdict.rows:
+        table = pd.DataFrame(verdict.rows).set_index("figure")
+        st.dataframe(table.style.format(precision=3, na_rep="-"), key=f"{key}-verdict",
+                     column_config={"champion": st.column_config.NumberColumn(f"champion {verdict.champion}"),
+                                    "candidate": st.column_config.NumberColumn(f"candidate {model_id}")})
+    if not verdict.ok:
+        st.warning(verdict.summary())
+        dataset = verdict.dataset or trained_on
+        if not verdict.scored and dataset and st.button(f"Score both on {dataset}", icon=":material/fact_check:",
+                                                        key=f"{key}-score"):
+            with st.spinner(f"Backtesting {model_id} and the champion on {dataset} ..."):
+                score_both(models, model_id, verdict.champion, dataset)
+            st.rerun()
+        return False
+    confirmed = True
+    if verdict.worse:
+        st.warning("What gets worse: " + "; ".join(verdict.worse))
+        confirmed = st.checkbox("Promote although these get worse", key=f"{key}-confirm")
+    if st.button("Promote to champion", icon=":material/military_tech:", key=key, disabled=not confirmed):
+        promote(models, model_id)
+        return True
+    return False
+
+
+def score_both(models, candidate: str, champion: str | None, dataset: str) -> None:
+    """A backtest of the candidate and of the champion on the same data and windows (one origin
+    per series, no classical baseline: what `make demo-data` runs), so the guard can judge."""
+    from argus_core.model import run_backtest
+
+    for model_id in (candidate, champion):
+        if model_id:
+            run_backtest(dataset, models, model_id, origins=1, classical="none", log=lambda line: None)
+    st.cache_resource.clear()  # Model quality reads the new backtests
+
+
 def rollback(models) -> str:
     reg = access.perform(models, ui_access.me(), "model.rollback", registry.champion_model_id(models) or "",
                          lambda: registry.rollback(models))

@@ -159,8 +159,13 @@ def _add_forecasting(sub: argparse._SubParsersAction) -> None:
     ls = mo_sub.add_parser("list", help="every registered model")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(handler=_models_list)
-    pm = mo_sub.add_parser("promote", help="make a model the champion")
+    pm = mo_sub.add_parser("promote", help="make a model the champion (when its backtest beats the champion's)",
+                           description="Shows the candidate's backtest against the champion's on the same windows and "
+                                       "promotes it only when it beats the champion (served MASE relative to seasonal "
+                                       "naive), keeps its coverage in 0.70-0.90 and makes no metric more than 10% "
+                                       "worse. --force promotes anyway and says so in the audit trail.")
     pm.add_argument("model_id", metavar="ID")
+    pm.add_argument("--force", action="store_true", help="promote although the guard refuses (recorded)")
     pm.set_defaults(handler=_models_promote)
     rb = mo_sub.add_parser("rollback", help="bring back the previous champion")
     rb.set_defaults(handler=_models_rollback)
@@ -340,12 +345,29 @@ def _models_list(args: argparse.Namespace) -> int:
 
 def _models_promote(args: argparse.Namespace) -> int:
     from argus_core import access
-    from argus_core.model import promote
+    from argus_core.model import judge, promote
 
+    registry.promotable(args.models, args.model_id)  # an unknown model: its own message, before any comparison
+    verdict = judge(args.models, args.model_id)
+    if verdict.rows:
+        print(f"  {'backtest, same windows':<48} {'champion':>10}  {'candidate':>10}")
+    for row in verdict.rows:
+        figures = [row["champion"], row["candidate"]]
+        print(printable(f"  {row['figure']:<48} " + "  ".join(f"{v:>10.3f}" if isinstance(v, float) else f"{v!s:>10}"
+                                                              for v in figures)))
+    if verdict.worse:
+        print(printable("what gets worse: " + "; ".join(verdict.worse)))
+    if not verdict.ok and not args.force:
+        print(printable(f"error: {verdict.summary()}"), file=sys.stderr)
+        if not verdict.scored and verdict.dataset:
+            print(printable(f"score them with `python -m argus_core backtest --dataset {verdict.dataset} --models "
+                            f"{args.models} --model ID` for each, or promote anyway with --force"), file=sys.stderr)
+        return 1
+    detail = "" if verdict.ok else "forced past the guard: " + "; ".join(verdict.reasons)
     # refused, the registry unchanged, when the model does not load; recorded in the audit trail
     access.perform(args.models, access.shell_actor(), "model.promote", args.model_id,
-                   lambda: promote(args.models, args.model_id))
-    print(f"{args.model_id} is now the champion")
+                   lambda: promote(args.models, args.model_id), detail=detail)
+    print(f"{args.model_id} is now the champion" + (" (forced past the guard)" if detail else ""))
     return 0
 
 

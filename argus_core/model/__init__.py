@@ -7,6 +7,7 @@ Torch-free parts (safe to import from the CLI, the pages and the run store):
     registry    models/registry.json: champion, history, promote and roll back
     threads     the torch thread count, chosen once for training, serving and tests
     serving     what forecasts each series (the TFT, a simple method or a blend), chosen on validation
+    guard       the promotion guard: a candidate's backtest against the champion's, same windows
 
 Torch parts (imported when a model is trained or loaded):
     datasets    the pytorch-forecasting wiring (TimeSeriesDataSet arguments, the loss)
@@ -22,6 +23,7 @@ The front, for every other wing (nothing outside this package imports its other 
     served_labels, serving_rule, serving_defaults, serving_table           the serving table in words
     fit, fit_server, accelerator_problem, global_rank, RunRecorder         training
     run_backtest, backtest_table, load_backtest, json_safe, BACKTEST_SUMMARY   backtests
+    judge                                   the promotion guard: does a candidate beat the champion
     registry, config, threads (public modules, torch-free)                 the champion, settings, threads
 
 The names are looked up on first use, so importing this package (or a torch-free part) stays
@@ -56,6 +58,7 @@ _FRONT = {
     "load_backtest": ("backtest", "load"),
     "json_safe": ("backtest", "json_safe"),
     "BACKTEST_SUMMARY": ("backtest", "SUMMARY"),
+    "judge": ("guard", "judge"),
 }
 PUBLIC_MODULES = ("registry", "config", "threads")  # imported as modules by other wings
 __all__ = [*_FRONT, *PUBLIC_MODULES]

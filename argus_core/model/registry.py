@@ -95,7 +95,9 @@ def specialists(model_root: str | Path, fleet_id: str) -> dict[str, str]:
     return dict(read(model_root)["specialists"].get(fleet_id) or {})
 
 
-def promote(model_root: str | Path, model_id: str) -> dict:
+def promotable(model_root: str | Path, model_id: str) -> dict:
+    """The registry, when ``model_id`` may be made the fleet's champion at all (ModelNotFound for
+    an unknown model, ArgusError for a server's own fine-tuned copy); writes nothing."""
     registry = read(model_root)
     if model_id not in registry["models"] or not (Path(model_root) / model_id).is_dir():
         raise ModelNotFound(f"no model {model_id!r} in {model_root}; see `python -m argus_core models list`")
@@ -103,6 +105,11 @@ def promote(model_root: str | Path, model_id: str) -> dict:
     if entry.get("status") == "specialist" or entry.get("fleet_model"):
         raise ArgusError(f"model {model_id} is {entry.get('server')!r}'s own fine-tuned copy of "
                          f"{entry.get('fleet_model')}: it forecasts that server only and cannot be the fleet champion")
+    return registry
+
+
+def promote(model_root: str | Path, model_id: str) -> dict:
+    registry = promotable(model_root, model_id)
     current = registry.get("champion")
     if current == model_id:
         return registry
