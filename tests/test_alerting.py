@@ -236,3 +236,13 @@ def test_a_climb_rule_fires_when_the_line_reaches_critical_in_time_and_the_level
     for i in range(4):
         low.evaluate(T0 + STEP * i, per_metric.assign(value_now=50.0, hours_to_critical=1.0), ranking)
     assert not low.alerts
+
+
+def test_alerts_with_no_lead_time_still_read_as_a_timedelta_column():
+    """The API's alerts answered 500 for minutes while only alerts without a breach time fired
+    (abnormal-now alerts): a column of NaT was read as datetimes."""
+    book = {"alerts": [{"rule": "ArgusServerAbnormal", "server": "web-1", "metric": "", "severity": "warning",
+                        "state": "firing", "starts_at": "2026-01-01T00:00:00+00:00", "summary": "abnormal"}]}
+    frame = alerting.alerts_frame(book)
+    assert str(frame["lead"].dtype).startswith("timedelta64")
+    assert pd.to_timedelta(frame["lead"]).dt.total_seconds().isna().all()

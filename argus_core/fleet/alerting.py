@@ -40,6 +40,7 @@ import secrets
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from argus_core.data import schema
@@ -595,16 +596,18 @@ def alerts_frame(data: dict | None) -> pd.DataFrame:
     alerts = [a for a in (data or {}).get("alerts", []) if a.get("state") in ("firing", "resolved")]
     if not alerts:
         return pd.DataFrame(columns=columns)
-    rows = []
+    rows, leads = [], []
     for a in alerts:
         alert = Alert.from_dict(a)
         lead = alert.lead_seconds()
+        leads.append(np.nan if lead is None else float(lead))
         rows.append({"rule": alert.rule, "server_name": alert.server, "metric": alert.metric,
                      "severity": alert.severity, "state": alert.state, "starts_at": pd.Timestamp(alert.starts_at),
-                     "ends_at": pd.Timestamp(alert.ends_at) if alert.ends_at else pd.NaT,
-                     "lead": pd.Timedelta(seconds=lead) if lead is not None else pd.NaT, "summary": alert.summary,
+                     "ends_at": pd.Timestamp(alert.ends_at) if alert.ends_at else pd.NaT, "summary": alert.summary,
                      "silenced": alert.silenced, "reason": alert.reason})
     frame = pd.DataFrame(rows, columns=columns)
+    # a timedelta column even when no alert has a lead (all NaT read as datetimes: the API's 500)
+    frame["lead"] = pd.to_timedelta(np.asarray(leads, dtype=np.float64), unit="s")
     return frame.sort_values(["state", "starts_at"], ascending=[True, False], kind="stable").reset_index(drop=True)
 
 
