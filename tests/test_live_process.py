@@ -124,3 +124,47 @@ def test_serve_refuses_other_addresses_without_a_token(tmp_path, capsys, monkeyp
     assert "shorter than 16" in capsys.readouterr().err
     assert main(["serve", "--dataset", str(tmp_path / "none")]) == 1
     assert "not an Argus dataset" in capsys.readouterr().err
+
+
+def test_sigterm_stops_serve_promptly_with_an_event_stream_open(tmp_path):
+    """A service with a client following its events used to take almost two minutes to stop, and
+    went on cycling meanwhile beside its replacement. Now SIGTERM stops the cycles at once and the
+    process within its grace period, the stream cut, through its own stop (it used to be killed by
+    the signal uvicorn raised again, leaving its address behind for the pages)."""
+    import shutil
+    import threading
+
+    dataset, models = tmp_path / "live", tmp_path / "models"
+    store.write_dataset(dataset, FULL[FULL[schema.TIMESTAMP] <= CUT], kind="simulated", step="5min")
+    shutil.copytree(ROOT / "models", models, ignore=shutil.ignore_patterns("runs.sqlite*", ".*"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    child = subprocess.Popen([sys.executable, "-m", "argus_core", "serve", "--dataset", str(dataset), "--models",
+                              str(models), "--port", str(port), "--every", "2s", "--threads", "1"],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    streamed: list[bytes] = []
+
+    def follow() -> None:
+        try:
+            with urllib.request.urlopen(f"{base}/api/v1/events", timeout=120) as stream:
+                while chunk := stream.read(64):
+                    streamed.append(chunk)
+        except OSError:
+            pass
+
+    try:
+        wait_ready(base, child)
+        follower = threading.Thread(target=follow, daemon=True)
+        follower.start()
+        wait_for(lambda: streamed, 30, "the event stream to start")
+        os.killpg(child.pid, signal.SIGTERM)
+        child.wait(timeout=20)  # it used to take almost two minutes: TimeoutExpired here
+        follower.join(10)
+        assert not follower.is_alive()  # the stream was closed, not left hanging
+        assert "stopped" in child.stdout.read()  # it went through its own stop: cycles ended, sinks flushed
+        assert child.returncode == 0 and not (dataset / ".live" / "service.json").exists()  # the pages' pointer went
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait(timeout=30)

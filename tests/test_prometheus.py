@@ -78,7 +78,11 @@ def fleet(tmp_path_factory):
     reset = work / "reset.om"  # a host whose counter restarts from 0 half-way (a reboot)
     first = int((cut + shift - pd.Timedelta("1h")).timestamp())
     series = 'argus_test_rx_bytes_total{instance="reset-host:9100"}'
-    reset.write_text("".join(f"{series} {(i % 30) * 6e6} {first + 60 * i}\n" for i in range(61)) + "# EOF\n")
+    # a host with TCP sockets but none in CLOSE_WAIT, 60 h back: before any window the other tests read
+    quiet = 'node_tcp_connection_states{instance="quiet-host:9100",state="established"}'
+    early = first - 59 * 3600
+    reset.write_text("".join(f"{series} {(i % 30) * 6e6} {first + 60 * i}\n" for i in range(61))
+                     + "".join(f"{quiet} 12 {early + 60 * i}\n" for i in range(61)) + "# EOF\n")
     subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(reset), str(work / "tsdb")],
                    check=True, capture_output=True)
     receiver = Receiver()
@@ -271,6 +275,21 @@ def test_the_shipped_node_exporter_mapping_makes_a_dataset_of_its_own_metrics(fl
     with pytest.raises(ArgusError, match="java_cpu_pct") as caught:
         service.cycle()
     assert "train" in str(caught.value)
+
+
+def test_the_shipped_close_wait_query_answers_zero_for_a_host_with_no_socket_in_the_state(fleet):
+    """node_exporter's tcpstat has no close_wait series for a host with no such socket: the shipped
+    query answers 0 for it (a gap there once stopped the host's every metric from being stored)."""
+    client = prometheus.PrometheusClient(fleet["stack"].prometheus.url)
+    mapping = prometheus.load_mapping()
+    end = fleet["cut"] - pd.Timedelta("59h")
+    query = mapping.promql(mapping.metrics["back_close_wait"])
+    series = client.query_range(query, end - pd.Timedelta("30min"), end, pd.Timedelta("5min"))
+    by_host = {prometheus.server_name(labels, mapping): values for labels, _, values in series}
+    assert "quiet-host" in by_host and (np.asarray(by_host["quiet-host"]) == 0).all()
+    # hosts with CLOSE_WAIT sockets still read their count
+    series = client.query_range(query, fleet["cut"] - pd.Timedelta("30min"), fleet["cut"], pd.Timedelta("5min"))
+    assert series and any((np.asarray(values) > 0).any() for _, _, values in series)
 
 
 def test_live_demo_with_a_local_prometheus_runs_headless(tmp_path):

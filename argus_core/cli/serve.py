@@ -187,6 +187,32 @@ def token_of(args: argparse.Namespace) -> str | None:
     return token
 
 
+GRACE_S = 3  # seconds open requests (an event stream never ends by itself) get after a SIGTERM
+
+
+def _stopping_server():
+    import uvicorn
+
+    class Stopping(uvicorn.Server):
+        """uvicorn's server that, on SIGTERM or Ctrl-C, first tells the service to start no cycle."""
+
+        def __init__(self, config, service) -> None:
+            super().__init__(config)
+            self._service = service
+
+        def handle_exit(self, sig, frame) -> None:
+            self._service.halt()
+            super().handle_exit(sig, frame)
+
+        async def shutdown(self, sockets=None) -> None:
+            await super().shutdown(sockets)
+            # uvicorn raises the signal again once it has stopped, which would kill the process
+            # before `serve` stops its service, flushes the sinks and removes service.json
+            self._captured_signals.clear()
+
+    return Stopping
+
+
 def bind(host: str, port: int):
     """The listening socket, opened before the service does anything (a port in use stops it here)."""
     import socket
@@ -213,6 +239,8 @@ def _serve(args: argparse.Namespace) -> int:
     from argus_core.access import tokens
     from argus_core.live.api import Access, create_app
     from argus_core.live.service import Service, Settings, hold
+
+    Stopping = _stopping_server()
 
     token = token_of(args)
     token_file = args.tokens or tokens.default_path(args.models)
@@ -251,7 +279,9 @@ def _serve(args: argparse.Namespace) -> int:
         live_state.write_service(settings.state_dir, f"http://{local}:{args.port}")  # the pages find it here
         service.start()
         try:
-            uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+            # a SIGTERM stops the cycles at once and the server within GRACE_S, event streams or not
+            Stopping(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACE_S),
+                     service).run(sockets=[sock])
         finally:
             service.stop()
             sock.close()

@@ -40,6 +40,7 @@ log = logging.getLogger("argus.prometheus")
 MAX_POINTS = 11_000  # Prometheus refuses a range query with more points per series
 PAGE_POINTS = 10_000
 FILL_STEPS = 2  # a missing value is carried forward this many steps at most
+LAG_STEPS = 2  # a metric missing only in a server's last steps may still arrive; older, it is a gap
 MAX_BACKOFF = 300.0  # seconds between attempts after failures, at most
 DEFAULT_MAPPING = Path(__file__).resolve().parents[2] / "mappings" / "node_exporter.toml"
 
@@ -408,6 +409,12 @@ def _on_grid(wide: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:
     reports = valid.groupby(by_server, sort=False).transform("any").to_numpy()
     complete = pd.Series((filled.notna().to_numpy() | ~reports).all(axis=1), index=wide.index)
     keep = complete.iloc[::-1].groupby(by_server[::-1], sort=False).cummax().iloc[::-1]  # up to the last complete row
+    # ... and every row older than the server's last few: a metric that stopped answering there
+    # (CLOSE_WAIT with no socket in the state) is a gap for that metric alone, never a host
+    # whose other metrics stop being stored
+    times = pd.Series(wide.index.get_level_values(1), index=wide.index)
+    settled = times <= times.groupby(by_server, sort=False).transform("max") - LAG_STEPS * step
+    keep = keep | settled
     out = filled[keep.to_numpy()]
     out.index = out.index.set_names([schema.SERVER, schema.TIMESTAMP])
     return out.reset_index()

@@ -529,6 +529,12 @@ class Service:
     def wake(self) -> None:
         self._wake.set()
 
+    def halt(self) -> None:
+        """No cycle starts from now on (a SIGTERM: the replacement may already be starting); the
+        one running, if any, ends; ``stop`` then waits for it and flushes the sinks."""
+        self._stop.set()
+        self._wake.set()
+
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         self._wake.set()
