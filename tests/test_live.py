@@ -453,3 +453,19 @@ def test_alerts_fire_resolve_and_show_on_the_pages(live, monkeypatch, tmp_path):
     assert not at.exception, [e.value for e in at.exception]
     mine = next(d.value for d in at.dataframe if "rule" in d.value.columns)
     assert list(mine["rule"]) == ["Risky"]
+
+
+def test_a_service_that_never_completes_a_cycle_says_so_at_metrics(live, tmp_path):
+    """A serve whose every cycle fails (no model here) tripped none of the shipped Prometheus rules:
+    no last-success time was exported and the snapshot was not stale. Now the last success reads 0,
+    the start time is there for "never completed one in 15 minutes", and the snapshot is stale."""
+    dataset, _ = live
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    service, client = make((dataset, empty))
+    assert client.post("/api/v1/cycle").status_code >= 400
+    families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
+    assert families["argus_last_cycle_success_timestamp_seconds"].samples[0].value == 0
+    assert families["argus_started_timestamp_seconds"].samples[0].value > 0
+    assert families["argus_snapshot_stale"].samples[0].value == 1
+    assert families["argus_cycle_failures"].samples[0].value >= 1

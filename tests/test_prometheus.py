@@ -222,10 +222,10 @@ def test_end_to_end_alert_before_the_breach_gap_fill_and_stale_server(fleet, tmp
                                                         rule_files=[quick], interval="1s"))
     def firing():
         answer = httpx.get(stack.prometheus.url + "/api/v1/alerts", timeout=5).json()["data"]["alerts"]
-        return [a for a in answer if a["labels"]["alertname"] == "ArgusRiskWarning"
+        return [a for a in answer if a["labels"]["alertname"] == "ArgusPromQLRiskWarning"
                 and a["labels"].get("server") == leaker and a["state"] == "firing"]
 
-    wait_for(firing, 30, "the shipped ArgusRiskWarning rule to fire in Prometheus", every=0.5)
+    wait_for(firing, 30, "the shipped ArgusPromQLRiskWarning rule to fire in Prometheus", every=0.5)
 
     # Prometheus goes away: the cycle records it, the last snapshot stays, marked stale
     generation = service.snapshot.generation
@@ -326,3 +326,18 @@ def test_pull_fills_a_dataset_to_train_on_and_adds_only_what_is_new(fleet, tmp_p
     assert main(["pull", "--prometheus-url", url, "--mapping", str(tmp_path / "none.toml"), "--dataset",
                  str(tmp_path / "x")]) == 1
     assert "mapping" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_the_shipped_prometheus_rules_check_and_never_share_a_name_with_argus_s_own_alerts():
+    """promtool accepts the rule file, and none of its alerts is named as one `serve` sends
+    (deploy/alerts.toml): run beside `serve --alertmanager-url`, no alert arrives twice under one name."""
+    import tomllib
+
+    path = ROOT / "deploy" / "prometheus" / "argus-rules.yml"
+    checked = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    names = {line.split(":", 1)[1].strip() for line in path.read_text().splitlines()
+             if line.strip().startswith("- alert:")}
+    own = {rule["name"] for rule in tomllib.loads((ROOT / "deploy" / "alerts.toml").read_text())["rules"]}
+    assert own and not names & own
+    assert {"ArgusNeverForecast", "ArgusDataFallingBehind"} <= names

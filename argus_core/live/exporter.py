@@ -14,12 +14,14 @@ timestamps or free text. Names follow Prometheus's conventions: ``argus_`` prefi
     argus_breaching_now{server,metric}                           1 while a metric is over a threshold now
     argus_abnormal{server}, argus_anomaly_deviation_ratio{server}  abnormal now (model.anomaly)
     argus_cycle_duration_seconds, argus_cycles_total, argus_cycle_failures_total,
-    argus_last_cycle_success_timestamp_seconds, argus_data_last_sample_timestamp_seconds,
+    argus_last_cycle_success_timestamp_seconds (0: none yet), argus_started_timestamp_seconds,
+    argus_data_last_sample_timestamp_seconds,
     argus_samples_accepted_total, argus_samples_rejected_total, argus_model_info{model_id}
     argus_alert_firing{alertname,server,metric,severity}        1 per firing alert (silenced ones too, labelled)
     argus_alert_deliveries_total{sink}, argus_alert_deliveries_failed_total{sink}
     argus_source_up{source}, argus_snapshot_stale              a pulling source's health; 1 while the
                                                                served forecast is older than the source
+                                                               or the last cycle failed
 """
 
 from __future__ import annotations
@@ -60,8 +62,10 @@ class ServiceCollector:
             family = CounterMetricFamily(name, text)
             family.add_metric([], value)
             yield family
-        yield _gauge("argus_last_cycle_success_timestamp_seconds", "When the last cycle published (Unix time).",
-                     counters.last_success)
+        # 0 until a cycle succeeds, so that a service that never completes one can be alerted on
+        yield _gauge("argus_last_cycle_success_timestamp_seconds", "When the last cycle published (Unix time; "
+                     "0: none yet).", counters.last_success or 0.0)
+        yield _gauge("argus_started_timestamp_seconds", "When this service started (Unix time).", counters.started)
         up = GaugeMetricFamily("argus_source_up", "1 when the source's last pull worked.", labels=["source"])
         for source in service.sources:
             if source.name != "push":

@@ -69,6 +69,7 @@ class Counters:
     cycles: int = 0
     cycle_failures: int = 0
     last_success: float | None = None  # wall-clock time of the last good cycle
+    started: float = field(default_factory=time.time)  # when the service started (wall clock)
     last_error: str | None = None
     last_cycle_seconds: float | None = None
     last_reasons: list[str] = field(default_factory=list)
@@ -559,8 +560,10 @@ class Service:
     # --- reads -------------------------------------------------------------------------------------
     @property
     def stale(self) -> bool:
-        """The published snapshot is not being renewed: a source fails, or no model loads."""
-        return bool(self.source_errors) or (self.model is None and self.model_error is not None)
+        """The published snapshot is not being renewed: a source fails, no model loads, or the
+        last cycle failed (a service that never completed one is stale from its first failure)."""
+        return bool(self.source_errors) or (self.model is None and self.model_error is not None) \
+            or self.counters.last_error is not None
 
     def late_by(self) -> float | None:
         """Seconds past the moment the next cycle was due (None before the first good one)."""
