@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from argus_core.data import schema
 from argus_core.fleet import risk
 from argus_core.views import charts, dashboard
 
@@ -14,12 +15,13 @@ with ui.guard("the fleet overview"):
     ui.freshness(view)
     ranked, counts, before = ui.ranking_with_memory(view)
     if ranked.empty:
-        st.warning("No server in this dataset has the 24 h of history a forecast needs; "
-                   "move the 'As of' cursor later or pick another dataset.")
+        reason = next(iter(view.forecast.skipped.values()), None)
+        st.warning("No server in this dataset has the history a forecast needs" + (f" ({reason})" if reason else "")
+                   + "; move the 'As of' cursor later or pick another dataset.")
         st.stop()
 
-    hours = view.horizon * view.step / pd.Timedelta("1h")
-    st.caption(f"Model {view.model_id} · as of {view.as_of:%Y-%m-%d %H:%M} UTC · next {hours:g} h · "
+    st.caption(f"Model {view.model_id} · as of {view.as_of:%Y-%m-%d %H:%M} UTC · next "
+               f"{schema.span_words(view.horizon * view.step)} · "
                f"{len(ranked)} servers forecast" + (f", {len(view.forecast.skipped)} without enough history"
                                                     if view.forecast.skipped else ""))
     for column, level in zip(st.columns(4), risk.LEVELS, strict=True):
@@ -49,7 +51,7 @@ with ui.guard("the fleet overview"):
         level.badge(row.level, color={"healthy": "green", "watch": "yellow", "warning": "orange",
                                       "critical": "red"}[row.level])
         when = "no critical breach at p90" if pd.isna(row.breach_p90) else \
-            f"p90 reaches critical in {row.hours_to_breach_p90:g} h"
+            f"p90 reaches critical in {schema.span_words(pd.Timedelta(hours=row.hours_to_breach_p90))}"
         detail.text(f"{row.now}: {row.driver} at {row.value_now:.1f}" if row.now else
                     f"{row.driver}: P(critical) {row.p_critical:.0%}, {when}")
         if button.button("Details", key=f"open-{row.server_name}"):

@@ -468,3 +468,17 @@ def test_forecast_does_not_depend_on_the_server_column_type(trained: tuple[Path,
     categorical = history.assign(server_name=pd.Categorical(history["server_name"].astype(str), categories=names))
     pd.testing.assert_frame_equal(forecast.forecast_fleet(model, categorical).quantiles, plain.quantiles)
     assert plain.quantiles["server_name"].is_monotonic_increasing  # servers in name order
+
+
+def test_too_little_history_is_said_in_words():
+    """The message a young fleet gets names the history needed as a duration a person reads."""
+    from argus_core.model import Forecaster
+
+    root = Path(__file__).resolve().parents[1]
+    model = Forecaster.champion(root / "models", None)
+    frame = store.read(root / "demo_data" / "fleet")
+    young = frame[frame[schema.TIMESTAMP] > frame[schema.TIMESTAMP].max() - pd.Timedelta("2h")]
+    with pytest.raises(ArgusError) as caught:
+        model.forecast(young)
+    said = str(caught.value)
+    assert "1 day of history the model needs (288 steps of 5min)" in said and "00:00:00" not in said

@@ -107,3 +107,10 @@ def test_profile_is_inferred_or_checked(valid_frame: pd.DataFrame) -> None:
 def test_empty_frame() -> None:
     _, problems = schema.check(pd.DataFrame(columns=list(schema.COLUMNS)))
     assert [p.kind for p in problems] == ["empty"]
+
+
+@pytest.mark.parametrize("span, words", [("10min", "10 min"), ("8h", "8 h"), ("90min", "1 h 30 min"),
+                                         ("1D", "1 day"), ("52h", "2 days 4 h"), ("30s", "30 s")])
+def test_durations_read_as_a_person_reads_them(span, words):
+    """Never "next 0.166667 h" or "(1 days 00:00:00)" on a page or in a message."""
+    assert schema.span_words(pd.Timedelta(span)) == words

@@ -401,8 +401,7 @@ def print_model_status(models: Path, dataset: Path | None) -> None:
         print(f"  no forecast: {exc}")
         return
     ranked = found.ranking
-    hours = model.step * model.horizon / pd.Timedelta("1h")
-    print(f"  ten servers most at risk in the next {hours:g} h "
+    print(f"  ten servers most at risk in the next {schema.span_words(model.step * model.horizon)} "
           f"(from {found.as_of}):")
     for row in ranked.head(10).itertuples(index=False):
         when = "no breach at p90" if pd.isna(row.breach_p90) else f"p90 breach {row.breach_p90:%m-%d %H:%M}"

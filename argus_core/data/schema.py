@@ -287,6 +287,20 @@ def duration_text(delta: pd.Timedelta) -> str:
     return f"{seconds // 60}min" if seconds and seconds % 60 == 0 else f"{seconds}s"
 
 
+def span_words(span) -> str:
+    """A duration as a person reads it: "10 min", "8 h", "1 h 30 min", "1 day", "2 days 4 h"
+    (never "0.166667 h" or "1 days 00:00:00"); rounded to the minute."""
+    minutes = int(round(pd.Timedelta(span).total_seconds() / 60))
+    if minutes <= 0:
+        seconds = int(round(pd.Timedelta(span).total_seconds()))
+        return f"{max(seconds, 0)} s"
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = ([f"{days} day{'s' if days != 1 else ''}"] if days else []) + ([f"{hours} h"] if hours else []) \
+        + ([f"{mins} min"] if mins else [])
+    return " ".join(parts)
+
+
 def parse_duration(text: str, what: str = "duration", positive: bool = True) -> pd.Timedelta:
     """A positive duration with a unit (``5min``, ``30s``, ``24h``); SettingsError for a number
     without one (pandas would read ``5`` as five nanoseconds) or anything else."""

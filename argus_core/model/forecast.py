@@ -185,8 +185,8 @@ def _forecast_one(model: artifacts.LoadedModel, window: pd.DataFrame, batch_size
             raise ArgusError(f"model {model.model_id} does not fit this data: {exc}") from exc
     encoder, skipped = encoder_windows(window, spec)
     if encoder.empty:
-        raise ArgusError(f"no server has the {spec.encoder_length} steps of history the model needs "
-                         f"({pd.Timedelta(spec.step) * spec.encoder_length})")
+        raise ArgusError(f"no server has the {schema.span_words(pd.Timedelta(spec.step) * spec.encoder_length)} of "
+                         f"history the model needs ({spec.encoder_length} steps of {spec.step})")
     network = model.network
     # seasonal paths are cut from the history by the fast route only
     served_by: dict[str, str] = {}
