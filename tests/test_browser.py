@@ -75,6 +75,15 @@ def server(tmp_path_factory):
         process.kill()
 
 
+def stop_process(process: subprocess.Popen) -> None:
+    """A served app stopped: SIGTERM, then SIGKILL after 20 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def chromium(playwright):
     """Debian's Chromium, headless, as every browser test drives it."""
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,

@@ -18,7 +18,7 @@ import pytest
 from argus_core.access import audit
 from argus_core.model import registry
 from argus_core.runs.store import RunStore, default_path
-from tests.test_browser import CHROMIUM, _free_port, _settle, chromium, wait_until_up
+from tests.test_browser import CHROMIUM, _free_port, _settle, chromium, stop_process, wait_until_up
 from tests.test_guard import write_backtest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,11 +85,7 @@ server_metadata_url = "{provider}/.well-known/openid-configuration"
         wait_until_up(url, process, 120)
         yield url, models, other
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
 
 
 def signed_in(page, url: str, email: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from argus_core.data import schema, store
 from argus_core.live.service import Service, Settings
-from tests.test_browser import CHROMIUM, ROOT, _free_port, _settle, chromium, wait_until_up
+from tests.test_browser import CHROMIUM, ROOT, _free_port, _settle, chromium, stop_process, wait_until_up
 from tests.test_live import CLOCK, CUT, FULL, as_json, rows_after
 
 pytestmark = pytest.mark.slow
@@ -56,11 +56,7 @@ def test_the_overview_follows_the_service_in_place(tmp_path):
             finally:
                 browser.close()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
 
 
 def as_json_bytes(frame) -> bytes:
