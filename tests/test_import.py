@@ -163,3 +163,19 @@ def test_a_bad_mapping_file_is_reported(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown option" in err and "unknown kind" in err and "thresholds" in err
     assert not (tmp_path / "ds").exists()
+
+
+def test_a_dataset_of_its_own_metrics_passes_argus_s_own_validate(tmp_path, capsys):
+    """A dataset an import (or a Prometheus pull) made with its own metric set, and any of its
+    partition files, pass `validate` under that dataset's contract (they failed as "missing
+    column" against the built-in one)."""
+    stamps = pd.date_range("2024-03-01", periods=288, freq="5min", tz="UTC")
+    frame = pd.DataFrame({"timestamp": stamps, "server_name": "db-1", "queue": np.arange(288) % 7})
+    frame.to_parquet(tmp_path / "q.parquet")
+    assert main(["import", str(tmp_path / "q.parquet"), "--dataset", str(tmp_path / "ds")]) == 0
+    capsys.readouterr()
+    part = next((tmp_path / "ds").rglob("*.parquet"))
+    for target in (tmp_path / "ds", part):
+        assert main(["validate", str(target)]) == 0
+        out = capsys.readouterr().out
+        assert out.splitlines()[0].endswith("its own 1 metrics") and "OK " in out

@@ -84,7 +84,8 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
 
     val = sub.add_parser("validate", help="check a file against the data contract",
                          description="Print a validation report; exit 1 when the file has problems.")
-    val.add_argument("file", type=Path, metavar="FILE")
+    val.add_argument("file", type=Path, metavar="FILE", help="a CSV or Parquet file, or a dataset directory (or a "
+                     "file inside one: then the dataset's own step and metric set, an import's or a pull's, apply)")
     val.add_argument("--step", type=step_argument, default=schema.DEFAULT_STEP, help="expected cadence (default: 5min)")
     val.set_defaults(handler=_validate)
 
@@ -288,19 +289,29 @@ def _import_own(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from argus_core.data.files import read_table
 
+    path = Path(args.file)
+    dataset = next((p for p in (path, *path.parents) if store.looks_like_dataset(p)), None)
+    step, kinds = args.step, None
+    if dataset is not None:  # a dataset's own contract: its step, and the metric set it was made with
+        manifest = store.read_manifest(dataset)
+        step, kinds = manifest.get("step", args.step), manifest.get("metric_kinds")
+        kinds = None if kinds and dict(kinds) == schema.V1_KINDS else kinds
     try:
-        raw = read_table(args.file)
+        raw = store.read(dataset) if dataset is not None and dataset == path else read_table(path)
     except SchemaError as exc:
         print(printable(f"INVALID {args.file}\n{exc}"))
         return EXIT_PROBLEM
-    canonical, problems = schema.check(raw, step=args.step)
+    canonical, problems = schema.check(raw, step=step, metrics=kinds)
     if problems:
         print(f"INVALID {args.file}: {len(raw):,} rows, {len(problems)} problem(s)")
         for problem in problems:
             print(printable(f"  - {problem}"))
         return EXIT_PROBLEM
     assert canonical is not None
-    gaps = schema.find_gaps(canonical, args.step)
+    gaps = schema.find_gaps(canonical, step)
+    if dataset is not None:
+        print(printable(f"  the contract of dataset {dataset}: step {step}, "
+                        + (f"its own {len(kinds)} metrics" if kinds else "the built-in metric set")))
     print(f"OK {args.file}: {len(canonical):,} rows, {canonical[schema.SERVER].nunique()} servers, "
           f"{canonical[schema.TIMESTAMP].min()} .. {canonical[schema.TIMESTAMP].max()}")
     profiles = canonical.groupby(schema.PROFILE, observed=True)[schema.SERVER].nunique()
