@@ -179,3 +179,15 @@ def test_a_dataset_of_its_own_metrics_passes_argus_s_own_validate(tmp_path, caps
         assert main(["validate", str(target)]) == 0
         out = capsys.readouterr().out
         assert out.splitlines()[0].endswith("its own 1 metrics") and "OK " in out
+
+
+def test_a_long_import_says_where_it_is(tmp_path):
+    """Each file read is reported to the progress callback (the CLI draws it on a terminal)."""
+    for i in range(3):
+        stamps = pd.date_range("2024-03-01", periods=50, freq="5min", tz="UTC")
+        frame = pd.DataFrame({"timestamp": stamps, "server_name": f"h{i}", "cpu_pct": 1.0})
+        frame.to_parquet(tmp_path / f"{i}.parquet")
+    seen = []
+    report = importer.import_files([tmp_path], tmp_path / "ds", progress=lambda done, total, path: seen.append(
+        (done, total, Path(path).name)))
+    assert report.ok and seen == [(1, 3, "0.parquet"), (2, 3, "1.parquet"), (3, 3, "2.parquet")]

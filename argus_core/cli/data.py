@@ -271,7 +271,8 @@ def _import_own(args: argparse.Namespace) -> int:
     if args.labels:  # a path as the user typed it, not one next to the data files
         overrides["labels"] = str(args.labels.resolve())
     mapping = replace(mapping, **overrides)
-    report = importer.import_files(list(args.files), args.dataset, mapping, dry_run=args.dry_run)
+    report = importer.import_files(list(args.files), args.dataset, mapping, dry_run=args.dry_run,
+                                   progress=_file_progress if _tty() else None)
     for line in report.lines():
         print(printable(line))
     if not report.ok:
@@ -375,6 +376,13 @@ def _print_dataset(directory: Path, manifest: dict) -> None:
         scenario = manifest["scenario"]
         print(printable(f"  scenario {scenario['name']} on {scenario['incident_server']}: "
                         + " -> ".join(p["name"] for p in scenario["phases"])))
+
+
+def _file_progress(done: int, total: int, path: Path) -> None:
+    """One line on the terminal, rewritten per file: a long import says where it is."""
+    end = "\n" if done == total else ""
+    print("\r" + printable(f"reading {done}/{total} files: {Path(path).name[:60]:<60}"), end=end, file=sys.stderr,
+          flush=True)
 
 
 def _tty() -> bool:

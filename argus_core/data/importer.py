@@ -303,10 +303,11 @@ def expand(paths: list[Path]) -> list[Path]:
 
 
 def import_files(paths: list[Path], dataset: str | Path, mapping: Mapping | None = None,
-                 dry_run: bool = False) -> ImportReport:
+                 dry_run: bool = False, progress=None) -> ImportReport:
     """Read, check and write ``paths`` into ``dataset``; the report says what happened.
 
-    Nothing is written when any file has a problem (``report.ok`` is False) or on ``dry_run``."""
+    Nothing is written when any file has a problem (``report.ok`` is False) or on ``dry_run``.
+    ``progress(done, total, path)`` is called after each file is read (a long import says where it is)."""
     mapping = mapping or Mapping()
     files = expand(paths)
     if not files:
@@ -319,9 +320,11 @@ def import_files(paths: list[Path], dataset: str | Path, mapping: Mapping | None
                              "set `step` in the mapping file (or --step) to match")
         mapping = replace(mapping, step=stored)
     read: list[tuple[FileReport, pd.DataFrame | None]] = []
-    for path in files:
+    for done, path in enumerate(files, start=1):
         report = FileReport(str(path))
         read.append((report, _read_one(path, mapping, report)))
+        if progress is not None:
+            progress(done, len(files), path)
     if not mapping.step:
         step = infer_step([frame for _, frame in read if frame is not None])
         mapping = replace(mapping, step=step)
