@@ -18,7 +18,7 @@ def test_a_metric_that_stops_answering_leaves_the_hosts_other_metrics_stored():
     index = pd.MultiIndex.from_product([["host-a", "host-b"], stamps], names=[schema.SERVER, schema.TIMESTAMP])
     wide = pd.DataFrame({"mem_used_pct": np.linspace(40, 50, 24), "back_close_wait": 3.0}, index=index)
     wide.loc[("host-a", stamps[4]):("host-a", stamps[-1]), "back_close_wait"] = np.nan  # no socket left in the state
-    out = prometheus._on_grid(wide, STEP)
+    out = prometheus.on_grid(wide, STEP)
     host_a = out[out[schema.SERVER] == "host-a"].set_index(schema.TIMESTAMP)
     # every row but the last LAG_STEPS, where a late metric may still arrive, is kept
     assert list(host_a.index) == list(stamps[:-prometheus.LAG_STEPS])

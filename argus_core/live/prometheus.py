@@ -372,7 +372,7 @@ def fetch_wide(client: PrometheusClient, mapping: Mapping, start: pd.Timestamp, 
         "value": np.concatenate(value_parts)})
     wide = rows.groupby([schema.SERVER, schema.TIMESTAMP, "metric"], sort=True)["value"].mean().unstack("metric")
     wide.columns.name = None  # one host behind two exporters: the mean
-    wide = _on_grid(wide, step)
+    wide = on_grid(wide, step)
     for metric in mapping.metrics.values():
         if metric.rest_of and all(m in wide.columns for m in metric.rest_of):
             wide[metric.name] = (metric.total - wide[list(metric.rest_of)].sum(axis=1, min_count=len(metric.rest_of)))
@@ -385,7 +385,7 @@ def fetch_wide(client: PrometheusClient, mapping: Mapping, start: pd.Timestamp, 
     return Wide(wide, profiles, absent, count)
 
 
-def _on_grid(wide: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:
+def on_grid(wide: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:
     """Each server's rows on its own grid, short gaps inside it carried forward (FILL_STEPS at
     most). The trailing edge is not filled: a metric missing there has not arrived yet, or its
     server is gone (Prometheus's 5-minute lookback already repeats a gauge's last value once).
