@@ -97,6 +97,11 @@ def zscore_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list
     z = np.abs(values - mean) / np.maximum(np.nan_to_num(std), 1e-6)
     score = np.nan_to_num(np.nanmax(np.where(np.isnan(z), -np.inf, z), axis=1), neginf=0.0, posinf=0.0)
     test = both["_test"].to_numpy()
+    return _split(score, both, test)
+
+
+def _split(score: np.ndarray, both: pd.DataFrame, test: np.ndarray) -> tuple:
+    """(fit scores with their rows, test scores, test rows): what every baseline detector returns."""
     return (score[~test], both[~test].reset_index(drop=True)), score[test], \
         both[test].drop(columns="_test").reset_index(drop=True)
 
@@ -124,8 +129,7 @@ def netdata_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: lis
             distance = np.min(km.transform(lags), axis=1)
             scale = np.quantile(np.min(km.transform(train), axis=1), 0.99) or 1.0
             score[rows] = np.maximum(score[rows], distance / scale)
-    return (score[~test], both[~test].reset_index(drop=True)), score[test], \
-        both[test].drop(columns="_test").reset_index(drop=True)
+    return _split(score, both, test)
 
 
 def _per_server_standardised(fit_rows, test_rows, metrics, windows):
@@ -165,8 +169,7 @@ def pca_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[st
         pca = PCA(n_components=0.9, svd_solver="full").fit(train)
         residual = x[rows] - pca.inverse_transform(pca.transform(x[rows]))
         score[rows] = (residual ** 2).sum(axis=1)
-    return (score[~test], both[~test].reset_index(drop=True)), score[test], \
-        both[test].drop(columns="_test").reset_index(drop=True)
+    return _split(score, both, test)
 
 
 KNN_SAMPLE = 4000  # nominal fit rows per server the neighbours are searched among (seeded)
@@ -192,8 +195,7 @@ def knn_scores(fit_rows: pd.DataFrame, test_rows: pd.DataFrame, metrics: list[st
         distance, found = index.kneighbors(x[rows])
         itself = sample[found[:, 0]] == rows
         score[rows] = np.where(itself, distance[:, 1], distance[:, 0])
-    return (score[~test], both[~test].reset_index(drop=True)), score[test], \
-        both[test].drop(columns="_test").reset_index(drop=True)
+    return _split(score, both, test)
 
 
 def _argus_features(fit_rows, test_rows, metrics, windows, step):
@@ -221,8 +223,7 @@ def argus_nn_scores(fit_rows, test_rows, metrics, windows, step=STEP) -> tuple:
     sample = np.sort(rng.choice(pool, size=min(len(pool), 20_000), replace=False))
     distance, found = NearestNeighbors(n_neighbors=2).fit(x[sample]).kneighbors(x)
     score = np.where(sample[found[:, 0]] == np.arange(len(x)), distance[:, 1], distance[:, 0])
-    return (score[~test], both[~test].reset_index(drop=True)), score[test], \
-        both[test].drop(columns="_test").reset_index(drop=True)
+    return _split(score, both, test)
 
 
 def argus_pca_scores(fit_rows, test_rows, metrics, windows, step=STEP) -> tuple:
@@ -232,8 +233,7 @@ def argus_pca_scores(fit_rows, test_rows, metrics, windows, step=STEP) -> tuple:
     both, x, test, nominal = _argus_features(fit_rows, test_rows, metrics, windows, step)
     pca = PCA(n_components=0.9, svd_solver="full").fit(x[nominal])
     score = ((x - pca.inverse_transform(pca.transform(x))) ** 2).sum(axis=1)
-    return (score[~test], both[~test].reset_index(drop=True)), score[test], \
-        both[test].drop(columns="_test").reset_index(drop=True)
+    return _split(score, both, test)
 
 
 def argus_combined_scores(fit_rows, test_rows, metrics, windows, step=STEP) -> tuple:
@@ -248,8 +248,7 @@ def argus_combined_scores(fit_rows, test_rows, metrics, windows, step=STEP) -> t
     residual = np.sqrt(((x - pca.inverse_transform(pca.transform(x))) ** 2).sum(axis=1))
     parts = [np.nan_to_num(p) / max(np.quantile(np.nan_to_num(p[nominal]), 0.99), 1e-9) for p in (kmeans, residual)]
     score = np.maximum(*parts)
-    return (score[~test], both[~test].reset_index(drop=True)), score[test], \
-        both[test].drop(columns="_test").reset_index(drop=True)
+    return _split(score, both, test)
 
 
 EXPLORING = False

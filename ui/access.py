@@ -20,7 +20,6 @@ from argus_core.errors import ArgusError
 ROOT = Path(__file__).resolve().parents[1]
 KEY_ACTOR = "argus.actor"
 OPEN = "anyone (no sign-in)"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def auth_configured() -> bool:
@@ -112,7 +111,7 @@ def who_panel() -> None:
         st.button("Sign out", icon=":material/logout:", key="sign-out", on_click=st.logout)
         return
     address = st.get_option("server.address")
-    if address not in LOOPBACK:
+    if address not in access.roles.LOOPBACK:
         st.warning(f"No sign-in: this dashboard listens on {address or 'every interface'}, and anyone who can reach "
                    "it may start trainings, promote models and expire silences. Configure a provider and roles "
                    "(see the README's Access section), or serve it on 127.0.0.1.", icon=":material/lock_open:")

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from argus_core.errors import ArgusError, SettingsError
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # addresses only this machine reaches: open is safe there
 ROLES = ("viewer", "operator", "admin")  # each may do what the ones before it may
 NONE = "none"  # a signed-in user with no access at all
 

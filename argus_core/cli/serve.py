@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from argus_core.access.roles import LOOPBACK
 from argus_core.data import schema
 from argus_core.errors import SettingsError
 from argus_core.model.registry import DEFAULT_ROOT
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "deploy" / "alerts.toml"
 TOKEN_ENV = "ARGUS_TOKEN"
 

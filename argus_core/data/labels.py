@@ -138,18 +138,27 @@ def _table_rows(path: Path, out: Labels) -> pd.DataFrame | None:
                          "metric": raw["metric"].astype("string").str.strip() if "metric" in raw else pd.NA})
     rows["metric"] = rows["metric"].replace("", pd.NA)
     for column in ("start", "end"):
-        parsed, bad, mixed = schema.parse_times(raw[column])
-        for mask, kind in ((bad | raw[column].isna().to_numpy(), "unreadable time"), (mixed, "mixed time zones")):
-            if mask.any():
-                where = np.flatnonzero(mask)[:SHOWN]
-                out.problems.append(Problem(kind, column, int(mask.sum()),
-                                            tuple(f"row {i + 2}: {raw[column].iloc[i]!r}" for i in where)))
-        rows[column] = parsed
-    blank = rows[schema.SERVER].isna() | (rows[schema.SERVER] == "")
+        rows[column] = _times(raw, column, out)
+    _no_blank_servers(rows[schema.SERVER], out)
+    return rows
+
+
+def _times(raw: pd.DataFrame, column: str, out: Labels) -> pd.Series:
+    """A column of times, parsed as the data contract parses them; its problems noted in ``out``."""
+    parsed, bad, mixed = schema.parse_times(raw[column])
+    for mask, kind in ((bad | raw[column].isna().to_numpy(), "unreadable time"), (mixed, "mixed time zones")):
+        if mask.any():
+            where = np.flatnonzero(mask)[:SHOWN]
+            out.problems.append(Problem(kind, column, int(mask.sum()),
+                                        tuple(f"row {i + 2}: {raw[column].iloc[i]!r}" for i in where)))
+    return parsed
+
+
+def _no_blank_servers(servers: pd.Series, out: Labels) -> None:
+    blank = (servers.isna() | (servers == "")).to_numpy()
     if blank.any():
         out.problems.append(Problem("missing value", schema.SERVER, int(blank.sum()),
-                                    tuple(f"row {i + 2}" for i in np.flatnonzero(blank.to_numpy())[:SHOWN])))
-    return rows
+                                    tuple(f"row {i + 2}" for i in np.flatnonzero(blank)[:SHOWN])))
 
 
 def _point_rows(raw: pd.DataFrame, out: Labels) -> pd.DataFrame | None:
@@ -161,18 +170,9 @@ def _point_rows(raw: pd.DataFrame, out: Labels) -> pd.DataFrame | None:
         where = np.flatnonzero(bad_flag)[:SHOWN]
         out.problems.append(Problem("unreadable label", "anomaly", int(bad_flag.sum()), tuple(
             f"row {i + 2}: {raw['anomaly'].iloc[i]!r} (1/0 or true/false)" for i in where)))
-    parsed, bad, mixed = schema.parse_times(raw[schema.TIMESTAMP])
-    for mask, kind in ((bad | raw[schema.TIMESTAMP].isna().to_numpy(), "unreadable time"),
-                       (mixed, "mixed time zones")):
-        if mask.any():
-            where = np.flatnonzero(mask)[:SHOWN]
-            out.problems.append(Problem(kind, schema.TIMESTAMP, int(mask.sum()),
-                                        tuple(f"row {i + 2}: {raw[schema.TIMESTAMP].iloc[i]!r}" for i in where)))
+    parsed = _times(raw, schema.TIMESTAMP, out)
     server = raw[schema.SERVER].astype("string").str.strip()
-    blank = (server.isna() | (server == "")).to_numpy()
-    if blank.any():
-        out.problems.append(Problem("missing value", schema.SERVER, int(blank.sum()),
-                                    tuple(f"row {i + 2}" for i in np.flatnonzero(blank)[:SHOWN])))
+    _no_blank_servers(server, out)
     if out.problems:
         return None
     metric = raw["metric"].astype("string").str.strip().replace("", pd.NA) if "metric" in raw else \

@@ -61,14 +61,16 @@ class Guards:
     """Who calls, and whether they may: each endpoint needs a scope (``access.tokens.SCOPES``).
     A service with no token at all (loopback only) is open; with any, writes need a live token
     with the endpoint's scope (401 without one, 403 with one that lacks it), reads too under
-    private reads, and the audit trail always. Audited actions record refusals too."""
+    private reads, and the audit trail always. Audited actions record refusals too. The check runs
+    on the event loop (a hash and a stat: no thread hop for every push and scrape); only a refusal's
+    record is written from a thread."""
 
     def __init__(self, access: Access, models: Path):
         self.book = tokens.TokenBook(access.tokens, access.token)
         self.private = access.private_reads
         self.models = models
 
-    def caller(self, request: Request, scope: str, always: bool = False, action: str | None = None) -> Actor:
+    async def caller(self, request: Request, scope: str, always: bool = False, action: str | None = None) -> Actor:
         source = request.client.host if request.client else ""
         if not self.book.configured:
             return Actor("anyone (no token)", "open", "api", source)
@@ -78,26 +80,27 @@ class Guards:
         given = given.strip()
         token = self.book.find(given) if scheme.lower() == "bearer" and given else None
         if token is None:
-            self._refused(action, Actor("unknown token" if given else "no token", "-", "api", source), "no live token")
+            await self._refused(action, Actor("unknown token" if given else "no token", "-", "api", source),
+                                "no live token")
             raise HTTPException(401, f"this endpoint needs Authorization: Bearer <token> (a live token of this "
                                      f"service with the {scope} scope)", headers={"WWW-Authenticate": "Bearer"})
         if not token.allows(scope):
             actor = Actor(token.name, ",".join(token.scopes), "api", source)
-            self._refused(action, actor, f"lacks the {scope} scope")
+            await self._refused(action, actor, f"lacks the {scope} scope")
             raise HTTPException(403, f"the token {token.name} lacks the {scope} scope this endpoint needs "
                                      f"(its scopes: {', '.join(token.scopes)})")
         return Actor(token.name, ",".join(token.scopes), "api", source)
 
-    def _refused(self, action: str | None, actor: Actor, why: str) -> None:
+    async def _refused(self, action: str | None, actor: Actor, why: str) -> None:
         if action is not None:
             try:
-                audit.record(self.models, actor, action, "", "refused", why)
+                await asyncio.to_thread(audit.record, self.models, actor, action, "", "refused", why)
             except ArgusError:
                 pass  # an unwritable run store must not turn a 401 into a 500
 
     def need(self, scope: str, always: bool = False, action: str | None = None):
-        def check(request: Request) -> Actor:
-            return self.caller(request, scope, always, action)
+        async def check(request: Request) -> Actor:
+            return await self.caller(request, scope, always, action)
         return Depends(check)
 
     async def audited(self, actor: Actor, action: str, target: str, do, detail=None):

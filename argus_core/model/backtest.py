@@ -45,11 +45,11 @@ from argus_core.data import schema, store
 from argus_core.errors import ArgusError, DatasetError, SettingsError
 from argus_core.model import climb, datasets, forecast, layout, serving
 from argus_core.model.config import CLASSICAL_FIT_BUDGET
+from argus_core.model.guard import SUMMARY  # one name for the file, read by the torch-free guard too
 from argus_core.model.serving import change_quantiles
 from argus_core.model.spec import ModelSpec
 from argus_core.model.threads import use_threads
 
-SUMMARY = "backtest.json"
 FORECASTS = "backtest.parquet"
 TFT = "tft"
 NAIVE = "naive"

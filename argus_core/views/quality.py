@@ -4,8 +4,6 @@ against a candidate."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pandas as pd
 
 from argus_core.model import serving_defaults, serving_rule, serving_table  # noqa: F401 - what the page shows
@@ -91,21 +89,6 @@ def scored_series(forecasts: pd.DataFrame) -> list[tuple[str, str]]:
 
 def series_forecasts(forecasts: pd.DataFrame, server: str, metric: str) -> pd.DataFrame:
     return forecasts[(forecasts["server_name"] == server) & (forecasts["metric"] == metric)]
-
-
-@dataclass(frozen=True)
-class Comparison:
-    table: pd.DataFrame  # one row per model: the TFT's mean and median MASE, coverage, series
-    same_data: bool  # both backtests ran on the same dataset (otherwise their figures do not compare)
-    candidate_better: bool  # the candidate's mean MASE is lower
-
-
-def champion_against(champion: str, champion_summary: dict, candidate: str, candidate_summary: dict) -> Comparison:
-    pair = {champion: champion_summary, candidate: candidate_summary}
-    table = pd.DataFrame({f"{name} ({'champion' if name == champion else 'candidate'})": s["overall"]["tft"]
-                          for name, s in pair.items()}).T[["mean_mase", "median_mase", "coverage", "series"]]
-    better = candidate_summary["overall"]["tft"]["mean_mase"] < champion_summary["overall"]["tft"]["mean_mase"]
-    return Comparison(table, champion_summary["dataset"] == candidate_summary["dataset"], better)
 
 
 def caption(model_id: str, summary: dict) -> str:
